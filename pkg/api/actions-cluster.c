@@ -1,0 +1,170 @@
+/* actions-cluster.c — CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+ *
+ * A cluster is a stored document (the botocore Cluster shape minus tags, which live in the tags table). Deleting a
+ * cluster marks it INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. */
+#include <string.h>
+
+#include "api-internal.h"
+
+json_t *api_cluster_doc_new(const char *region, const char *account, const char *name) {
+        char arn[ECS_ARN_MAX];
+        int r = ecs_arn_format(arn, sizeof(arn), region, account, "cluster", name);
+        ASSERT(r >= 0);
+        return json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:[], s:[{s:s, s:s}], s:[], s:[]}", "clusterArn", arn,
+                         "clusterName", name, "status", "ACTIVE", "registeredContainerInstancesCount", 0,
+                         "runningTasksCount", 0, "pendingTasksCount", 0, "activeServicesCount", 0, "statistics",
+                         "settings", "name", "containerInsights", "value", "disabled", "capacityProviders",
+                         "defaultCapacityProviderStrategy");
+}
+
+/* The cluster as the API returns it: the stored document, plus its tags when asked for. */
+static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, struct err *e) {
+        if (!with_tags)
+                return 0;
+        json_t *tags = NULL;
+        int r = rt_tags_get(call->store, api_str(doc, "clusterArn", ""), &tags, e);
+        if (r < 0)
+                return r;
+        json_object_set_new(doc, "tags", tags);
+        return 0;
+}
+
+int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const char *name = api_str(in, "clusterName", ECS_DEFAULT_CLUSTER);
+        if (!ecs_name_valid(name))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Cluster name must be 1 to 255 letters, numbers, hyphens and underscores.");
+        const json_t *tags = json_object_get(in, "tags");
+        int r = api_tags_validate(tags, e);
+        if (r < 0)
+                return r;
+
+        json_auto_t *doc = NULL;
+        r = rt_cluster_get(call->store, call->region, name, &doc, e);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        /* CreateCluster of an ACTIVE cluster is idempotent and returns it unchanged, as ECS does. */
+        if (r == -ENOENT || strcmp(api_str(doc, "status", ""), "ACTIVE") != 0) {
+                json_decref(doc);
+                doc = api_cluster_doc_new(call->region, call->account, name);
+                const json_t *settings = json_object_get(in, "settings");
+                if (json_array_size(settings) > 0)
+                        json_object_set_new(doc, "settings", json_deep_copy(settings));
+                static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders",
+                                                     "defaultCapacityProviderStrategy"};
+                for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
+                        const json_t *v = json_object_get(in, echoed[i]);
+                        if (v)
+                                json_object_set_new(doc, echoed[i], json_deep_copy(v));
+                }
+                r = rt_cluster_put(call->store, call->region, name, doc, e);
+                if (r < 0)
+                        return r;
+                if (json_array_size(tags) > 0) {
+                        r = rt_tags_put(call->store, api_str(doc, "clusterArn", ""), tags, e);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = cluster_view(call, doc, json_array_size(tags) > 0, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:O}", "cluster", doc);
+        return 0;
+}
+
+int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const json_t *refs = json_object_get(in, "clusters");
+        const json_t *include = json_object_get(in, "include");
+        if (json_array_size(refs) > 100)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "At most 100 clusters can be described at once.");
+        json_auto_t *clusters = json_array();
+        json_auto_t *failures = json_array();
+        json_auto_t *default_refs = json_pack("[s]", ECS_DEFAULT_CLUSTER);
+        if (json_array_size(refs) == 0)
+                refs = default_refs;
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(refs, i, ref) {
+                const char *s = json_string_value(ref);
+                char name[ECS_NAME_MAX + 1];
+                struct err lookup = {0};
+                json_t *doc = NULL;
+                int r = ecs_cluster_ref_resolve(s, call->region, call->account, name, &lookup);
+                if (r >= 0)
+                        r = rt_cluster_get(call->store, call->region, name, &doc, &lookup);
+                if (r == -ENOENT || (r < 0 && lookup.kind != ERR_KIND_INTERNAL)) {
+                        /* ECS reports an unknown cluster as a failure with the ARN it would have. */
+                        char arn[ECS_ARN_MAX];
+                        if (strncmp(s, "arn:", 4) == 0 || ecs_arn_format(arn, sizeof(arn), call->region,
+                                                                          call->account, "cluster", s) < 0)
+                                str_printf(arn, sizeof(arn), "%s", s);
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING"));
+                        continue;
+                }
+                if (r < 0) {
+                        *e = lookup;
+                        return r;
+                }
+                r = cluster_view(call, doc, api_list_has(include, "TAGS"), e);
+                if (r < 0) {
+                        json_decref(doc);
+                        return r;
+                }
+                json_array_append_new(clusters, doc);
+        }
+        *out = json_pack("{s:O, s:O}", "clusters", clusters, "failures", failures);
+        return 0;
+}
+
+int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        int limit;
+        int r = ecs_page_max_results(in, ECS_PAGE_DEFAULT, 100, &limit, e);
+        if (r < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = api_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("clusters", token, after, e)) < 0)
+                return r;
+        /* Ask for one more than a page to learn whether another page exists. */
+        json_auto_t *docs = NULL;
+        r = rt_cluster_list(call->store, call->region, after, limit + 1, &docs, e);
+        if (r < 0)
+                return r;
+        json_auto_t *arns = json_array();
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(docs, i, doc) {
+                if (i == (size_t) limit)
+                        break;
+                json_array_append_new(arns, json_string(api_str(doc, "clusterArn", "")));
+        }
+        *out = json_pack("{s:O}", "clusterArns", arns);
+        if (json_array_size(docs) > (size_t) limit) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                const json_t *last = json_array_get(docs, (size_t) limit - 1);
+                r = ecs_page_token_encode("clusters", api_str(last, "clusterName", ""), next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
+        return 0;
+}
+
+int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char name[ECS_NAME_MAX + 1];
+        int r = ecs_cluster_ref_resolve(api_str(in, "cluster", NULL), call->region, call->account, name, e);
+        if (r < 0)
+                return r;
+        json_auto_t *doc = NULL;
+        r = rt_cluster_get(call->store, call->region, name, &doc, e);
+        if (r < 0)
+                return r;
+        if (strcmp(api_str(doc, "status", ""), "ACTIVE") != 0)
+                return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
+        json_object_set_new(doc, "status", json_string("INACTIVE"));
+        r = rt_cluster_put(call->store, call->region, name, doc, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:O}", "cluster", doc);
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* api-internal.h — what the action handlers of pkg/api share: the per-call context, the handler signature, and
+ * small helpers for building responses. Not for use outside pkg/api. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "api.h"
+#include "ecs.h"
+#include "store.h"
+
+struct api {
+        char region[ECS_REGION_MAX + 1];
+        char account[ECS_ACCOUNT_MAX + 1];
+        struct rt_store *store;
+
+        /* Regions whose "default" cluster is known to exist, so it is created once per region, not per call. */
+        pthread_mutex_t regions_lock;
+        char (*regions)[ECS_REGION_MAX + 1];
+        size_t n_regions;
+};
+
+/* One API call: the region it was signed for and what it may touch. */
+struct api_call {
+        struct api *api;
+        const char *region;
+        const char *account;
+        struct rt_store *store;
+};
+
+/* A handler gets the shape-checked input (only members the model knows; borrowed) and returns a new response
+ * object in *out, or a negative errno with `e` filled. */
+typedef int (*api_action_fn)(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
+int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
+int api_register_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_task_definition_families(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_deregister_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
+int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
+/* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
+json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);
+
+/* Validate a list of {"key","value"} tags as ECS does (at most 50, key 1..128, value 0..256, no "aws:" prefix).
+ * Errors are InvalidParameterException. */
+int api_tags_validate(const json_t *tags, struct err *e);
+
+/* Epoch seconds with millisecond precision, the way the ECS API writes timestamps. */
+json_t *api_timestamp_now(void);
+
+/* The string member `key` of `obj`, or `dflt` when absent. */
+const char *api_str(const json_t *obj, const char *key, const char *dflt);
+
+/* True when the string array `list` (may be NULL) contains `value`. */
+bool api_list_has(const json_t *list, const char *value);

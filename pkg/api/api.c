@@ -1,0 +1,279 @@
+/* api.c — the router: turns one HTTP request into one response. Operator endpoints under /_ecsd/, and the ECS API
+ * on POST / dispatched by X-Amz-Target.
+ *
+ * Order of checks for an ECS call, each answering with an AWS error shape when it fails: method and path, body size,
+ * target header and action name, JSON syntax (objects only, duplicate keys rejected), the input shape from the
+ * botocore model (types, required members, enums; unknown members dropped), then the action's own rules. Nothing is
+ * written to the store before all of these pass. Called concurrently from the HTTP server's threads: the only shared
+ * mutable state is the set of regions already seen, behind its own lock. */
+#include "api-internal.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+#include "shape.h"
+
+struct action {
+        const char *name;
+        api_action_fn fn;
+};
+
+static const struct action actions[] = {
+        {"CreateCluster", api_create_cluster},
+        {"DeleteCluster", api_delete_cluster},
+        {"DeleteTaskDefinitions", api_delete_task_definitions},
+        {"DeregisterTaskDefinition", api_deregister_task_definition},
+        {"DescribeClusters", api_describe_clusters},
+        {"DescribeTaskDefinition", api_describe_task_definition},
+        {"ListClusters", api_list_clusters},
+        {"ListTagsForResource", api_list_tags_for_resource},
+        {"ListTaskDefinitionFamilies", api_list_task_definition_families},
+        {"ListTaskDefinitions", api_list_task_definitions},
+        {"RegisterTaskDefinition", api_register_task_definition},
+        {"TagResource", api_tag_resource},
+        {"UntagResource", api_untag_resource},
+};
+
+static const struct action *action_find(const char *name) {
+        for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+                if (strcmp(actions[i].name, name) == 0)
+                        return &actions[i];
+        return NULL;
+}
+
+int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
+        if (!ecs_region_valid(cfg->region))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid region '%s'", cfg->region);
+        size_t alen = strlen(cfg->account);
+        if (alen == 0 || alen > ECS_ACCOUNT_MAX || strspn(cfg->account, "0123456789") != alen)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid account id '%s': expected up to 12 digits",
+                               cfg->account);
+        struct api *api = xcalloc(1, sizeof(*api));
+        memcpy(api->region, cfg->region, strlen(cfg->region) + 1);
+        memcpy(api->account, cfg->account, alen + 1);
+        api->store = cfg->store;
+        pthread_mutex_init(&api->regions_lock, NULL);
+        *ret = api;
+        return 0;
+}
+
+void api_free(struct api *api) {
+        if (!api)
+                return;
+        pthread_mutex_destroy(&api->regions_lock);
+        free(api->regions);
+        free(api);
+}
+
+/* Make sure the region's "default" cluster exists; the store write happens once per region per process. */
+static int region_ensure(struct api *api, const char *region, struct err *e) {
+        pthread_mutex_lock(&api->regions_lock);
+        for (size_t i = 0; i < api->n_regions; i++)
+                if (strcmp(api->regions[i], region) == 0) {
+                        pthread_mutex_unlock(&api->regions_lock);
+                        return 0;
+                }
+        json_auto_t *doc = api_cluster_doc_new(region, api->account, ECS_DEFAULT_CLUSTER);
+        int r = rt_cluster_put_if_absent(api->store, region, ECS_DEFAULT_CLUSTER, doc, e);
+        if (r >= 0) {
+                api->regions = realloc(api->regions, (api->n_regions + 1) * sizeof(*api->regions));
+                if (!api->regions)
+                        abort();
+                memcpy(api->regions[api->n_regions++], region, strlen(region) + 1);
+        }
+        pthread_mutex_unlock(&api->regions_lock);
+        return r;
+}
+
+/* The region a SigV4 request was signed for: "Credential=AKID/DATE/REGION/SERVICE/aws4_request". Falls back to
+ * the configured region when the header is absent or does not parse. */
+static void region_from_authorization(const char *auth, const char *dflt, char *out) {
+        const char *p = auth ? strstr(auth, "Credential=") : NULL;
+        size_t n = strlen(dflt);
+        const char *region = dflt;
+        if (p) {
+                p += strlen("Credential=");
+                const char *s1 = strchr(p, '/');
+                const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+                const char *s3 = s2 ? strchr(s2 + 1, '/') : NULL;
+                if (s3 && s3 - s2 - 1 > 0 && s3 - s2 - 1 <= ECS_REGION_MAX) {
+                        char candidate[ECS_REGION_MAX + 1];
+                        memcpy(candidate, s2 + 1, (size_t) (s3 - s2 - 1));
+                        candidate[s3 - s2 - 1] = '\0';
+                        if (ecs_region_valid(candidate)) {
+                                memcpy(out, candidate, strlen(candidate) + 1);
+                                return;
+                        }
+                }
+        }
+        memcpy(out, region, n + 1);
+}
+
+static void request_id_new(char out[37]) {
+        unsigned char b[16];
+        if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b)) {
+                int64_t t = time_mono_ms();
+                memset(b, 0, sizeof(b));
+                memcpy(b, &t, sizeof(t));
+        }
+        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void respond_json(struct api_response *resp, unsigned status, const char *content_type, json_t *body) {
+        resp->status = status;
+        resp->content_type = content_type;
+        resp->body = json_dumps(body, JSON_COMPACT);
+        if (!resp->body)
+                abort();
+        resp->body_len = strlen(resp->body);
+}
+
+static void respond_error(struct api_response *resp, const struct err *e) {
+        json_auto_t *body = ecs_error_body(e->kind, e->msg);
+        respond_json(resp, ecs_error_http_status(e->kind), "application/x-amz-json-1.1", body);
+}
+
+static void handle_operator(struct api *api, const struct api_request *req, struct api_response *resp) {
+        struct err e = {0};
+        if (strcmp(req->path, "/_ecsd/healthz") == 0) {
+                json_auto_t *body = json_pack("{s:s}", "status", "ok");
+                respond_json(resp, 200, "application/json", body);
+                return;
+        }
+        if (strcmp(req->path, "/_ecsd/readyz") == 0) {
+                /* Ready when the store answers a query. */
+                json_auto_t *doc = NULL;
+                int r = rt_cluster_get(api->store, api->region, ECS_DEFAULT_CLUSTER, &doc, &e);
+                bool ready = r >= 0 || r == -ENOENT;
+                json_auto_t *body = json_pack("{s:s}", "status", ready ? "ok" : "unavailable");
+                respond_json(resp, ready ? 200 : 503, "application/json", body);
+                return;
+        }
+        json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message", "No such endpoint.");
+        respond_json(resp, 404, "application/json", body);
+}
+
+/* Decode, check and dispatch one ECS call. Returns the handler's output or fails with `e`. */
+static int handle_ecs(struct api *api, const struct api_request *req, const char *region, const char **ret_action,
+                      json_t **out, struct err *e) {
+        if (strcmp(req->method, "POST") != 0)
+                return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION,
+                               "ecsd serves the ECS API only as POST / (AWS JSON 1.1); got %s.", req->method);
+        if (req->body_too_large)
+                return err_set(e, -E2BIG, ERR_KIND_TOO_LARGE, "Request body exceeds the %d byte limit.",
+                               API_BODY_MAX_BYTES);
+        const char *target = req->target;
+        size_t plen = strlen(ECS_TARGET_PREFIX);
+        if (!target || strncmp(target, ECS_TARGET_PREFIX, plen) != 0)
+                return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION,
+                               "Missing or foreign X-Amz-Target header: expected %s<Action>.", ECS_TARGET_PREFIX);
+        const char *name = target + plen;
+        const struct action *action = action_find(name);
+        if (!action) {
+                if (ecs_action_known(name))
+                        return err_set(e, -ENOTSUP, ERR_KIND_UNKNOWN_OPERATION,
+                                       "Operation %s is not implemented by ecsd yet.", name);
+                return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION, "Unknown operation %.100s.", name);
+        }
+        *ret_action = action->name;
+
+        json_error_t jerr;
+        json_auto_t *in = req->body_len == 0 ? json_object()
+                                             : json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!in)
+                return err_set(e, -EINVAL, ERR_KIND_SERIALIZATION, "Malformed JSON at line %d column %d: %s",
+                               jerr.line, jerr.column, jerr.text);
+        if (!json_is_object(in))
+                return err_set(e, -EINVAL, ERR_KIND_SERIALIZATION, "The request body must be a JSON object.");
+        const struct ecs_shape *shape = ecs_shape_input(action->name);
+        ASSERT(shape);
+        json_auto_t *checked = NULL;
+        int r = ecs_shape_check(shape, in, &checked, e);
+        if (r < 0)
+                return r;
+        r = region_ensure(api, region, e);
+        if (r < 0)
+                return r;
+        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
+        return action->fn(&call, checked, out, e);
+}
+
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
+        *resp = (struct api_response){0};
+        request_id_new(resp->request_id);
+        if (strncmp(req->path, "/_ecsd/", 7) == 0) {
+                handle_operator(api, req, resp);
+                return;
+        }
+        if (strcmp(req->path, "/") != 0) {
+                json_auto_t *body = json_pack("{s:s, s:s}", "__type", "UnknownOperationException", "message",
+                                              "ecsd serves the ECS API on POST /.");
+                respond_json(resp, 404, "application/x-amz-json-1.1", body);
+                return;
+        }
+        char region[ECS_REGION_MAX + 1];
+        region_from_authorization(req->authorization, api->region, region);
+        int64_t start = time_mono_ms();
+        const char *action = "-";
+        struct err e = {0};
+        json_auto_t *out = NULL;
+        int r = handle_ecs(api, req, region, &action, &out, &e);
+        if (r < 0) {
+                respond_error(resp, &e);
+                if (e.kind == ERR_KIND_INTERNAL)
+                        log_error("api", "\"request failed\" action=%s region=%s error=\"%s\"", action, region, e.msg);
+        } else
+                respond_json(resp, 200, "application/x-amz-json-1.1", out);
+        log_debug("api", "\"request\" action=%s region=%s status=%u duration_ms=%lld request_id=%s", action, region,
+                  resp->status, (long long) (time_mono_ms() - start), resp->request_id);
+}
+
+void api_response_release(struct api_response *resp) {
+        free(resp->body);
+        resp->body = NULL;
+}
+
+/* ---- helpers shared by the handlers ---- */
+
+json_t *api_timestamp_now(void) {
+        return json_real((double) time_now_ms() / 1000.0);
+}
+
+const char *api_str(const json_t *obj, const char *key, const char *dflt) {
+        const char *v = json_string_value(json_object_get(obj, key));
+        return v ? v : dflt;
+}
+
+bool api_list_has(const json_t *list, const char *value) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(list, i, item) {
+                const char *s = json_string_value(item);
+                if (s && strcmp(s, value) == 0)
+                        return true;
+        }
+        return false;
+}
+
+int api_tags_validate(const json_t *tags, struct err *e) {
+        if (json_array_size(tags) > 50)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "A resource can have at most 50 tags.");
+        size_t i;
+        const json_t *tag;
+        json_array_foreach(tags, i, tag) {
+                const char *key = api_str(tag, "key", NULL);
+                const char *value = api_str(tag, "value", "");
+                if (!key || strlen(key) < 1 || strlen(key) > 128)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "Tag keys must be 1 to 128 characters long.");
+                if (strlen(value) > 256)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "Tag values must be at most 256 characters long (key '%.128s').", key);
+                if (strncasecmp(key, "aws:", 4) == 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "Tag keys must not start with 'aws:', which is reserved for AWS use.");
+        }
+        return 0;
+}

@@ -1,0 +1,61 @@
+/* api.h — the ECS API (AWS JSON 1.1) and ecsd's own operator endpoints, as a pure request → response function, and
+ * the HTTP server (libmicrohttpd) that feeds it.
+ *
+ * Why a package of its own: the handlers need both the ECS vocabulary (pkg/ecs) and the state and lifecycle
+ * (pkg/runtime), and pkg/runtime already depends on pkg/ecs; putting the handlers in pkg/ecs would make a cycle.
+ * pkg/ecs keeps the protocol's pure parts (error shapes, input shapes, validation); this package wires them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base.h"
+
+struct rt_store;
+
+struct api_config {
+        const char *region;  /* for unsigned requests; a signed request uses its credential scope's region */
+        const char *account; /* the account in every ARN */
+        struct rt_store *store;
+};
+
+struct api;
+
+/* The strings in `cfg` are copied; the store is borrowed and must outlive the api. */
+int api_new(const struct api_config *cfg, struct api **ret, struct err *e);
+void api_free(struct api *api);
+
+/* One HTTP request as the server saw it. All pointers are borrowed for the duration of api_handle(). */
+struct api_request {
+        const char *method;
+        const char *path;
+        const char *target;        /* X-Amz-Target, or NULL */
+        const char *authorization; /* Authorization, or NULL; only its credential scope is read */
+        const char *body;
+        size_t body_len;
+        bool body_too_large; /* the server stopped keeping the body at API_BODY_MAX_BYTES */
+};
+
+#define API_BODY_MAX_BYTES (1024 * 1024)
+
+struct api_response {
+        unsigned status;
+        const char *content_type; /* static string */
+        char *body;               /* owned; release with api_response_release() */
+        size_t body_len;
+        char request_id[37];
+};
+
+/* Serve one request. Never fails: every outcome, errors included, is a response. Safe from any thread. */
+void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+void api_response_release(struct api_response *resp);
+
+/* ---- the HTTP server ---- */
+struct api_server;
+
+/* Listen on `listen` ("127.0.0.1:4566", "[::1]:4566", "0.0.0.0:4566"; port 0 picks a free port) and serve `api`
+ * from a pool of `threads` epoll threads. *ret_port gets the bound port. */
+int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
+                     unsigned *ret_port, struct err *e);
+/* Stop accepting, finish in-flight requests, and free the server. NULL-safe. */
+void api_server_stop(struct api_server *srv);

@@ -1,0 +1,204 @@
+/* httpd.c — the HTTP server: libmicrohttpd with a pool of epoll threads, feeding api_handle().
+ *
+ * Why this mode: a fixed pool of epoll threads (one per core by default) serves thousands of keep-alive connections
+ * without a thread each, and every request handler is short (a store call), so no request blocks a thread for long.
+ * Thread-per-connection would cost a thread per idle SDK connection; an external select loop would add code for
+ * nothing.
+ *
+ * Each connection keeps its request body in a buffer capped at API_BODY_MAX_BYTES: a declared Content-Length over
+ * the cap is refused before the body is read; a chunked body over the cap is drained and dropped, and the request is
+ * answered with an error. Per-connection state is freed in the completion callback, whatever happened. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <string.h>
+
+#include "api.h"
+
+struct api_server {
+        struct MHD_Daemon *daemon;
+        struct api *api;
+};
+
+/* The state of one request while its body arrives. */
+struct request_state {
+        char *body;
+        size_t len, cap;
+        bool too_large;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+        char msg[512];
+        (void) cls;
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        size_t n = strlen(msg);
+        while (n > 0 && msg[n - 1] == '\n')
+                msg[--n] = '\0';
+        log_debug("httpd", "\"%s\"", msg);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+        (void) cls;
+        (void) conn;
+        (void) toe;
+        struct request_state *st = *con_cls;
+        if (!st)
+                return;
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+}
+
+static void body_append(struct request_state *st, const char *data, size_t n) {
+        if (st->too_large || st->len + n > API_BODY_MAX_BYTES) {
+                st->too_large = true;
+                return;
+        }
+        if (st->len + n + 1 > st->cap) {
+                size_t cap = st->cap ? st->cap : 4096;
+                while (cap < st->len + n + 1)
+                        cap *= 2;
+                char *p = realloc(st->body, cap);
+                if (!p)
+                        abort();
+                st->body = p;
+                st->cap = cap;
+        }
+        memcpy(st->body + st->len, data, n);
+        st->len += n;
+        st->body[st->len] = '\0';
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *resp) {
+        struct MHD_Response *r =
+                MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                api_response_release(resp);
+                return MHD_NO;
+        }
+        resp->body = NULL; /* now owned by libmicrohttpd */
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) != MHD_YES ||
+            MHD_add_response_header(r, "x-amzn-RequestId", resp->request_id) != MHD_YES) {
+                MHD_destroy_response(r);
+                return MHD_NO;
+        }
+        enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+        struct api_server *srv = cls;
+        struct request_state *st = *con_cls;
+        (void) version;
+        struct api_request req = {
+                .method = method,
+                .path = url,
+                .target = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amz-Target"),
+                .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        };
+        if (!st) {
+                st = calloc(1, sizeof(*st));
+                if (!st)
+                        return MHD_NO;
+                *con_cls = st;
+                /* Refuse a declared oversize body at once instead of reading it. */
+                const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                int64_t declared;
+                if (clen && parse_int64(clen, 0, INT64_MAX, &declared) >= 0 && declared > API_BODY_MAX_BYTES) {
+                        req.body_too_large = true;
+                        struct api_response resp;
+                        api_handle(srv->api, &req, &resp);
+                        return send_response(conn, &resp);
+                }
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+                body_append(st, upload_data, *upload_data_size);
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        req.body = st->body ? st->body : "";
+        req.body_len = st->len;
+        req.body_too_large = st->too_large;
+        struct api_response resp;
+        api_handle(srv->api, &req, &resp);
+        return send_response(conn, &resp);
+}
+
+/* Split "host:port" or "[v6host]:port" and resolve it to a socket address. */
+static int listen_resolve(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len, bool *ret_v6,
+                          struct err *e) {
+        char host[256];
+        const char *port;
+        if (listen[0] == '[') {
+                const char *close = strchr(listen, ']');
+                if (!close || close[1] != ':' || (size_t) (close - listen - 1) >= sizeof(host))
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid listen address '%s'", listen);
+                memcpy(host, listen + 1, (size_t) (close - listen - 1));
+                host[close - listen - 1] = '\0';
+                port = close + 2;
+        } else {
+                const char *colon = strrchr(listen, ':');
+                if (!colon || (size_t) (colon - listen) >= sizeof(host))
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "invalid listen address '%s': expected HOST:PORT", listen);
+                memcpy(host, listen, (size_t) (colon - listen));
+                host[colon - listen] = '\0';
+                port = colon + 1;
+        }
+        int64_t port_num;
+        if (parse_int64(port, 0, 65535, &port_num) < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid port in listen address '%s'", listen);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+        if (rc != 0 || !res)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "cannot resolve listen address '%s': %s", listen,
+                               gai_strerror(rc));
+        memcpy(ret, res->ai_addr, res->ai_addrlen);
+        *ret_len = res->ai_addrlen;
+        *ret_v6 = res->ai_family == AF_INET6;
+        freeaddrinfo(res);
+        return 0;
+}
+
+int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
+                     unsigned *ret_port, struct err *e) {
+        struct sockaddr_storage addr;
+        socklen_t addr_len;
+        bool v6;
+        int r = listen_resolve(listen, &addr, &addr_len, &v6, e);
+        if (r < 0)
+                return r;
+        (void) addr_len;
+        struct api_server *srv = xcalloc(1, sizeof(*srv));
+        srv->api = api;
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+        /* The logger goes first so that libmicrohttpd never prints on its own. */
+        srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                                       NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                                       MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
+                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED,
+                                       request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+                                       MHD_OPTION_END);
+        if (!srv->daemon) {
+                free(srv);
+                return err_set(e, -EADDRINUSE, ERR_KIND_INTERNAL,
+                               "cannot listen on %s (address in use, or not an address of this host?)", listen);
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        *ret_port = info ? info->port : 0;
+        *ret = srv;
+        return 0;
+}
+
+void api_server_stop(struct api_server *srv) {
+        if (!srv)
+                return;
+        MHD_stop_daemon(srv->daemon);
+        free(srv);
+}

@@ -1,0 +1,75 @@
+/* ecs.h — the ECS domain vocabulary shared by every package: ARNs, resource names, pagination tokens, and the
+ * AWS error shapes. Pure functions, no I/O, safe from any thread.
+ *
+ * The input shape checker (shape.h) and the task definition rules (taskdef-validate.h) live beside this header. */
+#pragma once
+
+#include <jansson.h>
+
+#include "base.h"
+
+#define ECS_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
+#define ECS_DEFAULT_CLUSTER "default"
+
+/* Longest region / account / name / ARN we accept; longer input is rejected, never truncated. */
+#define ECS_REGION_MAX 32
+#define ECS_ACCOUNT_MAX 16
+#define ECS_NAME_MAX 255
+#define ECS_ARN_MAX 1024
+
+/* A parsed ECS ARN: arn:PARTITION:ecs:REGION:ACCOUNT:TYPE/RESOURCE. `resource` is everything after the first '/'
+ * (for a task definition "family:3", for a task "cluster/id"). */
+struct ecs_arn {
+        char partition[16];
+        char region[ECS_REGION_MAX + 1];
+        char account[ECS_ACCOUNT_MAX + 1];
+        char type[32];
+        char resource[ECS_ARN_MAX];
+};
+
+/* Parse `s` as an ECS ARN. Returns 0 and fills *ret, or -EINVAL (ERR_KIND_INVALID) naming what is wrong. */
+int ecs_arn_parse(const char *s, struct ecs_arn *ret, struct err *e);
+
+/* Format arn:aws:ecs:REGION:ACCOUNT:TYPE/RESOURCE into buf; -ENOBUFS if it does not fit. */
+int ecs_arn_format(char *buf, size_t size, const char *region, const char *account, const char *type,
+                   const char *resource);
+
+/* True when `s` is 1..255 characters of letters, digits, '-' and '_' (cluster, family, container and volume names). */
+bool ecs_name_valid(const char *s);
+
+/* True when `s` looks like a region name ("us-east-1"): 1..32 of lowercase letters, digits and '-'. */
+bool ecs_region_valid(const char *s);
+
+/* Resolve a cluster reference (a name or a cluster ARN) to a cluster name in `name` (ECS_NAME_MAX + 1 bytes).
+ * NULL or "" means the default cluster. An ARN of another region or account, or a malformed reference, fails with
+ * ERR_KIND_CLUSTER_NOT_FOUND / ERR_KIND_INVALID. */
+int ecs_cluster_ref_resolve(const char *ref, const char *region, const char *account, char *name, struct err *e);
+
+/* Resolve a task definition reference: "family", "family:rev" or a task-definition ARN. Fills `family`
+ * (ECS_NAME_MAX + 1 bytes) and *ret_revision (0 when none was given: "the latest ACTIVE"). */
+int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *account, char *family,
+                            int64_t *ret_revision, struct err *e);
+
+/* ---- pagination tokens ----
+ * A token is opaque to clients: base64url of "<scope>\n<last key>", where scope names the listing it belongs to
+ * (so a token of ListClusters cannot be replayed on ListTaskDefinitions). */
+#define ECS_PAGE_KEY_MAX 1024
+#define ECS_PAGE_TOKEN_MAX 2048
+#define ECS_PAGE_DEFAULT 100
+
+int ecs_page_token_encode(const char *scope, const char *last_key, char *out, size_t size);
+/* Decode `token` for `scope` into `last_key` (ECS_PAGE_KEY_MAX bytes). A token that is not ours, or is for another
+ * scope, fails with ERR_KIND_INVALID. */
+int ecs_page_token_decode(const char *scope, const char *token, char *last_key, struct err *e);
+
+/* Read maxResults from a request: absent → `dflt`; outside 1..`max` → ERR_KIND_INVALID. */
+int ecs_page_max_results(const json_t *req, int dflt, int max, int *ret, struct err *e);
+
+/* ---- errors ---- */
+
+/* The AWS error code ("__type") and HTTP status for an error kind. */
+const char *ecs_error_type(int kind);
+unsigned ecs_error_http_status(int kind);
+
+/* A new {"__type": ..., "message": ...} object (caller owns). */
+json_t *ecs_error_body(int kind, const char *message);

@@ -1,0 +1,472 @@
+/* store.c — SQLite persistence for clusters, task definitions and tags (see store.h).
+ *
+ * One connection, guarded by `lock`; every public function takes the lock for its whole duration, so a function is
+ * one atomic step (revision allocation + insert included). WAL with synchronous=NORMAL: a committed transaction is in
+ * the WAL file before the call returns, which is what surviving kill -9 needs (power loss may drop the last few
+ * commits; that is the documented trade-off, see docs/operations.md). Documents are stored as compact JSON text. */
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ecs.h"
+
+struct rt_store {
+        pthread_mutex_t lock;
+        sqlite3 *db;
+};
+
+/* The sqlite statement cleanup lives here rather than in base.h because only the store speaks SQL. */
+static void stmt_finalizep(sqlite3_stmt **st) {
+        if (*st)
+                sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(stmt_finalizep)
+
+/* Hold the connection lock until the end of the enclosing scope. Declared before any statement variable, so that
+ * statements are finalized (cleanups run in reverse order) while the lock is still held. */
+static pthread_mutex_t *store_lock(struct rt_store *s) {
+        pthread_mutex_lock(&s->lock);
+        return &s->lock;
+}
+static void store_unlockp(pthread_mutex_t **m) {
+        if (*m)
+                pthread_mutex_unlock(*m);
+}
+#define LOCK_STORE(s) _cleanup_(store_unlockp) pthread_mutex_t *_store_locked_ __attribute__((unused)) = store_lock(s)
+
+static const char schema_sql[] =
+        "CREATE TABLE IF NOT EXISTS clusters ("
+        "  region TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,"
+        "  PRIMARY KEY (region, name));"
+        "CREATE TABLE IF NOT EXISTS task_definitions ("
+        "  region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL, status TEXT NOT NULL,"
+        "  arn TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (region, family, revision));"
+        "CREATE TABLE IF NOT EXISTS tags ("
+        "  arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));";
+
+static int db_error(struct rt_store *s, struct err *e, const char *what) {
+        log_debug("store", "\"sqlite error\" op=\"%s\" error=\"%s\"", what, sqlite3_errmsg(s->db));
+        return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: %s failed: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int exec_sql(struct rt_store *s, const char *sql, struct err *e) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: %s", msg ? msg : "unknown error");
+                sqlite3_free(msg);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int prepare(struct rt_store *s, const char *sql, sqlite3_stmt **ret, struct err *e) {
+        if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
+                return db_error(s, e, "prepare");
+        return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int idx, const char *v) {
+        return v ? sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
+}
+
+static int make_dir(const char *path, struct err *e) {
+        char buf[4096];
+        if (str_printf(buf, sizeof(buf), "%s", path) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "data directory path is too long");
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                        return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot create %s: %s", buf, strerror(errno));
+                *p = '/';
+        }
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot create %s: %s", buf, strerror(errno));
+        return 0;
+}
+
+int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e) {
+        bool in_memory = strcmp(data_dir, ":memory:") == 0;
+        char path[4096];
+        if (in_memory)
+                str_printf(path, sizeof(path), ":memory:");
+        else {
+                int r = make_dir(data_dir, e);
+                if (r < 0)
+                        return r;
+                if (str_printf(path, sizeof(path), "%s/ecsd.db", data_dir) < 0)
+                        return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "data directory path is too long");
+        }
+        struct rt_store *s = xcalloc(1, sizeof(*s));
+        pthread_mutex_init(&s->lock, NULL);
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+        if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+                err_set(e, -EIO, ERR_KIND_INTERNAL, "cannot open state database %s: %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+                rt_store_free(s);
+                return -EIO;
+        }
+        sqlite3_busy_timeout(s->db, 5000);
+        int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", e);
+        if (r >= 0)
+                r = exec_sql(s, schema_sql, e);
+        if (r < 0) {
+                err_prefix(e, "opening state database %s", path);
+                rt_store_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+void rt_store_free(struct rt_store *s) {
+        if (!s)
+                return;
+        sqlite3_close(s->db);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+/* Decode a stored document; the store wrote it, so a failure means the file was damaged. */
+static int doc_from_column(struct rt_store *s, sqlite3_stmt *st, int col, json_t **ret, struct err *e) {
+        const char *text = (const char *) sqlite3_column_text(st, col);
+        json_error_t jerr;
+        json_t *doc = text ? json_loads(text, 0, &jerr) : NULL;
+        if (!doc)
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+        (void) s;
+        *ret = doc;
+        return 0;
+}
+
+static char *doc_to_text(const json_t *doc) {
+        char *text = json_dumps(doc, JSON_COMPACT);
+        if (!text)
+                abort(); /* only fails on out-of-memory */
+        return text;
+}
+
+/* Run a statement that returns no rows. */
+static int step_done(struct rt_store *s, sqlite3_stmt *st, const char *what, struct err *e) {
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return db_error(s, e, what);
+        return 0;
+}
+
+/* Collect the documents in column `col` of every row into a new array. */
+static int collect_docs(struct rt_store *s, sqlite3_stmt *st, int col, json_t **ret, struct err *e) {
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *doc;
+                int r = doc_from_column(s, st, col, &doc, e);
+                if (r < 0)
+                        return r;
+                json_array_append_new(arr, doc);
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "query");
+        *ret = json_incref(arr);
+        return 0;
+}
+
+/* ---- clusters ---- */
+
+int rt_cluster_get(struct rt_store *s, const char *region, const char *name, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc FROM clusters WHERE region = ? AND name = ?", &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, name);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        r = doc_from_column(s, st, 0, ret, e);
+                else if (rc == SQLITE_DONE)
+                        r = err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
+                else
+                        r = db_error(s, e, "cluster lookup");
+        }
+        return r;
+}
+
+static int cluster_write(struct rt_store *s, const char *sql, const char *region, const char *name,
+                         const json_t *doc, struct err *e) {
+        _cleanup_free_ char *text = doc_to_text(doc);
+        const char *status = json_string_value(json_object_get(doc, "status"));
+        ASSERT(status);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, name);
+                bind_text(st, 3, status);
+                bind_text(st, 4, text);
+                r = step_done(s, st, "cluster write", e);
+        }
+        return r;
+}
+
+int rt_cluster_put(struct rt_store *s, const char *region, const char *name, const json_t *doc, struct err *e) {
+        return cluster_write(s, "INSERT OR REPLACE INTO clusters (region, name, status, doc) VALUES (?, ?, ?, ?)",
+                             region, name, doc, e);
+}
+
+int rt_cluster_put_if_absent(struct rt_store *s, const char *region, const char *name, const json_t *doc,
+                             struct err *e) {
+        return cluster_write(s, "INSERT OR IGNORE INTO clusters (region, name, status, doc) VALUES (?, ?, ?, ?)",
+                             region, name, doc, e);
+}
+
+int rt_cluster_list(struct rt_store *s, const char *region, const char *after, int limit, json_t **ret,
+                    struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT doc FROM clusters WHERE region = ? AND status = 'ACTIVE' AND name > ?"
+                        " ORDER BY name LIMIT ?",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, after ? after : "");
+                sqlite3_bind_int(st, 3, limit);
+                r = collect_docs(s, st, 0, ret, e);
+        }
+        return r;
+}
+
+/* ---- task definitions ---- */
+
+static int64_t max_revision(struct rt_store *s, const char *region, const char *family, struct err *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT COALESCE(MAX(revision), 0) FROM task_definitions WHERE region = ? AND family = ?",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, family);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return db_error(s, e, "revision lookup");
+        return sqlite3_column_int64(st, 0);
+}
+
+int rt_taskdef_register(struct rt_store *s, const char *region, const char *account, json_t *doc, struct err *e) {
+        const char *family = json_string_value(json_object_get(doc, "family"));
+        ASSERT(family);
+        LOCK_STORE(s);
+        int64_t rev = max_revision(s, region, family, e);
+        int r = rev < 0 ? (int) rev : 0;
+        if (r >= 0) {
+                rev++;
+                char resource[ECS_NAME_MAX + 32], arn[ECS_ARN_MAX];
+                str_printf(resource, sizeof(resource), "%s:%lld", family, (long long) rev);
+                r = ecs_arn_format(arn, sizeof(arn), region, account, "task-definition", resource);
+                ASSERT(r >= 0);
+                json_object_set_new(doc, "taskDefinitionArn", json_string(arn));
+                json_object_set_new(doc, "revision", json_integer(rev));
+                _cleanup_free_ char *text = doc_to_text(doc);
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                r = prepare(s,
+                            "INSERT INTO task_definitions (region, family, revision, status, arn, doc)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            &st, e);
+                if (r >= 0) {
+                        bind_text(st, 1, region);
+                        bind_text(st, 2, family);
+                        sqlite3_bind_int64(st, 3, rev);
+                        bind_text(st, 4, json_string_value(json_object_get(doc, "status")));
+                        bind_text(st, 5, arn);
+                        bind_text(st, 6, text);
+                        r = step_done(s, st, "task definition insert", e);
+                }
+        }
+        return r;
+}
+
+int rt_taskdef_get(struct rt_store *s, const char *region, const char *family, int64_t revision, json_t **ret,
+                   struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        revision > 0 ? "SELECT doc FROM task_definitions WHERE region = ? AND family = ? AND revision = ?"
+                                     : "SELECT doc FROM task_definitions WHERE region = ? AND family = ?"
+                                       " AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, family);
+                if (revision > 0)
+                        sqlite3_bind_int64(st, 3, revision);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        r = doc_from_column(s, st, 0, ret, e);
+                else if (rc == SQLITE_DONE)
+                        r = err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to describe task definition.");
+                else
+                        r = db_error(s, e, "task definition lookup");
+        }
+        return r;
+}
+
+int rt_taskdef_update(struct rt_store *s, const char *region, const json_t *doc, struct err *e) {
+        _cleanup_free_ char *text = doc_to_text(doc);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "UPDATE task_definitions SET status = ?, doc = ?"
+                        " WHERE region = ? AND family = ? AND revision = ?",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, json_string_value(json_object_get(doc, "status")));
+                bind_text(st, 2, text);
+                bind_text(st, 3, region);
+                bind_text(st, 4, json_string_value(json_object_get(doc, "family")));
+                sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(doc, "revision")));
+                r = step_done(s, st, "task definition update", e);
+                if (r >= 0 && sqlite3_changes(s->db) != 1)
+                        r = err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to describe task definition.");
+        }
+        return r;
+}
+
+int rt_taskdef_list(struct rt_store *s, const char *region, const struct rt_taskdef_query *q, json_t **ret,
+                    struct err *e) {
+        /* Row-value comparison keeps paging stable: resume strictly after the last (family, revision) returned. */
+        const char *sql_asc = "SELECT arn, family, revision FROM task_definitions"
+                              " WHERE region = ?1 AND status = ?2 AND (?3 IS NULL OR family = ?3)"
+                              " AND (?4 IS NULL OR (family, revision) > (?4, ?5))"
+                              " ORDER BY family, revision LIMIT ?6";
+        const char *sql_desc = "SELECT arn, family, revision FROM task_definitions"
+                               " WHERE region = ?1 AND status = ?2 AND (?3 IS NULL OR family = ?3)"
+                               " AND (?4 IS NULL OR (family, revision) < (?4, ?5))"
+                               " ORDER BY family DESC, revision DESC LIMIT ?6";
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, q->descending ? sql_desc : sql_asc, &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, q->status);
+                bind_text(st, 3, q->family);
+                bind_text(st, 4, q->after_family);
+                sqlite3_bind_int64(st, 5, q->after_revision);
+                sqlite3_bind_int(st, 6, q->limit);
+                json_auto_t *arr = json_array();
+                int rc;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "arn",
+                                                             (const char *) sqlite3_column_text(st, 0), "family",
+                                                             (const char *) sqlite3_column_text(st, 1), "revision",
+                                                             (json_int_t) sqlite3_column_int64(st, 2)));
+                if (rc != SQLITE_DONE)
+                        r = db_error(s, e, "task definition list");
+                else
+                        *ret = json_incref(arr);
+        }
+        return r;
+}
+
+int rt_taskdef_families(struct rt_store *s, const char *region, const char *prefix, const char *status,
+                        const char *after, int limit, json_t **ret, struct err *e) {
+        /* A family is ACTIVE while any revision is ACTIVE; INACTIVE once none is. The prefix match uses substr()
+         * rather than LIKE so that '_' and '%' in names are plain characters. */
+        const char *sql = "SELECT family, MAX(status = 'ACTIVE') AS active FROM task_definitions"
+                          " WHERE region = ?1 AND (?2 IS NULL OR substr(family, 1, length(?2)) = ?2) AND family > ?3"
+                          " GROUP BY family"
+                          " HAVING ?4 = 'ALL' OR (?4 = 'ACTIVE' AND active = 1) OR (?4 = 'INACTIVE' AND active = 0)"
+                          " ORDER BY family LIMIT ?5";
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, prefix);
+                bind_text(st, 3, after ? after : "");
+                bind_text(st, 4, status);
+                sqlite3_bind_int(st, 5, limit);
+                json_auto_t *arr = json_array();
+                int rc;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        json_array_append_new(arr, json_string((const char *) sqlite3_column_text(st, 0)));
+                if (rc != SQLITE_DONE)
+                        r = db_error(s, e, "family list");
+                else
+                        *ret = json_incref(arr);
+        }
+        return r;
+}
+
+/* ---- tags ---- */
+
+int rt_tags_get(struct rt_store *s, const char *arn, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT key, value FROM tags WHERE arn = ? ORDER BY key", &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, arn);
+                json_auto_t *arr = json_array();
+                int rc;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        json_array_append_new(arr, json_pack("{s:s, s:s}", "key",
+                                                             (const char *) sqlite3_column_text(st, 0), "value",
+                                                             (const char *) sqlite3_column_text(st, 1)));
+                if (rc != SQLITE_DONE)
+                        r = db_error(s, e, "tag list");
+                else
+                        *ret = json_incref(arr);
+        }
+        return r;
+}
+
+/* Apply `sql` once per element of `items`, binding (arn, first, second) from each element, in one transaction. */
+static int tags_apply(struct rt_store *s, const char *sql, const char *arn, const json_t *items, bool pairs,
+                      struct err *e) {
+        LOCK_STORE(s);
+        int r = exec_sql(s, "BEGIN IMMEDIATE", e);
+        if (r >= 0) {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                r = prepare(s, sql, &st, e);
+                size_t i;
+                const json_t *item;
+                json_array_foreach(items, i, item) {
+                        if (r < 0)
+                                break;
+                        sqlite3_reset(st);
+                        bind_text(st, 1, arn);
+                        if (pairs) {
+                                const char *value = json_string_value(json_object_get(item, "value"));
+                                bind_text(st, 2, json_string_value(json_object_get(item, "key")));
+                                bind_text(st, 3, value ? value : "");
+                        } else
+                                bind_text(st, 2, json_string_value(item));
+                        r = step_done(s, st, "tag write", e);
+                }
+                int r2 = exec_sql(s, r >= 0 ? "COMMIT" : "ROLLBACK", r >= 0 ? e : NULL);
+                if (r >= 0)
+                        r = r2;
+        }
+        return r;
+}
+
+int rt_tags_put(struct rt_store *s, const char *arn, const json_t *tags, struct err *e) {
+        return tags_apply(s, "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?, ?, ?)", arn, tags, true, e);
+}
+
+int rt_tags_remove(struct rt_store *s, const char *arn, const json_t *keys, struct err *e) {
+        return tags_apply(s, "DELETE FROM tags WHERE arn = ? AND key = ?", arn, keys, false, e);
+}
+
+int rt_tags_clear(struct rt_store *s, const char *arn, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "DELETE FROM tags WHERE arn = ?", &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, arn);
+                r = step_done(s, st, "tag clear", e);
+        }
+        return r;
+}

@@ -1,0 +1,69 @@
+/* store.h — the durable state of ecsd: clusters, task definitions and tags, in one SQLite database (WAL mode).
+ *
+ * Every function is safe to call from any thread (one connection behind a mutex) and returns only after the change
+ * is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
+ * jansson objects; the store never keeps a reference to what it is given, and what it returns belongs to the caller.
+ * "Not found" is -ENOENT with nothing written to *ret. */
+#pragma once
+
+#include <jansson.h>
+
+#include "base.h"
+
+struct rt_store;
+
+/* Open (creating as needed) the database in `data_dir` (created 0700 if missing); ":memory:" keeps state in memory
+ * only. The schema is created or migrated here. */
+int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e);
+void rt_store_free(struct rt_store *s);
+
+/* ---- clusters: one row per (region, name); status ACTIVE or INACTIVE ---- */
+
+int rt_cluster_get(struct rt_store *s, const char *region, const char *name, json_t **ret, struct err *e);
+/* Insert or replace the cluster; `doc` must carry clusterArn and status. */
+int rt_cluster_put(struct rt_store *s, const char *region, const char *name, const json_t *doc, struct err *e);
+/* Insert the cluster only when no row of that name exists (used for each region's "default" cluster). */
+int rt_cluster_put_if_absent(struct rt_store *s, const char *region, const char *name, const json_t *doc,
+                             struct err *e);
+/* ACTIVE clusters of a region ordered by name, names > after (NULL: from the start), at most `limit` documents. */
+int rt_cluster_list(struct rt_store *s, const char *region, const char *after, int limit, json_t **ret,
+                    struct err *e);
+
+/* ---- task definitions: one row per (region, family, revision) ---- */
+
+/* Allocate the next revision of doc.family (1 + the highest ever used, deleted ones included), write revision and
+ * taskDefinitionArn into `doc`, and insert it, atomically. */
+int rt_taskdef_register(struct rt_store *s, const char *region, const char *account, json_t *doc, struct err *e);
+/* `revision` 0 means the latest ACTIVE revision. */
+int rt_taskdef_get(struct rt_store *s, const char *region, const char *family, int64_t revision, json_t **ret,
+                   struct err *e);
+/* Replace an existing revision's document (its status is read from doc.status). */
+int rt_taskdef_update(struct rt_store *s, const char *region, const json_t *doc, struct err *e);
+
+struct rt_taskdef_query {
+        const char *family;  /* exact family, or NULL for all */
+        const char *status;  /* ACTIVE, INACTIVE, DELETE_IN_PROGRESS */
+        bool descending;     /* order by (family, revision) descending */
+        const char *after_family; /* resume after this (family, revision) in the chosen order; NULL: from the start */
+        int64_t after_revision;
+        int limit;
+};
+/* Task definition ARNs (strings) matching the query, in order. Each element of *ret is {"arn","family","revision"}. */
+int rt_taskdef_list(struct rt_store *s, const char *region, const struct rt_taskdef_query *q, json_t **ret,
+                    struct err *e);
+
+/* Family names with `prefix` (NULL: any); status "ACTIVE" (some ACTIVE revision), "INACTIVE" (none ACTIVE) or "ALL";
+ * names > after, ordered, at most `limit`. */
+int rt_taskdef_families(struct rt_store *s, const char *region, const char *prefix, const char *status,
+                        const char *after, int limit, json_t **ret, struct err *e);
+
+/* ---- tags, keyed by resource ARN ---- */
+
+/* [{"key","value"}...] ordered by key; an empty array when there are none. */
+int rt_tags_get(struct rt_store *s, const char *arn, json_t **ret, struct err *e);
+/* Add or overwrite each {"key","value"} of `tags`. */
+int rt_tags_put(struct rt_store *s, const char *arn, const json_t *tags, struct err *e);
+/* Remove each key in `keys` (an array of strings); missing keys are ignored. */
+int rt_tags_remove(struct rt_store *s, const char *arn, const json_t *keys, struct err *e);
+/* Remove every tag of a resource (when the resource itself goes away). */
+int rt_tags_clear(struct rt_store *s, const char *arn, struct err *e);

@@ -1,0 +1,95 @@
+# Shared definitions for the k8s test environment scripts (up, down, build,
+# mint-kubeconfig, smoke-test). Sourced, never run: it sets no shell options of
+# its own and starts nothing.
+#
+# Versions are pinned here and only here. The binaries built from them are
+# cached per component and version under $ECSD_K8S_CACHE, so bumping one
+# version rebuilds only that component.
+
+# Kubernetes release; the staging modules (k8s.io/api, ...) carry the same
+# minor and patch as v0.MINOR.PATCH.
+K8S_VERSION=v1.32.13
+K8S_STAGING_VERSION=v0.32.13
+# etcd 3.5, not Debian's 3.4: kube-apiserver 1.32 asks etcd for watch progress
+# notifications, which 3.4 lacks (kwok then falls back and runs ~4x slower).
+ETCD_VERSION=v3.5.35
+KWOK_VERSION=v0.7.0
+
+# Bump when the way a component is built changes (flags, main.go), so caches
+# made by an older recipe are not taken.
+BUILD_RECIPE=1
+
+ENV_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Where one running environment keeps its state: pids, certificates, logs,
+# kubeconfigs, env.sh. Throwaway; `down` removes it.
+ECSD_K8S_ENV_DIR=${ECSD_K8S_ENV_DIR:-/tmp/ecsd-k8s-env}
+# Where built binaries are cached, outside the repository.
+ECSD_K8S_CACHE=${ECSD_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsd/k8s}
+
+ETCD_BIN=$ECSD_K8S_CACHE/etcd-$ETCD_VERSION-r$BUILD_RECIPE/etcd
+APISERVER_BIN=$ECSD_K8S_CACHE/kube-apiserver-$K8S_VERSION-r$BUILD_RECIPE/kube-apiserver
+KWOK_BIN=$ECSD_K8S_CACHE/kwok-$KWOK_VERSION-r$BUILD_RECIPE/kwok
+KUBECTL_BIN=$ECSD_K8S_CACHE/kubectl-$K8S_VERSION-r$BUILD_RECIPE/kubectl
+
+# The name of the fake node kwok manages, and the annotation that tells kwok
+# to manage it.
+FAKE_NODE=kwok-node-0
+FAKE_NODE_SELECTOR=kwok.x-k8s.io/node=fake
+
+# Every daemon the env starts carries this variable, set to the env's state
+# directory, in its environment. `down` and the smoke test find leftovers by
+# it, even when a pid file was never written.
+DAEMON_TAG_VAR=ECSD_K8S_ENV_DAEMON
+
+log() { printf 'k8s-env: %s\n' "$*" >&2; }
+die() { printf 'k8s-env: error: %s\n' "$*" >&2; exit 1; }
+
+# Resolve the state directory to an absolute path without requiring it to
+# exist, so the daemon tag is the same whichever way the caller spelled it.
+env_dir_abs() {
+	local d=$ECSD_K8S_ENV_DIR
+	case $d in /*) ;; *) d=$PWD/$d ;; esac
+	printf '%s\n' "${d%/}"
+}
+
+# The etcd data directory lives on /dev/shm (no fsync cost); its name is
+# derived from the state directory so two environments never share it.
+etcd_data_dir() {
+	local base=/dev/shm
+	[[ -d $base && -w $base ]] || base=$(env_dir_abs)
+	printf '%s/ecsd-k8s-etcd-%s\n' "$base" "$(env_dir_abs | cksum | cut -d' ' -f1)"
+}
+
+# Print the pids of live processes whose environment carries this env's
+# daemon tag. Reads /proc directly: no dependency on procps.
+tagged_pids() {
+	local want="$DAEMON_TAG_VAR=$(env_dir_abs)" p
+	for p in /proc/[0-9]*; do
+		# A process can vanish between the glob and the read; ignore it.
+		if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF -- "$want"; then
+			printf '%s\n' "${p#/proc/}"
+		fi
+	done
+}
+
+# True if something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Print a loopback port nobody listens on. The range stays below Linux's
+# default ephemeral range (32768-60999) so outgoing connections cannot take
+# it between this check and the daemon's bind; a bind failure there makes
+# `up` fail cleanly anyway.
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		if ! port_in_use "$p"; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	die "no free loopback port found"
+}
