@@ -69,6 +69,22 @@ static json_t *required_attributes(const json_t *td) {
         return attrs;
 }
 
+/* ECS stores task-level cpu and memory as integer strings: "1 vCPU" becomes "1024", "0.5 GB" becomes "512".
+ * The validator has already accepted both forms. */
+static void normalize_task_size(json_t *doc) {
+        static const struct {
+                const char *key;
+                int (*parse)(const char *s, int64_t *ret);
+        } sizes[] = {{"cpu", ecs_taskdef_cpu_parse}, {"memory", ecs_taskdef_memory_parse}};
+        for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+                const char *v = api_str(doc, sizes[i].key, NULL);
+                int64_t n;
+                char buf[32];
+                if (v && sizes[i].parse(v, &n) >= 0 && str_printf(buf, sizeof(buf), "%lld", (long long) n) >= 0)
+                        json_object_set_new(doc, sizes[i].key, json_string(buf));
+        }
+}
+
 int api_register_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int r = ecs_taskdef_validate(in, e);
         if (r < 0)
@@ -80,6 +96,7 @@ int api_register_task_definition(struct api_call *call, const json_t *in, json_t
 
         json_auto_t *doc = json_deep_copy(in);
         json_object_del(doc, "tags");
+        normalize_task_size(doc);
         const char *network_mode = api_str(doc, "networkMode", "bridge");
         size_t i;
         json_t *c;

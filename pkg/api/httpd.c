@@ -27,7 +27,7 @@ struct request_state {
         bool too_large;
 };
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap) {
         char msg[512];
         (void) cls;
         vsnprintf(msg, sizeof(msg), fmt, ap);

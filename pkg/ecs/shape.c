@@ -66,21 +66,14 @@ static json_t *unconst(const json_t *v) {
 
 static const char *json_kind(const json_t *v) {
         switch (json_typeof(v)) {
-        case JSON_OBJECT:
-                return "an object";
-        case JSON_ARRAY:
-                return "an array";
-        case JSON_STRING:
-                return "a string";
-        case JSON_INTEGER:
-                return "an integer";
-        case JSON_REAL:
-                return "a non-integer number";
+        case JSON_OBJECT: return "an object";
+        case JSON_ARRAY: return "an array";
+        case JSON_STRING: return "a string";
+        case JSON_INTEGER: return "an integer";
+        case JSON_REAL: return "a non-integer number";
         case JSON_TRUE:
-        case JSON_FALSE:
-                return "a boolean";
-        case JSON_NULL:
-                return "null";
+        case JSON_FALSE: return "a boolean";
+        case JSON_NULL: return "null";
         }
         return "an unknown value";
 }
@@ -88,26 +81,17 @@ static const char *json_kind(const json_t *v) {
 static const char *shape_expects(const struct ecs_shape *s) {
         switch (s->type) {
         case ECS_SHAPE_STRUCTURE:
-        case ECS_SHAPE_MAP:
-                return "an object";
-        case ECS_SHAPE_LIST:
-                return "an array";
-        case ECS_SHAPE_STRING:
-                return "a string";
-        case ECS_SHAPE_BLOB:
-                return "a base64 string";
+        case ECS_SHAPE_MAP: return "an object";
+        case ECS_SHAPE_LIST: return "an array";
+        case ECS_SHAPE_STRING: return "a string";
+        case ECS_SHAPE_BLOB: return "a base64 string";
         case ECS_SHAPE_INTEGER:
-        case ECS_SHAPE_LONG:
-                return "an integer";
-        case ECS_SHAPE_BOOLEAN:
-                return "a boolean";
+        case ECS_SHAPE_LONG: return "an integer";
+        case ECS_SHAPE_BOOLEAN: return "a boolean";
         case ECS_SHAPE_DOUBLE:
-        case ECS_SHAPE_FLOAT:
-                return "a number";
-        case ECS_SHAPE_TIMESTAMP:
-                return "a number (seconds since the epoch)";
-        case ECS_SHAPE_DOCUMENT:
-                return "a JSON value";
+        case ECS_SHAPE_FLOAT: return "a number";
+        case ECS_SHAPE_TIMESTAMP: return "a number (seconds since the epoch)";
+        case ECS_SHAPE_DOCUMENT: return "a JSON value";
         }
         return "a value";
 }
@@ -319,40 +303,24 @@ static int walk(const struct ecs_shape *s, const json_t *v, struct path *p, int 
                 return err_set(e, -EINVAL, ERR_KIND_SERIALIZATION, "%s: nesting deeper than %d levels", path_str(p),
                                ECS_SHAPE_MAX_DEPTH);
         switch (s->type) {
-        case ECS_SHAPE_STRUCTURE:
-                return walk_structure(s, v, p, depth, ret, e);
-        case ECS_SHAPE_LIST:
-                return walk_list(s, v, p, depth, ret, e);
-        case ECS_SHAPE_MAP:
-                return walk_map(s, v, p, depth, ret, e);
+        case ECS_SHAPE_STRUCTURE: return walk_structure(s, v, p, depth, ret, e);
+        case ECS_SHAPE_LIST: return walk_list(s, v, p, depth, ret, e);
+        case ECS_SHAPE_MAP: return walk_map(s, v, p, depth, ret, e);
         case ECS_SHAPE_STRING:
                 if (!json_is_string(v))
                         return type_error(s, v, p, e);
                 r = check_string(s, json_string_value(v), json_string_length(v), p, e);
                 break;
-        case ECS_SHAPE_BLOB:
-                r = json_is_string(v) ? 0 : type_error(s, v, p, e);
-                break;
+        case ECS_SHAPE_BLOB: r = json_is_string(v) ? 0 : type_error(s, v, p, e); break;
         case ECS_SHAPE_INTEGER:
-        case ECS_SHAPE_LONG:
-                r = check_integer(s, v, p, e);
-                break;
-        case ECS_SHAPE_BOOLEAN:
-                r = json_is_boolean(v) ? 0 : type_error(s, v, p, e);
-                break;
+        case ECS_SHAPE_LONG: r = check_integer(s, v, p, e); break;
+        case ECS_SHAPE_BOOLEAN: r = json_is_boolean(v) ? 0 : type_error(s, v, p, e); break;
         case ECS_SHAPE_DOUBLE:
-        case ECS_SHAPE_FLOAT:
-                r = check_double(s, v, p, e);
-                break;
-        case ECS_SHAPE_TIMESTAMP:
-                r = json_is_number(v) ? 0 : type_error(s, v, p, e);
-                break;
-        case ECS_SHAPE_DOCUMENT:
-                r = 0;
-                break;
+        case ECS_SHAPE_FLOAT: r = check_double(s, v, p, e); break;
+        case ECS_SHAPE_TIMESTAMP: r = json_is_number(v) ? 0 : type_error(s, v, p, e); break;
+        case ECS_SHAPE_DOCUMENT: r = 0; break;
         default:
-                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "%s: shape %s has an unknown type", path_str(p),
-                               s->name);
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "%s: shape %s has an unknown type", path_str(p), s->name);
         }
         if (r < 0)
                 return r;

@@ -273,8 +273,8 @@ static bool fargate_size_valid(int64_t cpu, int64_t mem) {
         static const struct {
                 int64_t cpu, min, max, step;
         } sizes[] = {
-                {512, 1024, 4096, 1024},     {1024, 2048, 8192, 1024},    {2048, 4096, 16384, 1024},
-                {4096, 8192, 30720, 1024},   {8192, 16384, 61440, 4096},  {16384, 32768, 122880, 8192},
+                {512, 1024, 4096, 1024},   {1024, 2048, 8192, 1024},   {2048, 4096, 16384, 1024},
+                {4096, 8192, 30720, 1024}, {8192, 16384, 61440, 4096}, {16384, 32768, 122880, 8192},
         };
         if (cpu == 256)
                 return mem == 512 || mem == 1024 || mem == 2048;
@@ -324,7 +324,6 @@ static int check_container_names(const json_t *req, struct task *t, struct err *
                 return client_error(e, "Container list cannot be empty.");
         if (n > CONTAINERS_MAX)
                 return client_error(e, "Too many containers.");
-        t->n = n;
         for (size_t i = 0; i < n; i++) {
                 const json_t *c = json_array_get(defs, i);
                 const char *name = get_str(c, "name");
@@ -342,6 +341,7 @@ static int check_container_names(const json_t *req, struct task *t, struct err *
                 t->containers[i] = c;
                 t->names[i] = name;
                 t->essential[i] = get_bool(c, "essential", true);
+                t->n = i + 1;
         }
         return 0;
 }
@@ -399,9 +399,8 @@ static int check_memory(const struct task *t, const json_t *c, const char *name,
         if (t->has_memory && has_memory && memory > t->memory_mib)
                 return client_error(e, "The 'memory' setting for container '%s' is greater than for the task.", name);
         if (t->has_memory && has_reservation && reservation > t->memory_mib)
-                return client_error(e,
-                                    "The 'memoryReservation' setting for container '%s' is greater than for the task.",
-                                    name);
+                return client_error(
+                        e, "The 'memoryReservation' setting for container '%s' is greater than for the task.", name);
         return 0;
 }
 
@@ -513,9 +512,8 @@ static int check_health(const json_t *c, const char *name, struct err *e) {
         if (!json_is_object(hc))
                 return 0;
         if (!nonempty_array(hc, "command"))
-                return client_error(e,
-                                    "Invalid 'healthCheck' setting for container '%s'. 'command' should not be empty.",
-                                    name);
+                return client_error(
+                        e, "Invalid 'healthCheck' setting for container '%s'. 'command' should not be empty.", name);
         for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
                 int64_t v;
                 if (get_int(hc, ranges[i].member, &v) && (v < ranges[i].min || v > ranges[i].max))

@@ -31,6 +31,7 @@ from helpers import ACCOUNT, REGION, Raw, make_client  # noqa: E402
 READY_TIMEOUT_S = 10.0
 
 _servers_key = pytest.StashKey[list]()
+_call_failed_key = pytest.StashKey[bool]()
 
 
 def free_port() -> int:
@@ -66,6 +67,7 @@ class EcsdServer:
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.stopped_by_test = False
         self.log_paths: list[Path] = []
 
     @property
@@ -84,6 +86,7 @@ class EcsdServer:
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self.port = free_port()
         self.starts += 1
+        self.stopped_by_test = False
         log_path = self.workdir / f"ecsd-stderr-{self.starts}.log"
         self.log_paths.append(log_path)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ECSD_")}
@@ -117,10 +120,21 @@ class EcsdServer:
         self.kill9()
         raise RuntimeError(f"ecsd not ready within {READY_TIMEOUT_S}s (last: {last})\n{self.logs()}")
 
+    def crashed(self) -> str | None:
+        """A description of the exit if the process ended without us stopping it, else None."""
+        if self.proc is None or self.stopped_by_test:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        how = f"signal {-rc} ({signal.Signals(-rc).name})" if rc < 0 else f"exit code {rc}"
+        return f"ecsd (pid {self.proc.pid}, port {self.port}) died on its own: {how}"
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def kill9(self) -> None:
+        self.stopped_by_test = True
         if self.alive():
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
@@ -128,6 +142,7 @@ class EcsdServer:
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM and wait; returns the exit code (kills -9 and fails if it hangs)."""
         assert self.proc is not None
+        self.stopped_by_test = True
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -196,8 +211,12 @@ def ecsd_factory(ecsd_bin, tmp_path, request):
         return srv
 
     yield factory
+    crashes = [msg for msg in (srv.crashed() for srv in servers) if msg]
     for srv in servers:
         srv.kill9()
+    # A crash the test itself did not notice (e.g. after its last request) still fails it.
+    if crashes and not request.node.stash.get(_call_failed_key, False):
+        pytest.fail("\n".join(crashes) + "\n" + "\n".join(s.logs() for s in servers), pytrace=False)
 
 
 @pytest.fixture
@@ -298,7 +317,10 @@ def aws_for(tmp_path):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed:
+    if report.failed and report.when in ("setup", "call"):
+        item.stash[_call_failed_key] = True
         servers = item.stash.get(_servers_key, [])
         for i, srv in enumerate(servers, 1):
-            report.sections.append((f"ecsd server {i} stderr ({report.when})", srv.logs()))
+            crash = srv.crashed()
+            title = f"ecsd server {i} stderr" + (f" -- {crash}" if crash else "")
+            report.sections.append((title, srv.logs()))

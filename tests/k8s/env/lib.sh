@@ -67,7 +67,7 @@ tagged_pids() {
 	local want="$DAEMON_TAG_VAR=$(env_dir_abs)" p
 	for p in /proc/[0-9]*; do
 		# A process can vanish between the glob and the read; ignore it.
-		if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF -- "$want"; then
+		if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF -- "$want"; then
 			printf '%s\n' "${p#/proc/}"
 		fi
 	done
