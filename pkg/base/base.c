@@ -143,6 +143,44 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
         return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at `p` (1..4), or 0 when it is not one. Overlong forms, surrogates and
+ * code points above U+10FFFF are not well-formed. */
+static size_t utf8_sequence_len(const unsigned char *p) {
+        unsigned char c = p[0];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf)
+                n = 2, cp = c & 0x1fu;
+        else if (c >= 0xe0 && c <= 0xef)
+                n = 3, cp = c & 0x0fu;
+        else if (c >= 0xf0 && c <= 0xf4)
+                n = 4, cp = c & 0x07u;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0; /* also stops at the terminating NUL */
+                cp = (cp << 6) | (p[i] & 0x3fu);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+void str_utf8_sanitize(char *s) {
+        unsigned char *p = (unsigned char *) s;
+        while (*p) {
+                size_t n = utf8_sequence_len(p);
+                if (n == 0) {
+                        *p++ = '?';
+                        continue;
+                }
+                p += n;
+        }
+}
+
 static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 size_t base64url_encoded_size(size_t n) {

@@ -118,6 +118,10 @@ int str_printf(char *buf, size_t size, const char *fmt, ...) __attribute__((form
 /* Parse a whole decimal string into an int64 within [min, max]; -EINVAL otherwise. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 
+/* Replace, in place, every byte of `s` that is not part of a well-formed UTF-8 sequence (including a sequence cut
+ * short by truncation) with '?'. Messages that quote user input go through this before they become JSON. */
+void str_utf8_sanitize(char *s);
+
 /* URL-safe base64 without padding. `out` must hold base64url_encoded_size(n) bytes (including the NUL). */
 size_t base64url_encoded_size(size_t n);
 void base64url_encode(const void *in, size_t n, char *out);

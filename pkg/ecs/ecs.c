@@ -39,7 +39,8 @@ int ecs_arn_parse(const char *s, struct ecs_arn *ret, struct err *e) {
             arn.partition[0] == '\0' || !ecs_region_valid(arn.region) || arn.account[0] == '\0')
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "Invalid ARN '%.200s'.", s);
         const char *slash = strchr(p, '/');
-        if (!slash || slash == p || slash[1] == '\0' || !copy_field(arn.type, sizeof(arn.type), p, (size_t) (slash - p)) ||
+        if (!slash || slash == p || slash[1] == '\0' ||
+            !copy_field(arn.type, sizeof(arn.type), p, (size_t) (slash - p)) ||
             !copy_field(arn.resource, sizeof(arn.resource), slash + 1, strlen(slash + 1)))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "Invalid ARN '%.200s': no resource part.", s);
         *ret = arn;
@@ -204,5 +205,12 @@ unsigned ecs_error_http_status(int kind) {
 }
 
 json_t *ecs_error_body(int kind, const char *message) {
-        return json_pack("{s:s, s:s}", "__type", ecs_error_type(kind), "message", message);
+        /* Messages quote user input (action names, ARNs) and may cut it short, so they are made valid UTF-8 before
+         * they become a JSON string; jansson refuses anything else. */
+        char clean[1024];
+        str_printf(clean, sizeof(clean), "%s", message);
+        str_utf8_sanitize(clean);
+        json_t *body = json_pack("{s:s, s:s}", "__type", ecs_error_type(kind), "message", clean);
+        ASSERT(body);
+        return body;
 }

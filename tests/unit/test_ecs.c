@@ -163,6 +163,13 @@ static void error_shapes(void **state) {
         assert_string_equal(json_string_value(json_object_get(body, "message")), "nope");
         assert_int_equal(json_object_size(body), 2);
         json_decref(body);
+        /* Invalid or truncated UTF-8 quoted from a request still yields a JSON body (regression: the fuzzer found an
+         * abort on an action name of raw bytes). */
+        body = ecs_error_body(ERR_KIND_UNKNOWN_OPERATION, "Unknown operation \xb4\x96ok \xed\xa0\x80 caf\xc3\xa9 \xc3");
+        assert_non_null(body);
+        assert_string_equal(json_string_value(json_object_get(body, "message")),
+                            "Unknown operation ??ok ??? caf\xc3\xa9 ?");
+        json_decref(body);
 }
 
 int main(void) {
