@@ -7,7 +7,9 @@
 
 #include "api-internal.h"
 
-static int resource_check(struct api_call *call, const char *arn_str, struct err *e) {
+/* `missing_kind` is the error an unknown non-cluster resource gets: the ECS model lists ResourceNotFoundException
+ * for TagResource and UntagResource, but not for ListTagsForResource, which answers InvalidParameterException. */
+static int resource_check(struct api_call *call, const char *arn_str, int missing_kind, struct err *e) {
         struct ecs_arn arn;
         int r = ecs_arn_parse(arn_str, &arn, e);
         if (r < 0)
@@ -32,7 +34,7 @@ static int resource_check(struct api_call *call, const char *arn_str, struct err
                 if (r >= 0 && rev > 0 && e->kind == ERR_KIND_INTERNAL)
                         return -EIO;
         }
-        return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "The specified resource could not be found.");
+        return err_set(e, -ENOENT, missing_kind, "The specified resource could not be found.");
 }
 
 /* The tags a resource would have after adding `tags` must still number at most 50. */
@@ -60,7 +62,7 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
         const json_t *tags = json_object_get(in, "tags");
         int r = api_tags_validate(tags, e);
         if (r >= 0)
-                r = resource_check(call, arn, e);
+                r = resource_check(call, arn, ERR_KIND_NOT_FOUND, e);
         if (r >= 0)
                 r = tags_limit_check(call, arn, tags, e);
         if (r >= 0)
@@ -73,7 +75,7 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
 
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const char *arn = api_str(in, "resourceArn", "");
-        int r = resource_check(call, arn, e);
+        int r = resource_check(call, arn, ERR_KIND_NOT_FOUND, e);
         if (r >= 0)
                 r = rt_tags_remove(call->store, arn, json_object_get(in, "tagKeys"), e);
         if (r < 0)
@@ -84,7 +86,7 @@ int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, st
 
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const char *arn = api_str(in, "resourceArn", "");
-        int r = resource_check(call, arn, e);
+        int r = resource_check(call, arn, ERR_KIND_INVALID, e);
         json_t *tags = NULL;
         if (r >= 0)
                 r = rt_tags_get(call->store, arn, &tags, e);

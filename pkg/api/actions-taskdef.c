@@ -255,12 +255,25 @@ int api_deregister_task_definition(struct api_call *call, const json_t *in, json
         return 0;
 }
 
+/* The ARN a task definition reference names ("web:3" → arn:...:task-definition/web:3), for failure entries; the
+ * reference itself when it does not parse as family:revision. */
+static const char *taskdef_ref_arn(struct api_call *call, const char *ref, char *buf, size_t size) {
+        char family[ECS_NAME_MAX + 1], resource[ECS_NAME_MAX + 32];
+        int64_t rev;
+        if (ecs_taskdef_ref_resolve(ref, call->region, call->account, family, &rev, NULL) < 0 || rev == 0 ||
+            str_printf(resource, sizeof(resource), "%s:%lld", family, (long long) rev) < 0 ||
+            ecs_arn_format(buf, size, call->region, call->account, "task-definition", resource) < 0)
+                return ref;
+        return buf;
+}
+
 int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const json_t *refs = json_object_get(in, "taskDefinitions");
         if (json_array_size(refs) > 10)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "At most 10 task definitions can be deleted at once.");
         json_auto_t *deleted = json_array();
         json_auto_t *failures = json_array();
+        char arn[ECS_ARN_MAX];
         size_t i;
         const json_t *ref;
         json_array_foreach(refs, i, ref) {
@@ -273,7 +286,8 @@ int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t 
                         return r;
                 }
                 if (r < 0) {
-                        json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "arn", s, "reason",
+                        json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "arn",
+                                                                  taskdef_ref_arn(call, s, arn, sizeof(arn)), "reason",
                                                                   "TASK_DEFINITION_NOT_FOUND", "detail", lookup.msg));
                         continue;
                 }

@@ -70,7 +70,7 @@ static inline void fclosep(FILE **f) {
 
 /* Hand ownership out of a cleanup variable: returns the pointer and leaves NULL behind. */
 #define TAKE_PTR(p)                                                                                                    \
-        ({                                                                                                             \
+        __extension__({                                                                                                \
                 __typeof__(p) _ptr_ = (p);                                                                             \
                 (p) = NULL;                                                                                            \
                 _ptr_;                                                                                                 \

@@ -13,8 +13,9 @@ against ``operation_model.output_shape`` from the loaded botocore model:
   integer/long -> integer (never a boolean), boolean -> boolean,
   double/float -> number, timestamp -> epoch seconds number (never a string),
   blob -> base64 string;
-* an error response is a JSON object whose ``__type`` names an exception of the
-  service (or a generic AWS JSON protocol error) and whose ``message`` is a string.
+* an error response is a JSON object whose ``__type`` names an exception the model
+  lists for that operation (or a generic AWS JSON protocol error) and whose
+  ``message`` is a string (SDKs generate typed exceptions only for modeled errors).
 
 ``attach(client)`` registers a handler on ``after-call.ecs`` so that every call a
 boto3 client makes is checked; a violation raises ``ConformanceError`` (an
@@ -176,6 +177,11 @@ def validate_response(operation_model, status_code: int, body: bytes) -> list[st
             short = code.rsplit("#", 1)[-1].split(":", 1)[0]
             if short not in _known_error_codes(operation_model.service_model):
                 errors.append(f"$.__type: {code!r} is not an error code of the ECS model")
+            elif short not in GENERIC_ERROR_CODES and short not in {
+                    e.metadata.get("error", {}).get("code", e.name)
+                    for e in operation_model.error_shapes}:
+                errors.append(f"$.__type: {code!r} is not an error the model lists for "
+                              f"{operation_model.name}")
         for key in ("message", "Message"):
             if key in doc and not isinstance(doc[key], str):
                 errors.append(f"$.{key}: expected string, got {_kind(doc[key])}")

@@ -51,7 +51,12 @@ class Raw:
                 headers: dict[str, str] | None = None) -> RawResponse:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            try:
+                conn.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (e.g. 400 for an oversize body) and close before it has
+                # read everything; like urllib3 and curl, read the answer it sent.
+                pass
             resp = conn.getresponse()
             return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()},
                                resp.read())

@@ -59,7 +59,7 @@ def test_create_cluster_echoes_tags_and_settings(ecs):
     tags = [{"key": "team", "value": "payments"}, {"key": "env", "value": "dev"}]
     settings = [{"name": "containerInsights", "value": "enabled"}]
     c = ecs.create_cluster(clusterName="tagged", tags=tags, settings=settings)["cluster"]
-    assert c["tags"] == tags
+    assert sorted(c["tags"], key=lambda t: t["key"]) == sorted(tags, key=lambda t: t["key"])
     assert c["settings"] == settings
 
 

@@ -198,6 +198,18 @@ def test_error_body_with_unknown_code_is_caught():
     assert errors == ["$.__type: 'NotFound' is not an error code of the ECS model"]
 
 
+def test_error_code_not_modeled_for_the_operation_is_caught():
+    # ResourceNotFoundException exists in the ECS model, but not for ListTagsForResource.
+    assert check("TagResource", {"__type": "ResourceNotFoundException", "message": "x"}, 400) == []
+    errors = check("ListTagsForResource", {"__type": "ResourceNotFoundException", "message": "x"}, 400)
+    assert errors == ["$.__type: 'ResourceNotFoundException' is not an error the model lists "
+                      "for ListTagsForResource"]
+
+
+def test_generic_protocol_error_is_accepted_for_any_operation():
+    assert check("ListClusters", {"__type": "SerializationException", "message": "x"}, 400) == []
+
+
 def test_error_body_with_non_string_message_is_caught():
     errors = check("DeleteCluster", {"__type": "ClientException", "message": 3}, 400)
     assert errors == ["$.message: expected string, got integer"]

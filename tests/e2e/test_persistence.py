@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -114,3 +117,49 @@ def test_memory_data_dir_is_throwaway(ecsd_factory):
     assert list_all_clusters(ecs) == [cluster_arn("default")]
     with pytest.raises(ClientError):
         ecs.describe_task_definition(taskDefinition="mem:1")
+
+
+def test_kill_9_under_concurrent_writes_loses_no_acknowledged_write(ecsd):
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(n):
+        client = make_client(ecsd)
+        while not stop.is_set():
+            try:
+                arn = register(client, f"w{n}")["taskDefinitionArn"]
+            except Exception:  # the kill lands mid-request: unacknowledged, may or may not exist
+                return
+            with lock:
+                acked.append(arn)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline_hit = threading.Event()
+    # let the writers run until at least 40 writes are acknowledged (bounded by a deadline)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with lock:
+            if len(acked) >= 40:
+                break
+        time.sleep(0.01)
+    else:
+        deadline_hit.set()
+    ecsd.kill9()
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert not deadline_hit.is_set(), f"only {len(acked)} writes acknowledged in 10 s"
+
+    ecsd.start()
+    ecs = make_client(ecsd)
+    present = set(list_all_taskdefs(ecs))
+    missing = [a for a in acked if a not in present]
+    assert missing == [], f"acknowledged but lost after kill -9: {missing}"
+    for n in range(4):
+        revs = sorted(int(a.rsplit(":", 1)[1]) for a in present if f"/w{n}:" in a)
+        if revs:
+            assert revs == list(range(1, len(revs) + 1)), f"w{n} revisions have holes: {revs}"
+            assert register(ecs, f"w{n}")["revision"] == len(revs) + 1

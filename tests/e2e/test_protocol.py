@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
-from helpers import TARGET_PREFIX, snapshot
+from helpers import TARGET_PREFIX, make_client, snapshot
 
 CONTAINER = {"name": "app", "image": "busybox:local", "memory": 64, "essential": True}
 
@@ -195,6 +196,15 @@ def test_oversize_body_is_client_exception_mentioning_size(raw, seeded):
     assert raw.request("GET", "/_ecsd/healthz").status == 200
 
 
+def test_oversize_body_through_boto3_is_client_exception(ecsd, raw, seeded):
+    with pytest.raises(ClientError) as exc:
+        make_client(ecsd).create_cluster(clusterName="huge",
+                                         tags=[{"key": "pad", "value": "y" * (1536 * 1024)}])
+    assert exc.value.response["Error"]["Code"] == "ClientException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert_unchanged(raw, seeded)
+
+
 @pytest.mark.parametrize("action", ["ListClusters", "ListTaskDefinitions",
                                     "ListTaskDefinitionFamilies"])
 @pytest.mark.parametrize("max_results", [0, 101, -1])
@@ -211,6 +221,16 @@ def test_bad_next_token_is_invalid_parameter(raw, seeded, action, token):
     resp = raw.post(action, {"nextToken": token})
     assert_error(resp, "InvalidParameterException")
     assert_unchanged(raw, seeded)
+
+
+def test_next_token_of_another_operation_is_invalid_parameter(raw, seeded):
+    for i in range(3):
+        raw.call("RegisterTaskDefinition", {"family": f"tok{i}", "containerDefinitions": [CONTAINER]})
+    before = snapshot(raw)
+    token = raw.call("ListTaskDefinitionFamilies", {"maxResults": 1})["nextToken"]
+    resp = raw.post("ListClusters", {"nextToken": token})
+    assert_error(resp, "InvalidParameterException")
+    assert_unchanged(raw, before)
 
 
 @pytest.mark.parametrize("action,key", [("ListClusters", "clusterArns"),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import (error_code, http_status, list_all_families, list_all_taskdefs, register,
-                     simple_container, taskdef_arn)
+from helpers import (error_code, http_status, list_all_families, list_all_taskdefs, make_client,
+                     register, simple_container, taskdef_arn)
 
 ROLE = "arn:aws:iam::000000000000:role/web-task"
 EXEC_ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
@@ -168,7 +169,7 @@ def test_revisions_increase_per_family(ecs):
 def test_large_definition_is_echoed_faithfully(ecs):
     resp = ecs.register_task_definition(**copy.deepcopy(BIG), tags=BIG_TAGS)
     td = resp["taskDefinition"]
-    assert resp["tags"] == BIG_TAGS
+    assert sorted(resp["tags"], key=lambda t: t["key"]) == sorted(BIG_TAGS, key=lambda t: t["key"])
     assert td["taskDefinitionArn"] == taskdef_arn("big-web", 1)
     assert td["revision"] == 1
     assert td["status"] == "ACTIVE"
@@ -533,3 +534,27 @@ def test_longest_family_name_is_accepted(ecs):
     td = register(ecs, family)
     assert td["family"] == family
     assert td["taskDefinitionArn"] == taskdef_arn(family, 1)
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+def test_concurrent_registers_get_distinct_consecutive_revisions(ecsd):
+    clients = [make_client(ecsd) for _ in range(8)]
+
+    def work(i):
+        return [register(clients[i], "race")["revision"] for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        revisions = [r for rs in pool.map(work, range(8)) for r in rs]
+    assert sorted(revisions) == list(range(1, 81))
+    assert list_all_taskdefs(clients[0], familyPrefix="race") == [taskdef_arn("race", r)
+                                                                  for r in range(1, 81)]
+
+
+def test_request_id_header_is_returned(ecs):
+    meta = ecs.list_clusters()["ResponseMetadata"]
+    assert meta["HTTPStatusCode"] == 200
+    assert meta["RequestId"]
+    with pytest.raises(ClientError) as exc:
+        ecs.describe_task_definition(taskDefinition="nope")
+    assert exc.value.response["ResponseMetadata"]["RequestId"]
