@@ -168,9 +168,9 @@ static int listen_resolve(const char *listen, struct sockaddr_storage *ret, sock
 
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e) {
-        struct sockaddr_storage addr;
-        socklen_t addr_len;
-        bool v6;
+        struct sockaddr_storage addr = {0};
+        socklen_t addr_len = 0;
+        bool v6 = false;
         int r = listen_resolve(listen, &addr, &addr_len, &v6, e);
         if (r < 0)
                 return r;
