@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev)
 if [ "$want_test" = 1 ]; then
-  packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps)
+  packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps openssl)
 fi
 
 missing=()

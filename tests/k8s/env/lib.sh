@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables are used by the sourcing scripts
 # Shared definitions for the k8s test environment scripts (up, down, build,
 # mint-kubeconfig, smoke-test). Sourced, never run: it sets no shell options of
 # its own and starts nothing.
@@ -64,7 +65,8 @@ etcd_data_dir() {
 # Print the pids of live processes whose environment carries this env's
 # daemon tag. Reads /proc directly: no dependency on procps.
 tagged_pids() {
-	local want="$DAEMON_TAG_VAR=$(env_dir_abs)" p
+	local want p
+	want="$DAEMON_TAG_VAR=$(env_dir_abs)"
 	for p in /proc/[0-9]*; do
 		# A process can vanish between the glob and the read; ignore it.
 		if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF -- "$want"; then
