@@ -22,7 +22,7 @@ static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, stru
         if (!with_tags)
                 return 0;
         json_t *tags = NULL;
-        int r = rt_tags_get(call->store, api_str(doc, "clusterArn", ""), &tags, e);
+        int r = rt_tags_get(call->store, ecs_json_str(doc, "clusterArn", ""), &tags, e);
         if (r < 0)
                 return r;
         json_object_set_new(doc, "tags", tags);
@@ -30,7 +30,7 @@ static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, stru
 }
 
 int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        const char *name = api_str(in, "clusterName", ECS_DEFAULT_CLUSTER);
+        const char *name = ecs_json_str(in, "clusterName", ECS_DEFAULT_CLUSTER);
         if (!ecs_name_valid(name))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "Cluster name must be 1 to 255 letters, numbers, hyphens and underscores.");
@@ -44,7 +44,7 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
         if (r < 0 && r != -ENOENT)
                 return r;
         /* CreateCluster of an ACTIVE cluster is idempotent and returns it unchanged, as ECS does. */
-        if (r == -ENOENT || strcmp(api_str(doc, "status", ""), "ACTIVE") != 0) {
+        if (r == -ENOENT || strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0) {
                 json_decref(doc);
                 doc = api_cluster_doc_new(call->region, call->account, name);
                 const json_t *settings = json_object_get(in, "settings");
@@ -61,7 +61,7 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                 if (r < 0)
                         return r;
                 if (json_array_size(tags) > 0) {
-                        r = rt_tags_put(call->store, api_str(doc, "clusterArn", ""), tags, e);
+                        r = rt_tags_put(call->store, ecs_json_str(doc, "clusterArn", ""), tags, e);
                         if (r < 0)
                                 return r;
                 }
@@ -123,7 +123,7 @@ int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, str
         if (r < 0)
                 return r;
         char after[ECS_PAGE_KEY_MAX] = "";
-        const char *token = api_str(in, "nextToken", NULL);
+        const char *token = ecs_json_str(in, "nextToken", NULL);
         if (token && (r = ecs_page_token_decode("clusters", token, after, e)) < 0)
                 return r;
         /* Ask for one more than a page to learn whether another page exists. */
@@ -137,13 +137,13 @@ int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, str
         json_array_foreach(docs, i, doc) {
                 if (i == (size_t) limit)
                         break;
-                json_array_append_new(arns, json_string(api_str(doc, "clusterArn", "")));
+                json_array_append_new(arns, json_string(ecs_json_str(doc, "clusterArn", "")));
         }
         *out = json_pack("{s:O}", "clusterArns", arns);
         if (json_array_size(docs) > (size_t) limit) {
                 char next[ECS_PAGE_TOKEN_MAX];
                 const json_t *last = json_array_get(docs, (size_t) limit - 1);
-                r = ecs_page_token_encode("clusters", api_str(last, "clusterName", ""), next, sizeof(next));
+                r = ecs_page_token_encode("clusters", ecs_json_str(last, "clusterName", ""), next, sizeof(next));
                 ASSERT(r >= 0);
                 json_object_set_new(*out, "nextToken", json_string(next));
         }
@@ -152,14 +152,14 @@ int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, str
 
 int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char name[ECS_NAME_MAX + 1];
-        int r = ecs_cluster_ref_resolve(api_str(in, "cluster", NULL), call->region, call->account, name, e);
+        int r = ecs_cluster_ref_resolve(ecs_json_str(in, "cluster", NULL), call->region, call->account, name, e);
         if (r < 0)
                 return r;
         json_auto_t *doc = NULL;
         r = rt_cluster_get(call->store, call->region, name, &doc, e);
         if (r < 0)
                 return r;
-        if (strcmp(api_str(doc, "status", ""), "ACTIVE") != 0)
+        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                 return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
         json_object_set_new(doc, "status", json_string("INACTIVE"));
         r = rt_cluster_put(call->store, call->region, name, doc, e);

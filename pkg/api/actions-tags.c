@@ -20,7 +20,7 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
                 if (!ours || !ecs_name_valid(arn.resource))
                         return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
                 r = rt_cluster_get(call->store, call->region, arn.resource, &doc, e);
-                if (r >= 0 && strcmp(api_str(doc, "status", ""), "ACTIVE") != 0)
+                if (r >= 0 && strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                         r = err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
                 return r;
         }
@@ -49,7 +49,7 @@ static int tags_limit_check(struct api_call *call, const char *arn, const json_t
         json_array_foreach(tags, i, tag) {
                 bool replaces = false;
                 json_array_foreach(existing, j, old)
-                        replaces |= strcmp(api_str(old, "key", ""), api_str(tag, "key", "")) == 0;
+                        replaces |= strcmp(ecs_json_str(old, "key", ""), ecs_json_str(tag, "key", "")) == 0;
                 count += !replaces;
         }
         if (count > 50)
@@ -58,7 +58,7 @@ static int tags_limit_check(struct api_call *call, const char *arn, const json_t
 }
 
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        const char *arn = api_str(in, "resourceArn", "");
+        const char *arn = ecs_json_str(in, "resourceArn", "");
         const json_t *tags = json_object_get(in, "tags");
         int r = api_tags_validate(tags, e);
         if (r >= 0)
@@ -74,7 +74,7 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
 }
 
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        const char *arn = api_str(in, "resourceArn", "");
+        const char *arn = ecs_json_str(in, "resourceArn", "");
         int r = resource_check(call, arn, ERR_KIND_NOT_FOUND, e);
         if (r >= 0)
                 r = rt_tags_remove(call->store, arn, json_object_get(in, "tagKeys"), e);
@@ -85,7 +85,7 @@ int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, st
 }
 
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        const char *arn = api_str(in, "resourceArn", "");
+        const char *arn = ecs_json_str(in, "resourceArn", "");
         int r = resource_check(call, arn, ERR_KIND_INVALID, e);
         json_t *tags = NULL;
         if (r >= 0)

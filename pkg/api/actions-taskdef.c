@@ -61,7 +61,7 @@ static json_t *required_attributes(const json_t *td) {
                 {health, "ecs.capability.container-health-check"},
                 {ordering, "ecs.capability.container-ordering"},
                 {secrets, "ecs.capability.secrets.ssm.environment-variables"},
-                {strcmp(api_str(td, "networkMode", "bridge"), "awsvpc") == 0, "ecs.capability.task-eni"},
+                {strcmp(ecs_json_str(td, "networkMode", "bridge"), "awsvpc") == 0, "ecs.capability.task-eni"},
         };
         for (size_t k = 0; k < ARRAY_SIZE(table); k++)
                 if (table[k].on)
@@ -77,7 +77,7 @@ static void normalize_task_size(json_t *doc) {
                 int (*parse)(const char *s, int64_t *ret);
         } sizes[] = {{"cpu", ecs_taskdef_cpu_parse}, {"memory", ecs_taskdef_memory_parse}};
         for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-                const char *v = api_str(doc, sizes[i].key, NULL);
+                const char *v = ecs_json_str(doc, sizes[i].key, NULL);
                 int64_t n;
                 char buf[32];
                 if (v && sizes[i].parse(v, &n) >= 0 && str_printf(buf, sizeof(buf), "%lld", (long long) n) >= 0)
@@ -97,7 +97,7 @@ int api_register_task_definition(struct api_call *call, const json_t *in, json_t
         json_auto_t *doc = json_deep_copy(in);
         json_object_del(doc, "tags");
         normalize_task_size(doc);
-        const char *network_mode = api_str(doc, "networkMode", "bridge");
+        const char *network_mode = ecs_json_str(doc, "networkMode", "bridge");
         size_t i;
         json_t *c;
         json_array_foreach(json_object_get(doc, "containerDefinitions"), i, c)
@@ -121,7 +121,7 @@ int api_register_task_definition(struct api_call *call, const json_t *in, json_t
                 return r;
         *out = json_pack("{s:O}", "taskDefinition", doc);
         if (json_array_size(tags) > 0) {
-                r = rt_tags_put(call->store, api_str(doc, "taskDefinitionArn", ""), tags, e);
+                r = rt_tags_put(call->store, ecs_json_str(doc, "taskDefinitionArn", ""), tags, e);
                 if (r < 0) {
                         json_decref(*out);
                         return r;
@@ -146,13 +146,13 @@ static int taskdef_lookup(struct api_call *call, const char *ref, bool need_revi
 
 int api_describe_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         json_auto_t *doc = NULL;
-        int r = taskdef_lookup(call, api_str(in, "taskDefinition", ""), false, &doc, e);
+        int r = taskdef_lookup(call, ecs_json_str(in, "taskDefinition", ""), false, &doc, e);
         if (r < 0)
                 return r;
         *out = json_pack("{s:O}", "taskDefinition", doc);
         if (api_list_has(json_object_get(in, "include"), "TAGS")) {
                 json_t *tags = NULL;
-                r = rt_tags_get(call->store, api_str(doc, "taskDefinitionArn", ""), &tags, e);
+                r = rt_tags_get(call->store, ecs_json_str(doc, "taskDefinitionArn", ""), &tags, e);
                 if (r < 0) {
                         json_decref(*out);
                         return r;
@@ -169,13 +169,13 @@ int api_list_task_definitions(struct api_call *call, const json_t *in, json_t **
                 return r;
         /* familyPrefix is, despite its name, an exact family name in ECS's ListTaskDefinitions. */
         struct rt_taskdef_query q = {
-                .family = api_str(in, "familyPrefix", NULL),
-                .status = api_str(in, "status", "ACTIVE"),
-                .descending = strcmp(api_str(in, "sort", "ASC"), "DESC") == 0,
+                .family = ecs_json_str(in, "familyPrefix", NULL),
+                .status = ecs_json_str(in, "status", "ACTIVE"),
+                .descending = strcmp(ecs_json_str(in, "sort", "ASC"), "DESC") == 0,
                 .limit = limit + 1,
         };
         char after[ECS_PAGE_KEY_MAX];
-        const char *token = api_str(in, "nextToken", NULL);
+        const char *token = ecs_json_str(in, "nextToken", NULL);
         if (token) {
                 r = ecs_page_token_decode("task-definitions", token, after, e);
                 if (r < 0)
@@ -196,13 +196,13 @@ int api_list_task_definitions(struct api_call *call, const json_t *in, json_t **
         json_array_foreach(rows, i, row) {
                 if (i == (size_t) limit)
                         break;
-                json_array_append_new(arns, json_string(api_str(row, "arn", "")));
+                json_array_append_new(arns, json_string(ecs_json_str(row, "arn", "")));
         }
         *out = json_pack("{s:O}", "taskDefinitionArns", arns);
         if (json_array_size(rows) > (size_t) limit) {
                 const json_t *last = json_array_get(rows, (size_t) limit - 1);
                 char key[ECS_PAGE_KEY_MAX], next[ECS_PAGE_TOKEN_MAX];
-                str_printf(key, sizeof(key), "%s:%lld", api_str(last, "family", ""),
+                str_printf(key, sizeof(key), "%s:%lld", ecs_json_str(last, "family", ""),
                            (long long) json_integer_value(json_object_get(last, "revision")));
                 r = ecs_page_token_encode("task-definitions", key, next, sizeof(next));
                 ASSERT(r >= 0);
@@ -217,12 +217,12 @@ int api_list_task_definition_families(struct api_call *call, const json_t *in, j
         if (r < 0)
                 return r;
         char after[ECS_PAGE_KEY_MAX] = "";
-        const char *token = api_str(in, "nextToken", NULL);
+        const char *token = ecs_json_str(in, "nextToken", NULL);
         if (token && (r = ecs_page_token_decode("families", token, after, e)) < 0)
                 return r;
         json_auto_t *names = NULL;
-        r = rt_taskdef_families(call->store, call->region, api_str(in, "familyPrefix", NULL),
-                                api_str(in, "status", "ACTIVE"), after, limit + 1, &names, e);
+        r = rt_taskdef_families(call->store, call->region, ecs_json_str(in, "familyPrefix", NULL),
+                                ecs_json_str(in, "status", "ACTIVE"), after, limit + 1, &names, e);
         if (r < 0)
                 return r;
         bool more = json_array_size(names) > (size_t) limit;
@@ -241,10 +241,10 @@ int api_list_task_definition_families(struct api_call *call, const json_t *in, j
 
 int api_deregister_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         json_auto_t *doc = NULL;
-        int r = taskdef_lookup(call, api_str(in, "taskDefinition", ""), true, &doc, e);
+        int r = taskdef_lookup(call, ecs_json_str(in, "taskDefinition", ""), true, &doc, e);
         if (r < 0)
                 return r;
-        if (strcmp(api_str(doc, "status", ""), "ACTIVE") == 0) {
+        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0) {
                 json_object_set_new(doc, "status", json_string("INACTIVE"));
                 json_object_set_new(doc, "deregisteredAt", api_timestamp_now());
                 r = rt_taskdef_update(call->store, call->region, doc, e);
@@ -291,11 +291,11 @@ int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t 
                                                                   "TASK_DEFINITION_NOT_FOUND", "detail", lookup.msg));
                         continue;
                 }
-                const char *status = api_str(doc, "status", "");
+                const char *status = ecs_json_str(doc, "status", "");
                 if (strcmp(status, "ACTIVE") == 0) {
                         json_array_append_new(
                                 failures,
-                                json_pack("{s:s, s:s, s:s}", "arn", api_str(doc, "taskDefinitionArn", s), "reason",
+                                json_pack("{s:s, s:s, s:s}", "arn", ecs_json_str(doc, "taskDefinitionArn", s), "reason",
                                           "TASK_DEFINITION_IN_USE",
                                           "detail",
                                           "The specified task definition is still in ACTIVE status. Please deregister "

@@ -58,8 +58,5 @@ int api_tags_validate(const json_t *tags, struct err *e);
 /* Epoch seconds with millisecond precision, the way the ECS API writes timestamps. */
 json_t *api_timestamp_now(void);
 
-/* The string member `key` of `obj`, or `dflt` when absent. */
-const char *api_str(const json_t *obj, const char *key, const char *dflt);
-
 /* True when the string array `list` (may be NULL) contains `value`. */
 bool api_list_has(const json_t *list, const char *value);

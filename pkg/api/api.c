@@ -242,11 +242,6 @@ json_t *api_timestamp_now(void) {
         return json_real((double) time_now_ms() / 1000.0);
 }
 
-const char *api_str(const json_t *obj, const char *key, const char *dflt) {
-        const char *v = json_string_value(json_object_get(obj, key));
-        return v ? v : dflt;
-}
-
 bool api_list_has(const json_t *list, const char *value) {
         size_t i;
         const json_t *item;
@@ -264,8 +259,8 @@ int api_tags_validate(const json_t *tags, struct err *e) {
         size_t i;
         const json_t *tag;
         json_array_foreach(tags, i, tag) {
-                const char *key = api_str(tag, "key", NULL);
-                const char *value = api_str(tag, "value", "");
+                const char *key = ecs_json_str(tag, "key", NULL);
+                const char *value = ecs_json_str(tag, "value", "");
                 if (!key || strlen(key) < 1 || strlen(key) > 128)
                         return err_set(e, -EINVAL, ERR_KIND_INVALID, "Tag keys must be 1 to 128 characters long.");
                 if (strlen(value) > 256)

@@ -33,7 +33,7 @@ struct ctx {
         const json_t *td;
         const char *mode; /* bridge, host, awsvpc or none */
         const char *family;
-        json_int_t revision; /* 0: the definition carries none (an unregistered file) */
+        int64_t revision; /* 0: the definition carries none (an unregistered file) */
         char region[ECS_REGION_MAX + 1];
         const char *task_role; /* override wins over the definition; NULL when none */
         char network[TASK_ID_MAX + 8];
@@ -77,22 +77,10 @@ static void add2(json_t *argv, const char *flag, const char *value) {
         add(argv, value);
 }
 
-static const char *str(const json_t *obj, const char *key) {
-        return json_string_value(json_object_get(obj, key));
-}
-
 static bool flag_on(const json_t *obj, const char *key) {
         return json_is_true(json_object_get(obj, key));
 }
 
-/* An integer member: true and *ret when present as an integer. */
-static bool int_member(const json_t *obj, const char *key, json_int_t *ret) {
-        const json_t *v = json_object_get(obj, key);
-        if (!json_is_integer(v))
-                return false;
-        *ret = json_integer_value(v);
-        return true;
-}
 
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
@@ -163,7 +151,7 @@ static void add_user_labels(struct ctx *x, json_t *argv, json_t *labels, const c
         size_t n;
         _cleanup_free_ const char **keys = sorted_keys(labels, &n);
         for (size_t i = 0; i < n; i++) {
-                const char *v = str(labels, keys[i]);
+                const char *v = ecs_json_str(labels, keys[i], NULL);
                 if (label_reserved(keys[i])) {
                         note(x, "%s: label '%s' is reserved for ECS and ecsd and was not applied", where, keys[i]);
                         continue;
@@ -204,7 +192,7 @@ static int plan_volumes(struct ctx *x, json_t *plan) {
         size_t i;
         const json_t *v;
         json_array_foreach(json_object_get(x->td, "volumes"), i, v) {
-                const char *name = str(v, "name");
+                const char *name = ecs_json_str(v, "name", NULL);
                 if (!name || !ecs_name_valid(name))
                         return fail(x, "Volume name '%s' is not valid.", name ? name : "");
                 static const char *const unsupported[] = {"efsVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration",
@@ -217,7 +205,7 @@ static int plan_volumes(struct ctx *x, json_t *plan) {
                         return fail(x, "Volume '%s': volumes configured at launch (EBS) are not supported by the docker "
                                        "backend.", name);
 
-                const char *src = str(json_object_get(v, "host"), "sourcePath");
+                const char *src = ecs_json_str(json_object_get(v, "host"), "sourcePath", NULL);
                 const json_t *dvc = json_object_get(v, "dockerVolumeConfiguration");
                 if (src && *src) {
                         if (src[0] != '/' || has_char(src, ":,\n"))
@@ -226,7 +214,7 @@ static int plan_volumes(struct ctx *x, json_t *plan) {
                         json_object_set_new(x->volumes, name, json_pack("{s:s, s:s}", "kind", "bind", "source", src));
                         continue;
                 }
-                const char *scope = dvc ? str(dvc, "scope") : NULL;
+                const char *scope = dvc ? ecs_json_str(dvc, "scope", NULL) : NULL;
                 bool shared = scope && strcmp(scope, "shared") == 0;
                 char dname[TASK_ID_MAX + 2 * ECS_NAME_MAX];
                 if (shared)
@@ -237,7 +225,7 @@ static int plan_volumes(struct ctx *x, json_t *plan) {
                         note(x, "volume %s: autoprovision only applies to shared volumes and was ignored", name);
 
                 json_auto_t *create = json_pack("[sss]", "docker", "volume", "create");
-                const char *driver = dvc ? str(dvc, "driver") : NULL;
+                const char *driver = dvc ? ecs_json_str(dvc, "driver", NULL) : NULL;
                 if (driver && *driver)
                         add2(create, "--driver", driver);
                 json_t *opts = dvc ? json_object_get(dvc, "driverOpts") : NULL;
@@ -245,7 +233,7 @@ static int plan_volumes(struct ctx *x, json_t *plan) {
                 _cleanup_free_ const char **keys = sorted_keys(opts, &n);
                 for (size_t k = 0; k < n; k++) {
                         add(create, "--opt");
-                        addf(create, "%s=%s", keys[k], str(opts, keys[k]) ? str(opts, keys[k]) : "");
+                        addf(create, "%s=%s", keys[k], ecs_json_str(opts, keys[k], NULL) ? ecs_json_str(opts, keys[k], NULL) : "");
                 }
                 char where[ECS_NAME_MAX + 16];
                 str_printf(where, sizeof(where), "volume %s", name);
@@ -285,23 +273,23 @@ static int plan_task_members(struct ctx *x) {
         if (json_array_size(json_object_get(td, "inferenceAccelerators")) > 0 ||
             json_array_size(json_object_get(ov, "inferenceAcceleratorOverrides")) > 0)
                 return fail(x, "Inference accelerators are not supported by the docker backend.");
-        const char *os = str(json_object_get(td, "runtimePlatform"), "operatingSystemFamily");
+        const char *os = ecs_json_str(json_object_get(td, "runtimePlatform"), "operatingSystemFamily", NULL);
         if (os && strcmp(os, "LINUX") != 0)
                 return fail(x, "runtimePlatform operatingSystemFamily '%s' cannot run on the docker backend; only LINUX "
                                "can.", os);
-        const char *arch = str(json_object_get(td, "runtimePlatform"), "cpuArchitecture");
+        const char *arch = ecs_json_str(json_object_get(td, "runtimePlatform"), "cpuArchitecture", NULL);
         if (arch)
                 note(x, "runtimePlatform cpuArchitecture %s is not enforced: the image runs on the engine's platform",
                      arch);
-        const char *cpu = str(ov, "cpu") ? str(ov, "cpu") : str(td, "cpu");
-        const char *mem = str(ov, "memory") ? str(ov, "memory") : str(td, "memory");
+        const char *cpu = ecs_json_str(ov, "cpu", NULL) ? ecs_json_str(ov, "cpu", NULL) : ecs_json_str(td, "cpu", NULL);
+        const char *mem = ecs_json_str(ov, "memory", NULL) ? ecs_json_str(ov, "memory", NULL) : ecs_json_str(td, "memory", NULL);
         if (cpu || mem)
                 note(x, "task-level cpu %s / memory %s are reported but not enforced; container limits are",
                      cpu ? cpu : "-", mem ? mem : "-");
-        const char *pid = str(td, "pidMode");
+        const char *pid = ecs_json_str(td, "pidMode", NULL);
         if (pid && strcmp(pid, "task") == 0)
                 note(x, "pidMode task is not supported: each container has its own PID namespace");
-        const char *ipc = str(td, "ipcMode");
+        const char *ipc = ecs_json_str(td, "ipcMode", NULL);
         if (ipc && strcmp(ipc, "task") == 0)
                 note(x, "ipcMode task is not supported: each container has its own IPC namespace");
         if (json_object_get(td, "proxyConfiguration"))
@@ -322,7 +310,7 @@ static const json_t *override_for(const struct ctx *x, const char *name) {
         size_t i;
         const json_t *o;
         json_array_foreach(json_object_get(x->spec->overrides, "containerOverrides"), i, o) {
-                const char *n = str(o, "name");
+                const char *n = ecs_json_str(o, "name", NULL);
                 if (n && strcmp(n, name) == 0)
                         return o;
         }
@@ -333,7 +321,7 @@ static const json_t *container_named(const struct ctx *x, const char *name) {
         size_t i;
         const json_t *c;
         json_array_foreach(json_object_get(x->td, "containerDefinitions"), i, c) {
-                const char *n = str(c, "name");
+                const char *n = ecs_json_str(c, "name", NULL);
                 if (n && strcmp(n, name) == 0)
                         return c;
         }
@@ -352,7 +340,7 @@ static int merge_env(struct ctx *x, const char *cname, json_t *env, const json_t
         size_t i;
         const json_t *kv;
         json_array_foreach(list, i, kv) {
-                const char *name = str(kv, "name"), *value = str(kv, "value");
+                const char *name = ecs_json_str(kv, "name", NULL), *value = ecs_json_str(kv, "value", NULL);
                 int r = check_env_name(x, cname, name);
                 if (r < 0)
                         return r;
@@ -367,7 +355,7 @@ static int add_env_files(struct ctx *x, const char *cname, json_t *argv, const j
         size_t i;
         const json_t *f;
         json_array_foreach(list, i, f) {
-                const char *v = str(f, "value");
+                const char *v = ecs_json_str(f, "value", NULL);
                 if (v && v[0] == '/' && !has_char(v, "\n"))
                         add2(argv, "--env-file", v);
                 else
@@ -379,7 +367,7 @@ static int add_env_files(struct ctx *x, const char *cname, json_t *argv, const j
 }
 
 static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *argv, json_t *cplan) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         json_auto_t *env = json_object();
         json_auto_t *secrets = json_array();
         json_auto_t *env_file = json_array();
@@ -403,7 +391,7 @@ static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *ar
         size_t i;
         const json_t *s;
         json_array_foreach(json_object_get(c, "secrets"), i, s) {
-                const char *n = str(s, "name");
+                const char *n = ecs_json_str(s, "name", NULL);
                 if (n && (strcmp(n, "AWS_REGION") == 0 || strcmp(n, "AWS_DEFAULT_REGION") == 0))
                         region_set = true;
         }
@@ -416,7 +404,7 @@ static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *ar
 
         /* Secrets are resolved by the lifecycle; a secret wins over a plain variable of the same name. */
         json_array_foreach(json_object_get(c, "secrets"), i, s) {
-                const char *n = str(s, "name"), *from = str(s, "valueFrom");
+                const char *n = ecs_json_str(s, "name", NULL), *from = ecs_json_str(s, "valueFrom", NULL);
                 if ((r = check_env_name(x, cname, n)) < 0)
                         return r;
                 if (!from || !*from)
@@ -458,7 +446,7 @@ static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *ar
                         add2(e_flags, "-e", sorted[i]);
                         continue;
                 }
-                const char *value = str(env, sorted[i]);
+                const char *value = ecs_json_str(env, sorted[i], NULL);
                 if (value && has_char(value, "\n\r"))
                         return fail(x, "Invalid 'environment' setting for container '%s'. The value of '%s' cannot "
                                        "contain a line break (the docker CLI reads that name itself, so it is passed "
@@ -488,7 +476,7 @@ static void publish_addr(const struct ctx *x, char *buf, size_t size) {
 }
 
 static int plan_network_flags(struct ctx *x, const json_t *c, json_t *argv) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         bool awsvpc = strcmp(x->mode, "awsvpc") == 0, bridge = strcmp(x->mode, "bridge") == 0;
         bool no_net = strcmp(x->mode, "none") == 0 || flag_on(c, "disableNetworking");
         const json_t *ports = json_object_get(c, "portMappings");
@@ -507,7 +495,7 @@ static int plan_network_flags(struct ctx *x, const json_t *c, json_t *argv) {
                 add2(argv, "--network", x->mode);
         }
 
-        const char *hostname = str(c, "hostname");
+        const char *hostname = ecs_json_str(c, "hostname", NULL);
         if (hostname && *hostname) {
                 if (awsvpc)
                         return fail(x, "Invalid 'hostname' setting for container '%s'. The hostname parameter is not "
@@ -548,11 +536,11 @@ static int plan_network_flags(struct ctx *x, const json_t *c, json_t *argv) {
                 json_array_foreach(ports, i, pm) {
                         if (!bridge && !awsvpc)
                                 break; /* host mode: the container's ports are the host's */
-                        const char *proto = str(pm, "protocol") ? str(pm, "protocol") : "tcp";
-                        const char *range = str(pm, "containerPortRange");
-                        json_int_t cport = 0, hport = 0;
-                        bool has_cport = int_member(pm, "containerPort", &cport);
-                        int_member(pm, "hostPort", &hport);
+                        const char *proto = ecs_json_str(pm, "protocol", NULL) ? ecs_json_str(pm, "protocol", NULL) : "tcp";
+                        const char *range = ecs_json_str(pm, "containerPortRange", NULL);
+                        int64_t cport = 0, hport = 0;
+                        bool has_cport = ecs_json_int(pm, "containerPort", &cport);
+                        ecs_json_int(pm, "hostPort", &hport);
                         if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
                                 return fail(x, "Invalid port mapping for container '%s'. Protocol '%s' is not tcp or "
                                                "udp.", cname, proto);
@@ -578,7 +566,7 @@ static int plan_network_flags(struct ctx *x, const json_t *c, json_t *argv) {
         size_t i;
         const json_t *h;
         json_array_foreach(json_object_get(c, "extraHosts"), i, h) {
-                const char *hn = str(h, "hostname"), *ipaddr = str(h, "ipAddress");
+                const char *hn = ecs_json_str(h, "hostname", NULL), *ipaddr = ecs_json_str(h, "ipAddress", NULL);
                 if (!hn || !ipaddr || !*hn || !*ipaddr || has_char(hn, ": \n"))
                         return fail(x, "Invalid 'extraHosts' setting for container '%s'.", cname);
                 add(argv, "--add-host");
@@ -594,12 +582,12 @@ static int plan_network_flags(struct ctx *x, const json_t *c, json_t *argv) {
 }
 
 static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json_t *argv) {
-        const char *cname = str(c, "name");
-        json_int_t cpu = 0, mem = 0, res = 0;
-        if (!int_member(ov, "cpu", &cpu))
-                int_member(c, "cpu", &cpu);
-        bool has_mem = int_member(ov, "memory", &mem) || int_member(c, "memory", &mem);
-        bool has_res = int_member(ov, "memoryReservation", &res) || int_member(c, "memoryReservation", &res);
+        const char *cname = ecs_json_str(c, "name", NULL);
+        int64_t cpu = 0, mem = 0, res = 0;
+        if (!ecs_json_int(ov, "cpu", &cpu))
+                ecs_json_int(c, "cpu", &cpu);
+        bool has_mem = ecs_json_int(ov, "memory", &mem) || ecs_json_int(c, "memory", &mem);
+        bool has_res = ecs_json_int(ov, "memoryReservation", &res) || ecs_json_int(c, "memoryReservation", &res);
         if (cpu < 0)
                 return fail(x, "Invalid 'cpu' setting for container '%s'. It must not be negative.", cname);
         if (has_mem && mem < MEMORY_MIN_MIB)
@@ -627,8 +615,8 @@ static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json
         }
 
         const json_t *lp = json_object_get(c, "linuxParameters");
-        json_int_t swap = 0, swappiness = 60, shm = 0;
-        if (int_member(lp, "maxSwap", &swap)) {
+        int64_t swap = 0, swappiness = 60, shm = 0;
+        if (ecs_json_int(lp, "maxSwap", &swap)) {
                 if (!has_mem) {
                         note(x, "container %s: linuxParameters maxSwap needs a container 'memory' limit and was ignored",
                              cname);
@@ -638,7 +626,7 @@ static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json
                         /* docker's --memory-swap is memory plus swap. */
                         add(argv, "--memory-swap");
                         addf(argv, "%lldm", (long long) (mem + swap));
-                        int_member(lp, "swappiness", &swappiness);
+                        ecs_json_int(lp, "swappiness", &swappiness);
                         if (swappiness < 0 || swappiness > 100)
                                 return fail(x, "Invalid 'swappiness' setting for container '%s'. It must be between 0 "
                                                "and 100.", cname);
@@ -648,7 +636,7 @@ static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json
         } else if (json_object_get(lp, "swappiness")) {
                 note(x, "container %s: linuxParameters swappiness only applies with maxSwap and was ignored", cname);
         }
-        if (int_member(lp, "sharedMemorySize", &shm)) {
+        if (ecs_json_int(lp, "sharedMemorySize", &shm)) {
                 if (shm < 1)
                         return fail(x, "Invalid 'sharedMemorySize' setting for container '%s'. It must be at least 1 "
                                        "MiB.", cname);
@@ -659,9 +647,9 @@ static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json
         size_t i;
         const json_t *u;
         json_array_foreach(json_object_get(c, "ulimits"), i, u) {
-                json_int_t soft = 0, hard = 0;
-                const char *name = str(u, "name");
-                if (!name || !int_member(u, "softLimit", &soft) || !int_member(u, "hardLimit", &hard) || soft > hard)
+                int64_t soft = 0, hard = 0;
+                const char *name = ecs_json_str(u, "name", NULL);
+                if (!name || !ecs_json_int(u, "softLimit", &soft) || !ecs_json_int(u, "hardLimit", &hard) || soft > hard)
                         return fail(x, "Invalid 'ulimits' setting for container '%s'.", cname);
                 add(argv, "--ulimit");
                 addf(argv, "%s=%lld:%lld", name, (long long) soft, (long long) hard);
@@ -670,11 +658,11 @@ static int plan_resources(struct ctx *x, const json_t *c, const json_t *ov, json
 }
 
 static int plan_mounts(struct ctx *x, const json_t *c, json_t *argv) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         size_t i;
         const json_t *m;
         json_array_foreach(json_object_get(c, "mountPoints"), i, m) {
-                const char *vol = str(m, "sourceVolume"), *path = str(m, "containerPath");
+                const char *vol = ecs_json_str(m, "sourceVolume", NULL), *path = ecs_json_str(m, "containerPath", NULL);
                 const json_t *v = vol ? json_object_get(x->volumes, vol) : NULL;
                 if (!v)
                         return fail(x, "Unknown volume '%s'.", vol ? vol : "null");
@@ -682,10 +670,10 @@ static int plan_mounts(struct ctx *x, const json_t *c, json_t *argv) {
                         return fail(x, "Invalid 'mountPoints' setting for container '%s'. containerPath '%s' must be an "
                                        "absolute path without ':' or ','.", cname, path ? path : "");
                 add(argv, "-v");
-                addf(argv, "%s:%s%s", str(v, "source"), path, flag_on(m, "readOnly") ? ":ro" : "");
+                addf(argv, "%s:%s%s", ecs_json_str(v, "source", NULL), path, flag_on(m, "readOnly") ? ":ro" : "");
         }
         json_array_foreach(json_object_get(c, "volumesFrom"), i, m) {
-                const char *src = str(m, "sourceContainer");
+                const char *src = ecs_json_str(m, "sourceContainer", NULL);
                 char dname[TASK_ID_MAX + 2 * ECS_NAME_MAX];
                 if (!src || !container_named(x, src) || strcmp(src, cname) == 0)
                         return fail(x, "Invalid 'volumesFrom' setting for container '%s'. Unknown source container "
@@ -696,9 +684,9 @@ static int plan_mounts(struct ctx *x, const json_t *c, json_t *argv) {
         }
         const json_t *t;
         json_array_foreach(json_object_get(json_object_get(c, "linuxParameters"), "tmpfs"), i, t) {
-                const char *path = str(t, "containerPath");
-                json_int_t size = 0;
-                if (!path || path[0] != '/' || has_char(path, ":,\n") || !int_member(t, "size", &size) || size < 1)
+                const char *path = ecs_json_str(t, "containerPath", NULL);
+                int64_t size = 0;
+                if (!path || path[0] != '/' || has_char(path, ":,\n") || !ecs_json_int(t, "size", &size) || size < 1)
                         return fail(x, "Invalid 'tmpfs' setting for container '%s'. It needs an absolute containerPath "
                                        "and a size of at least 1 MiB.", cname);
                 _cleanup_free_ char *spec = NULL;
@@ -723,12 +711,12 @@ static int plan_mounts(struct ctx *x, const json_t *c, json_t *argv) {
 }
 
 static int plan_security(struct ctx *x, const json_t *c, json_t *argv) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         const json_t *lp = json_object_get(c, "linuxParameters");
-        if (str(c, "user") && *str(c, "user"))
-                add2(argv, "--user", str(c, "user"));
-        if (str(c, "workingDirectory") && *str(c, "workingDirectory"))
-                add2(argv, "--workdir", str(c, "workingDirectory"));
+        if (ecs_json_str(c, "user", NULL) && *ecs_json_str(c, "user", NULL))
+                add2(argv, "--user", ecs_json_str(c, "user", NULL));
+        if (ecs_json_str(c, "workingDirectory", NULL) && *ecs_json_str(c, "workingDirectory", NULL))
+                add2(argv, "--workdir", ecs_json_str(c, "workingDirectory", NULL));
         if (flag_on(c, "readonlyRootFilesystem"))
                 add(argv, "--read-only");
         if (flag_on(c, "privileged"))
@@ -742,7 +730,7 @@ static int plan_security(struct ctx *x, const json_t *c, json_t *argv) {
                 if (json_string_value(v))
                         add2(argv, "--cap-drop", json_string_value(v));
         json_array_foreach(json_object_get(lp, "devices"), i, v) {
-                const char *host = str(v, "hostPath"), *cpath = str(v, "containerPath");
+                const char *host = ecs_json_str(v, "hostPath", NULL), *cpath = ecs_json_str(v, "containerPath", NULL);
                 if (!host || host[0] != '/' || has_char(host, ":\n") || (cpath && has_char(cpath, ":\n")))
                         return fail(x, "Invalid 'devices' setting for container '%s'. hostPath must be an absolute "
                                        "path.", cname);
@@ -768,13 +756,13 @@ static int plan_security(struct ctx *x, const json_t *c, json_t *argv) {
                 if (json_string_value(v))
                         add2(argv, "--security-opt", json_string_value(v));
         json_array_foreach(json_object_get(c, "systemControls"), i, v) {
-                const char *ns = str(v, "namespace"), *val = str(v, "value");
+                const char *ns = ecs_json_str(v, "namespace", NULL), *val = ecs_json_str(v, "value", NULL);
                 if (!ns || !*ns || !val || has_char(ns, "=\n"))
                         return fail(x, "Invalid 'systemControls' setting for container '%s'.", cname);
                 add(argv, "--sysctl");
                 addf(argv, "%s=%s", ns, val);
         }
-        const char *pid = str(x->td, "pidMode"), *ipc = str(x->td, "ipcMode");
+        const char *pid = ecs_json_str(x->td, "pidMode", NULL), *ipc = ecs_json_str(x->td, "ipcMode", NULL);
         if (pid && strcmp(pid, "host") == 0)
                 add2(argv, "--pid", "host");
         if (ipc && (strcmp(ipc, "host") == 0 || strcmp(ipc, "none") == 0))
@@ -796,7 +784,7 @@ static void shell_word(FILE *f, const char *s, bool first) {
 }
 
 static int plan_health(struct ctx *x, const json_t *c, json_t *argv, bool *ret_has) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         const json_t *hc = json_object_get(c, "healthCheck");
         *ret_has = false;
         if (!hc)
@@ -836,11 +824,11 @@ static int plan_health(struct ctx *x, const json_t *c, json_t *argv, bool *ret_h
                 note(x, "container %s: healthCheck CMD-SHELL words were joined with spaces into one shell command",
                      cname);
         add2(argv, "--health-cmd", line);
-        json_int_t interval = 30, timeout = 5, retries = 3, start = 0;
-        int_member(hc, "interval", &interval);
-        int_member(hc, "timeout", &timeout);
-        int_member(hc, "retries", &retries);
-        int_member(hc, "startPeriod", &start);
+        int64_t interval = 30, timeout = 5, retries = 3, start = 0;
+        ecs_json_int(hc, "interval", &interval);
+        ecs_json_int(hc, "timeout", &timeout);
+        ecs_json_int(hc, "retries", &retries);
+        ecs_json_int(hc, "startPeriod", &start);
         if (interval < 1 || timeout < 1 || retries < 0 || start < 0)
                 return fail(x, "Invalid 'healthCheck' setting for container '%s'.", cname);
         add(argv, "--health-interval");
@@ -856,9 +844,9 @@ static int plan_health(struct ctx *x, const json_t *c, json_t *argv, bool *ret_h
 }
 
 static int plan_logging(struct ctx *x, const json_t *c, json_t *argv) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         const json_t *lc = json_object_get(c, "logConfiguration");
-        const char *driver = str(lc, "logDriver");
+        const char *driver = ecs_json_str(lc, "logDriver", NULL);
         if (!driver)
                 return 0;
         static const char *const local[] = {"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd"};
@@ -882,14 +870,14 @@ static int plan_logging(struct ctx *x, const json_t *c, json_t *argv) {
         _cleanup_free_ const char **keys = sorted_keys(opts, &n);
         for (size_t i = 0; i < n; i++) {
                 add(argv, "--log-opt");
-                addf(argv, "%s=%s", keys[i], str(opts, keys[i]) ? str(opts, keys[i]) : "");
+                addf(argv, "%s=%s", keys[i], ecs_json_str(opts, keys[i], NULL) ? ecs_json_str(opts, keys[i], NULL) : "");
         }
         return 0;
 }
 
 /* Container members that have no docker mapping. */
 static void container_notes(struct ctx *x, const json_t *c) {
-        const char *cname = str(c, "name");
+        const char *cname = ecs_json_str(c, "name", NULL);
         static const struct {
                 const char *member, *why;
         } ignored[] = {
@@ -901,7 +889,7 @@ static void container_notes(struct ctx *x, const json_t *c) {
         for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
                 if (json_object_get(c, ignored[i].member))
                         note(x, "container %s: %s is ignored: %s", cname, ignored[i].member, ignored[i].why);
-        const char *vc = str(c, "versionConsistency");
+        const char *vc = ecs_json_str(c, "versionConsistency", NULL);
         if (vc && strcmp(vc, "enabled") == 0)
                 note(x, "container %s: versionConsistency is not enforced: the tag is resolved at each pull", cname);
 }
@@ -913,8 +901,8 @@ static json_t *depends_on(const json_t *c) {
         size_t i;
         const json_t *d;
         json_array_foreach(json_object_get(c, "dependsOn"), i, d)
-                json_array_append_new(deps, json_pack("{s:s?, s:s?}", "containerName", str(d, "containerName"),
-                                                      "condition", str(d, "condition")));
+                json_array_append_new(deps, json_pack("{s:s?, s:s?}", "containerName", ecs_json_str(d, "containerName", NULL),
+                                                      "condition", ecs_json_str(d, "condition", NULL)));
         json_auto_t *implicit = json_array();
         json_array_foreach(json_object_get(c, "links"), i, d) {
                 const char *l = json_string_value(d);
@@ -924,8 +912,8 @@ static json_t *depends_on(const json_t *c) {
                 json_array_append_new(implicit, json_stringn(l, colon ? (size_t) (colon - l) : strlen(l)));
         }
         json_array_foreach(json_object_get(c, "volumesFrom"), i, d)
-                if (str(d, "sourceContainer"))
-                        json_array_append_new(implicit, json_string(str(d, "sourceContainer")));
+                if (ecs_json_str(d, "sourceContainer", NULL))
+                        json_array_append_new(implicit, json_string(ecs_json_str(d, "sourceContainer", NULL)));
         const json_t *name;
         json_array_foreach(implicit, i, name) {
                 bool named = false;
@@ -941,7 +929,7 @@ static json_t *depends_on(const json_t *c) {
 }
 
 static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
-        const char *cname = str(c, "name"), *image = str(c, "image");
+        const char *cname = ecs_json_str(c, "name", NULL), *image = ecs_json_str(c, "image", NULL);
         if (!cname || !ecs_name_valid(cname))
                 return fail(x, "Container.name '%s' is not valid.", cname ? cname : "");
         if (!image || !*image)
@@ -953,9 +941,9 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
         const json_t *ov = override_for(x, cname);
         char dname[TASK_ID_MAX + 2 * ECS_NAME_MAX];
         docker_name(dname, sizeof(dname), x, cname);
-        json_int_t stop = x->spec->default_stop_timeout_s > 0 ? x->spec->default_stop_timeout_s
+        int64_t stop = x->spec->default_stop_timeout_s > 0 ? x->spec->default_stop_timeout_s
                                                               : DOCKER_PLAN_STOP_TIMEOUT_DEFAULT_S;
-        int_member(c, "stopTimeout", &stop);
+        ecs_json_int(c, "stopTimeout", &stop);
         if (stop < 0)
                 return fail(x, "Invalid 'stopTimeout' setting for container '%s'. It must not be negative.", cname);
 
@@ -999,8 +987,8 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
         json_object_set(cp, "stop", stop_argv);
         json_object_set_new(cp, "stop_timeout_s", json_integer(stop));
         json_object_set_new(cp, "remove", json_pack("[sssss]", "docker", "rm", "-f", "-v", dname));
-        json_int_t start_timeout = 0;
-        if (int_member(c, "startTimeout", &start_timeout))
+        int64_t start_timeout = 0;
+        if (ecs_json_int(c, "startTimeout", &start_timeout))
                 json_object_set_new(cp, "start_timeout_s", json_integer(start_timeout));
         json_object_set_new(cp, "health_check", json_boolean(health));
         json_object_set_new(cp, "depends_on", depends_on(c));
@@ -1025,17 +1013,17 @@ static int plan_order(struct ctx *x, json_t *plan) {
                         size_t k;
                         const json_t *d;
                         json_array_foreach(json_object_get(json_array_get(cs, i), "depends_on"), k, d) {
-                                const char *dn = str(d, "containerName");
+                                const char *dn = ecs_json_str(d, "containerName", NULL);
                                 bool found = false;
                                 for (size_t j = 0; j < n; j++)
-                                        if (dn && strcmp(dn, str(json_array_get(cs, j), "name")) == 0) {
+                                        if (dn && strcmp(dn, ecs_json_str(json_array_get(cs, j), "name", NULL)) == 0) {
                                                 found = true;
                                                 ready &= done[j];
                                         }
                                 if (!found)
                                         return fail(x, "Invalid 'dependsOn' setting for container '%s'. Unknown "
                                                        "container '%s'.",
-                                                    str(json_array_get(cs, i), "name"), dn ? dn : "");
+                                                    ecs_json_str(json_array_get(cs, i), "name", NULL), dn ? dn : "");
                         }
                         if (!ready)
                                 continue;
@@ -1050,7 +1038,7 @@ static int plan_order(struct ctx *x, json_t *plan) {
                                 if (!done[i])
                                         return fail(x, "Invalid 'dependsOn' setting for container '%s'. Circular "
                                                        "dependency between containers.",
-                                                    str(json_array_get(cs, i), "name"));
+                                                    ecs_json_str(json_array_get(cs, i), "name", NULL));
                 }
         }
         json_object_set(plan, "order", order);
@@ -1073,15 +1061,15 @@ int docker_plan_task(const struct docker_task_spec *spec, json_t **ret, struct e
         struct ctx x = {
                 .spec = spec,
                 .td = spec->taskdef,
-                .mode = str(spec->taskdef, "networkMode") ? str(spec->taskdef, "networkMode") : "bridge",
-                .family = str(spec->taskdef, "family"),
+                .mode = ecs_json_str(spec->taskdef, "networkMode", NULL) ? ecs_json_str(spec->taskdef, "networkMode", NULL) : "bridge",
+                .family = ecs_json_str(spec->taskdef, "family", NULL),
                 .notes = notes,
                 .volumes = volumes,
                 .e = e,
         };
         if (!x.family || !ecs_name_valid(x.family))
                 return fail(&x, "Family '%s' is not valid.", x.family ? x.family : "");
-        int_member(spec->taskdef, "revision", &x.revision);
+        ecs_json_int(spec->taskdef, "revision", &x.revision);
         static const char *const modes[] = {"bridge", "host", "awsvpc", "none"};
         bool mode_ok = false;
         for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
@@ -1091,8 +1079,8 @@ int docker_plan_task(const struct docker_task_spec *spec, json_t **ret, struct e
         struct ecs_arn arn;
         if (ecs_arn_parse(spec->task_arn, &arn, NULL) == 0)
                 str_printf(x.region, sizeof(x.region), "%s", arn.region);
-        x.task_role = str(spec->overrides, "taskRoleArn") ? str(spec->overrides, "taskRoleArn")
-                                                          : str(spec->taskdef, "taskRoleArn");
+        x.task_role = ecs_json_str(spec->overrides, "taskRoleArn", NULL) ? ecs_json_str(spec->overrides, "taskRoleArn", NULL)
+                                                          : ecs_json_str(spec->taskdef, "taskRoleArn", NULL);
         if (x.task_role && !*x.task_role)
                 x.task_role = NULL;
 
@@ -1102,7 +1090,7 @@ int docker_plan_task(const struct docker_task_spec *spec, json_t **ret, struct e
         size_t i;
         const json_t *o;
         json_array_foreach(json_object_get(spec->overrides, "containerOverrides"), i, o) {
-                const char *n = str(o, "name");
+                const char *n = ecs_json_str(o, "name", NULL);
                 if (!n || !container_named(&x, n))
                         return fail(&x, "Invalid container override: '%s' is not a container of task definition "
                                         "'%s'.", n ? n : "", x.family);

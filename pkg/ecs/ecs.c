@@ -131,6 +131,19 @@ int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *acc
         return 0;
 }
 
+const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt) {
+        const char *v = json_string_value(json_object_get(obj, key));
+        return v ? v : dflt;
+}
+
+bool ecs_json_int(const json_t *obj, const char *key, int64_t *ret) {
+        const json_t *v = json_object_get(obj, key);
+        if (!json_is_integer(v))
+                return false;
+        *ret = (int64_t) json_integer_value(v);
+        return true;
+}
+
 int ecs_page_token_encode(const char *scope, const char *last_key, char *out, size_t size) {
         char raw[ECS_PAGE_KEY_MAX + 64];
         int n = str_printf(raw, sizeof(raw), "%s\n%s", scope, last_key);

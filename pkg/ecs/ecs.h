@@ -50,6 +50,13 @@ int ecs_cluster_ref_resolve(const char *ref, const char *region, const char *acc
 int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *account, char *family,
                             int64_t *ret_revision, struct err *e);
 
+/* ---- reading request and definition documents ---- */
+
+/* The string member `key` of `obj`, or `dflt` when it is absent or not a string. */
+const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt);
+/* The integer member `key` of `obj`: true and *ret when it is present as a JSON integer. */
+bool ecs_json_int(const json_t *obj, const char *key, int64_t *ret);
+
 /* ---- pagination tokens ----
  * A token is opaque to clients: base64url of "<scope>\n<last key>", where scope names the listing it belongs to
  * (so a token of ListClusters cannot be replayed on ListTaskDefinitions). */

@@ -137,6 +137,8 @@
  * documentation also reserves "aws:" as a value prefix; only keys are checked here. */
 #include "taskdef-validate.h"
 
+#include "ecs.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,17 +155,6 @@
 
 /* ---- reading the (already shape-checked) request; a member of another type counts as absent ---- */
 
-static const char *get_str(const json_t *o, const char *key) {
-        return json_string_value(json_object_get(o, key));
-}
-
-static bool get_int(const json_t *o, const char *key, int64_t *ret) {
-        const json_t *v = json_object_get(o, key);
-        if (!json_is_integer(v))
-                return false;
-        *ret = (int64_t) json_integer_value(v);
-        return true;
-}
 
 static bool get_bool(const json_t *o, const char *key, bool dflt) {
         const json_t *v = json_object_get(o, key);
@@ -307,7 +298,7 @@ static int container_index(const struct task *t, const char *name) {
 }
 
 static int check_family(const json_t *req, struct err *e) {
-        const char *family = get_str(req, "family");
+        const char *family = ecs_json_str(req, "family", NULL);
         if (!family || family[0] == '\0')
                 return client_error(e, "Family can not be blank.");
         if (utf8_chars(family) > NAME_MAX_CHARS)
@@ -326,7 +317,7 @@ static int check_container_names(const json_t *req, struct task *t, struct err *
                 return client_error(e, "Too many containers.");
         for (size_t i = 0; i < n; i++) {
                 const json_t *c = json_array_get(defs, i);
-                const char *name = get_str(c, "name");
+                const char *name = ecs_json_str(c, "name", NULL);
                 if (!name || name[0] == '\0')
                         return client_error(e, "Container.name should not be null or empty.");
                 if (utf8_chars(name) > NAME_MAX_CHARS)
@@ -335,7 +326,7 @@ static int check_container_names(const json_t *req, struct task *t, struct err *
                         return client_error(e, "Container.name contains invalid characters.");
                 if (container_index(t, name) >= 0)
                         return client_error(e, "Container names must be unique within a Task Definition.");
-                const char *image = get_str(c, "image");
+                const char *image = ecs_json_str(c, "image", NULL);
                 if (!image || image[0] == '\0')
                         return client_error(e, "Container.image should not be null or empty.");
                 t->containers[i] = c;
@@ -347,8 +338,8 @@ static int check_container_names(const json_t *req, struct task *t, struct err *
 }
 
 static int check_task_size(const json_t *req, struct task *t, struct err *e) {
-        const char *cpu = get_str(req, "cpu");
-        const char *memory = get_str(req, "memory");
+        const char *cpu = ecs_json_str(req, "cpu", NULL);
+        const char *memory = ecs_json_str(req, "memory", NULL);
         if (cpu) {
                 if (ecs_taskdef_cpu_parse(cpu, &t->cpu) < 0)
                         return client_error(e, "Invalid 'cpu' setting for task.");
@@ -377,8 +368,8 @@ static int check_task_size(const json_t *req, struct task *t, struct err *e) {
 
 static int check_memory(const struct task *t, const json_t *c, const char *name, struct err *e) {
         int64_t memory = 0, reservation = 0;
-        bool has_memory = get_int(c, "memory", &memory);
-        bool has_reservation = get_int(c, "memoryReservation", &reservation);
+        bool has_memory = ecs_json_int(c, "memory", &memory);
+        bool has_reservation = ecs_json_int(c, "memoryReservation", &reservation);
 
         if (!t->has_memory && !has_memory && !has_reservation)
                 return client_error(e,
@@ -449,8 +440,8 @@ static int check_ports(const struct task *t, const json_t *c, const char *name, 
         for (size_t i = 0; i < n; i++) {
                 const json_t *m = json_array_get(maps, i);
                 int64_t container_port = 0, host_port = 0;
-                bool has_port = get_int(m, "containerPort", &container_port);
-                const char *range = get_str(m, "containerPortRange");
+                bool has_port = ecs_json_int(m, "containerPort", &container_port);
+                const char *range = ecs_json_str(m, "containerPortRange", NULL);
                 if (!has_port && !range)
                         return client_error(e,
                                             "Invalid port mapping for container '%s'. Either 'containerPort' or "
@@ -471,7 +462,7 @@ static int check_ports(const struct task *t, const json_t *c, const char *name, 
                                             "Invalid 'containerPortRange' setting for container '%s'. It must be "
                                             "'first-last' with 1 <= first < last <= 65535.",
                                             name);
-                if (get_int(m, "hostPort", &host_port)) {
+                if (ecs_json_int(m, "hostPort", &host_port)) {
                         if (host_port < 0 || host_port > 65535)
                                 return client_error(e,
                                                     "Invalid 'hostPort' setting for container '%s'. It must be "
@@ -484,7 +475,7 @@ static int check_ports(const struct task *t, const json_t *c, const char *name, 
                                                     t->network_mode);
                 }
                 if (has_port) {
-                        const char *protocol = get_str(m, "protocol");
+                        const char *protocol = ecs_json_str(m, "protocol", NULL);
                         keys[n_keys++] = (struct port_key){container_port, protocol ? protocol : "tcp"};
                 }
         }
@@ -516,7 +507,7 @@ static int check_health(const json_t *c, const char *name, struct err *e) {
                         e, "Invalid 'healthCheck' setting for container '%s'. 'command' should not be empty.", name);
         for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
                 int64_t v;
-                if (get_int(hc, ranges[i].member, &v) && (v < ranges[i].min || v > ranges[i].max))
+                if (ecs_json_int(hc, ranges[i].member, &v) && (v < ranges[i].min || v > ranges[i].max))
                         return client_error(e,
                                             "Invalid 'healthCheck' setting for container '%s'. '%s' must be between "
                                             "%" PRId64 " and %" PRId64 ".",
@@ -527,7 +518,7 @@ static int check_health(const json_t *c, const char *name, struct err *e) {
 
 static int check_timeouts(const struct task *t, const json_t *c, const char *name, struct err *e) {
         int64_t v;
-        if (get_int(c, "stopTimeout", &v)) {
+        if (ecs_json_int(c, "stopTimeout", &v)) {
                 if (v < 0)
                         return client_error(e,
                                             "Invalid 'stopTimeout' setting for container '%s'. It must not be "
@@ -539,7 +530,7 @@ static int check_timeouts(const struct task *t, const json_t *c, const char *nam
                                             "is 120 seconds.",
                                             name);
         }
-        if (get_int(c, "startTimeout", &v) && v < 0)
+        if (ecs_json_int(c, "startTimeout", &v) && v < 0)
                 return client_error(e, "Invalid 'startTimeout' setting for container '%s'. It must not be negative.",
                                     name);
         return 0;
@@ -550,8 +541,8 @@ static int check_ulimits(const json_t *c, const char *name, struct err *e) {
         for (size_t i = 0; i < json_array_size(ulimits); i++) {
                 const json_t *u = json_array_get(ulimits, i);
                 int64_t soft, hard;
-                if (get_int(u, "softLimit", &soft) && get_int(u, "hardLimit", &hard) && soft > hard) {
-                        const char *uname = get_str(u, "name");
+                if (ecs_json_int(u, "softLimit", &soft) && ecs_json_int(u, "hardLimit", &hard) && soft > hard) {
+                        const char *uname = ecs_json_str(u, "name", NULL);
                         return client_error(e,
                                             "Invalid 'ulimits' setting for container '%s'. The soft limit of '%s' is "
                                             "greater than its hard limit.",
@@ -572,7 +563,7 @@ static int check_environment(const json_t *c, const char *name, struct err *e) {
                 return 0;
         _cleanup_free_ const char **names = xcalloc(n, sizeof(*names));
         for (size_t i = 0; i < n; i++) {
-                const char *var = get_str(json_array_get(env, i), "name");
+                const char *var = ecs_json_str(json_array_get(env, i), "name", NULL);
                 if (!var || var[0] == '\0')
                         return client_error(e,
                                             "Invalid 'environment' setting for container '%s'. Environment variable "
@@ -594,7 +585,7 @@ static int check_secrets(const json_t *c, const char *name, struct err *e) {
         const json_t *secrets = get_array(c, "secrets");
         for (size_t i = 0; i < json_array_size(secrets); i++) {
                 const json_t *s = json_array_get(secrets, i);
-                const char *sname = get_str(s, "name"), *from = get_str(s, "valueFrom");
+                const char *sname = ecs_json_str(s, "name", NULL), *from = ecs_json_str(s, "valueFrom", NULL);
                 if (!sname || sname[0] == '\0' || !from || from[0] == '\0')
                         return client_error(e,
                                             "Invalid 'secrets' setting for container '%s'. 'name' and 'valueFrom' "
@@ -619,7 +610,7 @@ static int check_network_options(const struct task *t, const json_t *c, struct e
 static int check_volumes(const struct task *t, struct err *e) {
         size_t n = json_array_size(t->volumes);
         for (size_t i = 0; i < n; i++) {
-                const char *vname = get_str(json_array_get(t->volumes, i), "name");
+                const char *vname = ecs_json_str(json_array_get(t->volumes, i), "name", NULL);
                 if (!vname || vname[0] == '\0')
                         return client_error(e, "Volume name should not be null or empty.");
                 if (utf8_chars(vname) > NAME_MAX_CHARS || !name_chars_valid(vname))
@@ -629,7 +620,7 @@ static int check_volumes(const struct task *t, struct err *e) {
                 return 0;
         _cleanup_free_ const char **names = xcalloc(n, sizeof(*names));
         for (size_t i = 0; i < n; i++)
-                names[i] = get_str(json_array_get(t->volumes, i), "name");
+                names[i] = ecs_json_str(json_array_get(t->volumes, i), "name", NULL);
         qsort(names, n, sizeof(*names), str_ptr_cmp);
         for (size_t i = 1; i < n; i++)
                 if (strcmp(names[i - 1], names[i]) == 0)
@@ -639,7 +630,7 @@ static int check_volumes(const struct task *t, struct err *e) {
 
 static bool volume_declared(const struct task *t, const char *vname) {
         for (size_t i = 0; i < json_array_size(t->volumes); i++) {
-                const char *v = get_str(json_array_get(t->volumes, i), "name");
+                const char *v = ecs_json_str(json_array_get(t->volumes, i), "name", NULL);
                 if (v && strcmp(v, vname) == 0)
                         return true;
         }
@@ -650,7 +641,7 @@ static int check_mounts(const struct task *t, size_t idx, struct err *e) {
         const json_t *c = t->containers[idx];
         const json_t *mounts = get_array(c, "mountPoints");
         for (size_t i = 0; i < json_array_size(mounts); i++) {
-                const char *src = get_str(json_array_get(mounts, i), "sourceVolume");
+                const char *src = ecs_json_str(json_array_get(mounts, i), "sourceVolume", NULL);
                 if (!src)
                         return client_error(e, "Unknown volume 'null'.");
                 if (!volume_declared(t, src))
@@ -658,7 +649,7 @@ static int check_mounts(const struct task *t, size_t idx, struct err *e) {
         }
         const json_t *from = get_array(c, "volumesFrom");
         for (size_t i = 0; i < json_array_size(from); i++) {
-                const char *src = get_str(json_array_get(from, i), "sourceContainer");
+                const char *src = ecs_json_str(json_array_get(from, i), "sourceContainer", NULL);
                 int j = container_index(t, src);
                 if (j < 0 || (size_t) j == idx)
                         return client_error(e,
@@ -694,8 +685,8 @@ static int check_dependencies(const struct task *t, struct err *e) {
                 const json_t *deps = get_array(t->containers[i], "dependsOn");
                 for (size_t k = 0; k < json_array_size(deps); k++) {
                         const json_t *d = json_array_get(deps, k);
-                        const char *target = get_str(d, "containerName");
-                        const char *condition = get_str(d, "condition");
+                        const char *target = ecs_json_str(d, "containerName", NULL);
+                        const char *condition = ecs_json_str(d, "condition", NULL);
                         int j = container_index(t, target);
                         if (j < 0)
                                 return client_error(e,
@@ -735,7 +726,7 @@ static int check_tags(const json_t *req, struct err *e) {
                 return client_error(e, "Too many tags: a resource can have at most %d tags.", TAGS_MAX);
         for (size_t i = 0; i < n; i++) {
                 const json_t *tag = json_array_get(tags, i);
-                const char *key = get_str(tag, "key"), *value = get_str(tag, "value");
+                const char *key = ecs_json_str(tag, "key", NULL), *value = ecs_json_str(tag, "value", NULL);
                 if (!key || key[0] == '\0' || utf8_chars(key) > 128)
                         return client_error(e, "Tag keys must be between 1 and 128 characters long.");
                 if (value && utf8_chars(value) > 256)
@@ -752,7 +743,7 @@ int ecs_taskdef_validate(const json_t *req, struct err *e) {
 
         if (!json_is_object(req))
                 return client_error(e, "The task definition request must be an object.");
-        const char *mode = get_str(req, "networkMode");
+        const char *mode = ecs_json_str(req, "networkMode", NULL);
         if (mode)
                 t.network_mode = mode;
         t.awsvpc = strcmp(t.network_mode, "awsvpc") == 0;
