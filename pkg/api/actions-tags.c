@@ -29,10 +29,11 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
                 int64_t rev;
                 struct err ignored = {0};
                 r = ecs_taskdef_ref_resolve(arn.resource, call->region, call->account, family, &rev, &ignored);
-                if (r >= 0 && rev > 0 && rt_taskdef_get(call->store, call->region, family, rev, &doc, e) >= 0)
-                        return 0;
-                if (r >= 0 && rev > 0 && e->kind == ERR_KIND_INTERNAL)
-                        return -EIO;
+                if (r >= 0 && rev > 0) {
+                        r = rt_taskdef_get(call->store, call->region, family, rev, &doc, e);
+                        if (r != -ENOENT)
+                                return r; /* found, or a store failure */
+                }
         }
         return err_set(e, -ENOENT, missing_kind, "The specified resource could not be found.");
 }

@@ -713,10 +713,12 @@ static int plan_mounts(struct ctx *x, const json_t *c, json_t *argv) {
 static int plan_security(struct ctx *x, const json_t *c, json_t *argv) {
         const char *cname = ecs_json_str(c, "name", NULL);
         const json_t *lp = json_object_get(c, "linuxParameters");
-        if (ecs_json_str(c, "user", NULL) && *ecs_json_str(c, "user", NULL))
-                add2(argv, "--user", ecs_json_str(c, "user", NULL));
-        if (ecs_json_str(c, "workingDirectory", NULL) && *ecs_json_str(c, "workingDirectory", NULL))
-                add2(argv, "--workdir", ecs_json_str(c, "workingDirectory", NULL));
+        const char *user = ecs_json_str(c, "user", "");
+        const char *workdir = ecs_json_str(c, "workingDirectory", "");
+        if (*user)
+                add2(argv, "--user", user);
+        if (*workdir)
+                add2(argv, "--workdir", workdir);
         if (flag_on(c, "readonlyRootFilesystem"))
                 add(argv, "--read-only");
         if (flag_on(c, "privileged"))

@@ -132,6 +132,21 @@ static bool process_gone(long pid) {
         return rp && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
+/* The child printed a background process's pid on its first line: that process must be gone within a second. */
+static void assert_printed_pid_dies(struct docker_cmd_result *r) {
+        int64_t gpid = 0;
+        assert_non_null(r->out);
+        r->out[strcspn(r->out, "\n")] = '\0';
+        assert_int_equal(parse_int64(r->out, 2, INT32_MAX, &gpid), 0);
+        bool gone = false;
+        for (int i = 0; i < 100 && !gone; i++) {
+                gone = process_gone((long) gpid);
+                if (!gone)
+                        usleep(10000);
+        }
+        assert_true(gone);
+}
+
 static void deadline_kills_group(void **state) {
         (void) state;
         struct docker_cmd_result r = {0};
@@ -144,17 +159,7 @@ static void deadline_kills_group(void **state) {
         assert_non_null(strstr(e.msg, "did not finish within 200 ms"));
         assert_int_equal(e.code, -ETIMEDOUT);
         assert_true(r.signal == SIGTERM || r.signal == SIGKILL);
-        int64_t gpid = 0;
-        assert_non_null(r.out);
-        r.out[strcspn(r.out, "\n")] = '\0';
-        assert_int_equal(parse_int64(r.out, 2, INT32_MAX, &gpid), 0);
-        bool gone = false;
-        for (int i = 0; i < 100 && !gone; i++) {
-                gone = process_gone((long) gpid);
-                if (!gone)
-                        usleep(10000);
-        }
-        assert_true(gone);
+        assert_printed_pid_dies(&r);
         docker_cmd_result_free(&r);
 
         /* A child that ignores SIGTERM is killed after the grace. */
@@ -176,16 +181,7 @@ static void leftovers_killed(void **state) {
         assert_int_equal(run_sh("sleep 30 & echo $!; exit 5", NULL, 0, NULL, 20000, &r, &e), 0);
         assert_true(time_mono_ms() - t0 < 5000);
         assert_int_equal(r.exit_code, 5);
-        int64_t gpid = 0;
-        r.out[strcspn(r.out, "\n")] = '\0';
-        assert_int_equal(parse_int64(r.out, 2, INT32_MAX, &gpid), 0);
-        bool gone = false;
-        for (int i = 0; i < 100 && !gone; i++) {
-                gone = process_gone((long) gpid);
-                if (!gone)
-                        usleep(10000);
-        }
-        assert_true(gone);
+        assert_printed_pid_dies(&r);
         docker_cmd_result_free(&r);
 }
 
