@@ -9,6 +9,9 @@
 
 #include "api.h"
 #include "base.h"
+#include "docker-backend.h"
+#include "lifecycle.h"
+#include "runner.h"
 #include "store.h"
 
 #define EXIT_USAGE 2
@@ -21,6 +24,14 @@ struct config {
         const char *backend;
         const char *log_level;
         long threads;
+        const char *docker_cli;
+        const char *host_alias;
+        const char *metadata_listen; /* NULL: the docker bridge's gateway address, port chosen by the kernel */
+        const char *pull_behavior;
+        const char *secrets_file;
+        int64_t retention_s;
+        int64_t stop_timeout_s;
+        bool cleanup_on_exit;
 };
 
 static const char usage_text[] =
@@ -41,6 +52,21 @@ static const char usage_text[] =
         "  --backend NAME        docker or k8s (ECSD_BACKEND, default docker)\n"
         "  --log-level LEVEL     error, warn, info or debug (ECSD_LOG_LEVEL, default info)\n"
         "  --threads N           HTTP worker threads (ECSD_THREADS, default: number of CPUs)\n"
+        "  --docker-cli PATH     docker or podman CLI (ECSD_DOCKER_CLI, default docker)\n"
+        "  --host-alias NAME     name containers use for the host (ECSD_HOST_ALIAS, default\n"
+        "                        host.docker.internal; podman: host.containers.internal)\n"
+        "  --metadata-listen HOST:PORT  where containers reach the task metadata endpoint\n"
+        "                        (ECSD_METADATA_LISTEN, default: the docker bridge gateway, any port)\n"
+        "  --image-pull-behavior B  default, always, once or prefer-cached\n"
+        "                        (ECSD_IMAGE_PULL_BEHAVIOR, default default)\n"
+        "  --secrets-file FILE   JSON object mapping a secret's valueFrom to its value\n"
+        "                        (ECSD_SECRETS_FILE)\n"
+        "  --task-retention S    seconds a STOPPED task stays describable (ECSD_TASK_RETENTION,\n"
+        "                        default 3600)\n"
+        "  --stop-timeout S      default container stop timeout (ECSD_CONTAINER_STOP_TIMEOUT,\n"
+        "                        default 30)\n"
+        "  --cleanup-on-exit     stop and remove every task when ecsd exits\n"
+        "                        (ECSD_CLEANUP_ON_EXIT=1)\n"
         "\n"
         "Example:\n"
         "  ecsd serve &\n"
@@ -71,9 +97,16 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"region", required_argument, NULL, 'r'},  {"account-id", required_argument, NULL, 'a'},
                 {"backend", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'v'},
                 {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+                {"docker-cli", required_argument, NULL, 'D'}, {"host-alias", required_argument, NULL, 'H'},
+                {"metadata-listen", required_argument, NULL, 'M'},
+                {"image-pull-behavior", required_argument, NULL, 'P'},
+                {"secrets-file", required_argument, NULL, 'S'}, {"task-retention", required_argument, NULL, 'R'},
+                {"stop-timeout", required_argument, NULL, 'T'}, {"cleanup-on-exit", no_argument, NULL, 'C'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
+        const char *retention = env_or("ECSD_TASK_RETENTION", "3600");
+        const char *stop_timeout = env_or("ECSD_CONTAINER_STOP_TIMEOUT", "30");
         *cfg = (struct config){
                 .listen = env_or("ECSD_LISTEN", "127.0.0.1:4566"),
                 .data_dir = env_or("ECSD_DATA_DIR", NULL),
@@ -81,6 +114,12 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .account = env_or("ECSD_ACCOUNT_ID", "000000000000"),
                 .backend = env_or("ECSD_BACKEND", "docker"),
                 .log_level = env_or("ECSD_LOG_LEVEL", "info"),
+                .docker_cli = env_or("ECSD_DOCKER_CLI", "docker"),
+                .host_alias = env_or("ECSD_HOST_ALIAS", NULL),
+                .metadata_listen = env_or("ECSD_METADATA_LISTEN", NULL),
+                .pull_behavior = env_or("ECSD_IMAGE_PULL_BEHAVIOR", "default"),
+                .secrets_file = env_or("ECSD_SECRETS_FILE", NULL),
+                .cleanup_on_exit = strcmp(env_or("ECSD_CLEANUP_ON_EXIT", "0"), "1") == 0,
         };
         int c;
         opterr = 0;
@@ -93,6 +132,14 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'b': cfg->backend = optarg; break;
                 case 'v': cfg->log_level = optarg; break;
                 case 't': threads = optarg; break;
+                case 'D': cfg->docker_cli = optarg; break;
+                case 'H': cfg->host_alias = optarg; break;
+                case 'M': cfg->metadata_listen = optarg; break;
+                case 'P': cfg->pull_behavior = optarg; break;
+                case 'S': cfg->secrets_file = optarg; break;
+                case 'R': retention = optarg; break;
+                case 'T': stop_timeout = optarg; break;
+                case 'C': cfg->cleanup_on_exit = true; break;
                 case 'h': fputs(usage_text, stdout); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -118,11 +165,156 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 return EXIT_USAGE;
         }
         log_max_level = level;
+        if (parse_int64(retention, 1, 30 * 24 * 3600, &cfg->retention_s) < 0) {
+                fprintf(stderr, "ecsd serve: --task-retention must be a number of seconds from 1 to 2592000\n");
+                return EXIT_USAGE;
+        }
+        if (parse_int64(stop_timeout, 1, 3600, &cfg->stop_timeout_s) < 0) {
+                fprintf(stderr, "ecsd serve: --stop-timeout must be a number of seconds from 1 to 3600\n");
+                return EXIT_USAGE;
+        }
+        enum docker_pull_behavior pull;
+        if (docker_pull_behavior_from_string(cfg->pull_behavior, &pull) < 0) {
+                fprintf(stderr, "ecsd serve: --image-pull-behavior must be default, always, once or prefer-cached\n");
+                return EXIT_USAGE;
+        }
+        if (!cfg->host_alias)
+                cfg->host_alias = strstr(cfg->docker_cli, "podman") ? "host.containers.internal" : "host.docker.internal";
         if (strcmp(cfg->backend, "docker") != 0 && strcmp(cfg->backend, "k8s") != 0) {
                 fprintf(stderr, "ecsd serve: --backend must be docker or k8s\n");
                 return EXIT_USAGE;
         }
         return 0;
+}
+
+/* The address containers reach ecsd at: the gateway of docker's default bridge, which `host-gateway` names. */
+static int bridge_gateway(char *buf, size_t size, struct err *e) {
+        const char *argv[] = {"docker", "network", "inspect", "bridge", "--format",
+                              "{{range .IPAM.Config}}{{.Gateway}}{{end}}", NULL};
+        struct docker_cmd cmd = {.argv = argv, .timeout_ms = 30000};
+        struct docker_cmd_result res;
+        int r = docker_run_cmd(&cmd, &res, e);
+        if (r >= 0)
+                r = docker_cmd_result_check(&res, "docker network inspect bridge", e);
+        if (r >= 0) {
+                str_printf(buf, size, "%.*s", (int) strcspn(res.out, "\r\n "), res.out);
+                if (!*buf)
+                        r = err_set(e, -ENOENT, ERR_KIND_INTERNAL, "the docker bridge network has no gateway");
+        }
+        docker_cmd_result_free(&res);
+        return r;
+}
+
+static json_t *load_secrets(const char *path, struct err *e) {
+        json_error_t jerr;
+        json_t *secrets = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(secrets)) {
+                json_decref(secrets);
+                err_set(e, -EINVAL, ERR_KIND_INVALID, "secrets file %s: expected a JSON object (%s)", path, jerr.text);
+                return NULL;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(secrets, k, v) if (!json_is_string(v)) {
+                json_decref(secrets);
+                err_set(e, -EINVAL, ERR_KIND_INVALID, "secrets file %s: the value of %s is not a string", path, k);
+                return NULL;
+        }
+        return secrets;
+}
+
+/* Everything `serve` runs, so one function can take it down in order. */
+struct service {
+        struct rt_store *store;
+        struct api *api;
+        struct api_server *srv, *metadata_srv;
+        struct docker_backend *docker;
+        struct rt_backend backend;
+        struct rt_lifecycle *lc;
+        struct docker_events *events;
+        json_t *secrets;
+};
+
+static void on_docker_event(void *userdata, const struct rt_container_event *ev) {
+        rt_lifecycle_event(userdata, ev);
+}
+
+static void on_docker_connect(void *userdata) {
+        rt_lifecycle_resync(userdata);
+}
+
+/* Wire the docker backend: metadata listener, backend, lifecycle, event monitor. */
+static int start_docker(const struct config *cfg, struct service *s, struct err *e) {
+        char owner[64], fresh[64], gateway[64], listen[96], endpoint[256], creds[256];
+        unsigned mport = 0;
+        if (docker_runner_set_cli(cfg->docker_cli) < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid --docker-cli");
+        str_printf(fresh, sizeof(fresh), "ecsd-%08lx%08lx", (unsigned long) time_now_ms() & 0xffffffffUL,
+                   (unsigned long) getpid());
+        int r = rt_meta_get_or_put(s->store, "instance_id", fresh, owner, sizeof(owner), e);
+        if (r < 0)
+                return r;
+        const char *mlisten = cfg->metadata_listen;
+        if (!mlisten) {
+                struct err ge = {0};
+                if (bridge_gateway(gateway, sizeof(gateway), &ge) < 0) {
+                        log_warn("main", "\"docker bridge not found; containers cannot reach the metadata endpoint\" "
+                                         "error=\"%s\"",
+                                 ge.msg);
+                        str_printf(gateway, sizeof(gateway), "127.0.0.1");
+                }
+                str_printf(listen, sizeof(listen), "%s%s%s:0", strchr(gateway, ':') ? "[" : "", gateway,
+                           strchr(gateway, ':') ? "]" : "");
+                mlisten = listen;
+        }
+        if ((r = api_metadata_server_start(s->api, mlisten, &s->metadata_srv, &mport, e)) < 0)
+                return err_prefix(e, "metadata listener"), r;
+        str_printf(endpoint, sizeof(endpoint), "http://%s:%u/_ecsd/metadata", cfg->host_alias, mport);
+        str_printf(creds, sizeof(creds), "http://%s:%u/_ecsd/credentials", cfg->host_alias, mport);
+        enum docker_pull_behavior pull = DOCKER_PULL_DEFAULT;
+        docker_pull_behavior_from_string(cfg->pull_behavior, &pull);
+        struct docker_backend_config dc = {
+                .owner = owner,
+                .host_alias = cfg->host_alias,
+                .metadata_endpoint = endpoint,
+                .credentials_endpoint = creds,
+                .pull = pull,
+                .default_stop_timeout_s = (int) cfg->stop_timeout_s,
+        };
+        if ((r = docker_backend_new(&dc, &s->backend, &s->docker, e)) < 0)
+                return r;
+        struct rt_lifecycle_config lcfg = {
+                .store = s->store,
+                .backend = &s->backend,
+                .retention_ms = cfg->retention_s * 1000,
+                .secrets = s->secrets,
+        };
+        if ((r = rt_lifecycle_new(&lcfg, &s->lc, e)) < 0)
+                return r;
+        struct docker_events_config ec = {
+                .owner = owner,
+                .on_event = on_docker_event,
+                .on_connect = on_docker_connect,
+                .userdata = s->lc,
+        };
+        if ((r = docker_events_start(&ec, &s->events, e)) < 0)
+                return r;
+        api_attach_lifecycle(s->api, s->lc);
+        log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,
+                 cfg->docker_cli, cfg->pull_behavior);
+        return 0;
+}
+
+static void service_stop(struct service *s) {
+        api_server_stop(s->srv);
+        api_attach_lifecycle(s->api, NULL);
+        docker_events_stop(s->events);
+        rt_lifecycle_free(s->lc);
+        api_server_stop(s->metadata_srv);
+        docker_backend_free(s->docker);
+        api_free(s->api);
+        rt_store_free(s->store);
+        json_decref(s->secrets);
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -140,20 +332,25 @@ static int cmd_serve(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         struct err e = {0};
-        struct rt_store *store = NULL;
-        struct api *api = NULL;
-        struct api_server *srv = NULL;
+        struct service s = {0};
         unsigned port = 0;
-        r = rt_store_open(cfg.data_dir, &store, &e);
+        if (cfg.secrets_file && !(s.secrets = load_secrets(cfg.secrets_file, &e))) {
+                log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
+                return EXIT_USAGE;
+        }
+        r = rt_store_open(cfg.data_dir, &s.store, &e);
         if (r >= 0)
-                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = store},
-                            &api, &e);
+                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
+                            &s.api, &e);
+        if (r >= 0 && strcmp(cfg.backend, "docker") == 0)
+                r = start_docker(&cfg, &s, &e);
+        else if (r >= 0)
+                log_warn("main", "\"the k8s backend is not available yet: the ECS API answers, tasks cannot run\"");
         if (r >= 0)
-                r = api_server_start(api, cfg.listen, (unsigned) cfg.threads, &srv, &port, &e);
+                r = api_server_start(s.api, cfg.listen, (unsigned) cfg.threads, &s.srv, &port, &e);
         if (r < 0) {
                 log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
-                api_free(api);
-                rt_store_free(store);
+                service_stop(&s);
                 return EXIT_FAILURE;
         }
         log_info("main", "\"listening\" addr=%s port=%u data_dir=%s region=%s account=%s backend=%s version=%s",
@@ -162,9 +359,13 @@ static int cmd_serve(int argc, char **argv) {
         int sig = 0;
         sigwait(&signals, &sig);
         log_info("main", "\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        api_server_stop(srv);
-        api_free(api);
-        rt_store_free(store);
+        if (cfg.cleanup_on_exit && s.lc) {
+                int left = rt_lifecycle_stop_all(s.lc, "Stopped because ecsd exited (--cleanup-on-exit)",
+                                                 5 * 60 * 1000);
+                if (left)
+                        log_warn("main", "\"tasks not stopped at exit\" count=%d", left);
+        }
+        service_stop(&s);
         return EXIT_SUCCESS;
 }
 

@@ -13,6 +13,7 @@ struct api {
         char region[ECS_REGION_MAX + 1];
         char account[ECS_ACCOUNT_MAX + 1];
         struct rt_store *store;
+        struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
 
         /* Regions whose "default" cluster is known to exist, so it is created once per region, not per call. */
         pthread_mutex_t regions_lock;
@@ -44,6 +45,12 @@ int api_list_task_definition_families(struct api_call *call, const json_t *in, j
 int api_deregister_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -60,3 +67,16 @@ json_t *api_timestamp_now(void);
 
 /* True when the string array `list` (may be NULL) contains `value`. */
 bool api_list_has(const json_t *list, const char *value);
+
+/* The lifecycle, or NULL before api_attach_lifecycle / without a backend. */
+struct rt_lifecycle *api_lifecycle(struct api *api);
+
+/* ---- operator endpoints under /_ecsd/ (api-operator.c) ---- */
+
+/* The task metadata endpoint v4 (/_ecsd/metadata/<task-id>/<container>[/task|/taskWithTags|/stats|/task/stats]) and
+ * the task-role credentials endpoint (/_ecsd/credentials/<task-id>). Returns false when the path is not one of them. */
+bool api_metadata_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* /_ecsd/tasks/<task-id>/logs[?container=NAME] and POST /_ecsd/cleanup. False when the path is not one of them. */
+bool api_tasks_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */
+void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body);

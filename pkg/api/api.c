@@ -25,11 +25,16 @@ static const struct action actions[] = {
         {"DeregisterTaskDefinition", api_deregister_task_definition},
         {"DescribeClusters", api_describe_clusters},
         {"DescribeTaskDefinition", api_describe_task_definition},
+        {"DescribeTasks", api_describe_tasks},
         {"ListClusters", api_list_clusters},
         {"ListTagsForResource", api_list_tags_for_resource},
         {"ListTaskDefinitionFamilies", api_list_task_definition_families},
         {"ListTaskDefinitions", api_list_task_definitions},
+        {"ListTasks", api_list_tasks},
         {"RegisterTaskDefinition", api_register_task_definition},
+        {"RunTask", api_run_task},
+        {"StartTask", api_start_task},
+        {"StopTask", api_stop_task},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
 };
@@ -52,9 +57,18 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
         memcpy(api->region, cfg->region, strlen(cfg->region) + 1);
         memcpy(api->account, cfg->account, alen + 1);
         api->store = cfg->store;
+        api_attach_lifecycle(api, cfg->lifecycle);
         pthread_mutex_init(&api->regions_lock, NULL);
         *ret = api;
         return 0;
+}
+
+void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc) {
+        __atomic_store_n(&api->lifecycle, lc, __ATOMIC_RELEASE);
+}
+
+struct rt_lifecycle *api_lifecycle(struct api *api) {
+        return __atomic_load_n(&api->lifecycle, __ATOMIC_ACQUIRE);
 }
 
 void api_free(struct api *api) {
@@ -122,7 +136,7 @@ static void request_id_new(char out[37]) {
                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-static void respond_json(struct api_response *resp, unsigned status, const char *content_type, json_t *body) {
+void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body) {
         resp->status = status;
         resp->content_type = content_type;
         resp->body = json_dumps(body, JSON_COMPACT);
@@ -133,14 +147,23 @@ static void respond_json(struct api_response *resp, unsigned status, const char 
 
 static void respond_error(struct api_response *resp, const struct err *e) {
         json_auto_t *body = ecs_error_body(e->kind, e->msg);
-        respond_json(resp, ecs_error_http_status(e->kind), "application/x-amz-json-1.1", body);
+        api_respond_json(resp, ecs_error_http_status(e->kind), "application/x-amz-json-1.1", body);
 }
 
 static void handle_operator(struct api *api, const struct api_request *req, struct api_response *resp) {
         struct err e = {0};
+        if (api_metadata_handle(api, req, resp))
+                return;
+        if (req->metadata_only) {
+                json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message", "No such endpoint.");
+                api_respond_json(resp, 404, "application/json", body);
+                return;
+        }
+        if (api_tasks_handle(api, req, resp))
+                return;
         if (strcmp(req->path, "/_ecsd/healthz") == 0) {
                 json_auto_t *body = json_pack("{s:s}", "status", "ok");
-                respond_json(resp, 200, "application/json", body);
+                api_respond_json(resp, 200, "application/json", body);
                 return;
         }
         if (strcmp(req->path, "/_ecsd/readyz") == 0) {
@@ -149,11 +172,11 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
                 int r = rt_cluster_get(api->store, api->region, ECS_DEFAULT_CLUSTER, &doc, &e);
                 bool ready = r >= 0 || r == -ENOENT;
                 json_auto_t *body = json_pack("{s:s}", "status", ready ? "ok" : "unavailable");
-                respond_json(resp, ready ? 200 : 503, "application/json", body);
+                api_respond_json(resp, ready ? 200 : 503, "application/json", body);
                 return;
         }
         json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message", "No such endpoint.");
-        respond_json(resp, 404, "application/json", body);
+        api_respond_json(resp, 404, "application/json", body);
 }
 
 /* Decode, check and dispatch one ECS call. Returns the handler's output or fails with `e`. */
@@ -197,6 +220,9 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
         r = region_ensure(api, region, e);
         if (r < 0)
                 return r;
+        if (!api_lifecycle(api) && (strcmp(action->name, "RunTask") == 0 || strcmp(action->name, "StartTask") == 0 ||
+                                strcmp(action->name, "StopTask") == 0))
+                return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
         struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
         return action->fn(&call, checked, out, e);
 }
@@ -204,14 +230,14 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
         *resp = (struct api_response){0};
         request_id_new(resp->request_id);
-        if (strncmp(req->path, "/_ecsd/", 7) == 0) {
+        if (strncmp(req->path, "/_ecsd/", 7) == 0 || req->metadata_only) {
                 handle_operator(api, req, resp);
                 return;
         }
         if (strcmp(req->path, "/") != 0) {
                 json_auto_t *body = json_pack("{s:s, s:s}", "__type", "UnknownOperationException", "message",
                                               "ecsd serves the ECS API on POST /.");
-                respond_json(resp, 404, "application/x-amz-json-1.1", body);
+                api_respond_json(resp, 404, "application/x-amz-json-1.1", body);
                 return;
         }
         char region[ECS_REGION_MAX + 1];
@@ -226,7 +252,7 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
                 if (e.kind == ERR_KIND_INTERNAL)
                         log_error("api", "\"request failed\" action=%s region=%s error=\"%s\"", action, region, e.msg);
         } else
-                respond_json(resp, 200, "application/x-amz-json-1.1", out);
+                api_respond_json(resp, 200, "application/x-amz-json-1.1", out);
         log_debug("api", "\"request\" action=%s region=%s status=%u duration_ms=%lld request_id=%s", action, region,
                   resp->status, (long long) (time_mono_ms() - start), resp->request_id);
 }

@@ -12,11 +12,13 @@
 #include "base.h"
 
 struct rt_store;
+struct rt_lifecycle;
 
 struct api_config {
         const char *region;  /* for unsigned requests; a signed request uses its credential scope's region */
         const char *account; /* the account in every ARN */
         struct rt_store *store;
+        struct rt_lifecycle *lifecycle; /* NULL: the task actions answer that no backend runs */
 };
 
 struct api;
@@ -24,6 +26,9 @@ struct api;
 /* The strings in `cfg` are copied; the store is borrowed and must outlive the api. */
 int api_new(const struct api_config *cfg, struct api **ret, struct err *e);
 void api_free(struct api *api);
+/* Give the api its lifecycle once the backend is up (the metadata listener starts before it, as the backend needs its
+ * address). Safe while requests are served. */
+void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc);
 
 /* One HTTP request as the server saw it. All pointers are borrowed for the duration of api_handle(). */
 struct api_request {
@@ -34,6 +39,11 @@ struct api_request {
         const char *body;
         size_t body_len;
         bool body_too_large; /* the server stopped keeping the body at API_BODY_MAX_BYTES */
+        /* Query parameter lookup (may be NULL: no query). */
+        const char *(*query)(const void *ctx, const char *key);
+        const void *query_ctx;
+        /* The request came in on the metadata listener: only the task metadata and credentials endpoints answer. */
+        bool metadata_only;
 };
 
 #define API_BODY_MAX_BYTES (1024 * 1024)
@@ -57,5 +67,9 @@ struct api_server;
  * from a pool of `threads` epoll threads. *ret_port gets the bound port. */
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e);
+/* The same server, answering only the task metadata and credentials endpoints: what containers reach through the
+ * host alias, so the ECS API itself need not listen where containers can reach it. */
+int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
+                              struct err *e);
 /* Stop accepting, finish in-flight requests, and free the server. NULL-safe. */
 void api_server_stop(struct api_server *srv);

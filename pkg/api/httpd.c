@@ -18,7 +18,12 @@
 struct api_server {
         struct MHD_Daemon *daemon;
         struct api *api;
+        bool metadata_only;
 };
+
+static const char *query_lookup(const void *ctx, const char *key) {
+        return MHD_lookup_connection_value((struct MHD_Connection *) (uintptr_t) ctx, MHD_GET_ARGUMENT_KIND, key);
+}
 
 /* The state of one request while its body arrives. */
 struct request_state {
@@ -99,6 +104,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 .path = url,
                 .target = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amz-Target"),
                 .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                .query = query_lookup,
+                .query_ctx = conn,
+                .metadata_only = srv->metadata_only,
         };
         if (!st) {
                 st = calloc(1, sizeof(*st));
@@ -166,8 +174,8 @@ static int listen_resolve(const char *listen, struct sockaddr_storage *ret, sock
         return 0;
 }
 
-int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
-                     unsigned *ret_port, struct err *e) {
+static int server_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
+                        struct api_server **ret, unsigned *ret_port, struct err *e) {
         struct sockaddr_storage addr = {0};
         socklen_t addr_len = 0;
         bool v6 = false;
@@ -177,6 +185,7 @@ int api_server_start(struct api *api, const char *listen, unsigned threads, stru
         (void) addr_len;
         struct api_server *srv = xcalloc(1, sizeof(*srv));
         srv->api = api;
+        srv->metadata_only = metadata_only;
         unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
         /* The logger goes first so that libmicrohttpd never prints on its own. */
         srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
@@ -201,4 +210,14 @@ void api_server_stop(struct api_server *srv) {
                 return;
         MHD_stop_daemon(srv->daemon);
         free(srv);
+}
+
+int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
+                     unsigned *ret_port, struct err *e) {
+        return server_start(api, listen, threads, false, ret, ret_port, e);
+}
+
+int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
+                              struct err *e) {
+        return server_start(api, listen, 1, true, ret, ret_port, e);
 }

@@ -22,6 +22,10 @@
 /* The descriptor through which the values of `env_file` names reach `docker run --env-file /dev/fd/3`. */
 #define DOCKER_PLAN_ENV_FILE_FD 3
 
+/* ecsd's own labels on everything it creates: the instance that owns it, and the task id. */
+#define DOCKER_LABEL_OWNER "io.ecsd.owner"
+#define DOCKER_LABEL_TASK_ID "io.ecsd.task-id"
+
 /* ECS agent default for a container's stop timeout (ECS_CONTAINER_STOP_TIMEOUT). */
 #define DOCKER_PLAN_STOP_TIMEOUT_DEFAULT_S 30
 

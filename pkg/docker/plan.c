@@ -21,8 +21,6 @@
 #include "docker.h"
 #include "ecs.h"
 
-#define LABEL_OWNER "io.ecsd.owner"
-#define LABEL_TASK_ID "io.ecsd.task-id"
 #define TASK_ID_MAX 64
 #define MEMORY_MIN_MIB 6
 #define CPU_SHARES_MIN 2
@@ -141,8 +139,8 @@ static void add_task_labels(const struct ctx *x, json_t *argv, const char *conta
         addf(argv, "--label=com.amazonaws.ecs.task-definition-family=%s", x->family);
         if (x->revision > 0)
                 addf(argv, "--label=com.amazonaws.ecs.task-definition-version=%lld", (long long) x->revision);
-        addf(argv, "--label=" LABEL_OWNER "=%s", s->owner_label);
-        addf(argv, "--label=" LABEL_TASK_ID "=%s", s->task_id);
+        addf(argv, "--label=" DOCKER_LABEL_OWNER "=%s", s->owner_label);
+        addf(argv, "--label=" DOCKER_LABEL_TASK_ID "=%s", s->task_id);
 }
 
 /* User labels from a map (dockerLabels, volume labels), sorted; ECS's and ecsd's own keys are dropped with a note so

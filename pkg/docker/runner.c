@@ -257,10 +257,51 @@ static int fd3_pipe(const struct docker_cmd *cmd, int *rfd, struct err *e) {
         return 0;
 }
 
+/* posix_spawn `cli` with stdin from /dev/null, stdout/stderr on the given descriptors, fd 3 from `fd3` (or none),
+ * every other descriptor closed, a clean signal mask and disposition, in its own process group. Returns 0 or the
+ * posix_spawn error number. */
+static int spawn_child(const char *cli, char **argv, char **envp, int out_fd, int err_fd, int fd3, pid_t *ret_pid) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+        if (fd3 >= 0)
+                posix_spawn_file_actions_adddup2(&fa, fd3, DOCKER_PLAN_ENV_FILE_FD);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+        /* Everything else is CLOEXEC anyway; this also closes descriptors a library opened without it. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, fd3 >= 0 ? DOCKER_PLAN_ENV_FILE_FD + 1 : 3);
+#endif
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        int sr = strchr(cli, '/') ? posix_spawn(ret_pid, cli, &fa, &attr, argv, envp)
+                                  : posix_spawnp(ret_pid, cli, &fa, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        return sr;
+}
+
 static void close_if(int *fd) {
         if (*fd >= 0)
                 close(*fd);
         *fd = -1;
+}
+
+/* The CLI to run: `explicit_cli` when set, else the global one. */
+static int cli_pick(const char *explicit_cli, char *buf, size_t size) {
+        if (explicit_cli)
+                return str_printf(buf, size, "%s", explicit_cli) < 0 || !*buf ? -EINVAL : 0;
+        pthread_mutex_lock(&cli_lock);
+        str_printf(buf, size, "%s", cli_path);
+        pthread_mutex_unlock(&cli_lock);
+        return 0;
 }
 
 int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, struct err *e) {
@@ -271,14 +312,8 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
 
         int64_t start = time_mono_ms(), deadline = start + cmd->timeout_ms;
         char cli[PATH_MAX];
-        if (cmd->cli) {
-                if (str_printf(cli, sizeof(cli), "%s", cmd->cli) < 0 || !*cli)
-                        return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Invalid docker CLI path.");
-        } else {
-                pthread_mutex_lock(&cli_lock);
-                str_printf(cli, sizeof(cli), "%s", cli_path);
-                pthread_mutex_unlock(&cli_lock);
-        }
+        if (cli_pick(cmd->cli, cli, sizeof(cli)) < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Invalid docker CLI path.");
 
         size_t argc = 0;
         while (cmd->argv[argc])
@@ -313,32 +348,8 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
         (void) fcntl(out[1], F_SETFL, 0);
         (void) fcntl(errp[1], F_SETFL, 0);
 
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-        if (fd3 >= 0)
-                posix_spawn_file_actions_adddup2(&fa, fd3, DOCKER_PLAN_ENV_FILE_FD);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-        /* Everything else is CLOEXEC anyway; this also closes descriptors a library opened without it. */
-        posix_spawn_file_actions_addclosefrom_np(&fa, fd3 >= 0 ? DOCKER_PLAN_ENV_FILE_FD + 1 : 3);
-#endif
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
         pid_t pid = 0;
-        int sr = strchr(cli, '/') ? posix_spawn(&pid, cli, &fa, &attr, argv, envp)
-                                  : posix_spawnp(&pid, cli, &fa, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
+        int sr = spawn_child(cli, argv, envp, out[1], errp[1], fd3, &pid);
         strv_free(envp);
         close_if(&out[1]);
         close_if(&errp[1]);
@@ -525,4 +536,53 @@ int docker_cmd_result_check(const struct docker_cmd_result *r, const char *what,
                                *line ? ": " : ".", line);
         return err_set(e, -EIO, ERR_KIND_INTERNAL, "%s failed (exit %d)%s%s", what, r->exit_code, *line ? ": " : ".",
                        line);
+}
+
+/* ---- long-running commands (docker events) ---- */
+
+int docker_stream_open(const char *const *argv, struct docker_stream *ret, struct err *e) {
+        *ret = (struct docker_stream){.pid = 0, .fd = -1};
+        char cli[PATH_MAX];
+        cli_pick(NULL, cli, sizeof(cli));
+        size_t argc = 0;
+        while (argv[argc])
+                argc++;
+        _cleanup_free_ char **av = xcalloc(argc + 1, sizeof(char *));
+        av[0] = cli;
+        for (size_t i = 1; i < argc; i++)
+                av[i] = (char *) (uintptr_t) argv[i];
+        char **envp = NULL;
+        struct docker_cmd none = {0};
+        int r = build_envp(&none, &envp, e);
+        if (r < 0)
+                return r;
+        int out[2] = {-1, -1};
+        _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0) {
+                strv_free(envp);
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "Cannot create a pipe: %s.", strerror(errno));
+        }
+        pid_t pid = 0;
+        int sr = spawn_child(cli, av, envp, out[1], devnull, -1, &pid);
+        strv_free(envp);
+        close_if(&out[1]);
+        if (sr != 0) {
+                close_if(&out[0]);
+                return err_set(e, -sr, ERR_KIND_INTERNAL, "Cannot run %s: %s.", cli, strerror(sr));
+        }
+        ret->pid = pid;
+        ret->fd = out[0];
+        return 0;
+}
+
+void docker_stream_close(struct docker_stream *s) {
+        if (s->pid > 0) {
+                int status = 0;
+                if (!child_exited(s->pid))
+                        kill_group(s->pid, &status);
+                else
+                        (void) reap(s->pid, &status);
+        }
+        close_if(&s->fd);
+        s->pid = 0;
 }

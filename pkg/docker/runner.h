@@ -78,3 +78,13 @@ void docker_cmd_result_free(struct docker_cmd_result *r);
 /* 0 when the command exited 0. Otherwise fills `e` with "<what> failed (exit N): <first line of stderr>" (or "killed
  * by signal N") and returns -EIO, kind ERR_KIND_INTERNAL. */
 int docker_cmd_result_check(const struct docker_cmd_result *r, const char *what, struct err *e);
+
+/* A long-running CLI command whose stdout is read as it arrives (`docker events`): same spawn rules as
+ * docker_run_cmd, no deadline, stderr discarded. The caller reads `fd` (blocking; CLOEXEC) until EOF. */
+struct docker_stream {
+        int pid;
+        int fd;
+};
+int docker_stream_open(const char *const *argv, struct docker_stream *ret, struct err *e);
+/* Kill the command's process group if it still runs (SIGTERM, then SIGKILL), reap it, close `fd`. Idempotent. */
+void docker_stream_close(struct docker_stream *s);

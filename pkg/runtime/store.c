@@ -1,4 +1,4 @@
-/* store.c — SQLite persistence for clusters, task definitions and tags (see store.h).
+/* store.c — SQLite persistence for clusters, task definitions, tags, tasks and their captured logs (see store.h).
  *
  * One connection, guarded by `lock`; every public function takes the lock for its whole duration, so a function is
  * one atomic step (revision allocation + insert included). WAL with synchronous=NORMAL: a committed transaction is in
@@ -45,7 +45,16 @@ static const char schema_sql[] =
         "  region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL, status TEXT NOT NULL,"
         "  arn TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (region, family, revision));"
         "CREATE TABLE IF NOT EXISTS tags ("
-        "  arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));";
+        "  arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));"
+        "CREATE TABLE IF NOT EXISTS tasks ("
+        "  id TEXT PRIMARY KEY, region TEXT NOT NULL, cluster TEXT NOT NULL, family TEXT NOT NULL,"
+        "  started_by TEXT, desired TEXT NOT NULL, last_status TEXT NOT NULL, launch_type TEXT,"
+        "  stopped_ms INTEGER, doc TEXT NOT NULL, private TEXT NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (region, cluster, id);"
+        "CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (last_status);"
+        "CREATE TABLE IF NOT EXISTS task_logs ("
+        "  task_id TEXT NOT NULL, container TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (task_id, container));"
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
         log_debug("store", "\"sqlite error\" op=\"%s\" error=\"%s\"", what, sqlite3_errmsg(s->db));
@@ -469,4 +478,233 @@ int rt_tags_clear(struct rt_store *s, const char *arn, struct err *e) {
                 r = step_done(s, st, "tag clear", e);
         }
         return r;
+}
+
+/* ---- tasks ---- */
+
+int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e) {
+        const json_t *doc = row->doc;
+        const char *desired = json_string_value(json_object_get(doc, "desiredStatus"));
+        const char *last = json_string_value(json_object_get(doc, "lastStatus"));
+        ASSERT(desired && last && row->id && row->region && row->cluster && row->family);
+        const json_t *stopped = json_object_get(doc, "stoppedAt");
+        _cleanup_free_ char *text = doc_to_text(doc);
+        _cleanup_free_ char *priv = doc_to_text(row->priv);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "INSERT OR REPLACE INTO tasks (id, region, cluster, family, started_by, desired, last_status,"
+                        " launch_type, stopped_ms, doc, private) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, row->id);
+                bind_text(st, 2, row->region);
+                bind_text(st, 3, row->cluster);
+                bind_text(st, 4, row->family);
+                bind_text(st, 5, json_string_value(json_object_get(doc, "startedBy")));
+                bind_text(st, 6, desired);
+                bind_text(st, 7, last);
+                bind_text(st, 8, json_string_value(json_object_get(doc, "launchType")));
+                if (json_is_number(stopped))
+                        sqlite3_bind_int64(st, 9, (sqlite3_int64) (json_number_value(stopped) * 1000.0));
+                else
+                        sqlite3_bind_null(st, 9);
+                bind_text(st, 10, text);
+                bind_text(st, 11, priv);
+                r = step_done(s, st, "task write", e);
+        }
+        return r;
+}
+
+int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **ret_priv, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc, private FROM tasks WHERE id = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "task lookup");
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
+                return r;
+        if (ret_priv && (r = doc_from_column(s, st, 1, &priv, e)) < 0)
+                return r;
+        *ret_doc = TAKE_PTR(doc);
+        if (ret_priv)
+                *ret_priv = TAKE_PTR(priv);
+        return 0;
+}
+
+int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE region = ?1 AND cluster = ?2"
+                        " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
+                        " AND (?5 IS NULL OR desired = ?5) AND (?6 IS NULL OR launch_type = ?6) AND id > ?7"
+                        " ORDER BY id LIMIT ?8",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, q->region);
+        bind_text(st, 2, q->cluster);
+        bind_text(st, 3, q->family);
+        bind_text(st, 4, q->started_by);
+        bind_text(st, 5, q->desired);
+        bind_text(st, 6, q->launch_type);
+        bind_text(st, 7, q->after_id ? q->after_id : "");
+        sqlite3_bind_int(st, 8, q->limit);
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(arr, json_string((const char *) sqlite3_column_text(st, 0)));
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "task list");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int rt_task_active(struct rt_store *s, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc, private FROM tasks WHERE last_status != 'STOPPED' ORDER BY id", &st, e);
+        if (r < 0)
+                return r;
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *doc, *priv;
+                if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
+                        return r;
+                if ((r = doc_from_column(s, st, 1, &priv, e)) < 0) {
+                        json_decref(doc);
+                        return r;
+                }
+                json_array_append_new(arr, json_pack("{s:o, s:o}", "doc", doc, "private", priv));
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "active task list");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int rt_task_count_active(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_running,
+                         int64_t *ret_pending, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT coalesce(sum(last_status = 'RUNNING'), 0), coalesce(sum(last_status != 'RUNNING'), 0)"
+                        " FROM tasks WHERE region = ? AND cluster = ? AND last_status != 'STOPPED'",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return db_error(s, e, "task count");
+        *ret_running = sqlite3_column_int64(st, 0);
+        *ret_pending = sqlite3_column_int64(st, 1);
+        return 0;
+}
+
+int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_removed, struct err *e) {
+        LOCK_STORE(s);
+        int r = exec_sql(s, "BEGIN IMMEDIATE", e);
+        if (r < 0)
+                return r;
+        static const char *const sql[] = {
+                "DELETE FROM tags WHERE arn IN (SELECT json_extract(doc, '$.taskArn') FROM tasks"
+                " WHERE last_status = 'STOPPED' AND stopped_ms < ?1)",
+                "DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks WHERE last_status = 'STOPPED'"
+                " AND stopped_ms < ?1)",
+                "DELETE FROM tasks WHERE last_status = 'STOPPED' AND stopped_ms < ?1",
+        };
+        int removed = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(sql) && r >= 0; i++) {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                r = prepare(s, sql[i], &st, e);
+                if (r >= 0) {
+                        sqlite3_bind_int64(st, 1, stopped_before_ms);
+                        r = step_done(s, st, "task expiry", e);
+                        removed = sqlite3_changes(s->db);
+                }
+        }
+        int r2 = exec_sql(s, r >= 0 ? "COMMIT" : "ROLLBACK", r >= 0 ? e : NULL);
+        if (r >= 0)
+                r = r2;
+        if (r >= 0 && ret_removed)
+                *ret_removed = removed;
+        return r;
+}
+
+/* ---- captured container output ---- */
+
+int rt_task_log_put(struct rt_store *s, const char *task_id, const char *container, const void *data, size_t len,
+                    struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "INSERT OR REPLACE INTO task_logs (task_id, container, data) VALUES (?, ?, ?)", &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, task_id);
+                bind_text(st, 2, container);
+                sqlite3_bind_blob64(st, 3, len ? data : "", (sqlite3_uint64) len, SQLITE_TRANSIENT);
+                r = step_done(s, st, "log write", e);
+        }
+        return r;
+}
+
+int rt_task_log_get(struct rt_store *s, const char *task_id, const char *container, char **ret, size_t *ret_len,
+                    struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT data FROM task_logs WHERE task_id = ? AND container = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, task_id);
+        bind_text(st, 2, container);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "no captured output for container %s", container);
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "log read");
+        size_t len = (size_t) sqlite3_column_bytes(st, 0);
+        char *buf = xmalloc(len + 1);
+        if (len)
+                memcpy(buf, sqlite3_column_blob(st, 0), len);
+        buf[len] = '\0';
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+/* ---- small named values (the instance id) ---- */
+
+int rt_meta_get_or_put(struct rt_store *s, const char *key, const char *dflt, char *buf, size_t size,
+                       struct err *e) {
+        LOCK_STORE(s);
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                int r = prepare(s, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", &st, e);
+                if (r < 0)
+                        return r;
+                bind_text(st, 1, key);
+                bind_text(st, 2, dflt);
+                if ((r = step_done(s, st, "meta write", e)) < 0)
+                        return r;
+        }
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT value FROM meta WHERE key = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, key);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return db_error(s, e, "meta read");
+        if (str_printf(buf, size, "%s", (const char *) sqlite3_column_text(st, 0)) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "state store: value of %s is too long", key);
+        return 0;
 }

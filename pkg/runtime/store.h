@@ -1,4 +1,4 @@
-/* store.h — the durable state of ecsd: clusters, task definitions and tags, in one SQLite database (WAL mode).
+/* store.h — the durable state of ecsd: clusters, task definitions, tags, tasks and captured task output, in one SQLite database (WAL mode).
  *
  * Every function is safe to call from any thread (one connection behind a mutex) and returns only after the change
  * is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
@@ -67,3 +67,51 @@ int rt_tags_put(struct rt_store *s, const char *arn, const json_t *tags, struct 
 int rt_tags_remove(struct rt_store *s, const char *arn, const json_t *keys, struct err *e);
 /* Remove every tag of a resource (when the resource itself goes away). */
 int rt_tags_clear(struct rt_store *s, const char *arn, struct err *e);
+
+/* ---- tasks: one row per task id; `doc` is the ECS Task object exactly as the API returns it, `priv` what the
+ * lifecycle keeps for itself (the backend plan, the task definition, the stop bookkeeping) ---- */
+
+struct rt_task_row {
+        const char *id;
+        const char *region;
+        const char *cluster; /* cluster name */
+        const char *family;
+        const json_t *doc;   /* must carry desiredStatus and lastStatus; startedBy, launchType, stoppedAt are indexed */
+        const json_t *priv;
+};
+/* Insert or replace the task's row. */
+int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e);
+/* The task's documents; ret_priv may be NULL. -ENOENT (ERR_KIND_NOT_FOUND) when there is no such task. */
+int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **ret_priv, struct err *e);
+
+struct rt_task_query {
+        const char *region;
+        const char *cluster;
+        const char *family;      /* NULL: any */
+        const char *started_by;  /* NULL: any */
+        const char *desired;     /* NULL: any */
+        const char *launch_type; /* NULL: any */
+        const char *after_id;    /* resume after this task id; NULL: from the start */
+        int limit;
+};
+/* Task ARNs (strings) matching the query, ordered by task id. */
+int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e);
+/* Every task not yet STOPPED, as [{"doc", "private"}], for restart recovery. */
+int rt_task_active(struct rt_store *s, json_t **ret, struct err *e);
+/* Tasks of a cluster not yet STOPPED: those RUNNING, and the others (PROVISIONING, PENDING, stopping). */
+int rt_task_count_active(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_running,
+                         int64_t *ret_pending, struct err *e);
+/* Forget STOPPED tasks that stopped before `stopped_before_ms` (epoch ms), with their tags and captured output. */
+int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_removed, struct err *e);
+
+/* Captured output of one container of a task (written once, when the task's workload is removed). *ret is
+ * NUL-terminated, caller frees. -ENOENT when nothing was captured. */
+int rt_task_log_put(struct rt_store *s, const char *task_id, const char *container, const void *data, size_t len,
+                    struct err *e);
+int rt_task_log_get(struct rt_store *s, const char *task_id, const char *container, char **ret, size_t *ret_len,
+                    struct err *e);
+
+/* Read the value stored under `key`, storing `dflt` first when there is none (how the instance id is made once and
+ * kept across restarts). Copies the value into buf. */
+int rt_meta_get_or_put(struct rt_store *s, const char *key, const char *dflt, char *buf, size_t size,
+                       struct err *e);

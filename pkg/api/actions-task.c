@@ -1,0 +1,324 @@
+/* actions-task.c — RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+ *
+ * These handlers check the request the way ECS does and hand the task to the lifecycle (pkg/runtime/lifecycle.h),
+ * which persists it before anything runs. Reads come from the store, where the lifecycle writes every transition. */
+#include <string.h>
+
+#include "api-internal.h"
+#include "lifecycle.h"
+
+#define RUN_COUNT_MAX 10
+#define DESCRIBE_TASKS_MAX 100
+#define STARTED_BY_MAX 128
+
+/* Resolve the request's cluster to an ACTIVE cluster document. */
+static int cluster_active(struct api_call *call, const json_t *in, char *name, json_t **ret, struct err *e) {
+        int r = ecs_cluster_ref_resolve(ecs_json_str(in, "cluster", NULL), call->region, call->account, name, e);
+        if (r < 0)
+                return r;
+        json_auto_t *doc = NULL;
+        r = rt_cluster_get(call->store, call->region, name, &doc, e);
+        if (r < 0)
+                return r;
+        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
+                return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
+        *ret = TAKE_PTR(doc);
+        return 0;
+}
+
+/* The task id of a task reference: a bare id, or an ARN task/CLUSTER/ID (or the old task/ID) of this region.
+ * -EINVAL when the reference cannot be a task of this region and account. */
+static int task_ref_id(struct api_call *call, const char *ref, char *cluster, char *id, size_t id_size) {
+        cluster[0] = '\0';
+        const char *tail = ref;
+        if (strncmp(ref, "arn:", 4) == 0) {
+                struct ecs_arn arn;
+                if (ecs_arn_parse(ref, &arn, NULL) < 0 || strcmp(arn.type, "task") != 0 ||
+                    strcmp(arn.region, call->region) != 0 || strcmp(arn.account, call->account) != 0)
+                        return -EINVAL;
+                const char *slash = strchr(arn.resource, '/');
+                if (slash)
+                        str_printf(cluster, ECS_NAME_MAX + 1, "%.*s", (int) (slash - arn.resource), arn.resource);
+                tail = strrchr(ref, '/') + 1;
+        }
+        size_t n = strlen(tail);
+        if (n == 0 || n > 64 || strspn(tail, "0123456789abcdefABCDEF-") != n)
+                return -EINVAL;
+        return str_printf(id, id_size, "%s", tail);
+}
+
+/* The stored task `ref` names, when it belongs to `cluster` in the call's region. */
+static int task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
+        char arn_cluster[ECS_NAME_MAX + 1], id[72];
+        if (task_ref_id(call, ref, arn_cluster, id, sizeof(id)) < 0)
+                return -EINVAL;
+        if (arn_cluster[0] && strcmp(arn_cluster, cluster) != 0)
+                return -ENOENT;
+        json_auto_t *doc = NULL;
+        struct err ignored = {0};
+        int r = rt_task_get(call->store, id, &doc, NULL, &ignored);
+        if (r < 0)
+                return r;
+        struct ecs_arn arn;
+        if (ecs_arn_parse(ecs_json_str(doc, "taskArn", ""), &arn, NULL) < 0 || strcmp(arn.region, call->region) != 0)
+                return -ENOENT;
+        char expect[ECS_NAME_MAX + 2];
+        str_printf(expect, sizeof(expect), "%s/", cluster);
+        if (strncmp(arn.resource, expect, strlen(expect)) != 0)
+                return -ENOENT;
+        *ret = TAKE_PTR(doc);
+        return 0;
+}
+
+static int check_overrides(const json_t *taskdef, const json_t *overrides, struct err *e) {
+        size_t i;
+        const json_t *o;
+        json_array_foreach(json_object_get(overrides, "containerOverrides"), i, o) {
+                const char *name = ecs_json_str(o, "name", NULL);
+                bool found = false;
+                size_t k;
+                const json_t *c;
+                json_array_foreach(json_object_get(taskdef, "containerDefinitions"), k, c) if (
+                        name && strcmp(ecs_json_str(c, "name", ""), name) == 0) found = true;
+                if (!found)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "Override for container named %.255s is not a container in the "
+                                       "TaskDefinition.",
+                                       name ? name : "(no name)");
+        }
+        return 0;
+}
+
+/* What RunTask and StartTask share: the cluster, the task definition, overrides and tags, checked. */
+struct launch {
+        char cluster[ECS_NAME_MAX + 1];
+        json_t *cluster_doc;
+        json_t *taskdef;
+};
+
+static void launch_done(struct launch *l) {
+        json_decref(l->cluster_doc);
+        json_decref(l->taskdef);
+}
+
+static int launch_prepare(struct api_call *call, const json_t *in, struct launch *l, struct err *e) {
+        int r = cluster_active(call, in, l->cluster, &l->cluster_doc, e);
+        if (r < 0)
+                return r;
+        char family[ECS_NAME_MAX + 1];
+        int64_t rev;
+        r = ecs_taskdef_ref_resolve(ecs_json_str(in, "taskDefinition", ""), call->region, call->account, family, &rev,
+                                    e);
+        if (r < 0)
+                return r;
+        r = rt_taskdef_get(call->store, call->region, family, rev, &l->taskdef, e);
+        if (r == -ENOENT)
+                return err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to find task definition '%.300s'.",
+                               ecs_json_str(in, "taskDefinition", ""));
+        if (r < 0)
+                return r;
+        if (strcmp(ecs_json_str(l->taskdef, "status", ""), "ACTIVE") != 0)
+                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "TaskDefinition is inactive");
+        const json_t *overrides = json_object_get(in, "overrides");
+        if ((r = check_overrides(l->taskdef, overrides, e)) < 0)
+                return r;
+        if ((r = api_tags_validate(json_object_get(in, "tags"), e)) < 0)
+                return r;
+        const char *started_by = ecs_json_str(in, "startedBy", NULL);
+        if (started_by && strlen(started_by) > STARTED_BY_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "startedBy must be at most %d characters.",
+                               STARTED_BY_MAX);
+        return 0;
+}
+
+static json_t *run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
+                         const char *const *instances, size_t count, struct err *e) {
+        json_auto_t *tasks = json_array();
+        json_auto_t *failures = json_array();
+        for (size_t i = 0; i < count; i++) {
+                struct rt_run_request req = {
+                        .region = call->region,
+                        .account = call->account,
+                        .cluster_name = l->cluster,
+                        .cluster_arn = ecs_json_str(l->cluster_doc, "clusterArn", ""),
+                        .taskdef = l->taskdef,
+                        .overrides = json_object_get(in, "overrides"),
+                        .started_by = ecs_json_str(in, "startedBy", NULL),
+                        .group = ecs_json_str(in, "group", NULL),
+                        .launch_type = launch_type,
+                        .tags = json_object_get(in, "tags"),
+                        .container_instance_arn = instances ? instances[i] : NULL,
+                };
+                json_t *task = NULL;
+                struct err te = {0};
+                if (rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te) < 0) {
+                        log_error("api", "\"cannot start task\" error=\"%s\"", te.msg);
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "reason", "RESOURCE:ecsd",
+                                                                  "detail", te.msg));
+                        continue;
+                }
+                json_array_append_new(tasks, task);
+        }
+        (void) e;
+        return json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
+}
+
+int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        int64_t count = 1;
+        if (json_object_get(in, "count") && (!ecs_json_int(in, "count", &count) || count < 1 || count > RUN_COUNT_MAX))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "count must be between 1 and %d.", RUN_COUNT_MAX);
+        const char *launch_type = ecs_json_str(in, "launchType", NULL);
+        if (launch_type && json_array_size(json_object_get(in, "capacityProviderStrategy")))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Specifying both a launchType and capacityProviderStrategy is not supported.");
+        struct launch l = {0};
+        int r = launch_prepare(call, in, &l, e);
+        if (r >= 0 && launch_type && strcmp(launch_type, "FARGATE") == 0 &&
+            json_object_get(l.taskdef, "requiresCompatibilities") &&
+            !api_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
+                r = err_set(e, -EINVAL, ERR_KIND_CLIENT, "Task definition does not support launch_type FARGATE.");
+        if (r >= 0 && strcmp(ecs_json_str(l.taskdef, "networkMode", "bridge"), "awsvpc") == 0 &&
+            !json_object_get(in, "networkConfiguration"))
+                r = err_set(e, -EINVAL, ERR_KIND_INVALID,
+                            "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
+        if (r >= 0)
+                *out = run_tasks(call, in, &l, launch_type, NULL, (size_t) count, e);
+        launch_done(&l);
+        return r;
+}
+
+int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const json_t *list = json_object_get(in, "containerInstances");
+        size_t n = json_array_size(list);
+        if (n < 1 || n > RUN_COUNT_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "containerInstances must list 1 to %d instances.",
+                               RUN_COUNT_MAX);
+        struct launch l = {0};
+        int r = launch_prepare(call, in, &l, e);
+        if (r >= 0) {
+                /* ecsd has no container instances: each one named runs one task, recorded under that ARN. */
+                const char *instances[RUN_COUNT_MAX];
+                char arns[RUN_COUNT_MAX][ECS_ARN_MAX + 1];
+                for (size_t i = 0; i < n; i++) {
+                        const char *ref = json_string_value(json_array_get(list, i));
+                        if (strncmp(ref, "arn:", 4) == 0)
+                                str_printf(arns[i], sizeof(arns[i]), "%s", ref);
+                        else
+                                str_printf(arns[i], sizeof(arns[i]), "arn:aws:ecs:%s:%s:container-instance/%s/%s",
+                                           call->region, call->account, l.cluster, ref);
+                        instances[i] = arns[i];
+                }
+                *out = run_tasks(call, in, &l, "EC2", instances, n, e);
+        }
+        launch_done(&l);
+        return r;
+}
+
+int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const char *ref = ecs_json_str(in, "task", "");
+        json_auto_t *doc = NULL;
+        if (task_find(call, cluster, ref, &doc) < 0)
+                return err_set(e, -ENOENT, ERR_KIND_INVALID, "The referenced task was not found.");
+        const char *reason = ecs_json_str(in, "reason", NULL);
+        if (reason && strlen(reason) > 1024)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "reason must be at most 1024 characters.");
+        const char *arn = ecs_json_str(doc, "taskArn", "");
+        const char *id = strrchr(arn, '/') + 1;
+        json_t *task = NULL;
+        r = rt_lifecycle_stop(api_lifecycle(call->api), id, reason, &task, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:o}", "task", task);
+        return 0;
+}
+
+int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const json_t *refs = json_object_get(in, "tasks");
+        if (json_array_size(refs) > DESCRIBE_TASKS_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "tasks can list at most %d tasks.", DESCRIBE_TASKS_MAX);
+        if (json_array_size(refs) == 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "Tasks cannot be empty.");
+        bool with_tags = api_list_has(json_object_get(in, "include"), "TAGS");
+        json_auto_t *tasks = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(refs, i, ref) {
+                json_t *doc = NULL;
+                if (task_find(call, cluster, json_string_value(ref), &doc) < 0) {
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", json_string_value(ref),
+                                                                  "reason", "MISSING"));
+                        continue;
+                }
+                json_object_del(doc, "tags");
+                if (with_tags) {
+                        json_t *tags = NULL;
+                        if ((r = rt_tags_get(call->store, ecs_json_str(doc, "taskArn", ""), &tags, e)) < 0) {
+                                json_decref(doc);
+                                return r;
+                        }
+                        json_object_set_new(doc, "tags", tags);
+                }
+                json_array_append_new(tasks, doc);
+        }
+        *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
+        return 0;
+}
+
+int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        int limit;
+        if ((r = ecs_page_max_results(in, ECS_PAGE_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListTasks", token, after, e)) < 0)
+                return r;
+        const char *desired = ecs_json_str(in, "desiredStatus", "RUNNING");
+        const char *family = ecs_json_str(in, "family", NULL);
+        /* ecsd runs no services and no container instances yet: those filters match no task. */
+        bool none = strcmp(desired, "PENDING") == 0 || ecs_json_str(in, "serviceName", NULL) ||
+                    ecs_json_str(in, "containerInstance", NULL);
+        json_auto_t *arns = NULL;
+        if (none)
+                arns = json_array();
+        else {
+                struct rt_task_query q = {
+                        .region = call->region,
+                        .cluster = cluster,
+                        .family = family,
+                        .started_by = ecs_json_str(in, "startedBy", NULL),
+                        .desired = desired,
+                        .launch_type = ecs_json_str(in, "launchType", NULL),
+                        .after_id = after[0] ? after : NULL,
+                        .limit = limit + 1,
+                };
+                if ((r = rt_task_list(call->store, &q, &arns, e)) < 0)
+                        return r;
+        }
+        json_auto_t *resp = json_object();
+        if (json_array_size(arns) > (size_t) limit) {
+                json_array_remove(arns, (size_t) limit);
+                const char *last = json_string_value(json_array_get(arns, (size_t) limit - 1));
+                char next[ECS_PAGE_TOKEN_MAX];
+                ecs_page_token_encode("ListTasks", strrchr(last, '/') + 1, next, sizeof(next));
+                json_object_set_new(resp, "nextToken", json_string(next));
+        }
+        json_object_set(resp, "taskArns", arns);
+        *out = TAKE_PTR(resp);
+        return 0;
+}

@@ -1,0 +1,462 @@
+/* backend.c — the Docker backend's operations (rt_backend, see pkg/runtime/backend.h): each one runs plan steps or
+ * a few read-only CLI calls through the runner. No ECS rule lives here; the lifecycle decides what runs when.
+ *
+ * Shared state: the set of images this process pulled (for the `once` pull behaviour), behind `lock`. Everything
+ * else is immutable after docker_backend_new, so the operations run from any number of threads at once. */
+#include <pthread.h>
+#include <string.h>
+
+#include "docker-backend.h"
+#include "ecs.h"
+#include "runner.h"
+
+#define PULL_TIMEOUT_MS (10 * 60 * 1000)
+#define RUN_TIMEOUT_MS (3 * 60 * 1000) /* the agent's container start timeout on Linux */
+#define QUICK_TIMEOUT_MS (60 * 1000)
+#define STOP_MARGIN_MS (30 * 1000)
+#define LOG_CAP (1024 * 1024)
+
+struct docker_backend {
+        char owner[128];
+        char host_alias[128];
+        char *metadata_endpoint;
+        char *credentials_endpoint;
+        char *publish_address;
+        enum docker_pull_behavior pull;
+        int default_stop_timeout_s;
+        pthread_mutex_t lock;
+        json_t *pulled; /* image → true */
+};
+
+int docker_pull_behavior_from_string(const char *s, enum docker_pull_behavior *ret) {
+        static const char *const names[] = {"default", "always", "once", "prefer-cached"};
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (enum docker_pull_behavior) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* Run a fixed argv (no environment values) and fail unless it exits 0. *ret (may be NULL) keeps the result. */
+static int run_argv(const char *const *argv, int64_t timeout_ms, size_t cap, const char *what,
+                    struct docker_cmd_result *ret, struct err *e) {
+        struct docker_cmd cmd = {.argv = argv, .timeout_ms = timeout_ms, .output_cap = cap};
+        struct docker_cmd_result res;
+        int r = docker_run_cmd(&cmd, &res, e);
+        if (r >= 0)
+                r = docker_cmd_result_check(&res, what, e);
+        if (ret)
+                *ret = res;
+        else
+                docker_cmd_result_free(&res);
+        return r;
+}
+
+/* True when the CLI's error output says the object does not exist (teardown counts that as done). */
+static bool says_not_found(const struct docker_cmd_result *r) {
+        return r->err && (strstr(r->err, "No such") || strstr(r->err, "not found"));
+}
+
+static int run_step(const json_t *argv, const json_t *env, const json_t *env_file, int64_t timeout_ms,
+                    const char *what, bool missing_ok, struct docker_cmd_result *ret, struct err *e) {
+        struct docker_cmd_result res;
+        int r = docker_run_plan_step(argv, env, env_file, timeout_ms, &res, e);
+        if (r >= 0 && !(missing_ok && res.exit_code != 0 && says_not_found(&res)))
+                r = docker_cmd_result_check(&res, what, e);
+        if (ret)
+                *ret = res;
+        else
+                docker_cmd_result_free(&res);
+        return r;
+}
+
+/* ---- operations ---- */
+
+static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, struct err *e) {
+        struct docker_backend *b = impl;
+        struct docker_task_spec spec = {
+                .taskdef = in->taskdef,
+                .overrides = in->overrides,
+                .task_arn = in->task_arn,
+                .task_id = in->task_id,
+                .cluster_name = in->cluster_name,
+                .metadata_endpoint = b->metadata_endpoint,
+                .credentials_endpoint = b->credentials_endpoint,
+                .host_alias = b->host_alias,
+                .owner_label = b->owner,
+                .publish_address = b->publish_address,
+                .default_stop_timeout_s = b->default_stop_timeout_s,
+        };
+        int r = docker_plan_task(&spec, ret, e);
+        size_t i;
+        const json_t *note;
+        if (r >= 0)
+                json_array_foreach(json_object_get(*ret, "notes"), i, note)
+                        log_info("docker", "\"plan note\" task=%s note=\"%s\"", in->task_id, json_string_value(note));
+        return r;
+}
+
+static int op_setup(void *impl, const json_t *plan, struct err *e) {
+        (void) impl;
+        const json_t *net = json_object_get(plan, "network");
+        struct docker_cmd_result res;
+        if (json_is_object(net)) {
+                int r = run_step(json_object_get(net, "create"), NULL, NULL, QUICK_TIMEOUT_MS, "docker network create",
+                                 false, &res, e);
+                bool exists = res.err && strstr(res.err, "already exists");
+                docker_cmd_result_free(&res);
+                if (r < 0 && !exists)
+                        return r;
+        }
+        size_t i;
+        const json_t *v;
+        json_array_foreach(json_object_get(plan, "volumes"), i, v) {
+                const json_t *create = json_object_get(v, "create");
+                if (json_is_array(create)) {
+                        int r = run_step(create, NULL, NULL, QUICK_TIMEOUT_MS, "docker volume create", false, NULL, e);
+                        if (r < 0)
+                                return r;
+                } else if (json_is_true(json_object_get(v, "must_exist"))) {
+                        const char *argv[] = {"docker", "volume", "inspect", ecs_json_str(v, "docker_name", ""), NULL};
+                        int r = run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker volume inspect", NULL, e);
+                        if (r < 0) {
+                                err_prefix(e, "volume '%s' must already exist", ecs_json_str(v, "name", "?"));
+                                return r;
+                        }
+                }
+        }
+        return 0;
+}
+
+static bool image_cached(const char *image) {
+        const char *argv[] = {"docker", "image", "inspect", "--format", "{{.Id}}", image, NULL};
+        struct err ignored = {0};
+        return run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker image inspect", NULL, &ignored) == 0;
+}
+
+static int op_pull(void *impl, const json_t *plan, const json_t *container, struct err *e) {
+        struct docker_backend *b = impl;
+        (void) plan;
+        const char *image = ecs_json_str(container, "image", "");
+        if (b->pull == DOCKER_PULL_PREFER_CACHED && image_cached(image))
+                return 0;
+        if (b->pull == DOCKER_PULL_ONCE) {
+                pthread_mutex_lock(&b->lock);
+                bool pulled = json_object_get(b->pulled, image) != NULL;
+                pthread_mutex_unlock(&b->lock);
+                if (pulled)
+                        return 0;
+        }
+        struct docker_cmd_result res;
+        int r = run_step(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, "docker pull", false, &res,
+                         e);
+        docker_cmd_result_free(&res);
+        if (r >= 0) {
+                pthread_mutex_lock(&b->lock);
+                json_object_set_new(b->pulled, image, json_true());
+                pthread_mutex_unlock(&b->lock);
+                return 0;
+        }
+        if (b->pull == DOCKER_PULL_DEFAULT && image_cached(image)) {
+                log_info("docker", "\"pull failed, using the cached image\" image=\"%s\" error=\"%s\"", image, e->msg);
+                return 0;
+        }
+        return r;
+}
+
+/* `docker port NAME` lines ("8080/tcp -> 0.0.0.0:32768") into ECS networkBindings. */
+static json_t *parse_ports(const char *out) {
+        json_t *bindings = json_array();
+        const char *p = out;
+        while (p && *p) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t) (nl - p) : strlen(p);
+                char line[256];
+                if (n < sizeof(line)) {
+                        memcpy(line, p, n);
+                        line[n] = '\0';
+                        char *arrow = strstr(line, " -> ");
+                        char *slash = strchr(line, '/');
+                        char *colon = arrow ? strrchr(arrow, ':') : NULL;
+                        int64_t cport, hport;
+                        if (arrow && slash && colon && slash < arrow) {
+                                *slash = '\0';
+                                *arrow = '\0';
+                                *colon = '\0';
+                                char *ip = arrow + 4;
+                                if (*ip == '[' && ip[strlen(ip) - 1] == ']') {
+                                        ip[strlen(ip) - 1] = '\0';
+                                        ip++;
+                                }
+                                if (parse_int64(line, 1, 65535, &cport) == 0 &&
+                                    parse_int64(colon + 1, 1, 65535, &hport) == 0)
+                                        json_array_append_new(bindings,
+                                                              json_pack("{s:s, s:I, s:I, s:s}", "bindIP", ip,
+                                                                        "containerPort", (json_int_t) cport,
+                                                                        "hostPort", (json_int_t) hport, "protocol",
+                                                                        slash + 1));
+                        }
+                }
+                p = nl ? nl + 1 : NULL;
+        }
+        return bindings;
+}
+
+static bool argv_has(const json_t *argv, const char *flag) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(argv, i, v) if (strcmp(json_string_value(v), flag) == 0) return true;
+        return false;
+}
+
+static int op_start(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                    struct err *e) {
+        (void) impl;
+        (void) plan;
+        json_auto_t *env = json_deep_copy(json_object_get(container, "env"));
+        if (!env)
+                env = json_object();
+        const char *name;
+        json_t *value;
+        json_object_foreach((json_t *) (uintptr_t) secrets, name, value) json_object_set(env, name, value);
+        struct docker_cmd_result res;
+        int r = run_step(json_object_get(container, "run"), env, json_object_get(container, "env_file"),
+                         RUN_TIMEOUT_MS, "docker run", false, &res, e);
+        if (r < 0) {
+                docker_cmd_result_free(&res);
+                return r;
+        }
+        char id[80] = "";
+        str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");
+        id[strcspn(id, "\r\n ")] = '\0';
+        docker_cmd_result_free(&res);
+        json_auto_t *info = json_pack("{s:s}", "runtimeId", id);
+        if (argv_has(json_object_get(container, "run"), "-p")) {
+                const char *argv[] = {"docker", "port", ecs_json_str(container, "docker_name", ""), NULL};
+                struct err pe = {0};
+                if (run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker port", &res, &pe) == 0)
+                        json_object_set_new(info, "networkBindings", parse_ports(res.out));
+                else
+                        log_warn("docker", "\"cannot read host ports\" container=%s error=\"%s\"",
+                                 ecs_json_str(container, "docker_name", ""), pe.msg);
+                docker_cmd_result_free(&res);
+        }
+        *ret = TAKE_PTR(info);
+        return 0;
+}
+
+static int op_stop(void *impl, const json_t *plan, const json_t *container, struct err *e) {
+        (void) impl;
+        (void) plan;
+        int64_t timeout_ms = STOP_MARGIN_MS;
+        int64_t stop_s;
+        if (ecs_json_int(container, "stop_timeout_s", &stop_s))
+                timeout_ms += stop_s * 1000;
+        return run_step(json_object_get(container, "stop"), NULL, NULL, timeout_ms, "docker stop", true, NULL, e);
+}
+
+static int op_logs(void *impl, const json_t *plan, const json_t *container, char **ret, size_t *ret_len,
+                   struct err *e) {
+        (void) impl;
+        (void) plan;
+        const char *argv[] = {"docker", "logs", ecs_json_str(container, "docker_name", ""), NULL};
+        struct docker_cmd_result res;
+        int r = run_argv(argv, QUICK_TIMEOUT_MS, LOG_CAP, "docker logs", &res, e);
+        if (r >= 0) {
+                char *buf = xmalloc(res.out_len + res.err_len + 1);
+                memcpy(buf, res.out, res.out_len);
+                memcpy(buf + res.out_len, res.err, res.err_len);
+                buf[res.out_len + res.err_len] = '\0';
+                *ret = buf;
+                *ret_len = res.out_len + res.err_len;
+        }
+        docker_cmd_result_free(&res);
+        return r;
+}
+
+static int op_teardown(void *impl, const json_t *plan, struct err *e) {
+        (void) impl;
+        const json_t *cs = json_object_get(plan, "containers");
+        int r = 0;
+        if (json_array_size(cs)) {
+                json_auto_t *argv = json_pack("[ssss]", "docker", "rm", "-f", "-v");
+                size_t i;
+                const json_t *c;
+                json_array_foreach(cs, i, c) json_array_append_new(argv, json_string(ecs_json_str(c, "docker_name",
+                                                                                                    "")));
+                struct docker_cmd_result res;
+                r = run_step(argv, NULL, NULL, QUICK_TIMEOUT_MS, "docker rm", true, &res, e);
+                /* rm -f of several names fails when one is missing, after removing the others. */
+                if (r < 0 && says_not_found(&res))
+                        r = 0;
+                docker_cmd_result_free(&res);
+        }
+        size_t i;
+        const json_t *v;
+        json_array_foreach(json_object_get(plan, "volumes"), i, v) {
+                const json_t *remove = json_object_get(v, "remove");
+                struct err ve = {0};
+                if (json_is_array(remove) && run_step(remove, NULL, NULL, QUICK_TIMEOUT_MS, "docker volume rm", true,
+                                                      NULL, &ve) < 0 && r >= 0)
+                        r = err_set(e, -EIO, ERR_KIND_INTERNAL, "%s", ve.msg);
+        }
+        const json_t *net = json_object_get(plan, "network");
+        struct err ne = {0};
+        if (json_is_object(net) &&
+            run_step(json_object_get(net, "remove"), NULL, NULL, QUICK_TIMEOUT_MS, "docker network rm", true, NULL,
+                     &ne) < 0 &&
+            r >= 0)
+                r = err_set(e, -EIO, ERR_KIND_INTERNAL, "%s", ne.msg);
+        return r;
+}
+
+/* Lines of a command's output as a JSON array of strings. */
+static json_t *lines(const char *out) {
+        json_t *arr = json_array();
+        const char *p = out;
+        while (p && *p) {
+                size_t n = strcspn(p, "\n");
+                if (n)
+                        json_array_append_new(arr, json_stringn(p, n));
+                p += n;
+                if (*p)
+                        p++;
+        }
+        return arr;
+}
+
+static int op_observe(void *impl, json_t **ret, struct err *e) {
+        struct docker_backend *b = impl;
+        char filter[160];
+        str_printf(filter, sizeof(filter), "label=" DOCKER_LABEL_OWNER "=%s", b->owner);
+        const char *ps[] = {"docker", "ps", "-aq", "--no-trunc", "--filter", filter, NULL};
+        struct docker_cmd_result res;
+        int r = run_argv(ps, QUICK_TIMEOUT_MS, LOG_CAP, "docker ps", &res, e);
+        json_auto_t *ids = r >= 0 ? lines(res.out) : NULL;
+        docker_cmd_result_free(&res);
+        if (r < 0)
+                return r;
+        json_auto_t *out = json_array();
+        if (json_array_size(ids)) {
+                json_auto_t *argv = json_pack("[ss]", "docker", "inspect");
+                json_array_extend(argv, ids);
+                r = run_step(argv, NULL, NULL, QUICK_TIMEOUT_MS, "docker inspect", true, &res, e);
+                json_auto_t *arr = r >= 0 ? json_loadb(res.out, res.out_len, 0, NULL) : NULL;
+                docker_cmd_result_free(&res);
+                if (r < 0)
+                        return r;
+                size_t i;
+                const json_t *c;
+                json_array_foreach(arr, i, c) {
+                        const json_t *labels = json_object_get(json_object_get(c, "Config"), "Labels");
+                        const json_t *state = json_object_get(c, "State");
+                        const char *tid = ecs_json_str(labels, DOCKER_LABEL_TASK_ID, NULL);
+                        const char *cname = ecs_json_str(labels, "com.amazonaws.ecs.container-name", NULL);
+                        if (!tid || !cname)
+                                continue;
+                        json_t *o = json_pack("{s:s, s:s, s:b, s:b}", "task_id", tid, "container", cname, "running",
+                                              json_is_true(json_object_get(state, "Running")), "oom",
+                                              json_is_true(json_object_get(state, "OOMKilled")));
+                        int64_t code;
+                        if (!json_is_true(json_object_get(state, "Running")) && ecs_json_int(state, "ExitCode", &code))
+                                json_object_set_new(o, "exit_code", json_integer(code));
+                        const char *health = ecs_json_str(json_object_get(state, "Health"), "Status", NULL);
+                        if (health)
+                                json_object_set_new(o, "health", json_string(strcmp(health, "healthy") == 0 ? "HEALTHY"
+                                                                             : strcmp(health, "unhealthy") == 0
+                                                                                     ? "UNHEALTHY"
+                                                                                     : "UNKNOWN"));
+                        json_array_append_new(out, o);
+                }
+        }
+        const char *nets[] = {"docker", "network", "ls", "--filter", filter, "--format", "{{.Name}}", NULL};
+        r = run_argv(nets, QUICK_TIMEOUT_MS, LOG_CAP, "docker network ls", &res, e);
+        json_auto_t *names = r >= 0 ? lines(res.out) : NULL;
+        docker_cmd_result_free(&res);
+        if (r < 0)
+                return r;
+        size_t i;
+        const json_t *n;
+        json_array_foreach(names, i, n) {
+                const char *name = json_string_value(n);
+                if (strncmp(name, "ecsd-", 5) == 0)
+                        json_array_append_new(out, json_pack("{s:s, s:b}", "task_id", name + 5, "network", 1));
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int op_sweep_task(void *impl, const char *task_id, struct err *e) {
+        struct docker_backend *b = impl;
+        char owner[160], task[160];
+        str_printf(owner, sizeof(owner), "label=" DOCKER_LABEL_OWNER "=%s", b->owner);
+        str_printf(task, sizeof(task), "label=" DOCKER_LABEL_TASK_ID "=%s", task_id);
+        const char *ps[] = {"docker", "ps", "-aq", "--no-trunc", "--filter", owner, "--filter", task, NULL};
+        struct docker_cmd_result res;
+        int r = run_argv(ps, QUICK_TIMEOUT_MS, LOG_CAP, "docker ps", &res, e);
+        json_auto_t *ids = r >= 0 ? lines(res.out) : NULL;
+        docker_cmd_result_free(&res);
+        if (r < 0)
+                return r;
+        if (json_array_size(ids)) {
+                json_auto_t *argv = json_pack("[ssss]", "docker", "rm", "-f", "-v");
+                json_array_extend(argv, ids);
+                if ((r = run_step(argv, NULL, NULL, QUICK_TIMEOUT_MS, "docker rm", true, NULL, e)) < 0)
+                        return r;
+        }
+        char net[128];
+        str_printf(net, sizeof(net), "ecsd-%s", task_id);
+        const char *nets[] = {"docker", "network", "ls", "-q", "--filter", owner, "--filter", task, NULL};
+        r = run_argv(nets, QUICK_TIMEOUT_MS, 0, "docker network ls", &res, e);
+        bool has_net = r >= 0 && res.out_len > 0;
+        docker_cmd_result_free(&res);
+        if (has_net) {
+                const char *rm[] = {"docker", "network", "rm", net, NULL};
+                r = run_argv(rm, QUICK_TIMEOUT_MS, 0, "docker network rm", NULL, e);
+        }
+        return r < 0 ? r : 0;
+}
+
+int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backend *ops, struct docker_backend **ret,
+                       struct err *e) {
+        if (!cfg->owner || !*cfg->owner || strlen(cfg->owner) >= 128 || !cfg->host_alias ||
+            strlen(cfg->host_alias) >= 128 || !cfg->metadata_endpoint)
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "docker backend: incomplete configuration");
+        struct docker_backend *b = xcalloc(1, sizeof(*b));
+        str_printf(b->owner, sizeof(b->owner), "%s", cfg->owner);
+        str_printf(b->host_alias, sizeof(b->host_alias), "%s", cfg->host_alias);
+        b->metadata_endpoint = xstrdup(cfg->metadata_endpoint);
+        b->credentials_endpoint = cfg->credentials_endpoint ? xstrdup(cfg->credentials_endpoint) : NULL;
+        b->publish_address = cfg->publish_address ? xstrdup(cfg->publish_address) : NULL;
+        b->pull = cfg->pull;
+        b->default_stop_timeout_s = cfg->default_stop_timeout_s;
+        pthread_mutex_init(&b->lock, NULL);
+        b->pulled = json_object();
+        *ops = (struct rt_backend){
+                .name = "docker",
+                .impl = b,
+                .plan = op_plan,
+                .setup = op_setup,
+                .pull = op_pull,
+                .start = op_start,
+                .stop = op_stop,
+                .logs = op_logs,
+                .teardown = op_teardown,
+                .observe = op_observe,
+                .sweep_task = op_sweep_task,
+        };
+        *ret = b;
+        return 0;
+}
+
+void docker_backend_free(struct docker_backend *b) {
+        if (!b)
+                return;
+        free(b->metadata_endpoint);
+        free(b->credentials_endpoint);
+        free(b->publish_address);
+        json_decref(b->pulled);
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+}

@@ -1,0 +1,71 @@
+/* backend.h — what the lifecycle layer (lifecycle.h) needs from a backend that runs workloads (Docker containers,
+ * Kubernetes Pods). The backend translates and executes; every ECS rule (order, gates, stop codes, the
+ * desired-STOPPED race) stays in the lifecycle.
+ *
+ * A backend works from a *plan*: a JSON object it builds from a task (plan()), which the lifecycle stores with the
+ * task and hands back to every other call, so teardown after a restart uses exactly what launch used. Besides its
+ * own members a plan must carry what the lifecycle reads:
+ *   "containers": [{"name", "essential": bool, "health_check": bool (the backend reports health for it),
+ *                   "depends_on": [{"containerName", "condition"}], "start_timeout_s"?: int,
+ *                   "stop_timeout_s": int, "secrets": [{"name", "valueFrom"}]}],
+ *   "order": [container names in start order (a topological order of depends_on)],
+ *   "network": object or null (a task-scoped network exists for awsvpc).
+ *
+ * Every operation may be called from any lifecycle thread at once, for different tasks. Each returns 0 or a
+ * negative errno with a sentence in `e` that the lifecycle puts, prefixed, into the task's stoppedReason. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base.h"
+
+/* What the lifecycle knows of a task when it asks for a plan. All borrowed. */
+struct rt_task_input {
+        const json_t *taskdef;   /* the registered TaskDefinition */
+        const json_t *overrides; /* TaskOverride or NULL */
+        const char *task_arn;
+        const char *task_id;
+        const char *cluster_name;
+};
+
+struct rt_backend {
+        const char *name; /* "docker", "k8s" */
+        void *impl;
+
+        /* Build the plan. Pure; a definition the backend cannot run fails with ERR_KIND_CLIENT. */
+        int (*plan)(void *impl, const struct rt_task_input *in, json_t **ret, struct err *e);
+        /* Create task-scoped resources (network, volumes). Idempotent. */
+        int (*setup)(void *impl, const json_t *plan, struct err *e);
+        /* Make the container's image available, following the configured pull behaviour. */
+        int (*pull)(void *impl, const json_t *plan, const json_t *container, struct err *e);
+        /* Create and start one container. `secrets` maps secret names to their resolved values (may be NULL).
+         * *ret gets {"runtimeId"?, "networkBindings"?: [...]} (caller owns). */
+        int (*start)(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                     struct err *e);
+        /* Stop one container: SIGTERM, then SIGKILL after its stop_timeout_s. Returns once it has stopped; a
+         * container that does not exist counts as stopped. */
+        int (*stop)(void *impl, const json_t *plan, const json_t *container, struct err *e);
+        /* The container's output so far (stdout then stderr), capped. */
+        int (*logs)(void *impl, const json_t *plan, const json_t *container, char **ret, size_t *ret_len,
+                    struct err *e);
+        /* Remove everything the plan created (containers, volumes, network). "Not found" is success. */
+        int (*teardown)(void *impl, const json_t *plan, struct err *e);
+        /* What the backend owns right now: [{"task_id", "container", "running": bool, "exit_code"?: int,
+         * "oom": bool, "health"?: "HEALTHY"|"UNHEALTHY"|"UNKNOWN"}] for containers, plus {"task_id",
+         * "network": true} for task networks. */
+        int (*observe)(void *impl, json_t **ret, struct err *e);
+        /* Remove everything left over for a task id (by label), when no plan is at hand. */
+        int (*sweep_task)(void *impl, const char *task_id, struct err *e);
+};
+
+/* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */
+enum rt_event_kind { RT_EVENT_START, RT_EVENT_DIE, RT_EVENT_HEALTH, RT_EVENT_OOM };
+
+struct rt_container_event {
+        enum rt_event_kind kind;
+        const char *task_id;
+        const char *container; /* ECS container name */
+        int exit_code;         /* RT_EVENT_DIE */
+        const char *health;    /* RT_EVENT_HEALTH: "HEALTHY" or "UNHEALTHY" */
+};

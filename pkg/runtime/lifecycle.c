@@ -1,0 +1,1235 @@
+/* lifecycle.c — the ECS task state machine over any backend (see lifecycle.h, docs/internals/lifecycle.md).
+ *
+ * State: every task not yet STOPPED has a `struct task` in `lc->tasks`, guarded by `lc->lock`. Its `doc` is the ECS
+ * Task object; it is changed only under the lock and written to the store after each change, before the lock is
+ * released, so what DescribeTasks reads is never ahead of or behind the lifecycle. Backend calls (docker CLI,
+ * Kubernetes API) are made without the lock.
+ *
+ * Threads:
+ * - a *worker* per task while it launches or stops (launch_worker, stop_worker). A task has at most one worker
+ *   (`task->worker`); a running task has none and costs no thread;
+ * - the backend's event thread calls rt_lifecycle_event/rt_lifecycle_resync; they only update state, wake workers
+ *   (`lc->changed`) and start a stop worker when an essential container exits;
+ * - the janitor forgets STOPPED tasks after the retention time.
+ *
+ * The desired-STOPPED race: StopTask only sets `stop_requested` (and desiredStatus). The launch worker checks it
+ * after every step and while waiting on a gate, and turns into the stop path instead of ever setting RUNNING. */
+#include "lifecycle.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ecs.h"
+
+#define STOPPED_BY_USER_DEFAULT "Task stopped by user"
+#define STOPPED_DURING_LAUNCH "Task stopped during launch"
+#define ESSENTIAL_EXITED "Essential container in task exited"
+#define DEPENDENCY_WAIT_DEFAULT_MS (10 * 60 * 1000)
+/* After `docker stop` returns, the die event carrying the exit code follows within milliseconds; wait this long for
+ * it before asking the backend directly. */
+#define EXIT_CODE_WAIT_MS 2000
+#define LOG_CAPTURE_CAP (1024 * 1024)
+
+enum cstate { C_NONE, C_RUNNING, C_STOPPED };
+
+struct container {
+        const json_t *plan;  /* borrowed from the task's plan */
+        const char *name;    /* borrowed from plan */
+        bool essential;
+        bool has_health;
+        int64_t start_timeout_ms; /* 0: none */
+        enum cstate state;
+        bool has_exit;
+        int exit_code;
+        bool oom;
+        bool started;        /* a start was attempted, so there may be output and a workload to remove */
+        int64_t running_mono_ms;
+        char health[16];     /* HEALTHY, UNHEALTHY, UNKNOWN */
+        char reason[256];
+};
+
+struct task {
+        struct task *next;
+        char id[64];
+        char region[ECS_REGION_MAX + 1];
+        char cluster[ECS_NAME_MAX + 1];
+        char family[ECS_NAME_MAX + 1];
+        json_t *doc;  /* ECS Task object */
+        json_t *priv; /* {"plan", ...}; owns the plan the containers borrow from */
+        struct container *c;
+        size_t n;
+        bool worker;      /* a launch or stop worker runs for this task */
+        bool stopping;    /* the stop path has begun; it ends in finalize */
+        bool stop_requested;
+        char stop_code[32];
+        char stop_reason[256];
+};
+
+struct rt_lifecycle {
+        struct rt_store *store;
+        const struct rt_backend *be;
+        int64_t retention_ms;
+        int64_t dependency_wait_ms;
+        json_t *secrets;
+
+        pthread_mutex_t lock;
+        pthread_cond_t changed; /* any task or container state changed, or shutdown */
+        struct task *tasks;
+        int n_workers;
+        bool shutdown;
+        pthread_t janitor;
+        bool janitor_started;
+};
+
+/* ---- small helpers ---- */
+
+static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
+        int64_t v;
+        return ecs_json_int(obj, key, &v) ? v : dflt;
+}
+
+static json_t *timestamp_now(void) {
+        return json_real((double) time_now_ms() / 1000.0);
+}
+
+static void random_hex(char *buf, size_t n_bytes) {
+        unsigned char raw[32];
+        ASSERT(n_bytes <= sizeof(raw));
+        size_t got = 0;
+        while (got < n_bytes) {
+                ssize_t k = getrandom(raw + got, n_bytes - got, 0);
+                ASSERT(k > 0 || errno == EINTR);
+                if (k > 0)
+                        got += (size_t) k;
+        }
+        for (size_t i = 0; i < n_bytes; i++)
+                snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+}
+
+static json_t *doc_container(struct task *t, size_t i) {
+        return json_array_get(json_object_get(t->doc, "containers"), i);
+}
+
+static struct container *container_named(struct task *t, const char *name) {
+        for (size_t i = 0; i < t->n; i++)
+                if (strcmp(t->c[i].name, name) == 0)
+                        return &t->c[i];
+        return NULL;
+}
+
+static struct task *task_find(struct rt_lifecycle *lc, const char *id) {
+        for (struct task *t = lc->tasks; t; t = t->next)
+                if (strcmp(t->id, id) == 0)
+                        return t;
+        return NULL;
+}
+
+static const char *last_status(const struct task *t) {
+        return json_string_value(json_object_get(t->doc, "lastStatus"));
+}
+
+static void task_free(struct task *t) {
+        if (!t)
+                return;
+        json_decref(t->doc);
+        json_decref(t->priv);
+        free(t->c);
+        free(t);
+}
+
+/* Write the task to the store (lock held). A store failure is logged: the in-memory state stays authoritative and
+ * the next transition writes again. */
+static void task_save(struct rt_lifecycle *lc, struct task *t) {
+        json_object_set_new(t->doc, "version", json_integer(int_or(t->doc, "version", 0) + 1));
+        struct err e = {0};
+        struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
+                                  .doc = t->doc, .priv = t->priv};
+        if (rt_task_put(lc->store, &row, &e) < 0)
+                log_error("lifecycle", "\"cannot save task\" task=%s error=\"%s\"", t->id, e.msg);
+}
+
+static void set_status(struct rt_lifecycle *lc, struct task *t, const char *status) {
+        json_object_set_new(t->doc, "lastStatus", json_string(status));
+        log_info("lifecycle", "\"task status\" task=%s status=%s", t->id, status);
+        (void) lc;
+}
+
+/* The task's healthStatus from its essential containers (ECS): UNHEALTHY if any is unhealthy, HEALTHY when every
+ * one with a health check is healthy, else UNKNOWN. */
+static void update_task_health(struct task *t) {
+        bool any_check = false, all_healthy = true, any_unhealthy = false;
+        for (size_t i = 0; i < t->n; i++) {
+                const struct container *c = &t->c[i];
+                if (!c->essential || !c->has_health)
+                        continue;
+                any_check = true;
+                if (strcmp(c->health, "UNHEALTHY") == 0)
+                        any_unhealthy = true;
+                if (strcmp(c->health, "HEALTHY") != 0)
+                        all_healthy = false;
+        }
+        const char *s = any_unhealthy ? "UNHEALTHY" : any_check && all_healthy ? "HEALTHY" : "UNKNOWN";
+        json_object_set_new(t->doc, "healthStatus", json_string(s));
+}
+
+/* Mirror a container's state into the Task document. */
+static void sync_container_doc(struct task *t, struct container *c) {
+        json_t *d = doc_container(t, (size_t) (c - t->c));
+        const char *status = c->state == C_RUNNING ? "RUNNING" : c->state == C_STOPPED ? "STOPPED" : "PENDING";
+        json_object_set_new(d, "lastStatus", json_string(status));
+        if (c->has_exit)
+                json_object_set_new(d, "exitCode", json_integer(c->exit_code));
+        if (c->reason[0])
+                json_object_set_new(d, "reason", json_string(c->reason));
+        if (c->has_health)
+                json_object_set_new(d, "healthStatus", json_string(c->health));
+        update_task_health(t);
+}
+
+static bool essential_stopped(const struct task *t) {
+        for (size_t i = 0; i < t->n; i++)
+                if (t->c[i].essential && t->c[i].state == C_STOPPED)
+                        return true;
+        return false;
+}
+
+/* Record the first stop request; later ones do not change the stop code or reason (ECS keeps the first). */
+static void request_stop(struct task *t, const char *code, const char *reason) {
+        if (!t->stop_requested) {
+                t->stop_requested = true;
+                str_printf(t->stop_code, sizeof(t->stop_code), "%s", code);
+                str_printf(t->stop_reason, sizeof(t->stop_reason), "%s", reason);
+                str_utf8_sanitize(t->stop_reason);
+        }
+        json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
+        json_object_set_new(t->priv, "stop", json_pack("{s:s, s:s}", "code", t->stop_code, "reason", t->stop_reason));
+}
+
+/* ---- workers ---- */
+
+struct worker_arg {
+        struct rt_lifecycle *lc;
+        struct task *t;
+};
+
+static void *launch_worker(void *arg);
+static void *stop_worker(void *arg);
+
+/* Start a worker for `t` (lock held). */
+static void spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *)) {
+        ASSERT(!t->worker);
+        struct worker_arg *a = xmalloc(sizeof(*a));
+        *a = (struct worker_arg){lc, t};
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_t th;
+        t->worker = true;
+        lc->n_workers++;
+        int r = pthread_create(&th, &attr, fn, a);
+        pthread_attr_destroy(&attr);
+        ASSERT(r == 0); /* out of threads: nothing sensible to do but fail loudly */
+}
+
+static void worker_done(struct rt_lifecycle *lc, struct task *t, struct worker_arg *a) {
+        if (t)
+                t->worker = false;
+        lc->n_workers--;
+        pthread_cond_broadcast(&lc->changed);
+        free(a);
+}
+
+/* Remove a finalized task from the live list and free it (lock held). */
+static void task_forget(struct rt_lifecycle *lc, struct task *t) {
+        for (struct task **p = &lc->tasks; *p; p = &(*p)->next)
+                if (*p == t) {
+                        *p = t->next;
+                        break;
+                }
+        task_free(t);
+}
+
+/* ---- launch ---- */
+
+/* Wait (lock held) until `dep` satisfies `condition` for container `c`. Returns 0 when met, -ECANCELED when the task
+ * is to stop instead (stop requested, an essential container exited, shutdown), or -EINVAL with `why` filled when the
+ * condition can never be met. */
+static int wait_dependency(struct rt_lifecycle *lc, struct task *t, const struct container *c,
+                           const struct container *dep, const char *condition, char *why, size_t why_size) {
+        int64_t limit = dep->start_timeout_ms ? dep->start_timeout_ms : lc->dependency_wait_ms;
+        int64_t deadline = time_mono_ms() + limit;
+        if (strcmp(condition, "HEALTHY") == 0 && !dep->has_health) {
+                str_printf(why, why_size,
+                           "DependencyConditionError: container '%s' depends on '%s' being HEALTHY, but '%s' has no "
+                           "health check, so the condition can never be met",
+                           c->name, dep->name, dep->name);
+                return -EINVAL;
+        }
+        for (;;) {
+                if (t->stop_requested || lc->shutdown || essential_stopped(t))
+                        return -ECANCELED;
+                if (strcmp(condition, "START") == 0 && dep->state != C_NONE)
+                        return 0;
+                if (strcmp(condition, "COMPLETE") == 0 && dep->state == C_STOPPED)
+                        return 0;
+                if (strcmp(condition, "SUCCESS") == 0 && dep->state == C_STOPPED) {
+                        if (dep->has_exit && dep->exit_code == 0)
+                                return 0;
+                        str_printf(why, why_size,
+                                   "DependencyConditionError: container '%s' needs '%s' to exit with code 0 (SUCCESS), "
+                                   "but it exited with code %d",
+                                   c->name, dep->name, dep->has_exit ? dep->exit_code : -1);
+                        return -EINVAL;
+                }
+                if (strcmp(condition, "HEALTHY") == 0) {
+                        if (strcmp(dep->health, "HEALTHY") == 0)
+                                return 0;
+                        if (dep->state == C_STOPPED) {
+                                str_printf(why, why_size,
+                                           "DependencyConditionError: container '%s' needs '%s' to be HEALTHY, but "
+                                           "it stopped before it was",
+                                           c->name, dep->name);
+                                return -EINVAL;
+                        }
+                }
+                int64_t now = time_mono_ms();
+                if (now >= deadline) {
+                        str_printf(why, why_size,
+                                   "DependencyConditionError: container '%s' waited %" PRId64
+                                   " s for '%s' to reach %s and timed out",
+                                   c->name, limit / 1000, dep->name, condition);
+                        return -EINVAL;
+                }
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t wait_ms = deadline - now < 1000 ? deadline - now : 1000;
+                ts.tv_sec += wait_ms / 1000;
+                ts.tv_nsec += (wait_ms % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+        }
+}
+
+/* Resolve the container's secrets into {name: value}. -ENOENT with `why` when one is unknown. */
+static int resolve_secrets(struct rt_lifecycle *lc, const struct container *c, json_t **ret, char *why,
+                           size_t why_size) {
+        json_auto_t *out = json_object();
+        size_t i;
+        const json_t *s;
+        json_array_foreach(json_object_get(c->plan, "secrets"), i, s) {
+                const char *name = json_string_value(json_object_get(s, "name"));
+                const char *from = json_string_value(json_object_get(s, "valueFrom"));
+                json_t *value = from ? json_object_get(lc->secrets, from) : NULL;
+                if (!name || !json_is_string(value)) {
+                        str_printf(why, why_size,
+                                   "ResourceInitializationError: unable to pull secrets or registry auth: secret "
+                                   "'%s' of container '%s' (valueFrom %s) is not in ecsd's secrets file",
+                                   name ? name : "?", c->name, from ? from : "?");
+                        return -ENOENT;
+                }
+                json_object_set(out, name, value);
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+/* Fail the launch (lock held): the stop path runs next with TaskFailedToStart. */
+static void launch_failed(struct task *t, struct container *c, const char *why) {
+        log_warn("lifecycle", "\"task failed to start\" task=%s reason=\"%s\"", t->id, why);
+        if (c) {
+                str_printf(c->reason, sizeof(c->reason), "%s", why);
+                str_utf8_sanitize(c->reason);
+                sync_container_doc(t, c);
+        }
+        request_stop(t, "TaskFailedToStart", why);
+}
+
+static void run_stop(struct rt_lifecycle *lc, struct task *t);
+
+static void *launch_worker(void *arg) {
+        struct worker_arg *a = arg;
+        struct rt_lifecycle *lc = a->lc;
+        struct task *t = a->t;
+        const json_t *plan = json_object_get(t->priv, "plan");
+        char why[512];
+        struct err e = {0};
+
+        pthread_mutex_lock(&lc->lock);
+        if (!t->stop_requested) {
+                set_status(lc, t, "PENDING");
+                json_object_set_new(t->doc, "pullStartedAt", timestamp_now());
+                task_save(lc, t);
+        }
+        pthread_mutex_unlock(&lc->lock);
+
+        /* Pull every image first, as the agent does, so a pull failure starts nothing. */
+        for (size_t i = 0; i < t->n; i++) {
+                pthread_mutex_lock(&lc->lock);
+                bool stop = t->stop_requested || lc->shutdown;
+                pthread_mutex_unlock(&lc->lock);
+                if (stop)
+                        break;
+                if (lc->be->pull(lc->be->impl, plan, t->c[i].plan, &e) < 0) {
+                        str_printf(why, sizeof(why), "CannotPullContainerError: %s", e.msg);
+                        pthread_mutex_lock(&lc->lock);
+                        launch_failed(t, &t->c[i], why);
+                        pthread_mutex_unlock(&lc->lock);
+                        break;
+                }
+        }
+
+        pthread_mutex_lock(&lc->lock);
+        if (!t->stop_requested && !lc->shutdown) {
+                json_object_set_new(t->doc, "pullStoppedAt", timestamp_now());
+                task_save(lc, t);
+        }
+        pthread_mutex_unlock(&lc->lock);
+
+        pthread_mutex_lock(&lc->lock);
+        bool go_on = !t->stop_requested && !lc->shutdown;
+        pthread_mutex_unlock(&lc->lock);
+        if (go_on && lc->be->setup(lc->be->impl, plan, &e) < 0) {
+                str_printf(why, sizeof(why), "ResourceInitializationError: %s", e.msg);
+                pthread_mutex_lock(&lc->lock);
+                launch_failed(t, NULL, why);
+                pthread_mutex_unlock(&lc->lock);
+        }
+
+        size_t i;
+        const json_t *name;
+        json_array_foreach(json_object_get(plan, "order"), i, name) {
+                pthread_mutex_lock(&lc->lock);
+                struct container *c = container_named(t, json_string_value(name));
+                ASSERT(c);
+                int r = 0;
+                size_t k;
+                const json_t *d;
+                json_array_foreach(json_object_get(c->plan, "depends_on"), k, d) {
+                        const struct container *dep =
+                                container_named(t, json_string_value(json_object_get(d, "containerName")));
+                        const char *condition = json_string_value(json_object_get(d, "condition"));
+                        if (!dep || !condition)
+                                continue; /* the plan was validated; nothing to wait for */
+                        r = wait_dependency(lc, t, c, dep, condition, why, sizeof(why));
+                        if (r == -EINVAL)
+                                launch_failed(t, c, why);
+                        if (r < 0)
+                                break;
+                }
+                bool stop = r < 0 || t->stop_requested || lc->shutdown || essential_stopped(t);
+                if (!stop)
+                        c->started = true;
+                pthread_mutex_unlock(&lc->lock);
+                if (stop)
+                        break;
+
+                json_auto_t *secrets = NULL;
+                json_auto_t *info = NULL;
+                r = resolve_secrets(lc, c, &secrets, why, sizeof(why));
+                if (r >= 0 && lc->be->start(lc->be->impl, plan, c->plan, secrets, &info, &e) < 0) {
+                        str_printf(why, sizeof(why), "CannotStartContainerError: %s", e.msg);
+                        r = -EIO;
+                }
+                pthread_mutex_lock(&lc->lock);
+                if (r < 0)
+                        launch_failed(t, c, why);
+                else {
+                        json_t *cdoc = doc_container(t, (size_t) (c - t->c));
+                        json_t *v;
+                        if ((v = json_object_get(info, "runtimeId")))
+                                json_object_set(cdoc, "runtimeId", v);
+                        if ((v = json_object_get(info, "networkBindings")))
+                                json_object_set(cdoc, "networkBindings", v);
+                        if (c->state == C_NONE) {
+                                c->state = C_RUNNING;
+                                c->running_mono_ms = time_mono_ms();
+                        }
+                        sync_container_doc(t, c);
+                        task_save(lc, t);
+                }
+                pthread_mutex_unlock(&lc->lock);
+                if (r < 0)
+                        break;
+        }
+
+        pthread_mutex_lock(&lc->lock);
+        if (lc->shutdown && !t->stop_requested) {
+                /* Leave the task where it stands: recovery on the next start finishes it. */
+                worker_done(lc, t, a);
+                pthread_mutex_unlock(&lc->lock);
+                return NULL;
+        }
+        if (!t->stop_requested && essential_stopped(t))
+                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+        if (t->stop_requested) {
+                if (strcmp(t->stop_code, "UserInitiated") == 0 && !t->stop_reason[0])
+                        str_printf(t->stop_reason, sizeof(t->stop_reason), STOPPED_DURING_LAUNCH);
+                pthread_mutex_unlock(&lc->lock);
+                run_stop(lc, t);
+                pthread_mutex_lock(&lc->lock);
+                worker_done(lc, NULL, a);
+                pthread_mutex_unlock(&lc->lock);
+                return NULL;
+        }
+        set_status(lc, t, "RUNNING");
+        json_object_set_new(t->doc, "startedAt", timestamp_now());
+        json_object_set_new(t->doc, "connectivity", json_string("CONNECTED"));
+        json_object_set_new(t->doc, "connectivityAt", json_deep_copy(json_object_get(t->doc, "startedAt")));
+        task_save(lc, t);
+        worker_done(lc, t, a);
+        pthread_mutex_unlock(&lc->lock);
+        return NULL;
+}
+
+/* ---- stop ---- */
+
+struct stop_job {
+        struct rt_lifecycle *lc;
+        const json_t *plan;
+        const json_t *container;
+        const char *task_id;
+        pthread_t thread;
+};
+
+static void *stop_one(void *arg) {
+        struct stop_job *j = arg;
+        struct err e = {0};
+        if (j->lc->be->stop(j->lc->be->impl, j->plan, j->container, &e) < 0)
+                log_warn("lifecycle", "\"cannot stop container\" task=%s container=%s error=\"%s\"", j->task_id,
+                         json_string_value(json_object_get(j->container, "name")), e.msg);
+        return NULL;
+}
+
+/* True when some running container depends on `c` (so `c` must keep running: shutdown is in reverse dependency
+ * order). Lock held. */
+static bool has_running_dependent(struct task *t, const struct container *c) {
+        for (size_t i = 0; i < t->n; i++) {
+                if (t->c[i].state != C_RUNNING || &t->c[i] == c)
+                        continue;
+                size_t k;
+                const json_t *d;
+                json_array_foreach(json_object_get(t->c[i].plan, "depends_on"), k, d)
+                        if (strcmp(json_string_value(json_object_get(d, "containerName")), c->name) == 0)
+                                return true;
+        }
+        return false;
+}
+
+/* Stop the running containers in waves: each wave stops, in parallel, every running container that no running
+ * container depends on. */
+static void stop_containers(struct rt_lifecycle *lc, struct task *t, const json_t *plan) {
+        for (;;) {
+                struct stop_job *jobs = xcalloc(t->n ? t->n : 1, sizeof(*jobs));
+                size_t n = 0;
+                pthread_mutex_lock(&lc->lock);
+                for (size_t i = 0; i < t->n; i++)
+                        if (t->c[i].state == C_RUNNING && !has_running_dependent(t, &t->c[i]))
+                                jobs[n++] = (struct stop_job){lc, plan, t->c[i].plan, t->id, 0};
+                pthread_mutex_unlock(&lc->lock);
+                if (n == 0) {
+                        free(jobs);
+                        return;
+                }
+                for (size_t i = 1; i < n; i++)
+                        if (pthread_create(&jobs[i].thread, NULL, stop_one, &jobs[i]) != 0)
+                                stop_one(&jobs[i]), jobs[i].thread = 0;
+                stop_one(&jobs[0]);
+                for (size_t i = 1; i < n; i++)
+                        if (jobs[i].thread)
+                                pthread_join(jobs[i].thread, NULL);
+                pthread_mutex_lock(&lc->lock);
+                for (size_t i = 0; i < n; i++) {
+                        struct container *c = container_named(t, json_string_value(json_object_get(jobs[i].container,
+                                                                                                 "name")));
+                        if (c->state == C_RUNNING)
+                                c->state = C_STOPPED; /* its exit code follows with the die event */
+                }
+                pthread_mutex_unlock(&lc->lock);
+                free(jobs);
+        }
+}
+
+/* Fill exit codes that no event delivered, from what the backend observes (lock not held). */
+static void collect_exit_codes(struct rt_lifecycle *lc, struct task *t) {
+        pthread_mutex_lock(&lc->lock);
+        int64_t deadline = time_mono_ms() + EXIT_CODE_WAIT_MS;
+        for (;;) {
+                bool missing = false;
+                for (size_t i = 0; i < t->n; i++)
+                        if (t->c[i].started && t->c[i].state == C_STOPPED && !t->c[i].has_exit)
+                                missing = true;
+                if (!missing || time_mono_ms() >= deadline || lc->shutdown)
+                        break;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 100 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+        }
+        pthread_mutex_unlock(&lc->lock);
+
+        json_auto_t *seen = NULL;
+        struct err e = {0};
+        if (lc->be->observe(lc->be->impl, &seen, &e) < 0) {
+                log_warn("lifecycle", "\"cannot observe workloads\" task=%s error=\"%s\"", t->id, e.msg);
+                return;
+        }
+        pthread_mutex_lock(&lc->lock);
+        size_t i;
+        const json_t *o;
+        json_array_foreach(seen, i, o) {
+                const char *tid = json_string_value(json_object_get(o, "task_id"));
+                const char *cname = json_string_value(json_object_get(o, "container"));
+                if (!tid || !cname || strcmp(tid, t->id) != 0)
+                        continue;
+                struct container *c = container_named(t, cname);
+                int64_t code;
+                if (c && !c->has_exit && ecs_json_int(o, "exit_code", &code)) {
+                        c->has_exit = true;
+                        c->exit_code = (int) code;
+                }
+        }
+        pthread_mutex_unlock(&lc->lock);
+}
+
+/* Keep each started container's output in the store, so logs outlive the workload. */
+static void capture_logs(struct rt_lifecycle *lc, struct task *t, const json_t *plan) {
+        for (size_t i = 0; i < t->n; i++) {
+                if (!t->c[i].started)
+                        continue;
+                _cleanup_free_ char *out = NULL;
+                size_t len = 0;
+                struct err e = {0};
+                if (lc->be->logs(lc->be->impl, plan, t->c[i].plan, &out, &len, &e) < 0) {
+                        log_debug("lifecycle", "\"no output captured\" task=%s container=%s error=\"%s\"", t->id,
+                                  t->c[i].name, e.msg);
+                        continue;
+                }
+                if (rt_task_log_put(lc->store, t->id, t->c[i].name, out, len, &e) < 0)
+                        log_warn("lifecycle", "\"cannot keep output\" task=%s error=\"%s\"", t->id, e.msg);
+        }
+}
+
+/* The stop path, run by the task's worker: stop, collect exit codes and output, remove, finalize. */
+static void run_stop(struct rt_lifecycle *lc, struct task *t) {
+        const json_t *plan = json_object_get(t->priv, "plan");
+        pthread_mutex_lock(&lc->lock);
+        t->stopping = true;
+        bool was_running = strcmp(last_status(t), "RUNNING") == 0;
+        if (!json_object_get(t->doc, "stoppingAt"))
+                json_object_set_new(t->doc, "stoppingAt", timestamp_now());
+        json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
+        json_object_set_new(t->doc, "stopCode", json_string(t->stop_code));
+        json_object_set_new(t->doc, "stoppedReason", json_string(t->stop_reason));
+        set_status(lc, t, json_is_object(json_object_get(plan, "network")) && was_running ? "DEACTIVATING"
+                                                                                          : "STOPPING");
+        task_save(lc, t);
+        pthread_mutex_unlock(&lc->lock);
+
+        stop_containers(lc, t, plan);
+        collect_exit_codes(lc, t);
+        if (lc->shutdown)
+                return; /* recovery resumes the stop */
+
+        pthread_mutex_lock(&lc->lock);
+        json_object_set_new(t->doc, "executionStoppedAt", timestamp_now());
+        if (json_is_object(json_object_get(plan, "network")))
+                set_status(lc, t, "DEPROVISIONING");
+        task_save(lc, t);
+        pthread_mutex_unlock(&lc->lock);
+
+        capture_logs(lc, t, plan);
+        struct err e = {0};
+        if (lc->be->teardown(lc->be->impl, plan, &e) < 0)
+                log_warn("lifecycle", "\"cannot remove workload\" task=%s error=\"%s\"", t->id, e.msg);
+
+        pthread_mutex_lock(&lc->lock);
+        for (size_t i = 0; i < t->n; i++) {
+                t->c[i].state = C_STOPPED;
+                sync_container_doc(t, &t->c[i]);
+        }
+        set_status(lc, t, "STOPPED");
+        json_object_set_new(t->doc, "stoppedAt", timestamp_now());
+        task_save(lc, t);
+        log_info("lifecycle", "\"task stopped\" task=%s stop_code=%s", t->id, t->stop_code);
+        t->worker = false;
+        task_forget(lc, t);
+        pthread_cond_broadcast(&lc->changed);
+        pthread_mutex_unlock(&lc->lock);
+}
+
+static void *stop_worker(void *arg) {
+        struct worker_arg *a = arg;
+        struct rt_lifecycle *lc = a->lc;
+        run_stop(lc, a->t);
+        pthread_mutex_lock(&lc->lock);
+        worker_done(lc, NULL, a); /* the task is freed, or left for recovery at shutdown */
+        pthread_mutex_unlock(&lc->lock);
+        return NULL;
+}
+
+/* Begin stopping a task that has no worker (lock held). */
+static void begin_stop(struct rt_lifecycle *lc, struct task *t) {
+        if (!t->worker && !t->stopping && !lc->shutdown)
+                spawn_worker(lc, t, stop_worker);
+        pthread_cond_broadcast(&lc->changed);
+}
+
+/* ---- task creation and recovery ---- */
+
+/* Build the in-memory containers from the plan and the Task document (on creation and on recovery). */
+static int task_attach_containers(struct task *t, struct err *e) {
+        const json_t *cs = json_object_get(json_object_get(t->priv, "plan"), "containers");
+        t->n = json_array_size(cs);
+        t->c = xcalloc(t->n ? t->n : 1, sizeof(*t->c));
+        if (t->n != json_array_size(json_object_get(t->doc, "containers")))
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "task %s: plan and task disagree on containers", t->id);
+        for (size_t i = 0; i < t->n; i++) {
+                struct container *c = &t->c[i];
+                const json_t *p = json_array_get(cs, i);
+                const json_t *d = doc_container(t, i);
+                c->plan = p;
+                c->name = json_string_value(json_object_get(p, "name"));
+                c->essential = json_is_true(json_object_get(p, "essential"));
+                c->has_health = json_is_true(json_object_get(p, "health_check"));
+                c->start_timeout_ms = int_or(p, "start_timeout_s", 0) * 1000;
+                const char *st = json_string_value(json_object_get(d, "lastStatus"));
+                c->state = st && strcmp(st, "RUNNING") == 0 ? C_RUNNING : st && strcmp(st, "STOPPED") == 0 ? C_STOPPED
+                                                                                                         : C_NONE;
+                c->started = c->state != C_NONE;
+                int64_t code;
+                if (ecs_json_int(d, "exitCode", &code)) {
+                        c->has_exit = true;
+                        c->exit_code = (int) code;
+                }
+                str_printf(c->health, sizeof(c->health), "%s", ecs_json_str(d, "healthStatus", "UNKNOWN"));
+                str_printf(c->reason, sizeof(c->reason), "%s", ecs_json_str(d, "reason", ""));
+                if (!c->name)
+                        return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "task %s: plan container without a name", t->id);
+        }
+        return 0;
+}
+
+static json_t *new_container_doc(const json_t *def, const char *region, const char *account, const char *cluster,
+                                 const char *task_arn, const char *task_id) {
+        char uuid[33];
+        random_hex(uuid, 16);
+        char arn[ECS_ARN_MAX + 1];
+        str_printf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container/%s/%s/%.8s-%.4s-%.4s-%.4s-%.12s", region, account,
+                   cluster, task_id, uuid, uuid + 8, uuid + 12, uuid + 16, uuid + 20);
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:s}", "containerArn", arn, "taskArn", task_arn,
+                              "name", ecs_json_str(def, "name", ""), "image", ecs_json_str(def, "image", ""),
+                              "lastStatus", "PENDING", "networkInterfaces", "healthStatus", "UNKNOWN");
+        int64_t v;
+        char buf[32];
+        str_printf(buf, sizeof(buf), "%" PRId64, ecs_json_int(def, "cpu", &v) ? v : 0);
+        json_object_set_new(d, "cpu", json_string(buf));
+        if (ecs_json_int(def, "memory", &v)) {
+                str_printf(buf, sizeof(buf), "%" PRId64, (int64_t) v);
+                json_object_set_new(d, "memory", json_string(buf));
+        }
+        if (ecs_json_int(def, "memoryReservation", &v)) {
+                str_printf(buf, sizeof(buf), "%" PRId64, (int64_t) v);
+                json_object_set_new(d, "memoryReservation", json_string(buf));
+        }
+        return d;
+}
+
+static bool list_has(const json_t *list, const char *value) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(list, i, v) if (json_is_string(v) && strcmp(json_string_value(v), value) == 0) return true;
+        return false;
+}
+
+int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e) {
+        struct task *t = xcalloc(1, sizeof(*t));
+        random_hex(t->id, 16);
+        str_printf(t->region, sizeof(t->region), "%s", req->region);
+        str_printf(t->cluster, sizeof(t->cluster), "%s", req->cluster_name);
+        str_printf(t->family, sizeof(t->family), "%s", ecs_json_str(req->taskdef, "family", ""));
+        char task_arn[ECS_ARN_MAX + 1];
+        str_printf(task_arn, sizeof(task_arn), "arn:aws:ecs:%s:%s:task/%s/%s", req->region, req->account,
+                   req->cluster_name, t->id);
+
+        const char *launch_type = req->launch_type;
+        if (!launch_type)
+                launch_type = list_has(json_object_get(req->taskdef, "requiresCompatibilities"), "FARGATE") ||
+                                              !json_object_get(req->taskdef, "requiresCompatibilities")
+                                      ? "FARGATE"
+                                      : "EC2";
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "family:%s", t->family);
+
+        json_auto_t *doc = json_pack("{s:s, s:s, s:s, s:[], s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:b, s:s}",
+                                     "taskArn", task_arn, "clusterArn", req->cluster_arn, "taskDefinitionArn",
+                                     ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "containers",
+                                     "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "createdAt",
+                                     timestamp_now(), "launchType", launch_type, "group",
+                                     req->group ? req->group : group, "version", (json_int_t) 0, "healthStatus",
+                                     "UNKNOWN", "enableExecuteCommand", 0, "availabilityZone", "");
+        char az[ECS_REGION_MAX + 2];
+        str_printf(az, sizeof(az), "%sa", req->region);
+        json_object_set_new(doc, "availabilityZone", json_string(az));
+        const char *cpu = ecs_json_str(req->overrides, "cpu", ecs_json_str(req->taskdef, "cpu", NULL));
+        const char *memory = ecs_json_str(req->overrides, "memory", ecs_json_str(req->taskdef, "memory", NULL));
+        if (cpu)
+                json_object_set_new(doc, "cpu", json_string(cpu));
+        if (memory)
+                json_object_set_new(doc, "memory", json_string(memory));
+        if (req->started_by)
+                json_object_set_new(doc, "startedBy", json_string(req->started_by));
+        if (req->container_instance_arn)
+                json_object_set_new(doc, "containerInstanceArn", json_string(req->container_instance_arn));
+        if (strcmp(launch_type, "FARGATE") == 0) {
+                json_object_set_new(doc, "platformVersion", json_string("1.4.0"));
+                json_object_set_new(doc, "platformFamily", json_string("Linux"));
+                json_object_set_new(doc, "ephemeralStorage", json_pack("{s:i}", "sizeInGiB", 20));
+        }
+        json_t *overrides = req->overrides ? json_deep_copy(req->overrides) : json_object();
+        if (!json_object_get(overrides, "containerOverrides"))
+                json_object_set_new(overrides, "containerOverrides", json_array());
+        if (!json_object_get(overrides, "inferenceAcceleratorOverrides"))
+                json_object_set_new(overrides, "inferenceAcceleratorOverrides", json_array());
+        json_object_set_new(doc, "overrides", overrides);
+        json_object_set_new(doc, "attachments", json_array());
+        if (req->tags && json_array_size(req->tags))
+                json_object_set_new(doc, "tags", json_deep_copy(req->tags));
+        size_t i;
+        const json_t *def;
+        json_array_foreach(json_object_get(req->taskdef, "containerDefinitions"), i, def)
+                json_array_append_new(json_object_get(doc, "containers"),
+                                      new_container_doc(def, req->region, req->account, req->cluster_name, task_arn,
+                                                        t->id));
+
+        json_auto_t *plan = NULL;
+        struct rt_task_input in = {.taskdef = req->taskdef, .overrides = req->overrides, .task_arn = task_arn,
+                                   .task_id = t->id, .cluster_name = req->cluster_name};
+        struct err plan_err = {0};
+        int plan_r = lc->be->plan(lc->be->impl, &in, &plan, &plan_err);
+        if (plan_r < 0 && plan_err.kind != ERR_KIND_CLIENT) {
+                task_free(t);
+                *e = plan_err;
+                return plan_r;
+        }
+        t->doc = TAKE_PTR(doc);
+        /* A definition the backend cannot run still becomes a task, which fails to start with the reason, as ECS
+         * reports problems it finds at launch. */
+        t->priv = json_pack("{s:o, s:s}", "plan",
+                            plan_r < 0 ? json_pack("{s:[], s:[], s:n}", "containers", "order", "network")
+                                       : TAKE_PTR(plan),
+                            "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""));
+        if (plan_r < 0) {
+                /* Containers exist in the document but not in the empty plan: give the plan placeholders. */
+                json_t *pcs = json_object_get(json_object_get(t->priv, "plan"), "containers");
+                json_array_foreach(json_object_get(req->taskdef, "containerDefinitions"), i, def)
+                        json_array_append_new(pcs, json_pack("{s:s, s:b, s:[], s:[]}", "name",
+                                                             ecs_json_str(def, "name", ""), "essential",
+                                                             json_is_false(json_object_get(def, "essential")) ? 0 : 1,
+                                                             "depends_on", "secrets"));
+        }
+        int r = task_attach_containers(t, e);
+        if (r < 0) {
+                task_free(t);
+                return r;
+        }
+
+        pthread_mutex_lock(&lc->lock);
+        if (plan_r < 0) {
+                char why[512];
+                str_printf(why, sizeof(why), "ClientException: %s", plan_err.msg);
+                launch_failed(t, NULL, why);
+        }
+        struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
+                                  .doc = t->doc, .priv = t->priv};
+        json_object_set_new(t->doc, "version", json_integer(1));
+        r = rt_task_put(lc->store, &row, e);
+        if (r < 0) {
+                pthread_mutex_unlock(&lc->lock);
+                task_free(t);
+                return r;
+        }
+        if (req->tags && json_array_size(req->tags) && rt_tags_put(lc->store, task_arn, req->tags, e) < 0)
+                log_warn("lifecycle", "\"cannot store task tags\" task=%s error=\"%s\"", t->id, e->msg);
+        t->next = lc->tasks;
+        lc->tasks = t;
+        *ret = json_deep_copy(t->doc);
+        log_info("lifecycle", "\"task registered\" task=%s family=%s cluster=%s", t->id, t->family, t->cluster);
+        spawn_worker(lc, t, launch_worker);
+        pthread_mutex_unlock(&lc->lock);
+        return 0;
+}
+
+int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *reason, json_t **ret,
+                      struct err *e) {
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, task_id);
+        if (t) {
+                request_stop(t, "UserInitiated", reason && *reason ? reason : STOPPED_BY_USER_DEFAULT);
+                task_save(lc, t);
+                *ret = json_deep_copy(t->doc);
+                log_info("lifecycle", "\"stop requested\" task=%s", t->id);
+                begin_stop(lc, t);
+                pthread_mutex_unlock(&lc->lock);
+                return 0;
+        }
+        pthread_mutex_unlock(&lc->lock);
+        return rt_task_get(lc->store, task_id, ret, NULL, e);
+}
+
+int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t timeout_ms) {
+        int64_t deadline = time_mono_ms() + timeout_ms;
+        pthread_mutex_lock(&lc->lock);
+        for (struct task *t = lc->tasks; t; t = t->next) {
+                request_stop(t, "UserInitiated", reason);
+                task_save(lc, t);
+                begin_stop(lc, t);
+        }
+        int left = 0;
+        for (;;) {
+                left = 0;
+                for (struct task *t = lc->tasks; t; t = t->next)
+                        left++;
+                if (left == 0 || time_mono_ms() >= deadline)
+                        break;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+        }
+        pthread_mutex_unlock(&lc->lock);
+        return left;
+}
+
+/* ---- events ---- */
+
+void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event *ev) {
+        if (!ev->task_id || !ev->container)
+                return;
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, ev->task_id);
+        struct container *c = t ? container_named(t, ev->container) : NULL;
+        if (!c) {
+                pthread_mutex_unlock(&lc->lock);
+                return;
+        }
+        switch (ev->kind) {
+        case RT_EVENT_START:
+                if (c->state == C_NONE) {
+                        c->state = C_RUNNING;
+                        c->running_mono_ms = time_mono_ms();
+                }
+                break;
+        case RT_EVENT_OOM:
+                c->oom = true;
+                break;
+        case RT_EVENT_DIE:
+                c->state = C_STOPPED;
+                if (!c->has_exit) {
+                        c->has_exit = true;
+                        c->exit_code = ev->exit_code;
+                }
+                if (c->oom && !c->reason[0])
+                        str_printf(c->reason, sizeof(c->reason), "OutOfMemoryError: Container killed due to memory "
+                                                                 "usage");
+                log_info("lifecycle", "\"container exited\" task=%s container=%s exit_code=%d", t->id, c->name,
+                         c->exit_code);
+                break;
+        case RT_EVENT_HEALTH:
+                if (c->has_health && ev->health)
+                        str_printf(c->health, sizeof(c->health), "%s", ev->health);
+                break;
+        }
+        sync_container_doc(t, c);
+        task_save(lc, t);
+        if (ev->kind == RT_EVENT_DIE && c->essential && !t->worker && !t->stopping) {
+                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+                task_save(lc, t);
+                begin_stop(lc, t);
+        }
+        pthread_cond_broadcast(&lc->changed);
+        pthread_mutex_unlock(&lc->lock);
+}
+
+/* Apply one observed container to its task (lock held): a container the lifecycle thinks is running but the backend
+ * shows stopped gets the die it missed. */
+static void apply_observed(struct rt_lifecycle *lc, struct task *t, struct container *c, const json_t *o) {
+        (void) lc;
+        bool running = o && json_is_true(json_object_get(o, "running"));
+        if (running && c->state == C_NONE && c->started) {
+                c->state = C_RUNNING;
+                c->running_mono_ms = time_mono_ms();
+        }
+        if (running || c->state != C_RUNNING)
+                return;
+        c->state = C_STOPPED;
+        int64_t code;
+        if (o && ecs_json_int(o, "exit_code", &code) && !c->has_exit) {
+                c->has_exit = true;
+                c->exit_code = (int) code;
+        }
+        if (!o && !c->reason[0])
+                str_printf(c->reason, sizeof(c->reason), "the container disappeared while ecsd could not watch it");
+        if (o && json_is_true(json_object_get(o, "oom")) && !c->reason[0])
+                str_printf(c->reason, sizeof(c->reason), "OutOfMemoryError: Container killed due to memory usage");
+        log_info("lifecycle", "\"container found stopped\" task=%s container=%s", t->id, c->name);
+        sync_container_doc(t, c);
+}
+
+void rt_lifecycle_resync(struct rt_lifecycle *lc) {
+        json_auto_t *seen = NULL;
+        struct err e = {0};
+        if (lc->be->observe(lc->be->impl, &seen, &e) < 0) {
+                log_warn("lifecycle", "\"cannot observe workloads\" error=\"%s\"", e.msg);
+                return;
+        }
+        json_auto_t *orphans = json_object();
+        pthread_mutex_lock(&lc->lock);
+        for (struct task *t = lc->tasks; t; t = t->next) {
+                bool launching = t->worker && !t->stopping;
+                if (launching)
+                        continue; /* the launch worker owns it until it is RUNNING */
+                for (size_t i = 0; i < t->n; i++) {
+                        const json_t *found = NULL;
+                        size_t k;
+                        const json_t *o;
+                        json_array_foreach(seen, k, o) {
+                                if (strcmp(ecs_json_str(o, "task_id", ""), t->id) == 0 &&
+                                    strcmp(ecs_json_str(o, "container", ""), t->c[i].name) == 0)
+                                        found = o;
+                        }
+                        apply_observed(lc, t, &t->c[i], found);
+                }
+                const char *status = last_status(t);
+                if (t->worker)
+                        continue;
+                if (strcmp(status, "RUNNING") == 0 && !t->stop_requested) {
+                        if (essential_stopped(t)) {
+                                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+                                begin_stop(lc, t);
+                        }
+                } else {
+                        /* Stopped mid-launch or mid-stop by a restart of ecsd: finish the stop. */
+                        if (!t->stop_requested)
+                                request_stop(t, "TaskFailedToStart",
+                                             "ResourceInitializationError: ecsd restarted while the task was starting");
+                        begin_stop(lc, t);
+                }
+                task_save(lc, t);
+        }
+        /* Workloads of no live task (a stop interrupted after finalizing, or a task forgotten) are removed. */
+        size_t k;
+        const json_t *o;
+        json_array_foreach(seen, k, o) {
+                const char *tid = ecs_json_str(o, "task_id", NULL);
+                if (tid && !task_find(lc, tid))
+                        json_object_set_new(orphans, tid, json_true());
+        }
+        pthread_mutex_unlock(&lc->lock);
+
+        const char *tid;
+        json_t *v;
+        json_object_foreach(orphans, tid, v) {
+                /* A task registered after the snapshot above is in the store and not yet STOPPED: keep it. */
+                json_auto_t *doc = NULL;
+                if (rt_task_get(lc->store, tid, &doc, NULL, &e) == 0 &&
+                    strcmp(ecs_json_str(doc, "lastStatus", ""), "STOPPED") != 0)
+                        continue;
+                log_info("lifecycle", "\"removing leftover workload\" task=%s", tid);
+                if (lc->be->sweep_task(lc->be->impl, tid, &e) < 0)
+                        log_warn("lifecycle", "\"cannot remove leftover workload\" task=%s error=\"%s\"", tid, e.msg);
+        }
+}
+
+/* ---- reading ---- */
+
+int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
+                      struct err *e) {
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = rt_task_get(lc->store, task_id, &doc, &priv, e);
+        if (r < 0)
+                return r;
+        if (ret_doc)
+                *ret_doc = TAKE_PTR(doc);
+        if (ret_plan)
+                *ret_plan = json_incref(json_object_get(priv, "plan"));
+        return 0;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n) {
+        *buf = realloc(*buf, *len + n + 1);
+        ASSERT(*buf);
+        memcpy(*buf + *len, data, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+}
+
+int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *container, char **ret,
+                      size_t *ret_len, struct err *e) {
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = rt_task_get(lc->store, task_id, &doc, &priv, e);
+        if (r < 0)
+                return r;
+        bool finished = strcmp(ecs_json_str(doc, "lastStatus", ""), "STOPPED") == 0;
+        const json_t *plan = json_object_get(priv, "plan");
+        _cleanup_free_ char *all = NULL;
+        size_t all_len = 0;
+        bool matched = false;
+        size_t i;
+        const json_t *p;
+        json_array_foreach(json_object_get(plan, "containers"), i, p) {
+                const char *name = ecs_json_str(p, "name", "");
+                if (container && strcmp(container, name) != 0)
+                        continue;
+                matched = true;
+                _cleanup_free_ char *out = NULL;
+                size_t len = 0;
+                struct err ignored = {0};
+                int got = finished ? rt_task_log_get(lc->store, task_id, name, &out, &len, &ignored)
+                                   : lc->be->logs(lc->be->impl, plan, p, &out, &len, &ignored);
+                if (!container) {
+                        char head[ECS_NAME_MAX + 16];
+                        str_printf(head, sizeof(head), "==> %s <==\n", name);
+                        append(&all, &all_len, head, strlen(head));
+                }
+                if (got >= 0 && len)
+                        append(&all, &all_len, out, len);
+        }
+        if (!matched)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s has no container named %s", task_id,
+                               container ? container : "?");
+        if (!all)
+                append(&all, &all_len, "", 0);
+        *ret = TAKE_PTR(all);
+        *ret_len = all_len;
+        return 0;
+}
+
+/* ---- lifetime ---- */
+
+static void *janitor_main(void *arg) {
+        struct rt_lifecycle *lc = arg;
+        int64_t period_ms = lc->retention_ms / 10;
+        if (period_ms > 60000)
+                period_ms = 60000;
+        if (period_ms < 1000)
+                period_ms = 1000;
+        pthread_mutex_lock(&lc->lock);
+        while (!lc->shutdown) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += period_ms / 1000;
+                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+                if (lc->shutdown)
+                        break;
+                pthread_mutex_unlock(&lc->lock);
+                struct err e = {0};
+                int removed = 0;
+                if (rt_task_expire(lc->store, time_now_ms() - lc->retention_ms, &removed, &e) < 0)
+                        log_warn("lifecycle", "\"cannot expire stopped tasks\" error=\"%s\"", e.msg);
+                else if (removed)
+                        log_debug("lifecycle", "\"expired stopped tasks\" count=%d", removed);
+                pthread_mutex_lock(&lc->lock);
+        }
+        pthread_mutex_unlock(&lc->lock);
+        return NULL;
+}
+
+int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle **ret, struct err *e) {
+        struct rt_lifecycle *lc = xcalloc(1, sizeof(*lc));
+        lc->store = cfg->store;
+        lc->be = cfg->backend;
+        lc->retention_ms = cfg->retention_ms > 0 ? cfg->retention_ms : 3600 * 1000;
+        lc->dependency_wait_ms = cfg->dependency_wait_ms > 0 ? cfg->dependency_wait_ms : DEPENDENCY_WAIT_DEFAULT_MS;
+        lc->secrets = cfg->secrets ? json_deep_copy(cfg->secrets) : json_object();
+        pthread_mutex_init(&lc->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_cond_init(&lc->changed, &ca);
+        pthread_condattr_destroy(&ca);
+
+        json_auto_t *active = NULL;
+        int r = rt_task_active(lc->store, &active, e);
+        size_t i;
+        const json_t *row;
+        json_array_foreach(active, i, row) {
+                if (r < 0)
+                        break;
+                struct task *t = xcalloc(1, sizeof(*t));
+                t->doc = json_incref(json_object_get(row, "doc"));
+                t->priv = json_incref(json_object_get(row, "private"));
+                const char *arn = ecs_json_str(t->doc, "taskArn", "");
+                const char *slash = strrchr(arn, '/');
+                str_printf(t->id, sizeof(t->id), "%s", slash ? slash + 1 : "");
+                struct ecs_arn parsed;
+                if (ecs_arn_parse(arn, &parsed, NULL) == 0)
+                        str_printf(t->region, sizeof(t->region), "%s", parsed.region);
+                const char *carn = ecs_json_str(t->doc, "clusterArn", "");
+                const char *cslash = strrchr(carn, '/');
+                str_printf(t->cluster, sizeof(t->cluster), "%s", cslash ? cslash + 1 : "");
+                struct ecs_arn tdarn;
+                if (ecs_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), &tdarn, NULL) == 0) {
+                        const char *colon = strrchr(tdarn.resource, ':');
+                        const char *fam = strchr(tdarn.resource, '/');
+                        if (fam && colon && colon > fam)
+                                str_printf(t->family, sizeof(t->family), "%.*s", (int) (colon - fam - 1), fam + 1);
+                }
+                const json_t *stop = json_object_get(t->priv, "stop");
+                if (stop) {
+                        t->stop_requested = true;
+                        str_printf(t->stop_code, sizeof(t->stop_code), "%s", ecs_json_str(stop, "code", ""));
+                        str_printf(t->stop_reason, sizeof(t->stop_reason), "%s", ecs_json_str(stop, "reason", ""));
+                }
+                r = task_attach_containers(t, e);
+                if (r < 0) {
+                        task_free(t);
+                        break;
+                }
+                t->next = lc->tasks;
+                lc->tasks = t;
+                log_info("lifecycle", "\"task recovered\" task=%s status=%s", t->id, last_status(t));
+        }
+        if (r >= 0 && pthread_create(&lc->janitor, NULL, janitor_main, lc) != 0)
+                r = err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "cannot start the lifecycle janitor thread");
+        if (r < 0) {
+                rt_lifecycle_free(lc);
+                return r;
+        }
+        lc->janitor_started = true;
+        *ret = lc;
+        return 0;
+}
+
+void rt_lifecycle_free(struct rt_lifecycle *lc) {
+        if (!lc)
+                return;
+        pthread_mutex_lock(&lc->lock);
+        lc->shutdown = true;
+        pthread_cond_broadcast(&lc->changed);
+        while (lc->n_workers > 0)
+                pthread_cond_wait(&lc->changed, &lc->lock);
+        pthread_mutex_unlock(&lc->lock);
+        if (lc->janitor_started)
+                pthread_join(lc->janitor, NULL);
+        while (lc->tasks) {
+                struct task *t = lc->tasks;
+                lc->tasks = t->next;
+                task_free(t);
+        }
+        json_decref(lc->secrets);
+        pthread_cond_destroy(&lc->changed);
+        pthread_mutex_destroy(&lc->lock);
+        free(lc);
+}

@@ -1,0 +1,84 @@
+/* lifecycle.h — the ECS task lifecycle, written once for every backend (DESIGN.md §4). See
+ * docs/internals/lifecycle.md.
+ *
+ * A task is persisted (PROVISIONING) before anything is launched; a launch thread then pulls, creates the task
+ * network and starts containers in dependsOn order, gating each on its upstream condition; exits and health arrive as
+ * events from the backend (rt_lifecycle_event). A stop (StopTask, an essential container's exit, a failed launch)
+ * stops containers in reverse dependency order, captures their output, removes the workload and finalizes the task
+ * with its stop code. Every transition is written to the store before it is visible to the API.
+ *
+ * Thread-safe: API threads, the backend's event thread and the lifecycle's own threads call in at once. */
+#pragma once
+
+#include <jansson.h>
+
+#include "backend.h"
+#include "base.h"
+#include "store.h"
+
+struct rt_lifecycle;
+
+struct rt_lifecycle_config {
+        struct rt_store *store;
+        const struct rt_backend *backend;
+        /* How long STOPPED tasks stay describable (ECS: about an hour). */
+        int64_t retention_ms;
+        /* valueFrom → value for container secrets (borrowed JSON object, may be NULL: every secret is missing). */
+        const json_t *secrets;
+        /* Longest wait for a COMPLETE/SUCCESS/HEALTHY dependency whose upstream has no startTimeout. */
+        int64_t dependency_wait_ms;
+};
+
+/* Create the lifecycle and load every task that was not STOPPED when ecsd last ran. Call rt_lifecycle_resync
+ * once the backend's event stream is up to reconcile them with what really runs. */
+int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle **ret, struct err *e);
+/* Stop the lifecycle's threads. Launches and stops in flight are abandoned where they stand (a restart resumes them
+ * through recovery); containers keep running. NULL-safe. */
+void rt_lifecycle_free(struct rt_lifecycle *lc);
+
+/* A new task, as RunTask and StartTask describe it. All borrowed. */
+struct rt_run_request {
+        const char *region;
+        const char *account;
+        const char *cluster_name;
+        const char *cluster_arn;
+        const json_t *taskdef;   /* registered TaskDefinition */
+        const json_t *overrides; /* TaskOverride or NULL */
+        const char *started_by;  /* or NULL */
+        const char *group;       /* or NULL: "family:<family>" */
+        const char *launch_type; /* FARGATE, EC2, EXTERNAL; NULL: FARGATE when compatible, else EC2 */
+        const json_t *tags;      /* [{"key","value"}] or NULL */
+        const char *container_instance_arn; /* StartTask; NULL */
+};
+
+/* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. */
+int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e);
+
+/* Ask a task to stop (StopTask): desiredStatus becomes STOPPED at once; the stop itself runs in the background with
+ * stopCode UserInitiated and stoppedReason `reason` (NULL: "Task stopped by user"). A task already stopped is
+ * returned as it is. *ret gets the Task object. -ENOENT when the id is unknown. */
+int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *reason, json_t **ret,
+                      struct err *e);
+
+/* Stop every task (ecsd's cleanup request, or --cleanup-on-exit) and wait up to `timeout_ms` for all of them to be
+ * STOPPED and removed. Returns the number still not finalized. */
+int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t timeout_ms);
+
+/* Called by the backend for each container event. */
+void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event *ev);
+
+/* Called by the backend when its event stream (re)connects: compare every live task with what the backend observes,
+ * treat a container that stopped or vanished unseen as stopped, resume stops interrupted by a restart, and remove
+ * workloads that belong to no live task. */
+void rt_lifecycle_resync(struct rt_lifecycle *lc);
+
+/* Output of a task's containers: captured output of a finalized task, or the backend's live output. `container`
+ * NULL: every container, each block headed by "==> NAME <==". *ret is NUL-terminated, caller frees. -ENOENT for an
+ * unknown task or container. */
+int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *container, char **ret,
+                      size_t *ret_len, struct err *e);
+
+/* The stored task and its plan for the metadata endpoint: *ret_doc is the Task object, *ret_plan the backend plan
+ * (either may be NULL on input). */
+int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
+                      struct err *e);
