@@ -210,8 +210,8 @@ static bool argv_has(const json_t *argv, const char *flag) {
         return false;
 }
 
-static int op_start(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
-                    struct err *e) {
+static int op_create(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                     struct err *e) {
         (void) impl;
         (void) plan;
         json_auto_t *env = json_deep_copy(json_object_get(container, "env"));
@@ -221,19 +221,29 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, con
         json_t *value;
         json_object_foreach((json_t *) (uintptr_t) secrets, name, value) json_object_set(env, name, value);
         struct docker_cmd_result res;
-        int r = run_step(json_object_get(container, "run"), env, json_object_get(container, "env_file"),
-                         RUN_TIMEOUT_MS, "docker run", false, &res, e);
-        if (r < 0) {
-                docker_cmd_result_free(&res);
-                return r;
+        int r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
+                         RUN_TIMEOUT_MS, "docker create", false, &res, e);
+        if (r >= 0) {
+                char id[80] = "";
+                str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");
+                id[strcspn(id, "\r\n ")] = '\0';
+                *ret = json_pack("{s:s}", "runtimeId", id);
         }
-        char id[80] = "";
-        str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");
-        id[strcspn(id, "\r\n ")] = '\0';
         docker_cmd_result_free(&res);
-        json_auto_t *info = json_pack("{s:s}", "runtimeId", id);
-        if (argv_has(json_object_get(container, "run"), "-p")) {
+        return r;
+}
+
+static int op_start(void *impl, const json_t *plan, const json_t *container, json_t **ret, struct err *e) {
+        (void) impl;
+        (void) plan;
+        int r = run_step(json_object_get(container, "start"), NULL, NULL, RUN_TIMEOUT_MS, "docker start", false, NULL,
+                         e);
+        if (r < 0)
+                return r;
+        json_auto_t *info = json_object();
+        if (argv_has(json_object_get(container, "create"), "-p")) {
                 const char *argv[] = {"docker", "port", ecs_json_str(container, "docker_name", ""), NULL};
+                struct docker_cmd_result res;
                 struct err pe = {0};
                 if (run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker port", &res, &pe) == 0)
                         json_object_set_new(info, "networkBindings", parse_ports(res.out));
@@ -439,6 +449,7 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .plan = op_plan,
                 .setup = op_setup,
                 .pull = op_pull,
+                .create = op_create,
                 .start = op_start,
                 .stop = op_stop,
                 .logs = op_logs,

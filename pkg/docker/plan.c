@@ -175,7 +175,7 @@ static int plan_network(struct ctx *x, json_t *plan) {
         add_task_labels(x, create, NULL);
         add(create, x->network);
         json_object_set_new(plan, "network",
-                            json_pack("{s:s, s:O, s:[sss]}", "name", x->network, "create", create, "remove",
+                            json_pack("{s:s, s:O, s:[ssss]}", "name", x->network, "create", create, "remove",
                                       "docker", "network", "rm", x->network));
         return 0;
 }
@@ -949,7 +949,9 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
 
         json_auto_t *cp = json_pack("{s:s, s:s, s:s, s:b}", "name", cname, "docker_name", dname, "image", image,
                                     "essential", !json_is_false(json_object_get(c, "essential")));
-        json_auto_t *run = json_pack("[sss]", "docker", "run", "-d");
+        /* create, then start: the container's id is recorded between the two, so it is known (to StopTask, to the
+         * metadata endpoint) before the container's process runs. */
+        json_auto_t *run = json_pack("[ss]", "docker", "create");
         add2(run, "--name", dname);
         add_user_labels(x, run, json_object_get(c, "dockerLabels"), cname);
         add_task_labels(x, run, cname);
@@ -980,7 +982,8 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
                 add(run, json_string_value(json_array_get(cmd, i)) ? json_string_value(json_array_get(cmd, i)) : "");
 
         json_object_set_new(cp, "pull", json_pack("[sss]", "docker", "pull", image));
-        json_object_set(cp, "run", run);
+        json_object_set(cp, "create", run);
+        json_object_set_new(cp, "start", json_pack("[sss]", "docker", "start", dname));
         json_auto_t *stop_argv = json_pack("[sss]", "docker", "stop", "--time");
         addf(stop_argv, "%lld", (long long) stop);
         add(stop_argv, dname);

@@ -39,10 +39,12 @@ struct rt_backend {
         int (*setup)(void *impl, const json_t *plan, struct err *e);
         /* Make the container's image available, following the configured pull behaviour. */
         int (*pull)(void *impl, const json_t *plan, const json_t *container, struct err *e);
-        /* Create and start one container. `secrets` maps secret names to their resolved values (may be NULL).
-         * *ret gets {"runtimeId"?, "networkBindings"?: [...]} (caller owns). */
-        int (*start)(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
-                     struct err *e);
+        /* Create one container without starting it. `secrets` maps secret names to their resolved values (may be
+         * NULL). *ret gets {"runtimeId"} (caller owns). */
+        int (*create)(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                      struct err *e);
+        /* Start a created container. *ret gets {"networkBindings"?: [...]} (caller owns). */
+        int (*start)(void *impl, const json_t *plan, const json_t *container, json_t **ret, struct err *e);
         /* Stop one container: SIGTERM, then SIGKILL after its stop_timeout_s. Returns once it has stopped; a
          * container that does not exist counts as stopped. */
         int (*stop)(void *impl, const json_t *plan, const json_t *container, struct err *e);

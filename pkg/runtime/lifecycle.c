@@ -433,7 +433,27 @@ static void *launch_worker(void *arg) {
                 json_auto_t *secrets = NULL;
                 json_auto_t *info = NULL;
                 r = resolve_secrets(lc, c, &secrets, why, sizeof(why));
-                if (r >= 0 && lc->be->start(lc->be->impl, plan, c->plan, secrets, &info, &e) < 0) {
+                if (r >= 0 && lc->be->create(lc->be->impl, plan, c->plan, secrets, &info, &e) < 0) {
+                        str_printf(why, sizeof(why), "CannotCreateContainerError: %s", e.msg);
+                        r = -EIO;
+                }
+                /* The container exists: record its id before it runs, then look at desiredStatus once more. */
+                pthread_mutex_lock(&lc->lock);
+                if (r < 0)
+                        launch_failed(t, c, why);
+                else {
+                        json_object_set(doc_container(t, (size_t) (c - t->c)), "runtimeId",
+                                        json_object_get(info, "runtimeId"));
+                        task_save(lc, t);
+                }
+                stop = r < 0 || t->stop_requested || lc->shutdown || essential_stopped(t);
+                pthread_mutex_unlock(&lc->lock);
+                if (stop)
+                        break;
+
+                json_decref(info);
+                info = NULL;
+                if (lc->be->start(lc->be->impl, plan, c->plan, &info, &e) < 0) {
                         str_printf(why, sizeof(why), "CannotStartContainerError: %s", e.msg);
                         r = -EIO;
                 }
@@ -441,12 +461,9 @@ static void *launch_worker(void *arg) {
                 if (r < 0)
                         launch_failed(t, c, why);
                 else {
-                        json_t *cdoc = doc_container(t, (size_t) (c - t->c));
-                        json_t *v;
-                        if ((v = json_object_get(info, "runtimeId")))
-                                json_object_set(cdoc, "runtimeId", v);
-                        if ((v = json_object_get(info, "networkBindings")))
-                                json_object_set(cdoc, "networkBindings", v);
+                        json_t *bindings = json_object_get(info, "networkBindings");
+                        if (bindings)
+                                json_object_set(doc_container(t, (size_t) (c - t->c)), "networkBindings", bindings);
                         if (c->state == C_NONE) {
                                 c->state = C_RUNNING;
                                 c->running_mono_ms = time_mono_ms();

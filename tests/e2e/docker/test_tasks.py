@@ -1,0 +1,343 @@
+"""Tasks that really run on Docker, driven with boto3 and the AWS CLI: exit codes, stop codes, timestamps, the
+desired-STOPPED race at each launch phase, sidecars, dependsOn, health checks, ports, metadata, pull failures."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tasklib import container, describe, docker, register, run, wait_for, wait_stopped
+
+TIMESTAMP_ORDER = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt", "stoppingAt", "executionStoppedAt",
+                   "stoppedAt"]
+
+
+def logs(srv, task_arn: str, container_name: str | None = None) -> str:
+    q = f"?container={container_name}" if container_name else ""
+    with urllib.request.urlopen(f"{srv.url}/_ecsd/tasks/{task_arn.rsplit('/', 1)[1]}/logs{q}", timeout=10) as r:
+        return r.read().decode()
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_one_shot_exit_code_and_timestamps(ecs, dsrv, code):
+    td = register(ecs, [{"name": "main", "command": ["sh", "-c", f"echo out-{code}; echo err-{code} >&2; "
+                                                                  f"sleep 0.5; exit {code}"]}])
+    task = run(ecs, td, startedBy="pytest")
+    assert task["lastStatus"] == "PROVISIONING" and task["desiredStatus"] == "RUNNING"
+    assert task["taskDefinitionArn"] == td and task["startedBy"] == "pytest"
+    task, seen = wait_stopped(ecs, task["taskArn"])
+    assert "RUNNING" in seen
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert task["desiredStatus"] == "STOPPED"
+    c = container(task, "main")
+    assert c["exitCode"] == code and c["lastStatus"] == "STOPPED"
+    assert len(c["runtimeId"]) == 64
+    times = [task[k].timestamp() for k in TIMESTAMP_ORDER]
+    assert times == sorted(times), dict(zip(TIMESTAMP_ORDER, times))
+    assert task["connectivityAt"].timestamp() >= task["createdAt"].timestamp()
+    out = logs(dsrv, task["taskArn"], "main")
+    assert f"out-{code}" in out and f"err-{code}" in out
+
+
+def test_aws_cli_run_wait_and_describe(dsrv, aws_for):
+    aws = aws_for(dsrv)
+    aws("ecs", "register-task-definition", "--family", "cli", "--container-definitions",
+        json.dumps([{"name": "main", "image": "busybox:local", "memory": 32, "command": ["sh", "-c", "exit 7"]}]))
+    arn = aws("ecs", "run-task", "--task-definition", "cli")["tasks"][0]["taskArn"]
+    aws("ecs", "wait", "tasks-stopped", "--tasks", arn)
+    task = aws("ecs", "describe-tasks", "--tasks", arn.rsplit("/", 1)[1])["tasks"][0]
+    assert task["lastStatus"] == "STOPPED" and task["containers"][0]["exitCode"] == 7
+
+
+def test_stop_running_task_user_initiated(ecs):
+    td = register(ecs, [{"name": "main", "stopTimeout": 2,
+                         "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]}])
+    task = run(ecs, td)
+    wait_for(ecs, task["taskArn"], lambda t: t["lastStatus"] == "RUNNING")
+    short_id = task["taskArn"].rsplit("/", 1)[1]
+    stopped = ecs.stop_task(task=short_id, reason="because the test said so")["task"]
+    assert stopped["desiredStatus"] == "STOPPED"
+    task, _ = wait_stopped(ecs, task["taskArn"])
+    assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "because the test said so"
+    assert container(task, "main")["exitCode"] == 0  # the trap ran: SIGTERM came first
+
+
+def test_stop_timeout_then_sigkill(ecs):
+    # sh as PID 1 ignores SIGTERM without a trap: docker stop must SIGKILL after stopTimeout.
+    td = register(ecs, [{"name": "main", "stopTimeout": 1, "command": ["sh", "-c", "sleep 600"]}])
+    task = run(ecs, td)
+    wait_for(ecs, task["taskArn"], lambda t: t["lastStatus"] == "RUNNING")
+    t0 = time.monotonic()
+    ecs.stop_task(task=task["taskArn"])
+    task, _ = wait_stopped(ecs, task["taskArn"])
+    assert container(task, "main")["exitCode"] == 137
+    assert task["stoppedReason"] == "Task stopped by user"
+    assert time.monotonic() - t0 < 30
+
+
+def test_stop_at_registration_never_runs(ecs):
+    td = register(ecs, [{"name": "main", "command": ["sleep", "600"]}])
+    task = run(ecs, td)
+    ecs.stop_task(task=task["taskArn"])
+    task, seen = wait_stopped(ecs, task["taskArn"])
+    assert "RUNNING" not in seen, seen
+    assert task["stopCode"] == "UserInitiated"
+    assert "startedAt" not in task
+
+
+class HangingRegistry:
+    """A TCP server on loopback that accepts and never answers: a pull from it hangs until the server closes. A real
+    registry cannot be made to hang on demand, so this fake stands in for one (only for the pull phase)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.accepted = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            self.accepted.set()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_stop_during_pull_never_runs(docker_server):
+    srv = docker_server(args=["--image-pull-behavior", "always"])
+    from helpers import make_client
+    ecs = make_client(srv)
+    reg = HangingRegistry()
+    try:
+        td = register(ecs, [{"name": "main", "image": f"127.0.0.1:{reg.port}/hang:1", "command": ["true"]}])
+        task = run(ecs, td)
+        assert reg.accepted.wait(30), "the pull never reached the registry"
+        wait_for(ecs, task["taskArn"], lambda t: t["lastStatus"] == "PENDING")
+        ecs.stop_task(task=task["taskArn"], reason="stop during pull")
+    finally:
+        reg.close()
+    task, seen = wait_stopped(ecs, task["taskArn"])
+    assert "RUNNING" not in seen
+    assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "stop during pull"
+
+
+def test_stop_between_containers_never_runs(ecs):
+    td = register(ecs, [
+        {"name": "first", "essential": False, "command": ["sh", "-c", "sleep 30"]},
+        {"name": "second", "command": ["sleep", "600"],
+         "dependsOn": [{"containerName": "first", "condition": "COMPLETE"}]},
+    ])
+    task = run(ecs, td)
+    wait_for(ecs, task["taskArn"], lambda t: container(t, "first")["lastStatus"] == "RUNNING")
+    ecs.stop_task(task=task["taskArn"])
+    task, seen = wait_stopped(ecs, task["taskArn"])
+    assert "RUNNING" not in seen
+    assert task["stopCode"] == "UserInitiated"
+    assert container(task, "first").get("exitCode") in (137, 143)
+    assert "exitCode" not in container(task, "second")
+    assert "runtimeId" not in container(task, "second")
+
+
+def test_stop_races_launch_at_many_points(ecs):
+    """StopTask at spread delays after RunTask: whatever the phase, the task ends UserInitiated and leaks nothing."""
+    td = register(ecs, [
+        {"name": "a", "essential": False, "command": ["sleep", "600"]},
+        {"name": "b", "command": ["sleep", "600"], "dependsOn": [{"containerName": "a", "condition": "START"}]},
+    ])
+    arns = []
+    for delay in (0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8):
+        arn = run(ecs, td)["taskArn"]
+        time.sleep(delay)
+        ecs.stop_task(task=arn)
+        arns.append(arn)
+    for arn in arns:
+        task, _ = wait_stopped(ecs, arn)
+        assert task["stopCode"] == "UserInitiated", task
+
+
+def test_sidecar_stopped_when_essential_exits(ecs):
+    td = register(ecs, [
+        {"name": "app", "command": ["sh", "-c", "sleep 1; exit 0"]},
+        {"name": "sidecar", "essential": False, "stopTimeout": 1, "command": ["sleep", "600"]},
+    ])
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert container(task, "app")["exitCode"] == 0
+    assert container(task, "sidecar")["exitCode"] == 137
+
+
+def test_depends_on_success_orders_containers(ecs):
+    # init writes into a task volume; app succeeds only if init finished first.
+    td = register(ecs, [
+        {"name": "init", "essential": False, "command": ["sh", "-c", "sleep 1; echo ready > /shared/done"],
+         "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}]},
+        {"name": "app", "command": ["sh", "-c", "cat /shared/done && exit 0 || exit 9"],
+         "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}],
+         "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+    ], volumes=[{"name": "shared"}])
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert container(task, "init")["exitCode"] == 0
+    assert container(task, "app")["exitCode"] == 0, task
+    assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_depends_on_success_fails_fast_on_nonzero(ecs):
+    td = register(ecs, [
+        {"name": "init", "essential": False, "command": ["sh", "-c", "exit 4"]},
+        {"name": "app", "command": ["sleep", "600"],
+         "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+    ])
+    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert "RUNNING" not in seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("DependencyConditionError:")
+    assert "exited with code 4" in task["stoppedReason"]
+    assert container(task, "init")["exitCode"] == 4
+    assert "runtimeId" not in container(task, "app")
+
+
+def test_depends_on_healthy_without_health_check_never_resolves(ecs):
+    # Real ECS (agent dependencygraph): HEALTHY needs a reported health status; without a health check it can never
+    # be met, so the task fails to start.
+    td = register(ecs, [
+        {"name": "db", "command": ["sleep", "600"], "stopTimeout": 1},
+        {"name": "app", "command": ["sleep", "600"],
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+    ])
+    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert "RUNNING" not in seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "no health check" in task["stoppedReason"]
+
+
+def test_depends_on_healthy_and_health_status(ecs):
+    td = register(ecs, [
+        {"name": "db", "stopTimeout": 1, "command": ["sh", "-c", "sleep 1; touch /tmp/ready; sleep 600"],
+         "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ready"], "interval": 5, "timeout": 2,
+                         "retries": 1, "startPeriod": 0}},
+        {"name": "app", "stopTimeout": 1, "command": ["sleep", "600"],
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+    ])
+    arn = run(ecs, td)["taskArn"]
+    task, _ = wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING", timeout=90)
+    assert container(task, "db")["healthStatus"] == "HEALTHY"
+    assert task["healthStatus"] == "HEALTHY"
+    ecs.stop_task(task=arn)
+    wait_stopped(ecs, arn)
+
+
+def test_bridge_dynamic_host_port(ecs):
+    td = register(ecs, [{"name": "web", "stopTimeout": 1, "portMappings": [{"containerPort": 8080}],
+                         "command": ["sh", "-c", "echo pong > /www/index.html; httpd -f -p 8080 -h /www"]}],
+                  networkMode="bridge")
+    arn = run(ecs, td)["taskArn"]
+    task, _ = wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    bindings = container(task, "web")["networkBindings"]
+    assert bindings and all(b["containerPort"] == 8080 and b["protocol"] == "tcp" for b in bindings)
+    port = bindings[0]["hostPort"]
+    assert port > 0
+    body = b""
+    for _ in range(50):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/")
+            body = conn.getresponse().read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    assert body.strip() == b"pong"
+    ecs.stop_task(task=arn)
+    wait_stopped(ecs, arn)
+
+
+METADATA_SCRIPT = r"""
+u=${ECS_CONTAINER_METADATA_URI_V4#http://}; hp=${u%%/*}; path=/${u#*/}; h=${hp%:*}; p=${hp##*:}
+printf 'GET %s/task HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" | nc "$h" "$p"
+echo
+printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" | nc "$h" "$p"
+"""
+
+
+def test_metadata_endpoint_from_inside_container(ecs, dsrv):
+    td = register(ecs, [{"name": "probe", "command": ["sh", "-c", METADATA_SCRIPT]}], family="meta")
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert container(task, "probe")["exitCode"] == 0
+    out = logs(dsrv, task["taskArn"], "probe")
+    bodies = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(bodies) == 2, out
+    task_md, container_md = json.loads(bodies[0]), json.loads(bodies[1])
+    assert task_md["TaskARN"] == task["taskArn"]
+    assert task_md["Family"] == "meta" and task_md["Revision"] == "1"
+    assert task_md["Containers"][0]["Name"] == "probe"
+    assert container_md["Name"] == "probe" and container_md["DockerId"] == container(task, "probe")["runtimeId"]
+
+
+def test_pull_failure_fails_to_start(docker_server):
+    srv = docker_server(args=["--image-pull-behavior", "default"])
+    from helpers import make_client
+    ecs = make_client(srv)
+    # Nothing listens on port 1 of loopback: the pull fails at once, and no cached image can stand in.
+    td = register(ecs, [{"name": "main", "image": "127.0.0.1:1/missing:1", "command": ["true"]}])
+    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert "RUNNING" not in seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError:")
+    assert container(task, "main")["reason"].startswith("CannotPullContainerError:")
+
+
+def test_missing_secret_fails_to_start(ecs):
+    td = register(ecs, [{"name": "main", "command": ["true"],
+                         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:000000000000:"
+                                                                           "parameter/nope"}]}])
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("ResourceInitializationError:")
+
+
+def test_secret_reaches_container_not_argv(docker_server, tmp_path):
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"db-pass": "s3cr3t-value"}))
+    srv = docker_server(args=["--secrets-file", str(secrets)])
+    from helpers import make_client
+    ecs = make_client(srv)
+    td = register(ecs, [{"name": "main", "command": ["sh", "-c", "echo got=$DB_PASSWORD"],
+                         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "db-pass"}]}])
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert container(task, "main")["exitCode"] == 0
+    assert "got=s3cr3t-value" in logs(srv, task["taskArn"])
+    assert "s3cr3t-value" not in srv.logs()
+
+
+def test_awsvpc_task_network_and_cleanup(ecs):
+    td = register(ecs, [{"name": "main", "stopTimeout": 1, "command": ["sleep", "600"]}], networkMode="awsvpc",
+                  requiresCompatibilities=["FARGATE"], cpu="256", memory="512")
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.run_task(taskDefinition=td, launchType="FARGATE")
+    arn = run(ecs, td, launchType="FARGATE",
+              networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    tid = arn.rsplit("/", 1)[1]
+    assert docker("network", "ls", "-q", "--filter", f"name=ecsd-{tid}").strip()
+    ecs.stop_task(task=arn)
+    task, seen = wait_stopped(ecs, arn)
+    assert not docker("network", "ls", "-q", "--filter", f"name=ecsd-{tid}").strip()
+    assert task["launchType"] == "FARGATE"
