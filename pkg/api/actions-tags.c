@@ -1,8 +1,8 @@
 /* actions-tags.c — TagResource, UntagResource, ListTagsForResource.
  *
- * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account:
- * an unknown cluster is ClusterNotFoundException, any other unknown resource ResourceNotFoundException, and a
- * malformed ARN InvalidParameterException, as the ECS model lists them. */
+ * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account (a
+ * cluster, a task definition revision, or a task): an unknown cluster is ClusterNotFoundException, any other unknown
+ * resource ResourceNotFoundException, and a malformed ARN InvalidParameterException, as the ECS model lists them. */
 #include <string.h>
 
 #include "api-internal.h"
@@ -34,6 +34,15 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
                         if (r != -ENOENT)
                                 return r; /* found, or a store failure */
                 }
+        }
+        if (strcmp(arn.type, "task") == 0 && ours) {
+                const char *id = strrchr(arn.resource, '/');
+                id = id ? id + 1 : arn.resource;
+                json_auto_t *task = NULL;
+                struct err ignored = {0};
+                r = rt_task_get(call->store, id, &task, NULL, &ignored);
+                if (r >= 0 && strcmp(ecs_json_str(task, "taskArn", ""), arn_str) == 0)
+                        return 0;
         }
         return err_set(e, -ENOENT, missing_kind, "The specified resource could not be found.");
 }
