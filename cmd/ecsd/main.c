@@ -4,12 +4,15 @@
  * Signals are blocked before any thread starts, so every thread inherits the mask and the main thread alone
  * receives them through sigwait(). */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
 #include "api.h"
 #include "base.h"
 #include "docker-backend.h"
+#include "docker.h"
+#include "ecs.h"
 #include "lifecycle.h"
 #include "runner.h"
 #include "store.h"
@@ -39,6 +42,9 @@ static const char usage_text[] =
         "\n"
         "Usage:\n"
         "  ecsd serve [flags]    serve the ECS API (point the AWS CLI, boto3 or Terraform at it)\n"
+        "  ecsd run TASKDEF.json [flags]  run one task in the foreground, stream its output, exit\n"
+        "                        with its essential container's exit code (Ctrl-C stops it)\n"
+        "  ecsd render --backend docker TASKDEF.json  print the docker commands a task runs as\n"
         "  ecsd version          print the version\n"
         "  ecsd help             this text\n"
         "\n"
@@ -369,10 +375,245 @@ static int cmd_serve(int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+/* ---- ecsd render and ecsd run ---- */
+
+/* Read a task definition file: a RegisterTaskDefinition input, a TaskDefinition, or DescribeTaskDefinition's output
+ * ({"taskDefinition": {...}}). */
+static json_t *load_taskdef(const char *path) {
+        json_error_t jerr;
+        json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(doc)) {
+                fprintf(stderr, "ecsd: %s: not a JSON object (%s, line %d)\n", path, jerr.text, jerr.line);
+                json_decref(doc);
+                return NULL;
+        }
+        json_t *inner = json_object_get(doc, "taskDefinition");
+        if (json_is_object(inner)) {
+                json_incref(inner);
+                json_decref(doc);
+                return inner;
+        }
+        return doc;
+}
+
+static int cmd_render(int argc, char **argv) {
+        const char *backend = "docker", *file = NULL;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
+                        backend = argv[++i];
+                else if (argv[i][0] != '-' && !file)
+                        file = argv[i];
+                else {
+                        fprintf(stderr, "usage: ecsd render [--backend docker] TASKDEF.json\n");
+                        return EXIT_USAGE;
+                }
+        }
+        if (!file) {
+                fprintf(stderr, "usage: ecsd render [--backend docker] TASKDEF.json\n");
+                return EXIT_USAGE;
+        }
+        if (strcmp(backend, "docker") != 0) {
+                fprintf(stderr, "ecsd render: backend %s cannot render yet (docker can)\n", backend);
+                return EXIT_USAGE;
+        }
+        json_auto_t *td = load_taskdef(file);
+        if (!td)
+                return EXIT_USAGE;
+        struct docker_task_spec spec = {
+                .taskdef = td,
+                .task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/00000000000000000000000000000000",
+                .task_id = "00000000000000000000000000000000",
+                .cluster_name = "default",
+                .metadata_endpoint = "http://host.docker.internal:4566/_ecsd/metadata",
+                .credentials_endpoint = "http://host.docker.internal:4566/_ecsd/credentials",
+                .host_alias = "host.docker.internal",
+                .owner_label = "ecsd-render",
+        };
+        json_auto_t *plan = NULL;
+        struct err e = {0};
+        if (docker_plan_task(&spec, &plan, &e) < 0) {
+                fprintf(stderr, "ecsd render: %s\n", e.msg);
+                return EXIT_FAILURE;
+        }
+        return docker_plan_render(plan, stdout) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* One API call made in-process (ecsd run). Returns the response document, or NULL after printing the error. */
+static json_t *call_api(struct api *api, const char *action, const json_t *body) {
+        char target[128];
+        str_printf(target, sizeof(target), ECS_TARGET_PREFIX "%s", action);
+        _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+        struct api_request req = {.method = "POST", .path = "/", .target = target, .body = text,
+                                  .body_len = strlen(text)};
+        struct api_response resp;
+        api_handle(api, &req, &resp);
+        json_t *out = json_loadb(resp.body, resp.body_len, 0, NULL);
+        if (resp.status != 200) {
+                fprintf(stderr, "ecsd run: %s: %s: %s\n", action, ecs_json_str(out, "__type", "error"),
+                        ecs_json_str(out, "message", ""));
+                json_decref(out);
+                out = NULL;
+        }
+        api_response_release(&resp);
+        return out;
+}
+
+struct log_follower {
+        pthread_t thread;
+        char name[ECS_NAME_MAX + 1];
+        char docker_name[ECS_NAME_MAX + 64];
+        struct docker_stream stream;
+        bool started;
+};
+
+/* Copy one container's output to stdout, each line prefixed with the container's name. */
+static void *follow_logs(void *arg) {
+        struct log_follower *f = arg;
+        const char *argv[] = {"docker", "logs", "-f", f->docker_name, NULL};
+        struct err e = {0};
+        if (docker_stream_open(argv, &f->stream, &e) < 0)
+                return NULL;
+        _cleanup_fclose_ FILE *in = fdopen(f->stream.fd, "r");
+        if (!in)
+                return NULL;
+        f->stream.fd = -1; /* the FILE owns it now */
+        char line[8192];
+        while (fgets(line, sizeof(line), in)) {
+                flockfile(stdout);
+                printf("%s | %s%s", f->name, line, strchr(line, '\n') ? "" : "\n");
+                fflush(stdout);
+                funlockfile(stdout);
+        }
+        return NULL;
+}
+
+static int cmd_run(int argc, char **argv) {
+        const char *file = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+        if (!file) {
+                fprintf(stderr, "usage: ecsd run TASKDEF.json [serve flags]\n");
+                return EXIT_USAGE;
+        }
+        struct config cfg;
+        char data_dir_buf[4096];
+        setenv("ECSD_DATA_DIR", ":memory:", 0);
+        setenv("ECSD_LOG_LEVEL", "warn", 0);
+        int r = parse_serve_flags(argc - 1, argv + 1, &cfg, data_dir_buf, sizeof(data_dir_buf));
+        if (r != 0)
+                return r;
+        json_auto_t *td = load_taskdef(file);
+        if (!td)
+                return EXIT_USAGE;
+
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &signals, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        struct err e = {0};
+        struct service s = {0};
+        if (cfg.secrets_file && !(s.secrets = load_secrets(cfg.secrets_file, &e))) {
+                fprintf(stderr, "ecsd run: %s\n", e.msg);
+                return EXIT_USAGE;
+        }
+        r = rt_store_open(cfg.data_dir, &s.store, &e);
+        if (r >= 0)
+                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
+                            &s.api, &e);
+        if (r >= 0)
+                r = start_docker(&cfg, &s, &e);
+        if (r < 0) {
+                fprintf(stderr, "ecsd run: %s\n", e.msg);
+                service_stop(&s);
+                return EXIT_FAILURE;
+        }
+        int code = EXIT_FAILURE;
+        json_auto_t *registered = call_api(s.api, "RegisterTaskDefinition", td);
+        const json_t *def = json_object_get(registered, "taskDefinition");
+        json_auto_t *run_in = def ? json_pack("{s:s}", "taskDefinition", ecs_json_str(def, "taskDefinitionArn", ""))
+                                  : NULL;
+        if (run_in && strcmp(ecs_json_str(def, "networkMode", ""), "awsvpc") == 0)
+                json_object_set_new(run_in, "networkConfiguration",
+                                    json_pack("{s:{s:[s]}}", "awsvpcConfiguration", "subnets", "local"));
+        json_auto_t *ran = run_in ? call_api(s.api, "RunTask", run_in) : NULL;
+        const char *arn = ecs_json_str(json_array_get(json_object_get(ran, "tasks"), 0), "taskArn", NULL);
+        if (!arn) {
+                service_stop(&s);
+                return EXIT_FAILURE;
+        }
+        char id[72];
+        str_printf(id, sizeof(id), "%s", strrchr(arn, '/') + 1);
+
+        size_t n = json_array_size(json_object_get(def, "containerDefinitions"));
+        struct log_follower *followers = xcalloc(n ? n : 1, sizeof(*followers));
+        bool stop_sent = false;
+        json_auto_t *task = NULL;
+        for (;;) {
+                json_decref(task);
+                task = NULL;
+                json_auto_t *plan = NULL;
+                if (rt_lifecycle_task(s.lc, id, &task, &plan, &e) < 0)
+                        break;
+                const char *status = ecs_json_str(task, "lastStatus", "");
+                for (size_t i = 0; i < n; i++) {
+                        const json_t *c = json_array_get(json_object_get(task, "containers"), i);
+                        const json_t *pc = json_array_get(json_object_get(plan, "containers"), i);
+                        if (followers[i].started || !json_object_get(c, "runtimeId") || !pc ||
+                            strcmp(ecs_json_str(c, "lastStatus", ""), "PENDING") == 0)
+                                continue;
+                        str_printf(followers[i].name, sizeof(followers[i].name), "%s", ecs_json_str(c, "name", ""));
+                        str_printf(followers[i].docker_name, sizeof(followers[i].docker_name), "%s",
+                                   ecs_json_str(pc, "docker_name", ""));
+                        followers[i].stream.fd = -1;
+                        followers[i].started = pthread_create(&followers[i].thread, NULL, follow_logs,
+                                                              &followers[i]) == 0;
+                }
+                if (strcmp(status, "STOPPED") == 0)
+                        break;
+                struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+                if (sigtimedwait(&signals, NULL, &tick) > 0 && !stop_sent) {
+                        fprintf(stderr, "ecsd run: stopping the task (its containers get SIGTERM)\n");
+                        json_auto_t *stopped = NULL;
+                        rt_lifecycle_stop(s.lc, id, "Stopped by ecsd run (interrupted)", &stopped, &e);
+                        stop_sent = true;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                if (followers[i].started)
+                        pthread_join(followers[i].thread, NULL);
+        free(followers);
+        const char *stop_code = ecs_json_str(task, "stopCode", "");
+        if (strcmp(stop_code, "TaskFailedToStart") == 0) {
+                fprintf(stderr, "ecsd run: the task failed to start: %s\n", ecs_json_str(task, "stoppedReason", ""));
+                code = 125;
+        } else {
+                /* The first essential container that exited non-zero decides, else 0. */
+                code = 0;
+                size_t i;
+                const json_t *c;
+                json_array_foreach(json_object_get(task, "containers"), i, c) {
+                        const json_t *cd = json_array_get(json_object_get(def, "containerDefinitions"), i);
+                        int64_t exit_code;
+                        if (!json_is_false(json_object_get(cd, "essential")) && ecs_json_int(c, "exitCode", &exit_code) &&
+                            exit_code != 0) {
+                                code = (int) (exit_code & 0xff);
+                                break;
+                        }
+                }
+        }
+        service_stop(&s);
+        return code;
+}
+
 int main(int argc, char **argv) {
         const char *cmd = argc > 1 ? argv[1] : "help";
         if (strcmp(cmd, "serve") == 0)
                 return cmd_serve(argc - 1, argv + 1);
+        if (strcmp(cmd, "run") == 0)
+                return cmd_run(argc - 1, argv + 1);
+        if (strcmp(cmd, "render") == 0)
+                return cmd_render(argc - 1, argv + 1);
         if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
                 printf("ecsd %s\n", ECSD_VERSION);
                 return EXIT_SUCCESS;

@@ -557,13 +557,12 @@ int docker_stream_open(const char *const *argv, struct docker_stream *ret, struc
         if (r < 0)
                 return r;
         int out[2] = {-1, -1};
-        _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0) {
+        if (pipe2(out, O_CLOEXEC) < 0) {
                 strv_free(envp);
                 return err_set(e, -errno, ERR_KIND_INTERNAL, "Cannot create a pipe: %s.", strerror(errno));
         }
         pid_t pid = 0;
-        int sr = spawn_child(cli, av, envp, out[1], devnull, -1, &pid);
+        int sr = spawn_child(cli, av, envp, out[1], out[1], -1, &pid);
         strv_free(envp);
         close_if(&out[1]);
         if (sr != 0) {

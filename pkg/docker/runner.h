@@ -79,8 +79,9 @@ void docker_cmd_result_free(struct docker_cmd_result *r);
  * by signal N") and returns -EIO, kind ERR_KIND_INTERNAL. */
 int docker_cmd_result_check(const struct docker_cmd_result *r, const char *what, struct err *e);
 
-/* A long-running CLI command whose stdout is read as it arrives (`docker events`): same spawn rules as
- * docker_run_cmd, no deadline, stderr discarded. The caller reads `fd` (blocking; CLOEXEC) until EOF. */
+/* A long-running CLI command whose output is read as it arrives (`docker events`, `docker logs -f`): same spawn
+ * rules as docker_run_cmd, no deadline, stdout and stderr on one pipe. The caller reads `fd` (blocking; CLOEXEC)
+ * until EOF. */
 struct docker_stream {
         int pid;
         int fd;

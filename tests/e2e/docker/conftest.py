@@ -1,4 +1,4 @@
-"""Fixtures for the task tests on the Docker backend: a real engine (tests/docker/engine-up, DOCKER_HOST in the
+"""Fixtures for the task tests on the Docker backend: a real engine (deploy/local/docker-engine-up, DOCKER_HOST in the
 environment), busybox:local, and after every test a check that nothing carrying ecsd's labels was left behind.
 
 The servers here run with --image-pull-behavior prefer-cached (busybox:local cannot be pulled: no registry is

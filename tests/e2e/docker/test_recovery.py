@@ -74,9 +74,9 @@ def test_engine_restart_under_running_tasks(docker_server):
     arn = run(ecs, td)["taskArn"]
     wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
     here = os.path.dirname(os.path.abspath(__file__))
-    scripts = os.path.join(here, "..", "..", "docker")
-    subprocess.run([os.path.join(scripts, "engine-down")], check=True, timeout=120)
-    subprocess.run([os.path.join(scripts, "engine-up")], check=True, timeout=300, capture_output=True)
+    scripts = os.path.join(here, "..", "..", "..", "deploy", "local")
+    subprocess.run([os.path.join(scripts, "docker-engine-down")], check=True, timeout=120)
+    subprocess.run([os.path.join(scripts, "docker-engine-up")], check=True, timeout=300, capture_output=True)
     task, _ = wait_stopped(ecs, arn, timeout=60)
     assert task["stopCode"] == "EssentialContainerExited"
     assert "exitCode" in container(task, "main")
