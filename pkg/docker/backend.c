@@ -139,7 +139,9 @@ static int op_pull(void *impl, const json_t *plan, const json_t *container, stru
         struct docker_backend *b = impl;
         (void) plan;
         const char *image = ecs_json_str(container, "image", "");
-        if (b->pull == DOCKER_PULL_PREFER_CACHED && image_cached(image))
+        /* prefer-cached: nothing to do here; op_create pulls when the engine says the image is missing, which saves
+         * an inspect call on every start. */
+        if (b->pull == DOCKER_PULL_PREFER_CACHED)
                 return 0;
         if (b->pull == DOCKER_PULL_ONCE) {
                 pthread_mutex_lock(&b->lock);
@@ -212,7 +214,7 @@ static bool argv_has(const json_t *argv, const char *flag) {
 
 static int op_create(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
                      struct err *e) {
-        (void) impl;
+        struct docker_backend *b = impl;
         (void) plan;
         json_auto_t *env = json_deep_copy(json_object_get(container, "env"));
         if (!env)
@@ -223,6 +225,16 @@ static int op_create(void *impl, const json_t *plan, const json_t *container, co
         struct docker_cmd_result res;
         int r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
                          RUN_TIMEOUT_MS, "docker create", false, &res, e);
+        if (r < 0 && b->pull == DOCKER_PULL_PREFER_CACHED && res.err && strstr(res.err, "No such image")) {
+                docker_cmd_result_free(&res);
+                if ((r = run_step(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, "docker pull",
+                                  false, NULL, e)) < 0) {
+                        err_prefix(e, "CannotPullContainerError");
+                        return r;
+                }
+                r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
+                             RUN_TIMEOUT_MS, "docker create", false, &res, e);
+        }
         if (r >= 0) {
                 char id[80] = "";
                 str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");

@@ -577,8 +577,9 @@ static void stop_containers(struct rt_lifecycle *lc, struct task *t, const json_
 static void collect_exit_codes(struct rt_lifecycle *lc, struct task *t) {
         pthread_mutex_lock(&lc->lock);
         int64_t deadline = time_mono_ms() + EXIT_CODE_WAIT_MS;
+        bool missing;
         for (;;) {
-                bool missing = false;
+                missing = false;
                 for (size_t i = 0; i < t->n; i++)
                         if (t->c[i].started && t->c[i].state == C_STOPPED && !t->c[i].has_exit)
                                 missing = true;
@@ -594,6 +595,8 @@ static void collect_exit_codes(struct rt_lifecycle *lc, struct task *t) {
                 pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
         }
         pthread_mutex_unlock(&lc->lock);
+        if (!missing)
+                return; /* every exit code came with its event */
 
         json_auto_t *seen = NULL;
         struct err e = {0};
