@@ -34,12 +34,13 @@ int k8s_status_to_err(long http_status, const char *body, size_t len, const char
 
 /* ---- the watch line splitter ---- */
 
-/* Splits a byte stream into newline-terminated lines. New bytes are scanned once: `scanned` remembers how far the
- * search for '\n' got, so a line arriving in many small chunks costs O(length), not O(length²). A line longer than
- * `cap` bytes is dropped whole (its bytes are discarded up to its newline) and counted in `overlong`. */
+/* Splits a byte stream into newline-terminated lines. Only newly arrived bytes are searched for '\n' (the buffer
+ * holds just the unfinished tail of one line, which is known to contain none), so a line arriving in many small chunks
+ * costs O(length), not O(length²). A line longer than `cap` bytes is dropped whole (its bytes are discarded up to its
+ * newline) and counted in `overlong`; the buffer never grows past cap + 1. A trailing '\r' is removed. */
 struct k8s_lines {
         char *buf;
-        size_t len, alloc, scanned, cap;
+        size_t len, alloc, cap;
         bool discarding; /* inside an over-cap line: drop bytes until the next newline */
         size_t overlong;
 };
@@ -70,3 +71,14 @@ int k8s_watch_line_decode(const char *line, size_t len, json_t **ret_doc, struct
 /* Parse `yaml` into a JSON value (mappings → objects, sequences → arrays, scalars → strings; anchors and aliases are
  * refused). Nesting deeper than 64 and documents larger than 4 MiB are refused. */
 int k8s_yaml_to_json(const char *yaml, size_t len, json_t **ret, struct err *e);
+
+/* ---- TLS material of a config, for the client (borrowed, valid while the config lives) ---- */
+
+struct k8s_tls {
+        const char *ca, *cert, *key; /* PEM blobs or NULL */
+        size_t ca_len, cert_len, key_len;
+        bool insecure;
+        const char *tls_server_name; /* or NULL */
+};
+struct k8s_config;
+void k8s_config_tls(const struct k8s_config *cfg, struct k8s_tls *ret);
