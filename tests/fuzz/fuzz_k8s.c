@@ -15,8 +15,8 @@ static int on_line(const char *line, size_t len, void *ud) {
         size_t *count = ud;
         json_t *doc = NULL;
         struct k8s_watch_line wl;
-        if (strlen(line) != len)
-                __builtin_trap(); /* a line is NUL-terminated exactly at its length */
+        if (line[len] != '\0' || memchr(line, '\n', len))
+                __builtin_trap(); /* a line is NUL-terminated at its length and holds no newline (it may hold NULs) */
         if (k8s_watch_line_decode(line, len, &doc, &wl) == 0) {
                 if (!wl.object || (wl.type >= 0 && wl.type > K8S_WATCH_DELETED))
                         __builtin_trap();
