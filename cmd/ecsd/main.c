@@ -13,6 +13,7 @@
 #include "docker-backend.h"
 #include "docker.h"
 #include "ecs.h"
+#include "k8s.h"
 #include "lifecycle.h"
 #include "runner.h"
 #include "store.h"
@@ -44,7 +45,8 @@ static const char usage_text[] =
         "  ecsd serve [flags]    serve the ECS API (point the AWS CLI, boto3 or Terraform at it)\n"
         "  ecsd run TASKDEF.json [flags]  run one task in the foreground, stream its output, exit\n"
         "                        with its essential container's exit code (Ctrl-C stops it)\n"
-        "  ecsd render --backend docker TASKDEF.json  print the docker commands a task runs as\n"
+        "  ecsd render --backend docker|k8s TASKDEF.json  print the docker commands or the Pod a\n"
+        "                        task runs as\n"
         "  ecsd version          print the version\n"
         "  ecsd help             this text\n"
         "\n"
@@ -404,21 +406,42 @@ static int cmd_render(int argc, char **argv) {
                 else if (argv[i][0] != '-' && !file)
                         file = argv[i];
                 else {
-                        fprintf(stderr, "usage: ecsd render [--backend docker] TASKDEF.json\n");
+                        fprintf(stderr, "usage: ecsd render [--backend docker|k8s] TASKDEF.json\n");
                         return EXIT_USAGE;
                 }
         }
         if (!file) {
-                fprintf(stderr, "usage: ecsd render [--backend docker] TASKDEF.json\n");
+                fprintf(stderr, "usage: ecsd render [--backend docker|k8s] TASKDEF.json\n");
                 return EXIT_USAGE;
         }
-        if (strcmp(backend, "docker") != 0) {
-                fprintf(stderr, "ecsd render: backend %s cannot render yet (docker can)\n", backend);
+        if (strcmp(backend, "docker") != 0 && strcmp(backend, "k8s") != 0) {
+                fprintf(stderr, "ecsd render: --backend must be docker or k8s\n");
                 return EXIT_USAGE;
         }
         json_auto_t *td = load_taskdef(file);
         if (!td)
                 return EXIT_USAGE;
+        struct err e = {0};
+        if (strcmp(backend, "k8s") == 0) {
+                struct k8s_task_spec ks = {
+                        .taskdef = td,
+                        .task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/00000000000000000000000000000000",
+                        .task_id = "00000000000000000000000000000000",
+                        .cluster_name = "default",
+                        .namespace_ = "default",
+                        .metadata_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/metadata",
+                        .credentials_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/credentials",
+                        .owner_label = "ecsd-render",
+                        .native_sidecars = true,
+                };
+                json_auto_t *pod = NULL;
+                if (k8s_pod_manifest(&ks, &pod, &e) < 0) {
+                        fprintf(stderr, "ecsd render: %s\n", e.msg);
+                        return EXIT_FAILURE;
+                }
+                return json_dumpf(pod, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 || puts("") < 0 ? EXIT_FAILURE
+                                                                                                    : EXIT_SUCCESS;
+        }
         struct docker_task_spec spec = {
                 .taskdef = td,
                 .task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/00000000000000000000000000000000",
@@ -430,7 +453,6 @@ static int cmd_render(int argc, char **argv) {
                 .owner_label = "ecsd-render",
         };
         json_auto_t *plan = NULL;
-        struct err e = {0};
         if (docker_plan_task(&spec, &plan, &e) < 0) {
                 fprintf(stderr, "ecsd render: %s\n", e.msg);
                 return EXIT_FAILURE;

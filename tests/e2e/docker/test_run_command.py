@@ -63,3 +63,12 @@ def test_render_prints_commands_without_values(ecsd_bin, tmp_path):
     bad = subprocess.run([ecsd_bin, "render", "--backend", "docker", str(tmp_path / "missing.json")],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2
+
+
+def test_render_k8s_prints_a_pod(ecsd_bin, tmp_path):
+    td = taskdef(tmp_path, [{"name": "app", "command": ["true"]}])
+    proc = subprocess.run([ecsd_bin, "render", "--backend", "k8s", td], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    pod = json.loads(proc.stdout)
+    assert pod["kind"] == "Pod" and pod["spec"]["restartPolicy"] == "Never"
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
