@@ -275,8 +275,10 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
                            strchr(gateway, ':') ? "]" : "");
                 mlisten = listen;
         }
-        if ((r = api_metadata_server_start(s->api, mlisten, &s->metadata_srv, &mport, e)) < 0)
-                return err_prefix(e, "metadata listener"), r;
+        if ((r = api_metadata_server_start(s->api, mlisten, &s->metadata_srv, &mport, e)) < 0) {
+                err_prefix(e, "metadata listener");
+                return r;
+        }
         str_printf(endpoint, sizeof(endpoint), "http://%s:%u/_ecsd/metadata", cfg->host_alias, mport);
         str_printf(creds, sizeof(creds), "http://%s:%u/_ecsd/credentials", cfg->host_alias, mport);
         enum docker_pull_behavior pull = DOCKER_PULL_DEFAULT;
