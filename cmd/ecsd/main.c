@@ -327,6 +327,16 @@ static void service_stop(struct service *s) {
         json_decref(s->secrets);
 }
 
+/* Block SIGINT and SIGTERM before any thread starts, so every thread inherits the mask and the main thread alone
+ * takes them (sigwait, sigtimedwait); ignore SIGPIPE. */
+static void block_signals(sigset_t *signals) {
+        sigemptyset(signals);
+        sigaddset(signals, SIGINT);
+        sigaddset(signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, signals, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
 static int cmd_serve(int argc, char **argv) {
         struct config cfg;
         char data_dir_buf[4096];
@@ -335,11 +345,7 @@ static int cmd_serve(int argc, char **argv) {
                 return r;
 
         sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &signals, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        block_signals(&signals);
 
         struct err e = {0};
         struct service s = {0};
@@ -529,11 +535,7 @@ static int cmd_run(int argc, char **argv) {
                 return EXIT_USAGE;
 
         sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &signals, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        block_signals(&signals);
 
         struct err e = {0};
         struct service s = {0};
