@@ -86,13 +86,22 @@ struct rt_lifecycle {
 
 /* ---- small helpers ---- */
 
+/* Wait on `changed` for at most `ms` (lock held). Callers re-check their condition: wake-ups come early too. */
+static void wait_changed(struct rt_lifecycle *lc, int64_t ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+}
+
 static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
         int64_t v;
         return ecs_json_int(obj, key, &v) ? v : dflt;
-}
-
-static json_t *timestamp_now(void) {
-        return json_real((double) time_now_ms() / 1000.0);
 }
 
 static void random_hex(char *buf, size_t n_bytes) {
@@ -304,16 +313,7 @@ static int wait_dependency(struct rt_lifecycle *lc, struct task *t, const struct
                                    c->name, limit / 1000, dep->name, condition);
                         return -EINVAL;
                 }
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t wait_ms = deadline - now < 1000 ? deadline - now : 1000;
-                ts.tv_sec += wait_ms / 1000;
-                ts.tv_nsec += (wait_ms % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+                wait_changed(lc, deadline - now < 1000 ? deadline - now : 1000);
         }
 }
 
@@ -364,7 +364,7 @@ static void *launch_worker(void *arg) {
         pthread_mutex_lock(&lc->lock);
         if (!t->stop_requested) {
                 set_status(lc, t, "PENDING");
-                json_object_set_new(t->doc, "pullStartedAt", timestamp_now());
+                json_object_set_new(t->doc, "pullStartedAt", ecs_timestamp_now());
                 task_save(lc, t);
         }
         pthread_mutex_unlock(&lc->lock);
@@ -387,7 +387,7 @@ static void *launch_worker(void *arg) {
 
         pthread_mutex_lock(&lc->lock);
         if (!t->stop_requested && !lc->shutdown) {
-                json_object_set_new(t->doc, "pullStoppedAt", timestamp_now());
+                json_object_set_new(t->doc, "pullStoppedAt", ecs_timestamp_now());
                 task_save(lc, t);
         }
         pthread_mutex_unlock(&lc->lock);
@@ -496,7 +496,7 @@ static void *launch_worker(void *arg) {
                 return NULL;
         }
         set_status(lc, t, "RUNNING");
-        json_object_set_new(t->doc, "startedAt", timestamp_now());
+        json_object_set_new(t->doc, "startedAt", ecs_timestamp_now());
         json_object_set_new(t->doc, "connectivity", json_string("CONNECTED"));
         json_object_set_new(t->doc, "connectivityAt", json_deep_copy(json_object_get(t->doc, "startedAt")));
         task_save(lc, t);
@@ -585,14 +585,7 @@ static void collect_exit_codes(struct rt_lifecycle *lc, struct task *t) {
                                 missing = true;
                 if (!missing || time_mono_ms() >= deadline || lc->shutdown)
                         break;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 100 * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+                wait_changed(lc, 100);
         }
         pthread_mutex_unlock(&lc->lock);
         if (!missing)
@@ -647,7 +640,7 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
         t->stopping = true;
         bool was_running = strcmp(last_status(t), "RUNNING") == 0;
         if (!json_object_get(t->doc, "stoppingAt"))
-                json_object_set_new(t->doc, "stoppingAt", timestamp_now());
+                json_object_set_new(t->doc, "stoppingAt", ecs_timestamp_now());
         json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
         json_object_set_new(t->doc, "stopCode", json_string(t->stop_code));
         json_object_set_new(t->doc, "stoppedReason", json_string(t->stop_reason));
@@ -662,7 +655,7 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
                 return; /* recovery resumes the stop */
 
         pthread_mutex_lock(&lc->lock);
-        json_object_set_new(t->doc, "executionStoppedAt", timestamp_now());
+        json_object_set_new(t->doc, "executionStoppedAt", ecs_timestamp_now());
         if (json_is_object(json_object_get(plan, "network")))
                 set_status(lc, t, "DEPROVISIONING");
         task_save(lc, t);
@@ -679,7 +672,7 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
                 sync_container_doc(t, &t->c[i]);
         }
         set_status(lc, t, "STOPPED");
-        json_object_set_new(t->doc, "stoppedAt", timestamp_now());
+        json_object_set_new(t->doc, "stoppedAt", ecs_timestamp_now());
         task_save(lc, t);
         log_info("lifecycle", "\"task stopped\" task=%s stop_code=%s", t->id, t->stop_code);
         t->worker = false;
@@ -765,13 +758,6 @@ static json_t *new_container_doc(const json_t *def, const char *region, const ch
         return d;
 }
 
-static bool list_has(const json_t *list, const char *value) {
-        size_t i;
-        const json_t *v;
-        json_array_foreach(list, i, v) if (json_is_string(v) && strcmp(json_string_value(v), value) == 0) return true;
-        return false;
-}
-
 int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e) {
         struct task *t = xcalloc(1, sizeof(*t));
         random_hex(t->id, 16);
@@ -784,7 +770,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
 
         const char *launch_type = req->launch_type;
         if (!launch_type)
-                launch_type = list_has(json_object_get(req->taskdef, "requiresCompatibilities"), "FARGATE") ||
+                launch_type = ecs_json_list_has(json_object_get(req->taskdef, "requiresCompatibilities"), "FARGATE") ||
                                               !json_object_get(req->taskdef, "requiresCompatibilities")
                                       ? "FARGATE"
                                       : "EC2";
@@ -795,7 +781,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                      "taskArn", task_arn, "clusterArn", req->cluster_arn, "taskDefinitionArn",
                                      ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "containers",
                                      "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "createdAt",
-                                     timestamp_now(), "launchType", launch_type, "group",
+                                     ecs_timestamp_now(), "launchType", launch_type, "group",
                                      req->group ? req->group : group, "version", (json_int_t) 0, "healthStatus",
                                      "UNKNOWN", "enableExecuteCommand", 0, "availabilityZone", "");
         char az[ECS_REGION_MAX + 2];
@@ -922,10 +908,7 @@ int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t t
                         left++;
                 if (left == 0 || time_mono_ms() >= deadline)
                         break;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
-                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+                wait_changed(lc, 1000);
         }
         pthread_mutex_unlock(&lc->lock);
         return left;
@@ -1147,13 +1130,15 @@ static void *janitor_main(void *arg) {
         if (period_ms < 1000)
                 period_ms = 1000;
         pthread_mutex_lock(&lc->lock);
+        int64_t next_ms = time_mono_ms() + period_ms;
         while (!lc->shutdown) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += period_ms / 1000;
-                pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
-                if (lc->shutdown)
-                        break;
+                /* `changed` wakes this thread on every task event; only a full period leads to a sweep. */
+                int64_t now = time_mono_ms();
+                if (now < next_ms) {
+                        wait_changed(lc, next_ms - now);
+                        continue;
+                }
+                next_ms = now + period_ms;
                 pthread_mutex_unlock(&lc->lock);
                 struct err e = {0};
                 int removed = 0;
