@@ -106,7 +106,7 @@ int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out,
                         *e = lookup;
                         return r;
                 }
-                r = cluster_view(call, doc, api_list_has(include, "TAGS"), e);
+                r = cluster_view(call, doc, ecs_json_list_has(include, "TAGS"), e);
                 if (r < 0) {
                         json_decref(doc);
                         return r;
@@ -150,9 +150,8 @@ int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, str
         return 0;
 }
 
-int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        char name[ECS_NAME_MAX + 1];
-        int r = ecs_cluster_ref_resolve(ecs_json_str(in, "cluster", NULL), call->region, call->account, name, e);
+int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e) {
+        int r = ecs_cluster_ref_resolve(ref, call->region, call->account, name, e);
         if (r < 0)
                 return r;
         json_auto_t *doc = NULL;
@@ -161,6 +160,16 @@ int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, st
                 return r;
         if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                 return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
+        *ret = TAKE_PTR(doc);
+        return 0;
+}
+
+int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char name[ECS_NAME_MAX + 1];
+        json_auto_t *doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), name, &doc, e);
+        if (r < 0)
+                return r;
         json_object_set_new(doc, "status", json_string("INACTIVE"));
         r = rt_cluster_put(call->store, call->region, name, doc, e);
         if (r < 0)

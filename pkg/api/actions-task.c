@@ -11,21 +11,6 @@
 #define DESCRIBE_TASKS_MAX 100
 #define STARTED_BY_MAX 128
 
-/* Resolve the request's cluster to an ACTIVE cluster document. */
-static int cluster_active(struct api_call *call, const json_t *in, char *name, json_t **ret, struct err *e) {
-        int r = ecs_cluster_ref_resolve(ecs_json_str(in, "cluster", NULL), call->region, call->account, name, e);
-        if (r < 0)
-                return r;
-        json_auto_t *doc = NULL;
-        r = rt_cluster_get(call->store, call->region, name, &doc, e);
-        if (r < 0)
-                return r;
-        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
-                return err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
-        *ret = TAKE_PTR(doc);
-        return 0;
-}
-
 /* The task id of a task reference: a bare id, or an ARN task/CLUSTER/ID (or the old task/ID) of this region.
  * -EINVAL when the reference cannot be a task of this region and account. */
 static int task_ref_id(struct api_call *call, const char *ref, char *cluster, char *id, size_t id_size) {
@@ -102,7 +87,7 @@ static void launch_done(struct launch *l) {
 }
 
 static int launch_prepare(struct api_call *call, const json_t *in, struct launch *l, struct err *e) {
-        int r = cluster_active(call, in, l->cluster, &l->cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), l->cluster, &l->cluster_doc, e);
         if (r < 0)
                 return r;
         char family[ECS_NAME_MAX + 1];
@@ -175,7 +160,7 @@ int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct e
         int r = launch_prepare(call, in, &l, e);
         if (r >= 0 && launch_type && strcmp(launch_type, "FARGATE") == 0 &&
             json_object_get(l.taskdef, "requiresCompatibilities") &&
-            !api_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
+            !ecs_json_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
                 r = err_set(e, -EINVAL, ERR_KIND_CLIENT, "Task definition does not support launch_type FARGATE.");
         if (r >= 0 && strcmp(ecs_json_str(l.taskdef, "networkMode", "bridge"), "awsvpc") == 0 &&
             !json_object_get(in, "networkConfiguration"))
@@ -217,7 +202,7 @@ int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct
 int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         json_auto_t *cluster_doc = NULL;
-        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
         if (r < 0)
                 return r;
         const char *ref = ecs_json_str(in, "task", "");
@@ -240,7 +225,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
 int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         json_auto_t *cluster_doc = NULL;
-        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
         if (r < 0)
                 return r;
         const json_t *refs = json_object_get(in, "tasks");
@@ -248,7 +233,7 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "tasks can list at most %d tasks.", DESCRIBE_TASKS_MAX);
         if (json_array_size(refs) == 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "Tasks cannot be empty.");
-        bool with_tags = api_list_has(json_object_get(in, "include"), "TAGS");
+        bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
         json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
         size_t i;
@@ -278,7 +263,7 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
 int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         json_auto_t *cluster_doc = NULL;
-        int r = cluster_active(call, in, cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
         if (r < 0)
                 return r;
         int limit;

@@ -107,11 +107,11 @@ int api_register_task_definition(struct api_call *call, const json_t *in, json_t
         json_object_set_new(doc, "status", json_string("ACTIVE"));
         json_object_set_new(doc, "requiresAttributes", required_attributes(doc));
         json_auto_t *compat = json_pack("[s]", "EC2");
-        if (api_list_has(json_object_get(doc, "requiresCompatibilities"), "FARGATE") ||
+        if (ecs_json_list_has(json_object_get(doc, "requiresCompatibilities"), "FARGATE") ||
             (strcmp(network_mode, "awsvpc") == 0 && json_object_get(doc, "cpu") && json_object_get(doc, "memory")))
                 json_array_append_new(compat, json_string("FARGATE"));
         json_object_set(doc, "compatibilities", compat);
-        json_object_set_new(doc, "registeredAt", api_timestamp_now());
+        json_object_set_new(doc, "registeredAt", ecs_timestamp_now());
         char by[64];
         str_printf(by, sizeof(by), "arn:aws:iam::%s:root", call->account);
         json_object_set_new(doc, "registeredBy", json_string(by));
@@ -150,7 +150,7 @@ int api_describe_task_definition(struct api_call *call, const json_t *in, json_t
         if (r < 0)
                 return r;
         *out = json_pack("{s:O}", "taskDefinition", doc);
-        if (api_list_has(json_object_get(in, "include"), "TAGS")) {
+        if (ecs_json_list_has(json_object_get(in, "include"), "TAGS")) {
                 json_t *tags = NULL;
                 r = rt_tags_get(call->store, ecs_json_str(doc, "taskDefinitionArn", ""), &tags, e);
                 if (r < 0) {
@@ -246,7 +246,7 @@ int api_deregister_task_definition(struct api_call *call, const json_t *in, json
                 return r;
         if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0) {
                 json_object_set_new(doc, "status", json_string("INACTIVE"));
-                json_object_set_new(doc, "deregisteredAt", api_timestamp_now());
+                json_object_set_new(doc, "deregisteredAt", ecs_timestamp_now());
                 r = rt_taskdef_update(call->store, call->region, doc, e);
                 if (r < 0)
                         return r;
@@ -305,7 +305,7 @@ int api_delete_task_definitions(struct api_call *call, const json_t *in, json_t 
                 }
                 if (strcmp(status, "INACTIVE") == 0) {
                         json_object_set_new(doc, "status", json_string("DELETE_IN_PROGRESS"));
-                        json_object_set_new(doc, "deleteRequestedAt", api_timestamp_now());
+                        json_object_set_new(doc, "deleteRequestedAt", ecs_timestamp_now());
                         r = rt_taskdef_update(call->store, call->region, doc, e);
                         if (r < 0) {
                                 json_decref(doc);

@@ -55,6 +55,10 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+/* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
+ * (ECS_NAME_MAX + 1 bytes) and its document in *ret. Unknown or INACTIVE: ClusterNotFoundException. */
+int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
+
 /* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);
 
@@ -62,11 +66,6 @@ json_t *api_cluster_doc_new(const char *region, const char *account, const char 
  * Errors are InvalidParameterException. */
 int api_tags_validate(const json_t *tags, struct err *e);
 
-/* Epoch seconds with millisecond precision, the way the ECS API writes timestamps. */
-json_t *api_timestamp_now(void);
-
-/* True when the string array `list` (may be NULL) contains `value`. */
-bool api_list_has(const json_t *list, const char *value);
 
 /* The lifecycle, or NULL before api_attach_lifecycle / without a backend. */
 struct rt_lifecycle *api_lifecycle(struct api *api);

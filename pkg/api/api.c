@@ -264,21 +264,6 @@ void api_response_release(struct api_response *resp) {
 
 /* ---- helpers shared by the handlers ---- */
 
-json_t *api_timestamp_now(void) {
-        return json_real((double) time_now_ms() / 1000.0);
-}
-
-bool api_list_has(const json_t *list, const char *value) {
-        size_t i;
-        const json_t *item;
-        json_array_foreach(list, i, item) {
-                const char *s = json_string_value(item);
-                if (s && strcmp(s, value) == 0)
-                        return true;
-        }
-        return false;
-}
-
 int api_tags_validate(const json_t *tags, struct err *e) {
         if (json_array_size(tags) > 50)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "A resource can have at most 50 tags.");

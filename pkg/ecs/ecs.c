@@ -227,3 +227,18 @@ json_t *ecs_error_body(int kind, const char *message) {
         ASSERT(body);
         return body;
 }
+
+bool ecs_json_list_has(const json_t *list, const char *value) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(list, i, item) {
+                const char *s = json_string_value(item);
+                if (s && strcmp(s, value) == 0)
+                        return true;
+        }
+        return false;
+}
+
+json_t *ecs_timestamp_now(void) {
+        return json_real((double) time_now_ms() / 1000.0);
+}

@@ -56,6 +56,10 @@ int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *acc
 const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt);
 /* The integer member `key` of `obj`: true and *ret when it is present as a JSON integer. */
 bool ecs_json_int(const json_t *obj, const char *key, int64_t *ret);
+/* True when the string array `list` (may be NULL) contains `value`. */
+bool ecs_json_list_has(const json_t *list, const char *value);
+/* Now as the ECS API writes timestamps: epoch seconds with millisecond precision (a new reference). */
+json_t *ecs_timestamp_now(void);
 
 /* ---- pagination tokens ----
  * A token is opaque to clients: base64url of "<scope>\n<last key>", where scope names the listing it belongs to
