@@ -593,25 +593,6 @@ int rt_task_active(struct rt_store *s, json_t **ret, struct err *e) {
         return 0;
 }
 
-int rt_task_count_active(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_running,
-                         int64_t *ret_pending, struct err *e) {
-        LOCK_STORE(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s,
-                        "SELECT coalesce(sum(last_status = 'RUNNING'), 0), coalesce(sum(last_status != 'RUNNING'), 0)"
-                        " FROM tasks WHERE region = ? AND cluster = ? AND last_status != 'STOPPED'",
-                        &st, e);
-        if (r < 0)
-                return r;
-        bind_text(st, 1, region);
-        bind_text(st, 2, cluster);
-        if (sqlite3_step(st) != SQLITE_ROW)
-                return db_error(s, e, "task count");
-        *ret_running = sqlite3_column_int64(st, 0);
-        *ret_pending = sqlite3_column_int64(st, 1);
-        return 0;
-}
-
 int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_removed, struct err *e) {
         LOCK_STORE(s);
         int r = exec_sql(s, "BEGIN IMMEDIATE", e);

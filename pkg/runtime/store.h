@@ -98,9 +98,6 @@ struct rt_task_query {
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e);
 /* Every task not yet STOPPED, as [{"doc", "private"}], for restart recovery. */
 int rt_task_active(struct rt_store *s, json_t **ret, struct err *e);
-/* Tasks of a cluster not yet STOPPED: those RUNNING, and the others (PROVISIONING, PENDING, stopping). */
-int rt_task_count_active(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_running,
-                         int64_t *ret_pending, struct err *e);
 /* Forget STOPPED tasks that stopped before `stopped_before_ms` (epoch ms), with their tags and captured output. */
 int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_removed, struct err *e);
 
