@@ -387,6 +387,10 @@ static int cmd_serve(int argc, char **argv) {
 
 /* ---- ecsd render and ecsd run ---- */
 
+/* The identity `ecsd render` gives the task it prints, on either backend. */
+#define RENDER_TASK_ID "00000000000000000000000000000000"
+#define RENDER_TASK_ARN "arn:aws:ecs:us-east-1:000000000000:task/default/" RENDER_TASK_ID
+
 /* Read a task definition file: a RegisterTaskDefinition input, a TaskDefinition, or DescribeTaskDefinition's output
  * ({"taskDefinition": {...}}). */
 static json_t *load_taskdef(const char *path) {
@@ -433,8 +437,8 @@ static int cmd_render(int argc, char **argv) {
         if (strcmp(backend, "k8s") == 0) {
                 struct k8s_task_spec ks = {
                         .taskdef = td,
-                        .task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/00000000000000000000000000000000",
-                        .task_id = "00000000000000000000000000000000",
+                        .task_arn = RENDER_TASK_ARN,
+                        .task_id = RENDER_TASK_ID,
                         .cluster_name = "default",
                         .namespace_ = "default",
                         .metadata_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/metadata",
@@ -452,8 +456,8 @@ static int cmd_render(int argc, char **argv) {
         }
         struct docker_task_spec spec = {
                 .taskdef = td,
-                .task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/00000000000000000000000000000000",
-                .task_id = "00000000000000000000000000000000",
+                .task_arn = RENDER_TASK_ARN,
+                .task_id = RENDER_TASK_ID,
                 .cluster_name = "default",
                 .metadata_endpoint = "http://host.docker.internal:4566/_ecsd/metadata",
                 .credentials_endpoint = "http://host.docker.internal:4566/_ecsd/credentials",
