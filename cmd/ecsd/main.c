@@ -13,6 +13,7 @@
 #include "docker-backend.h"
 #include "docker.h"
 #include "ecs.h"
+#include "k8s-backend.h"
 #include "k8s.h"
 #include "lifecycle.h"
 #include "runner.h"
@@ -36,6 +37,12 @@ struct config {
         int64_t retention_s;
         int64_t stop_timeout_s;
         bool cleanup_on_exit;
+        const char *kubeconfig;   /* NULL: in-cluster, $KUBECONFIG, ~/.kube/config */
+        const char *kube_context; /* NULL: current-context */
+        const char *k8s_namespace; /* NULL: the context's namespace */
+        const char *k8s_node_name;
+        const char *k8s_endpoint; /* base URL Pods reach ecsd at; NULL: http://<listen> */
+        int64_t k8s_start_timeout_s;
 };
 
 static const char usage_text[] =
@@ -75,6 +82,19 @@ static const char usage_text[] =
         "                        default 30)\n"
         "  --cleanup-on-exit     stop and remove every task when ecsd exits\n"
         "                        (ECSD_CLEANUP_ON_EXIT=1)\n"
+        "Flags of the k8s backend:\n"
+        "  --kubeconfig FILE     kubeconfig (ECSD_KUBECONFIG; default: in-cluster service account,\n"
+        "                        else $KUBECONFIG, else ~/.kube/config)\n"
+        "  --kube-context NAME   kubeconfig context (ECSD_KUBE_CONTEXT, default current-context)\n"
+        "  --k8s-namespace NS    namespace of the task Pods (ECSD_K8S_NAMESPACE, default the\n"
+        "                        context's namespace)\n"
+        "  --k8s-node-name NAME  bind every Pod to this node (ECSD_K8S_NODE_NAME; default: the\n"
+        "                        scheduler places them)\n"
+        "  --k8s-endpoint URL    how Pods reach ecsd, e.g. http://ecsd.ecsd.svc:4566, for the\n"
+        "                        metadata and credentials endpoints (ECSD_K8S_ENDPOINT, default\n"
+        "                        http://<listen>)\n"
+        "  --k8s-start-timeout S longest wait for a Pod's container to start before the task\n"
+        "                        fails to start (ECSD_K8S_START_TIMEOUT, default 600)\n"
         "\n"
         "Example:\n"
         "  ecsd serve &\n"
@@ -110,11 +130,16 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"image-pull-behavior", required_argument, NULL, 'P'},
                 {"secrets-file", required_argument, NULL, 'S'}, {"task-retention", required_argument, NULL, 'R'},
                 {"stop-timeout", required_argument, NULL, 'T'}, {"cleanup-on-exit", no_argument, NULL, 'C'},
+                {"kubeconfig", required_argument, NULL, 'K'}, {"kube-context", required_argument, NULL, 'X'},
+                {"k8s-namespace", required_argument, NULL, 'N'}, {"k8s-node-name", required_argument, NULL, 'O'},
+                {"k8s-endpoint", required_argument, NULL, 'E'},
+                {"k8s-start-timeout", required_argument, NULL, 'U'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
         const char *retention = env_or("ECSD_TASK_RETENTION", "3600");
         const char *stop_timeout = env_or("ECSD_CONTAINER_STOP_TIMEOUT", "30");
+        const char *start_timeout = env_or("ECSD_K8S_START_TIMEOUT", "600");
         *cfg = (struct config){
                 .listen = env_or("ECSD_LISTEN", "127.0.0.1:4566"),
                 .data_dir = env_or("ECSD_DATA_DIR", NULL),
@@ -128,6 +153,11 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .pull_behavior = env_or("ECSD_IMAGE_PULL_BEHAVIOR", "default"),
                 .secrets_file = env_or("ECSD_SECRETS_FILE", NULL),
                 .cleanup_on_exit = strcmp(env_or("ECSD_CLEANUP_ON_EXIT", "0"), "1") == 0,
+                .kubeconfig = env_or("ECSD_KUBECONFIG", NULL),
+                .kube_context = env_or("ECSD_KUBE_CONTEXT", NULL),
+                .k8s_namespace = env_or("ECSD_K8S_NAMESPACE", NULL),
+                .k8s_node_name = env_or("ECSD_K8S_NODE_NAME", NULL),
+                .k8s_endpoint = env_or("ECSD_K8S_ENDPOINT", NULL),
         };
         int c;
         opterr = 0;
@@ -148,6 +178,12 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'R': retention = optarg; break;
                 case 'T': stop_timeout = optarg; break;
                 case 'C': cfg->cleanup_on_exit = true; break;
+                case 'K': cfg->kubeconfig = optarg; break;
+                case 'X': cfg->kube_context = optarg; break;
+                case 'N': cfg->k8s_namespace = optarg; break;
+                case 'O': cfg->k8s_node_name = optarg; break;
+                case 'E': cfg->k8s_endpoint = optarg; break;
+                case 'U': start_timeout = optarg; break;
                 case 'h': fputs(usage_text, stdout); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -179,6 +215,10 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
         }
         if (parse_int64(stop_timeout, 1, 3600, &cfg->stop_timeout_s) < 0) {
                 fprintf(stderr, "ecsd serve: --stop-timeout must be a number of seconds from 1 to 3600\n");
+                return EXIT_USAGE;
+        }
+        if (parse_int64(start_timeout, 1, 24 * 3600, &cfg->k8s_start_timeout_s) < 0) {
+                fprintf(stderr, "ecsd serve: --k8s-start-timeout must be a number of seconds from 1 to 86400\n");
                 return EXIT_USAGE;
         }
         enum docker_pull_behavior pull;
@@ -237,29 +277,37 @@ struct service {
         struct api *api;
         struct api_server *srv, *metadata_srv;
         struct docker_backend *docker;
+        struct k8s_config *kube;
+        struct k8s_backend *k8s;
         struct rt_backend backend;
         struct rt_lifecycle *lc;
         struct docker_events *events;
         json_t *secrets;
 };
 
-static void on_docker_event(void *userdata, const struct rt_container_event *ev) {
+static void on_backend_event(void *userdata, const struct rt_container_event *ev) {
         rt_lifecycle_event(userdata, ev);
 }
 
-static void on_docker_connect(void *userdata) {
+static void on_backend_sync(void *userdata) {
         rt_lifecycle_resync(userdata);
 }
 
 /* Wire the docker backend: metadata listener, backend, lifecycle, event monitor. */
+/* This instance's id, kept in the store: the owner label on everything it creates. */
+static int instance_id(struct service *s, char *buf, size_t size, struct err *e) {
+        char fresh[64];
+        str_printf(fresh, sizeof(fresh), "ecsd-%08lx%08lx", (unsigned long) time_now_ms() & 0xffffffffUL,
+                   (unsigned long) getpid());
+        return rt_meta_get_or_put(s->store, "instance_id", fresh, buf, size, e);
+}
+
 static int start_docker(const struct config *cfg, struct service *s, struct err *e) {
-        char owner[64], fresh[64], gateway[64], listen[96], endpoint[256], creds[256];
+        char owner[64], gateway[64], listen[96], endpoint[256], creds[256];
         unsigned mport = 0;
         if (docker_runner_set_cli(cfg->docker_cli) < 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "invalid --docker-cli");
-        str_printf(fresh, sizeof(fresh), "ecsd-%08lx%08lx", (unsigned long) time_now_ms() & 0xffffffffUL,
-                   (unsigned long) getpid());
-        int r = rt_meta_get_or_put(s->store, "instance_id", fresh, owner, sizeof(owner), e);
+        int r = instance_id(s, owner, sizeof(owner), e);
         if (r < 0)
                 return r;
         const char *mlisten = cfg->metadata_listen;
@@ -303,8 +351,8 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
                 return r;
         struct docker_events_config ec = {
                 .owner = owner,
-                .on_event = on_docker_event,
-                .on_connect = on_docker_connect,
+                .on_event = on_backend_event,
+                .on_connect = on_backend_sync,
                 .userdata = s->lc,
         };
         if ((r = docker_events_start(&ec, &s->events, e)) < 0)
@@ -315,13 +363,65 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         return 0;
 }
 
+/* Wire the k8s backend: kubeconfig, backend, lifecycle, Pod watch. Pods reach the metadata endpoint through the
+ * main listener, at --k8s-endpoint. */
+static int start_k8s(const struct config *cfg, struct service *s, struct err *e) {
+        char owner[64], endpoint[512], creds[512];
+        int r = instance_id(s, owner, sizeof(owner), e);
+        if (r >= 0)
+                r = k8s_config_load(cfg->kubeconfig, cfg->kube_context, &s->kube, e);
+        if (r < 0)
+                return r;
+        const char *base = cfg->k8s_endpoint;
+        char listen_url[300];
+        if (!base) {
+                str_printf(listen_url, sizeof(listen_url), "http://%s", cfg->listen);
+                base = listen_url;
+                log_warn("main", "\"no --k8s-endpoint: Pods are told to reach ecsd at %s\"", base);
+        }
+        str_printf(endpoint, sizeof(endpoint), "%s/_ecsd/metadata", base);
+        str_printf(creds, sizeof(creds), "%s/_ecsd/credentials", base);
+        struct k8s_backend_config kc = {
+                .kube = s->kube,
+                .owner = owner,
+                .ns_mode = K8S_NS_FIXED,
+                .namespace_ = cfg->k8s_namespace ? cfg->k8s_namespace : k8s_config_namespace(s->kube),
+                .node_name = cfg->k8s_node_name,
+                .metadata_endpoint = endpoint,
+                .credentials_endpoint = creds,
+                .default_stop_timeout_s = (int) cfg->stop_timeout_s,
+                .start_timeout_s = (int) cfg->k8s_start_timeout_s,
+        };
+        if ((r = k8s_backend_new(&kc, &s->backend, &s->k8s, e)) < 0)
+                return r;
+        struct rt_lifecycle_config lcfg = {
+                .store = s->store,
+                .backend = &s->backend,
+                .retention_ms = cfg->retention_s * 1000,
+                .secrets = s->secrets,
+        };
+        if ((r = rt_lifecycle_new(&lcfg, &s->lc, e)) < 0)
+                return r;
+        struct k8s_backend_hooks hooks = {.on_event = on_backend_event, .on_sync = on_backend_sync,
+                                          .userdata = s->lc};
+        if ((r = k8s_backend_start(s->k8s, &hooks, e)) < 0)
+                return r;
+        api_attach_lifecycle(s->api, s->lc);
+        log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace=%s metadata=%s", owner,
+                 k8s_config_server(s->kube), kc.namespace_, endpoint);
+        return 0;
+}
+
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
         api_attach_lifecycle(s->api, NULL);
         docker_events_stop(s->events);
+        k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
         api_server_stop(s->metadata_srv);
         docker_backend_free(s->docker);
+        k8s_backend_free(s->k8s);
+        k8s_config_free(s->kube);
         api_free(s->api);
         rt_store_free(s->store);
         json_decref(s->secrets);
@@ -361,7 +461,7 @@ static int cmd_serve(int argc, char **argv) {
         if (r >= 0 && strcmp(cfg.backend, "docker") == 0)
                 r = start_docker(&cfg, &s, &e);
         else if (r >= 0)
-                log_warn("main", "\"the k8s backend is not available yet: the ECS API answers, tasks cannot run\"");
+                r = start_k8s(&cfg, &s, &e);
         if (r >= 0)
                 r = api_server_start(s.api, cfg.listen, (unsigned) cfg.threads, &s.srv, &port, &e);
         if (r < 0) {

@@ -277,8 +277,11 @@ int k8s_transport_err(CURLcode rc, const char *errbuf, const char *what, struct 
 }
 
 /* The request with a body given as text (`content_type` NULL: JSON). */
+/* One request. A 2xx body is decoded as JSON into *ret_json, or, when `ret_raw` is non-NULL, handed over as it is
+ * (the caller frees it with k8s_body_free). */
 static int request_raw(struct k8s_client *c, const char *method, const char *path, const char *body,
-                       const char *content_type, long *ret_status, json_t **ret_json, struct err *e) {
+                       const char *content_type, long *ret_status, json_t **ret_json, struct k8s_body *ret_raw,
+                       struct err *e) {
         char what[PATH_MAX_BYTES + 16];
         str_printf(what, sizeof(what), "%s %s", method, path);
         if (path[0] != '/' || strlen(path) > PATH_MAX_BYTES)
@@ -341,6 +344,10 @@ static int request_raw(struct k8s_client *c, const char *method, const char *pat
                 k8s_body_free(&resp);
                 return r;
         }
+        if (ret_raw) {
+                *ret_raw = resp;
+                return 0;
+        }
         json_t *doc = json_null();
         if (resp.len > 0) {
                 json_error_t jerr;
@@ -367,7 +374,7 @@ int k8s_request(struct k8s_client *c, const char *method, const char *path, cons
                 if (!text)
                         return err_set(e, -ENOMEM, ERR_KIND_INTERNAL, "Out of memory.");
         }
-        return request_raw(c, method, path, text, NULL, ret_status, ret_json, e);
+        return request_raw(c, method, path, text, NULL, ret_status, ret_json, NULL, e);
 }
 
 int k8s_client_native_sidecars(struct k8s_client *c, bool *ret, struct err *e) {
@@ -464,5 +471,28 @@ int k8s_pod_list(struct k8s_client *c, const char *ns, const char *label_selecto
         *ret_items = json_is_array(items) ? json_incref(items) : json_array();
         if (ret_resource_version)
                 *ret_resource_version = xstrdup(ecs_json_str(json_object_get(list, "metadata"), "resourceVersion", ""));
+        return 0;
+}
+
+int k8s_pod_logs(struct k8s_client *c, const char *ns, const char *name, const char *container, size_t limit_bytes,
+                 char **ret, size_t *ret_len, struct err *e) {
+        char path[PATH_MAX_BYTES], esc[256];
+        int r = pod_path(path, sizeof(path), ns, name, e);
+        if (r < 0)
+                return r;
+        if (k8s_escape(container, esc, sizeof(esc)) < 0 ||
+            str_printf(path + strlen(path), sizeof(path) - strlen(path), "/log?container=%s&limitBytes=%zu", esc,
+                       limit_bytes) < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Kubernetes API: container name too long.");
+        struct k8s_body body;
+        if ((r = request_raw(c, "GET", path, NULL, NULL, NULL, NULL, &body, e)) < 0)
+                return r;
+        /* Hand the output over NUL-terminated. */
+        *ret = xmalloc(body.len + 1);
+        if (body.len)
+                memcpy(*ret, body.data, body.len);
+        (*ret)[body.len] = '\0';
+        *ret_len = body.len;
+        k8s_body_free(&body);
         return 0;
 }

@@ -160,6 +160,11 @@ int k8s_pod_get(struct k8s_client *c, const char *ns, const char *name, json_t *
 int k8s_pod_list(struct k8s_client *c, const char *ns, const char *label_selector, json_t **ret_items,
                  char **ret_resource_version, struct err *e);
 
+/* A container's output (pods/log), at most `limit_bytes` (the newest bytes are cut, as limitBytes does). *ret is
+ * NUL-terminated; the caller frees it. */
+int k8s_pod_logs(struct k8s_client *c, const char *ns, const char *name, const char *container, size_t limit_bytes,
+                 char **ret, size_t *ret_len, struct err *e);
+
 /* ---- the watch ---- */
 
 enum k8s_watch_event {

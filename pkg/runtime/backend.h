@@ -12,7 +12,10 @@
  *   "network": object or null (a task-scoped network exists for awsvpc).
  *
  * Every operation may be called from any lifecycle thread at once, for different tasks. Each returns 0 or a
- * negative errno with a sentence in `e` that the lifecycle puts, prefixed, into the task's stoppedReason. */
+ * negative errno with a sentence in `e` that the lifecycle puts, prefixed, into the task's stoppedReason. A sentence
+ * that already starts with an ECS error name ("CannotPullContainerError: ...") is kept as it is, so a backend that
+ * learns late what went wrong (a Pod's image pull fails after the Pod was created) can say so. -ECANCELED (after
+ * cancel) is not a failure: the stop that asked for it goes on. */
 #pragma once
 
 #include <jansson.h>
@@ -59,15 +62,25 @@ struct rt_backend {
         int (*observe)(void *impl, json_t **ret, struct err *e);
         /* Remove everything left over for a task id (by label), when no plan is at hand. */
         int (*sweep_task)(void *impl, const char *task_id, struct err *e);
+        /* Optional (may be NULL): the task is to stop while its launch is in flight; make any wait of pull/start for
+         * this plan return -ECANCELED soon. Called with the lifecycle's lock held: must not block or call back. */
+        void (*cancel)(void *impl, const json_t *plan);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */
-enum rt_event_kind { RT_EVENT_START, RT_EVENT_DIE, RT_EVENT_HEALTH, RT_EVENT_OOM };
+enum rt_event_kind {
+        RT_EVENT_START,
+        RT_EVENT_DIE,
+        RT_EVENT_HEALTH,
+        RT_EVENT_OOM,
+        RT_EVENT_GONE, /* the task's whole workload vanished, not by ecsd's hand (e.g. a Pod deleted by someone) */
+};
 
 struct rt_container_event {
         enum rt_event_kind kind;
         const char *task_id;
-        const char *container; /* ECS container name */
+        const char *container; /* ECS container name; NULL for RT_EVENT_GONE */
         int exit_code;         /* RT_EVENT_DIE */
         const char *health;    /* RT_EVENT_HEALTH: "HEALTHY" or "UNHEALTHY" */
+        const char *reason;    /* RT_EVENT_GONE: a sentence for stoppedReason */
 };

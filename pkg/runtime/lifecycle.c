@@ -340,6 +340,22 @@ static int resolve_secrets(struct rt_lifecycle *lc, const struct container *c, j
         return 0;
 }
 
+/* The reason for a failed backend step: `prefix` ("CannotPullContainerError") and the backend's sentence, unless the
+ * sentence already names its ECS error ("CannotPullContainerError: ..."; see backend.h). */
+static void backend_reason(char *why, size_t size, const char *prefix, const char *msg) {
+        size_t word = strspn(msg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+        if (word > 5 && strncmp(msg + word - 5, "Error", 5) == 0 && strncmp(msg + word, ": ", 2) == 0)
+                str_printf(why, size, "%s", msg);
+        else
+                str_printf(why, size, "%s: %s", prefix, msg);
+}
+
+/* Tell the backend that a launch in flight is to stop (lock held), so a wait of its own ends early. */
+static void cancel_launch(struct rt_lifecycle *lc, struct task *t) {
+        if (t->worker && !t->stopping && lc->be->cancel)
+                lc->be->cancel(lc->be->impl, json_object_get(t->priv, "plan"));
+}
+
 /* Fail the launch (lock held): the stop path runs next with TaskFailedToStart. */
 static void launch_failed(struct task *t, struct container *c, const char *why) {
         log_warn("lifecycle", "\"task failed to start\" task=%s reason=\"%s\"", t->id, why);
@@ -376,8 +392,11 @@ static void *launch_worker(void *arg) {
                 pthread_mutex_unlock(&lc->lock);
                 if (stop)
                         break;
-                if (lc->be->pull(lc->be->impl, plan, t->c[i].plan, &e) < 0) {
-                        str_printf(why, sizeof(why), "CannotPullContainerError: %s", e.msg);
+                int r = lc->be->pull(lc->be->impl, plan, t->c[i].plan, &e);
+                if (r == -ECANCELED)
+                        break;
+                if (r < 0) {
+                        backend_reason(why, sizeof(why), "CannotPullContainerError", e.msg);
                         pthread_mutex_lock(&lc->lock);
                         launch_failed(t, &t->c[i], why);
                         pthread_mutex_unlock(&lc->lock);
@@ -396,7 +415,7 @@ static void *launch_worker(void *arg) {
         bool go_on = !t->stop_requested && !lc->shutdown;
         pthread_mutex_unlock(&lc->lock);
         if (go_on && lc->be->setup(lc->be->impl, plan, &e) < 0) {
-                str_printf(why, sizeof(why), "ResourceInitializationError: %s", e.msg);
+                backend_reason(why, sizeof(why), "ResourceInitializationError", e.msg);
                 pthread_mutex_lock(&lc->lock);
                 launch_failed(t, NULL, why);
                 pthread_mutex_unlock(&lc->lock);
@@ -433,13 +452,14 @@ static void *launch_worker(void *arg) {
                 json_auto_t *secrets = NULL;
                 json_auto_t *info = NULL;
                 r = resolve_secrets(lc, c, &secrets, why, sizeof(why));
-                if (r >= 0 && lc->be->create(lc->be->impl, plan, c->plan, secrets, &info, &e) < 0) {
-                        str_printf(why, sizeof(why), "CannotCreateContainerError: %s", e.msg);
-                        r = -EIO;
+                if (r >= 0) {
+                        r = lc->be->create(lc->be->impl, plan, c->plan, secrets, &info, &e);
+                        if (r < 0)
+                                backend_reason(why, sizeof(why), "CannotCreateContainerError", e.msg);
                 }
                 /* The container exists: record its id before it runs, then look at desiredStatus once more. */
                 pthread_mutex_lock(&lc->lock);
-                if (r < 0)
+                if (r < 0 && r != -ECANCELED)
                         launch_failed(t, c, why);
                 else {
                         json_object_set(doc_container(t, (size_t) (c - t->c)), "runtimeId",
@@ -453,12 +473,11 @@ static void *launch_worker(void *arg) {
 
                 json_decref(info);
                 info = NULL;
-                if (lc->be->start(lc->be->impl, plan, c->plan, &info, &e) < 0) {
-                        str_printf(why, sizeof(why), "CannotStartContainerError: %s", e.msg);
-                        r = -EIO;
-                }
-                pthread_mutex_lock(&lc->lock);
+                r = lc->be->start(lc->be->impl, plan, c->plan, &info, &e);
                 if (r < 0)
+                        backend_reason(why, sizeof(why), "CannotStartContainerError", e.msg);
+                pthread_mutex_lock(&lc->lock);
+                if (r < 0 && r != -ECANCELED)
                         launch_failed(t, c, why);
                 else {
                         json_t *bindings = json_object_get(info, "networkBindings");
@@ -883,6 +902,7 @@ int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *
         if (t) {
                 request_stop(t, "UserInitiated", reason && *reason ? reason : STOPPED_BY_USER_DEFAULT);
                 task_save(lc, t);
+                cancel_launch(lc, t);
                 *ret = json_deep_copy(t->doc);
                 log_info("lifecycle", "\"stop requested\" task=%s", t->id);
                 begin_stop(lc, t);
@@ -899,6 +919,7 @@ int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t t
         for (struct task *t = lc->tasks; t; t = t->next) {
                 request_stop(t, "UserInitiated", reason);
                 task_save(lc, t);
+                cancel_launch(lc, t);
                 begin_stop(lc, t);
         }
         int left = 0;
@@ -916,10 +937,39 @@ int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t t
 
 /* ---- events ---- */
 
+/* The task's workload vanished behind ecsd's back (lock held): every container is stopped, and the task stops with
+ * the backend's reason, as TaskFailedToStart when it was still launching. */
+static void workload_gone(struct rt_lifecycle *lc, struct task *t, const char *reason) {
+        if (t->stopping)
+                return; /* ecsd's own stop removed it */
+        bool launching = t->worker;
+        for (size_t i = 0; i < t->n; i++) {
+                struct container *c = &t->c[i];
+                if (c->state == C_STOPPED)
+                        continue;
+                c->state = C_STOPPED;
+                if (!c->reason[0])
+                        str_printf(c->reason, sizeof(c->reason), "%s", reason);
+                sync_container_doc(t, c);
+        }
+        log_warn("lifecycle", "\"workload gone\" task=%s reason=\"%s\"", t->id, reason);
+        request_stop(t, launching ? "TaskFailedToStart" : "EssentialContainerExited", reason);
+        task_save(lc, t);
+        cancel_launch(lc, t);
+        begin_stop(lc, t);
+}
+
 void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event *ev) {
-        if (!ev->task_id || !ev->container)
+        if (!ev->task_id || (!ev->container && ev->kind != RT_EVENT_GONE))
                 return;
         pthread_mutex_lock(&lc->lock);
+        if (ev->kind == RT_EVENT_GONE) {
+                struct task *t = task_find(lc, ev->task_id);
+                if (t)
+                        workload_gone(lc, t, ev->reason ? ev->reason : "the task's workload disappeared");
+                pthread_mutex_unlock(&lc->lock);
+                return;
+        }
         struct task *t = task_find(lc, ev->task_id);
         struct container *c = t ? container_named(t, ev->container) : NULL;
         if (!c) {
@@ -952,6 +1002,8 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
                 if (c->has_health && ev->health)
                         str_printf(c->health, sizeof(c->health), "%s", ev->health);
                 break;
+        case RT_EVENT_GONE:
+                break; /* handled above */
         }
         sync_container_doc(t, c);
         task_save(lc, t);
@@ -959,7 +1011,8 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
                 request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
                 task_save(lc, t);
                 begin_stop(lc, t);
-        }
+        } else if (ev->kind == RT_EVENT_DIE && c->essential)
+                cancel_launch(lc, t);
         pthread_cond_broadcast(&lc->changed);
         pthread_mutex_unlock(&lc->lock);
 }
@@ -1222,6 +1275,8 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
                 return;
         pthread_mutex_lock(&lc->lock);
         lc->shutdown = true;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                cancel_launch(lc, t);
         pthread_cond_broadcast(&lc->changed);
         while (lc->n_workers > 0)
                 pthread_cond_wait(&lc->changed, &lc->lock);

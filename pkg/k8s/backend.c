@@ -1,0 +1,835 @@
+/* backend.c — the Kubernetes backend (k8s-backend.h): the rt_backend operations over the API server, and the watch
+ * that turns Pod status changes into lifecycle events. docs/internals/k8s-backend.md explains the mapping.
+ *
+ * One task is one Pod, so the per-container operations of rt_backend map onto the Pod as a whole: setup creates the
+ * Pod (every container of it starts on its own, in the order the Pod's shape gives), start waits until the watch shows
+ * the container started (or failed to: an image that cannot be pulled, a missing Secret, a Pod that never runs), the
+ * first stop deletes the Pod with its grace period and each stop waits until its container has terminated, teardown
+ * waits until the Pod is gone. pull has nothing to do: the kubelet pulls.
+ *
+ * State: `pods`, a cache of ecsd's Pods fed by the watch, guarded by `lock`; `changed` wakes the operations that wait
+ * on it. For each container the cache keeps what was last reported to the lifecycle, so a Pod update becomes exactly
+ * the events it implies (START, DIE, OOM, HEALTH) and a Pod deleted by someone else becomes RT_EVENT_GONE. Events are
+ * delivered after `lock` is released: the lifecycle may call back into the backend (cancel) with its own lock held,
+ * so the order is always lifecycle lock → backend lock.
+ *
+ * API calls per task: create, delete, one log read per container that ran; nothing polls. */
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecs.h"
+#include "k8s-backend.h"
+
+#define POOL_MAX 8                     /* idle API clients kept for the operations */
+#define STOP_MARGIN_S 15               /* beyond the grace period, before ecsd forces the deletion */
+#define LOG_CAPTURE_CAP (1024 * 1024)
+
+/* What ecsd last reported of one container. */
+struct cstatus {
+        char *ecs_name;
+        char *k8s_name;
+        bool init;         /* an init container (role init or sidecar): its status is in initContainerStatuses */
+        bool sidecar;      /* restartPolicy Always: its first termination is its exit */
+        bool health_check; /* readiness says its health */
+        bool started, ended, ready;
+        int exit_code;
+};
+
+struct pod {
+        struct pod *next;
+        char *ns, *name, *task_id;
+        json_t *obj; /* the newest Pod object */
+        struct cstatus *c;
+        size_t n;
+        bool deleting;      /* ecsd asked for the deletion */
+        bool cancelled;     /* the lifecycle wants the launch to end */
+        bool gone_reported; /* RT_EVENT_GONE was sent */
+};
+
+struct pooled_client {
+        struct k8s_client *client;
+        uint64_t counted; /* its calls already added to `calls` */
+};
+
+struct k8s_backend {
+        struct k8s_config *kube;
+        char *owner, *namespace_, *node_name, *metadata_endpoint, *credentials_endpoint;
+        enum k8s_ns_mode ns_mode;
+        int default_stop_timeout_s, start_timeout_s;
+        bool native_sidecars;
+        char selector[128];
+        struct k8s_backend_hooks hooks;
+
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+        struct pod *pods;
+        bool synced;  /* the watch delivered its first full list */
+        bool closing; /* k8s_backend_stop: waits end at once */
+        struct pooled_client pool[POOL_MAX];
+        size_t n_pool;
+        uint64_t calls;
+        struct k8s_watch *watch;
+};
+
+/* ---- small helpers ---- */
+
+static int64_t mono_ms(void) {
+        return time_mono_ms();
+}
+
+/* Wait on `changed` until at most `deadline_ms` (monotonic; lock held). */
+static void wait_until(struct k8s_backend *b, int64_t deadline_ms) {
+        int64_t ms = deadline_ms - mono_ms();
+        if (ms <= 0)
+                return;
+        if (ms > 1000)
+                ms = 1000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&b->changed, &b->lock, &ts);
+}
+
+static const char *plan_str(const json_t *plan, const char *key) {
+        return ecs_json_str(plan, key, "");
+}
+
+static int take_client(struct k8s_backend *b, struct pooled_client *ret, struct err *e) {
+        pthread_mutex_lock(&b->lock);
+        if (b->n_pool) {
+                *ret = b->pool[--b->n_pool];
+                pthread_mutex_unlock(&b->lock);
+                return 0;
+        }
+        pthread_mutex_unlock(&b->lock);
+        *ret = (struct pooled_client){0};
+        return k8s_client_new(b->kube, NULL, &ret->client, e);
+}
+
+static void give_client(struct k8s_backend *b, struct pooled_client *pc) {
+        pthread_mutex_lock(&b->lock);
+        uint64_t n = k8s_client_calls(pc->client);
+        b->calls += n - pc->counted;
+        pc->counted = n;
+        if (b->n_pool < POOL_MAX) {
+                b->pool[b->n_pool++] = *pc;
+                pc->client = NULL;
+        }
+        pthread_mutex_unlock(&b->lock);
+        k8s_client_free(pc->client);
+}
+
+/* ---- the cache ---- */
+
+static struct pod *pod_find(struct k8s_backend *b, const char *ns, const char *name) {
+        for (struct pod *p = b->pods; p; p = p->next)
+                if (strcmp(p->name, name) == 0 && strcmp(p->ns, ns) == 0)
+                        return p;
+        return NULL;
+}
+
+static struct pod *pod_find_task(struct k8s_backend *b, const char *task_id) {
+        for (struct pod *p = b->pods; p; p = p->next)
+                if (strcmp(p->task_id, task_id) == 0)
+                        return p;
+        return NULL;
+}
+
+static void pod_free(struct pod *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->c[i].ecs_name);
+                free(p->c[i].k8s_name);
+        }
+        free(p->c);
+        json_decref(p->obj);
+        free(p->ns);
+        free(p->name);
+        free(p->task_id);
+        free(p);
+}
+
+static void pod_remove(struct k8s_backend *b, struct pod *p) {
+        for (struct pod **pp = &b->pods; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        pod_free(p);
+        pthread_cond_broadcast(&b->changed);
+}
+
+/* A cache entry for a Pod object of ecsd's (lock held). NULL when the object lacks ecsd's labels or annotation. */
+static struct pod *pod_new(struct k8s_backend *b, const json_t *obj) {
+        const json_t *meta = json_object_get(obj, "metadata");
+        const char *ns = ecs_json_str(meta, "namespace", NULL);
+        const char *name = ecs_json_str(meta, "name", NULL);
+        const char *task_id = ecs_json_str(json_object_get(meta, "labels"), K8S_LABEL_TASK_ID, NULL);
+        const char *spec = ecs_json_str(json_object_get(meta, "annotations"), K8S_ANNOTATION_CONTAINERS, NULL);
+        json_auto_t *containers = spec ? json_loads(spec, 0, NULL) : NULL;
+        if (!ns || !name || !task_id || !json_is_object(containers))
+                return NULL;
+        struct pod *p = xcalloc(1, sizeof(*p));
+        p->ns = xstrdup(ns);
+        p->name = xstrdup(name);
+        p->task_id = xstrdup(task_id);
+        p->c = xcalloc(json_object_size(containers) + 1, sizeof(*p->c));
+        const char *ecs_name;
+        const json_t *c;
+        json_object_foreach((json_t *) containers, ecs_name, c) {
+                const char *role = ecs_json_str(c, "role", "container");
+                struct cstatus *cs = &p->c[p->n++];
+                cs->ecs_name = xstrdup(ecs_name);
+                cs->k8s_name = xstrdup(ecs_json_str(c, "name", ecs_name));
+                cs->init = strcmp(role, "container") != 0;
+                cs->sidecar = strcmp(role, "sidecar") == 0;
+                cs->health_check = json_is_true(json_object_get(c, "healthCheck"));
+        }
+        p->next = b->pods;
+        b->pods = p;
+        return p;
+}
+
+/* What a Pod object says of one container. */
+struct observed {
+        bool started, ended, ready, oom;
+        int exit_code;
+        const char *waiting_reason, *waiting_message;
+};
+
+static void observe_container(const json_t *pod, const struct cstatus *cs, struct observed *o) {
+        *o = (struct observed){0};
+        const json_t *status = json_object_get(pod, "status");
+        size_t i;
+        const json_t *st;
+        json_array_foreach(json_object_get(status, cs->init ? "initContainerStatuses" : "containerStatuses"), i,
+                           st) {
+                if (strcmp(ecs_json_str(st, "name", ""), cs->k8s_name) != 0)
+                        continue;
+                const json_t *state = json_object_get(st, "state");
+                const json_t *term = json_object_get(state, "terminated");
+                int64_t restarts = 0;
+                ecs_json_int(st, "restartCount", &restarts);
+                /* A sidecar is restarted by the kubelet: its first termination is the ECS container's exit. */
+                if (cs->sidecar && !term && restarts > 0)
+                        term = json_object_get(json_object_get(st, "lastState"), "terminated");
+                if (json_object_get(state, "running"))
+                        o->started = true;
+                if (json_is_object(term)) {
+                        int64_t code = 0;
+                        ecs_json_int(term, "exitCode", &code);
+                        o->started = o->ended = true;
+                        o->exit_code = (int) code;
+                        o->oom = strcmp(ecs_json_str(term, "reason", ""), "OOMKilled") == 0;
+                }
+                o->ready = json_is_true(json_object_get(st, "ready"));
+                const json_t *waiting = json_object_get(state, "waiting");
+                o->waiting_reason = ecs_json_str(waiting, "reason", NULL);
+                o->waiting_message = ecs_json_str(waiting, "message", "");
+        }
+}
+
+/* Events found under the lock, delivered after it. */
+struct pending {
+        struct rt_container_event ev;
+        char *task_id, *container, *reason;
+};
+struct pending_list {
+        struct pending *v;
+        size_t n, cap;
+};
+
+static void pending_add(struct pending_list *l, enum rt_event_kind kind, const char *task_id, const char *container,
+                        int exit_code, const char *health, const char *reason) {
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 8;
+                struct pending *v = realloc(l->v, l->cap * sizeof(*v));
+                ASSERT(v);
+                l->v = v;
+        }
+        struct pending *p = &l->v[l->n++];
+        *p = (struct pending){.task_id = xstrdup(task_id),
+                              .container = container ? xstrdup(container) : NULL,
+                              .reason = reason ? xstrdup(reason) : NULL};
+        p->ev = (struct rt_container_event){.kind = kind, .task_id = p->task_id, .container = p->container,
+                                            .exit_code = exit_code, .health = health, .reason = p->reason};
+}
+
+static void pending_deliver(struct k8s_backend *b, struct pending_list *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                if (b->hooks.on_event)
+                        b->hooks.on_event(b->hooks.userdata, &l->v[i].ev);
+                free(l->v[i].task_id);
+                free(l->v[i].container);
+                free(l->v[i].reason);
+        }
+        free(l->v);
+        *l = (struct pending_list){0};
+}
+
+static void report_gone(struct pod *p, struct pending_list *out, const char *how) {
+        if (p->deleting || p->gone_reported)
+                return;
+        p->gone_reported = true;
+        char why[512];
+        str_printf(why, sizeof(why), "the Pod %s/%s %s by someone other than ecsd", p->ns, p->name, how);
+        pending_add(out, RT_EVENT_GONE, p->task_id, NULL, 0, NULL, why);
+}
+
+/* Take a new Pod object into the cache and queue the events it implies (lock held). */
+static void pod_apply(struct k8s_backend *b, const json_t *obj, struct pending_list *out) {
+        const json_t *meta = json_object_get(obj, "metadata");
+        struct pod *p = pod_find(b, ecs_json_str(meta, "namespace", ""), ecs_json_str(meta, "name", ""));
+        if (!p && !(p = pod_new(b, obj)))
+                return;
+        json_decref(p->obj);
+        p->obj = json_deep_copy(obj);
+        for (size_t i = 0; i < p->n; i++) {
+                struct cstatus *cs = &p->c[i];
+                struct observed o;
+                observe_container(obj, cs, &o);
+                if (o.started && !cs->started) {
+                        cs->started = true;
+                        pending_add(out, RT_EVENT_START, p->task_id, cs->ecs_name, 0, NULL, NULL);
+                }
+                if (cs->health_check && cs->started && !cs->ended && o.ready != cs->ready) {
+                        cs->ready = o.ready;
+                        pending_add(out, RT_EVENT_HEALTH, p->task_id, cs->ecs_name, 0,
+                                    o.ready ? "HEALTHY" : "UNHEALTHY", NULL);
+                }
+                if (o.ended && !cs->ended) {
+                        cs->ended = true;
+                        cs->exit_code = o.exit_code;
+                        if (o.oom)
+                                pending_add(out, RT_EVENT_OOM, p->task_id, cs->ecs_name, 0, NULL, NULL);
+                        pending_add(out, RT_EVENT_DIE, p->task_id, cs->ecs_name, o.exit_code, NULL, NULL);
+                }
+        }
+        if (json_object_get(meta, "deletionTimestamp"))
+                report_gone(p, out, "is being deleted");
+        pthread_cond_broadcast(&b->changed);
+}
+
+/* The Pod is gone from the API server (lock held). */
+static void pod_deleted(struct k8s_backend *b, struct pod *p, const json_t *last, struct pending_list *out) {
+        if (last)
+                pod_apply(b, last, out);
+        report_gone(p, out, "was deleted");
+        pod_remove(b, p);
+}
+
+static void on_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata) {
+        struct k8s_backend *b = userdata;
+        struct pending_list out = {0};
+        json_auto_t *missing = json_array();
+        pthread_mutex_lock(&b->lock);
+        if (ev == K8S_WATCH_ADDED || ev == K8S_WATCH_MODIFIED)
+                pod_apply(b, obj, &out);
+        else if (ev == K8S_WATCH_DELETED) {
+                const json_t *meta = json_object_get(obj, "metadata");
+                struct pod *p = pod_find(b, ecs_json_str(meta, "namespace", ""), ecs_json_str(meta, "name", ""));
+                if (p)
+                        pod_deleted(b, p, obj, &out);
+        } else if (ev == K8S_WATCH_RELISTED) {
+                size_t i;
+                const json_t *item;
+                json_array_foreach(obj, i, item) pod_apply(b, item, &out);
+                /* A Pod absent from the list was deleted while nobody watched, or was created after the list was
+                 * taken: ask the server which (only after a 410, when the cache was not empty). */
+                for (struct pod *p = b->pods; p; p = p->next) {
+                        bool listed = false;
+                        json_array_foreach(obj, i, item) {
+                                const json_t *meta = json_object_get(item, "metadata");
+                                if (strcmp(ecs_json_str(meta, "name", ""), p->name) == 0 &&
+                                    strcmp(ecs_json_str(meta, "namespace", ""), p->ns) == 0)
+                                        listed = true;
+                        }
+                        if (!listed)
+                                json_array_append_new(missing, json_pack("[s,s]", p->ns, p->name));
+                }
+                b->synced = true;
+                pthread_cond_broadcast(&b->changed);
+        }
+        pthread_mutex_unlock(&b->lock);
+
+        size_t i;
+        const json_t *m;
+        json_array_foreach(missing, i, m) {
+                const char *ns = json_string_value(json_array_get(m, 0));
+                const char *name = json_string_value(json_array_get(m, 1));
+                struct pooled_client pc;
+                struct err e = {0};
+                if (take_client(b, &pc, &e) < 0)
+                        continue;
+                int r = k8s_pod_get(pc.client, ns, name, NULL, &e);
+                give_client(b, &pc);
+                if (r != -ENOENT)
+                        continue;
+                pthread_mutex_lock(&b->lock);
+                struct pod *p = pod_find(b, ns, name);
+                if (p)
+                        pod_deleted(b, p, NULL, &out);
+                pthread_mutex_unlock(&b->lock);
+        }
+        pending_deliver(b, &out);
+        if (ev == K8S_WATCH_RELISTED && b->hooks.on_sync)
+                b->hooks.on_sync(b->hooks.userdata);
+}
+
+/* ---- rt_backend operations ---- */
+
+static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, struct err *e) {
+        struct k8s_backend *b = impl;
+        char ns[64];
+        int r = k8s_namespace_for_cluster(b->ns_mode, b->namespace_, in->cluster_name, ns, sizeof(ns), e);
+        if (r < 0)
+                return r;
+        struct k8s_task_spec spec = {
+                .taskdef = in->taskdef,
+                .overrides = in->overrides,
+                .task_arn = in->task_arn,
+                .task_id = in->task_id,
+                .cluster_name = in->cluster_name,
+                .namespace_ = ns,
+                .node_name = b->node_name,
+                .metadata_endpoint = b->metadata_endpoint,
+                .credentials_endpoint = b->credentials_endpoint,
+                .owner_label = b->owner,
+                .default_stop_timeout_s = b->default_stop_timeout_s,
+                .native_sidecars = b->native_sidecars,
+        };
+        json_auto_t *pod = NULL;
+        if ((r = k8s_pod_manifest(&spec, &pod, e)) < 0)
+                return r;
+        const json_t *meta = json_object_get(pod, "metadata");
+        json_auto_t *roles =
+                json_loads(ecs_json_str(json_object_get(meta, "annotations"), K8S_ANNOTATION_CONTAINERS, "{}"), 0, NULL);
+        json_auto_t *containers = json_array();
+        json_auto_t *by_k8s_name = json_object();
+        size_t i;
+        const json_t *def;
+        json_array_foreach(json_object_get(in->taskdef, "containerDefinitions"), i, def) {
+                const char *name = ecs_json_str(def, "name", "");
+                const json_t *role = json_object_get(roles, name);
+                json_t *deps = json_array();
+                size_t k;
+                const json_t *d;
+                json_array_foreach(json_object_get(role, "dependsOn"), k, d)
+                        json_array_append_new(deps, json_pack("{s:s, s:s}", "containerName",
+                                                              ecs_json_str(d, "containerName", ""), "condition",
+                                                              ecs_json_str(d, "condition", "")));
+                int64_t stop_s = b->default_stop_timeout_s, start_s;
+                ecs_json_int(role, "stopTimeout", &stop_s);
+                json_t *c = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:I, s:[]}", "name", name, "k8s_name",
+                                      ecs_json_str(role, "name", name), "role", ecs_json_str(role, "role", "container"),
+                                      "essential", json_is_true(json_object_get(role, "essential")), "health_check",
+                                      json_is_true(json_object_get(role, "healthCheck")), "depends_on", deps,
+                                      "stop_timeout_s", (json_int_t) stop_s, "secrets");
+                if (ecs_json_int(role, "startTimeout", &start_s))
+                        json_object_set_new(c, "start_timeout_s", json_integer(start_s));
+                json_object_set_new(by_k8s_name, ecs_json_str(role, "name", name), json_string(name));
+                json_array_append_new(containers, c);
+        }
+        /* Start order: the Pod's own (init containers in sequence, then the regular ones in list order). */
+        json_auto_t *order = json_array();
+        const char *lists[] = {"initContainers", "containers"};
+        for (size_t l = 0; l < 2; l++) {
+                const json_t *pc;
+                json_array_foreach(json_object_get(json_object_get(pod, "spec"), lists[l]), i, pc) {
+                        json_t *ecs_name = json_object_get(by_k8s_name, ecs_json_str(pc, "name", ""));
+                        if (ecs_name)
+                                json_array_append(order, ecs_name);
+                }
+        }
+        *ret = json_pack("{s:s, s:s, s:O, s:O, s:O, s:n}", "namespace", ns, "pod_name",
+                         ecs_json_str(meta, "name", ""), "pod", pod, "containers", containers, "order", order,
+                         "network");
+        return 0;
+}
+
+static int op_setup(void *impl, const json_t *plan, struct err *e) {
+        struct k8s_backend *b = impl;
+        struct pooled_client pc;
+        int r = take_client(b, &pc, e);
+        if (r < 0)
+                return r;
+        json_auto_t *created = NULL;
+        r = k8s_pod_create(pc.client, plan_str(plan, "namespace"), json_object_get(plan, "pod"), &created, e);
+        give_client(b, &pc);
+        if (r == -EEXIST)
+                r = 0; /* created before a restart of ecsd cut the launch short */
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&b->lock);
+        if (!pod_find(b, plan_str(plan, "namespace"), plan_str(plan, "pod_name")))
+                pod_new(b, created ? created : json_object_get(plan, "pod"));
+        pthread_mutex_unlock(&b->lock);
+        return 0;
+}
+
+static int op_pull(void *impl, const json_t *plan, const json_t *container, struct err *e) {
+        (void) impl, (void) plan, (void) container, (void) e;
+        return 0; /* the kubelet pulls when the Pod starts; a failure shows in the container's status */
+}
+
+static int op_create(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                     struct err *e) {
+        (void) impl, (void) secrets, (void) e;
+        char id[512];
+        str_printf(id, sizeof(id), "%s/%s/%s", plan_str(plan, "namespace"), plan_str(plan, "pod_name"),
+                   ecs_json_str(container, "k8s_name", ""));
+        *ret = json_pack("{s:s}", "runtimeId", id);
+        return 0;
+}
+
+/* Why a waiting container will not start by itself, or NULL while it may still. */
+static const char *waiting_failure(const struct observed *o) {
+        static const char *const pull[] = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                                           "RegistryUnavailable", "SignatureValidationFailed"};
+        if (!o->waiting_reason)
+                return NULL;
+        for (size_t i = 0; i < sizeof(pull) / sizeof(pull[0]); i++)
+                if (strcmp(o->waiting_reason, pull[i]) == 0)
+                        return "CannotPullContainerError";
+        if (strcmp(o->waiting_reason, "CreateContainerConfigError") == 0)
+                return "ResourceInitializationError";
+        if (strcmp(o->waiting_reason, "CreateContainerError") == 0 || strcmp(o->waiting_reason, "RunContainerError") == 0)
+                return "CannotStartContainerError";
+        return NULL;
+}
+
+/* The PodScheduled=False message, or "". */
+static const char *unschedulable(const json_t *pod) {
+        size_t i;
+        const json_t *cond;
+        json_array_foreach(json_object_get(json_object_get(pod, "status"), "conditions"), i, cond)
+                if (strcmp(ecs_json_str(cond, "type", ""), "PodScheduled") == 0 &&
+                    strcmp(ecs_json_str(cond, "status", ""), "False") == 0)
+                        return ecs_json_str(cond, "message", "the Pod cannot be scheduled");
+        return "";
+}
+
+static struct cstatus *cstatus_of(struct pod *p, const char *ecs_name) {
+        for (size_t i = 0; i < p->n; i++)
+                if (strcmp(p->c[i].ecs_name, ecs_name) == 0)
+                        return &p->c[i];
+        return NULL;
+}
+
+static int op_start(void *impl, const json_t *plan, const json_t *container, json_t **ret, struct err *e) {
+        struct k8s_backend *b = impl;
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        const char *cname = ecs_json_str(container, "name", "");
+        int64_t deadline = mono_ms() + (int64_t) b->start_timeout_s * 1000;
+        int r = 0;
+        pthread_mutex_lock(&b->lock);
+        for (;;) {
+                struct pod *p = pod_find(b, ns, name);
+                struct cstatus *cs = p ? cstatus_of(p, cname) : NULL;
+                if (!p || !cs) {
+                        r = err_set(e, -ENOENT, ERR_KIND_INTERNAL, "the Pod %s/%s was deleted before container '%s' "
+                                    "started", ns, name, cname);
+                        break;
+                }
+                if (p->cancelled || b->closing) {
+                        r = err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "the launch was cancelled");
+                        break;
+                }
+                struct observed o;
+                observe_container(p->obj, cs, &o);
+                if (o.started)
+                        break;
+                const char *failure = waiting_failure(&o);
+                if (failure) {
+                        r = err_set(e, -EIO, ERR_KIND_INTERNAL, "%s: %s: %s", failure, o.waiting_reason,
+                                    o.waiting_message);
+                        break;
+                }
+                const char *phase = ecs_json_str(json_object_get(p->obj, "status"), "phase", "");
+                if (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0) {
+                        r = err_set(e, -EIO, ERR_KIND_INTERNAL, "the Pod ended (%s) before container '%s' started",
+                                    phase, cname);
+                        break;
+                }
+                if (mono_ms() >= deadline) {
+                        const char *why = unschedulable(p->obj);
+                        if (*why)
+                                r = err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL, "ResourceInitializationError: the Pod "
+                                            "was not scheduled within %d s: %s", b->start_timeout_s, why);
+                        else
+                                r = err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL, "container '%s' did not start within "
+                                            "%d s (%s)", cname, b->start_timeout_s,
+                                            o.waiting_reason ? o.waiting_reason : "no status");
+                        break;
+                }
+                wait_until(b, deadline);
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (r == 0)
+                *ret = json_object();
+        return r;
+}
+
+static int delete_pod(struct k8s_backend *b, const char *ns, const char *name, int grace_s, struct err *e) {
+        struct pooled_client pc;
+        int r = take_client(b, &pc, e);
+        if (r < 0)
+                return r;
+        r = k8s_pod_delete(pc.client, ns, name, grace_s, e);
+        give_client(b, &pc);
+        return r == -ENOENT ? 0 : r;
+}
+
+static int64_t grace_ms(const json_t *plan) {
+        int64_t s = 30;
+        ecs_json_int(json_object_get(json_object_get(plan, "pod"), "spec"), "terminationGracePeriodSeconds", &s);
+        return s * 1000;
+}
+
+/* Delete the Pod once (the first stop of a task, or its teardown); -1 grace: the Pod's own. */
+static int delete_once(struct k8s_backend *b, const json_t *plan, struct err *e) {
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        pthread_mutex_lock(&b->lock);
+        struct pod *p = pod_find(b, ns, name);
+        bool send = p ? !p->deleting : !b->synced;
+        if (p)
+                p->deleting = true;
+        pthread_mutex_unlock(&b->lock);
+        return send ? delete_pod(b, ns, name, -1, e) : 0;
+}
+
+static int op_stop(void *impl, const json_t *plan, const json_t *container, struct err *e) {
+        struct k8s_backend *b = impl;
+        int r = delete_once(b, plan, e);
+        if (r < 0)
+                return r;
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        int64_t deadline = mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
+        pthread_mutex_lock(&b->lock);
+        for (;;) {
+                struct pod *p = pod_find(b, ns, name);
+                struct cstatus *cs = p ? cstatus_of(p, ecs_json_str(container, "name", "")) : NULL;
+                if (!cs || cs->ended || b->closing || mono_ms() >= deadline)
+                        break;
+                wait_until(b, deadline);
+        }
+        pthread_mutex_unlock(&b->lock);
+        return 0;
+}
+
+static int op_logs(void *impl, const json_t *plan, const json_t *container, char **ret, size_t *ret_len,
+                   struct err *e) {
+        struct k8s_backend *b = impl;
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        pthread_mutex_lock(&b->lock);
+        bool present = pod_find(b, ns, name) != NULL;
+        pthread_mutex_unlock(&b->lock);
+        if (!present)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "the Pod %s/%s is gone", ns, name);
+        struct pooled_client pc;
+        int r = take_client(b, &pc, e);
+        if (r < 0)
+                return r;
+        r = k8s_pod_logs(pc.client, ns, name, ecs_json_str(container, "k8s_name", ""), LOG_CAPTURE_CAP, ret, ret_len,
+                         e);
+        give_client(b, &pc);
+        return r;
+}
+
+/* Wait until the Pod is gone; past the deadline, force its deletion (grace 0) and wait a little more. */
+static int op_teardown(void *impl, const json_t *plan, struct err *e) {
+        struct k8s_backend *b = impl;
+        int r = delete_once(b, plan, e);
+        if (r < 0)
+                return r;
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        int64_t deadline = mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
+        bool forced = false;
+        pthread_mutex_lock(&b->lock);
+        for (;;) {
+                if (!pod_find(b, ns, name) || b->closing)
+                        break;
+                if (mono_ms() >= deadline) {
+                        if (forced)
+                                break;
+                        pthread_mutex_unlock(&b->lock);
+                        log_warn("k8s", "\"pod not gone after its grace period; forcing\" pod=%s/%s", ns, name);
+                        r = delete_pod(b, ns, name, 0, e);
+                        pthread_mutex_lock(&b->lock);
+                        forced = true;
+                        deadline = mono_ms() + STOP_MARGIN_S * 1000;
+                        continue;
+                }
+                wait_until(b, deadline);
+        }
+        struct pod *p = pod_find(b, ns, name);
+        if (p && r == 0 && !b->closing)
+                r = err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL, "the Pod %s/%s is still there after a forced delete",
+                            ns, name);
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
+
+static int op_observe(void *impl, json_t **ret, struct err *e) {
+        struct k8s_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        if (!b->synced) {
+                pthread_mutex_unlock(&b->lock);
+                return err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "the Pod watch has not listed the Pods yet");
+        }
+        json_t *out = json_array();
+        for (struct pod *p = b->pods; p; p = p->next)
+                for (size_t i = 0; i < p->n; i++) {
+                        const struct cstatus *cs = &p->c[i];
+                        struct observed o;
+                        observe_container(p->obj, cs, &o);
+                        json_t *c = json_pack("{s:s, s:s, s:b, s:b}", "task_id", p->task_id, "container",
+                                              cs->ecs_name, "running", o.started && !o.ended, "oom", o.oom);
+                        if (o.ended)
+                                json_object_set_new(c, "exit_code", json_integer(o.exit_code));
+                        if (cs->health_check && o.started)
+                                json_object_set_new(c, "health", json_string(o.ready ? "HEALTHY" : "UNHEALTHY"));
+                        json_array_append_new(out, c);
+                }
+        pthread_mutex_unlock(&b->lock);
+        *ret = out;
+        return 0;
+}
+
+static int op_sweep_task(void *impl, const char *task_id, struct err *e) {
+        struct k8s_backend *b = impl;
+        char ns[256] = "", name[256] = "";
+        pthread_mutex_lock(&b->lock);
+        struct pod *p = pod_find_task(b, task_id);
+        if (p && !p->deleting) {
+                p->deleting = true;
+                str_printf(ns, sizeof(ns), "%s", p->ns);
+                str_printf(name, sizeof(name), "%s", p->name);
+        }
+        pthread_mutex_unlock(&b->lock);
+        return *name ? delete_pod(b, ns, name, -1, e) : 0;
+}
+
+static void op_cancel(void *impl, const json_t *plan) {
+        struct k8s_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        struct pod *p = pod_find(b, plan_str(plan, "namespace"), plan_str(plan, "pod_name"));
+        if (p)
+                p->cancelled = true;
+        pthread_cond_broadcast(&b->changed);
+        pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- life ---- */
+
+int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops, struct k8s_backend **ret,
+                    struct err *e) {
+        if (!cfg->kube || !cfg->owner || !cfg->namespace_ || !cfg->metadata_endpoint)
+                return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "k8s backend: incomplete configuration");
+        struct k8s_backend *b = xcalloc(1, sizeof(*b));
+        b->kube = cfg->kube;
+        b->owner = xstrdup(cfg->owner);
+        b->namespace_ = xstrdup(cfg->namespace_);
+        b->node_name = cfg->node_name ? xstrdup(cfg->node_name) : NULL;
+        b->metadata_endpoint = xstrdup(cfg->metadata_endpoint);
+        b->credentials_endpoint = cfg->credentials_endpoint ? xstrdup(cfg->credentials_endpoint) : NULL;
+        b->ns_mode = cfg->ns_mode;
+        b->default_stop_timeout_s = cfg->default_stop_timeout_s > 0 ? cfg->default_stop_timeout_s
+                                                                   : K8S_STOP_TIMEOUT_DEFAULT_S;
+        b->start_timeout_s = cfg->start_timeout_s > 0 ? cfg->start_timeout_s : K8S_START_TIMEOUT_DEFAULT_S;
+        char owner[64];
+        k8s_label_value(cfg->owner, owner, sizeof(owner));
+        str_printf(b->selector, sizeof(b->selector), "%s=%s", K8S_LABEL_OWNER, owner);
+        pthread_mutex_init(&b->lock, NULL);
+        pthread_cond_init(&b->changed, NULL);
+
+        struct pooled_client pc;
+        struct err ve = {0};
+        int r = take_client(b, &pc, e);
+        if (r < 0) {
+                k8s_backend_free(b);
+                return r;
+        }
+        if (k8s_client_native_sidecars(pc.client, &b->native_sidecars, &ve) < 0)
+                log_warn("k8s", "\"cannot read the server version; native sidecars not used\" error=\"%s\"", ve.msg);
+        give_client(b, &pc);
+
+        *ops = (struct rt_backend){
+                .name = "k8s",
+                .impl = b,
+                .plan = op_plan,
+                .setup = op_setup,
+                .pull = op_pull,
+                .create = op_create,
+                .start = op_start,
+                .stop = op_stop,
+                .logs = op_logs,
+                .teardown = op_teardown,
+                .observe = op_observe,
+                .sweep_task = op_sweep_task,
+                .cancel = op_cancel,
+        };
+        *ret = b;
+        return 0;
+}
+
+int k8s_backend_start(struct k8s_backend *b, const struct k8s_backend_hooks *hooks, struct err *e) {
+        if (b->ns_mode != K8S_NS_FIXED)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID, "k8s backend: only one namespace is supported");
+        b->hooks = *hooks;
+        return k8s_watch_start(b->kube, b->namespace_, b->selector, on_watch, b, &b->watch, e);
+}
+
+void k8s_backend_stop(struct k8s_backend *b) {
+        if (!b)
+                return;
+        k8s_watch_stop(b->watch);
+        b->watch = NULL;
+        pthread_mutex_lock(&b->lock);
+        b->closing = true;
+        pthread_cond_broadcast(&b->changed);
+        pthread_mutex_unlock(&b->lock);
+}
+
+void k8s_backend_free(struct k8s_backend *b) {
+        if (!b)
+                return;
+        k8s_backend_stop(b);
+        for (size_t i = 0; i < b->n_pool; i++)
+                k8s_client_free(b->pool[i].client);
+        while (b->pods) {
+                struct pod *p = b->pods;
+                b->pods = p->next;
+                pod_free(p);
+        }
+        pthread_cond_destroy(&b->changed);
+        pthread_mutex_destroy(&b->lock);
+        free(b->owner);
+        free(b->namespace_);
+        free(b->node_name);
+        free(b->metadata_endpoint);
+        free(b->credentials_endpoint);
+        free(b);
+}
+
+json_t *k8s_backend_stats(struct k8s_backend *b) {
+        struct k8s_watch_stats ws = {0};
+        if (b->watch)
+                k8s_watch_get_stats(b->watch, &ws);
+        pthread_mutex_lock(&b->lock);
+        size_t n = 0;
+        for (struct pod *p = b->pods; p; p = p->next)
+                n++;
+        json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I}", "api_calls", (json_int_t) b->calls, "watch_calls",
+                                (json_int_t) ws.calls, "watch_relists_410", (json_int_t) ws.relists_410,
+                                "watch_reconnects", (json_int_t) ws.reconnects, "pods", (json_int_t) n);
+        pthread_mutex_unlock(&b->lock);
+        return out;
+}
