@@ -247,6 +247,15 @@ bool api_tasks_handle(struct api *api, const struct api_request *req, struct api
                 api_respond_json(resp, left ? 503 : 200, "application/json", body);
                 return true;
         }
+        if (strcmp(req->path, "/_ecsd/stats") == 0) {
+                if (!api_lifecycle(api)) {
+                        respond_not_found(resp, "No backend runs tasks here.");
+                        return true;
+                }
+                json_auto_t *body = rt_lifecycle_stats(api_lifecycle(api));
+                api_respond_json(resp, 200, "application/json", body);
+                return true;
+        }
         char id[72];
         const char *rest;
         if (!path_split(req->path, "/_ecsd/tasks/", id, sizeof(id), &rest))

@@ -727,6 +727,10 @@ static void op_cancel(void *impl, const json_t *plan) {
         pthread_mutex_unlock(&b->lock);
 }
 
+static json_t *op_stats(void *impl) {
+        return k8s_backend_stats(impl);
+}
+
 /* ---- life ---- */
 
 int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops, struct k8s_backend **ret,
@@ -775,6 +779,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,
                 .cancel = op_cancel,
+                .stats = op_stats,
         };
         *ret = b;
         return 0;

@@ -65,6 +65,8 @@ struct rt_backend {
         /* Optional (may be NULL): the task is to stop while its launch is in flight; make any wait of pull/start for
          * this plan return -ECANCELED soon. Called with the lifecycle's lock held: must not block or call back. */
         void (*cancel)(void *impl, const json_t *plan);
+        /* Optional: counters for operators (GET /_ecsd/stats), a new object. */
+        json_t *(*stats)(void *impl);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */

@@ -1109,6 +1109,19 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
 
 /* ---- reading ---- */
 
+json_t *rt_lifecycle_stats(struct rt_lifecycle *lc) {
+        pthread_mutex_lock(&lc->lock);
+        json_int_t live = 0;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                live++;
+        json_t *out = json_pack("{s:s, s:I, s:i}", "backend", lc->be->name, "live_tasks", live, "workers",
+                                lc->n_workers);
+        pthread_mutex_unlock(&lc->lock);
+        if (lc->be->stats)
+                json_object_set_new(out, "backend_stats", lc->be->stats(lc->be->impl));
+        return out;
+}
+
 int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
                       struct err *e) {
         json_auto_t *doc = NULL;

@@ -78,6 +78,10 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc);
 int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *container, char **ret,
                       size_t *ret_len, struct err *e);
 
+/* {"backend": name, "live_tasks": tasks not yet STOPPED, "workers": launch/stop threads, "backend_stats"?: the
+ * backend's counters}. New object. */
+json_t *rt_lifecycle_stats(struct rt_lifecycle *lc);
+
 /* The stored task and its plan for the metadata endpoint: *ret_doc is the Task object, *ret_plan the backend plan
  * (either may be NULL on input). */
 int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
