@@ -1,0 +1,80 @@
+"""What only the Kubernetes backend has: a Pod deleted behind ecsd's back, API calls per task (no polling), and an
+API server restart under running tasks. Run by tests/k8s/scenarios-test (ECSD_SCENARIO_BACKEND=k8s) only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import BACKEND, K8S_NAMESPACE, kubectl
+from tasklib import container, register, run, wait_for, wait_stopped
+from workloads import exits, runs
+
+pytestmark = pytest.mark.skipif(BACKEND != "k8s", reason="Kubernetes backend only")
+
+
+def stats(srv) -> dict:
+    with urllib.request.urlopen(f"{srv.url}/_ecsd/stats", timeout=10) as resp:
+        return json.load(resp)
+
+
+def pod_name(arn: str) -> str:
+    return "ecsd-" + arn.rsplit("/", 1)[1]
+
+
+def test_pod_deleted_by_someone_else_stops_the_task(ecs):
+    arn = run(ecs, register(ecs, [runs("app")], family="victim"))["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    kubectl("delete", "pod", "-n", K8S_NAMESPACE, pod_name(arn), "--wait=false")
+    task, _ = wait_stopped(ecs, arn)
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert "deleted by someone other than ecsd" in task["stoppedReason"], task["stoppedReason"]
+
+
+def test_api_calls_per_task_without_polling(srv, ecs):
+    """200 concurrent one-shot tasks; the target is create + delete + at most one read per task (the read is the
+    output captured when a container ran), and a watch whose calls do not grow with the number of tasks."""
+    n = 200
+    td = register(ecs, [exits("app", 0, after_s=5)], family="many")
+    before = stats(srv)["backend_stats"]
+    arns = []
+    for _ in range(n // 10):
+        resp = ecs.run_task(taskDefinition=td, count=10)
+        assert resp["failures"] == []
+        arns += [t["taskArn"] for t in resp["tasks"]]
+    deadline = time.monotonic() + 300
+    pending = set(arns)
+    while pending:
+        assert time.monotonic() < deadline, f"{len(pending)} tasks not STOPPED after 300 s"
+        for i in range(0, len(arns), 100):
+            chunk = [a for a in arns[i:i + 100] if a in pending]
+            if not chunk:
+                continue
+            for t in ecs.describe_tasks(tasks=chunk)["tasks"]:
+                if t["lastStatus"] == "STOPPED":
+                    assert t["stopCode"] == "EssentialContainerExited", t["stoppedReason"]
+                    assert container(t, "app")["exitCode"] == 0
+                    pending.discard(t["taskArn"])
+        time.sleep(1)
+    after = stats(srv)["backend_stats"]
+    calls = after["api_calls"] - before["api_calls"]
+    watch_calls = after["watch_calls"] - before["watch_calls"]
+    print(f"\n{n} tasks: {calls} API calls ({calls / n:.2f} per task), {watch_calls} watch calls")
+    assert calls <= 3 * n, f"{calls} API calls for {n} tasks"
+    assert calls >= 2 * n, f"{calls} API calls for {n} tasks: fewer than create + delete each?"
+    assert watch_calls <= 5, f"the watch sent {watch_calls} requests while {n} tasks ran"
+
+
+def test_api_server_restart_under_a_running_task(srv, ecs):
+    arn = run(ecs, register(ecs, [exits("app", 6, after_s=8)], family="restart"))["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    subprocess.run([os.path.join(os.environ["ECSD_TEST_K8S_DIR"], "restart-apiserver")], check=True, timeout=120)
+    task, _ = wait_stopped(ecs, arn, timeout=90)
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert container(task, "app")["exitCode"] == 6
+    assert stats(srv)["backend_stats"]["watch_reconnects"] >= 1
