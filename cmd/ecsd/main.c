@@ -386,7 +386,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
                 .owner = owner,
                 .ns_mode = K8S_NS_FIXED,
                 .namespace_ = cfg->k8s_namespace ? cfg->k8s_namespace : k8s_config_namespace(s->kube),
-                .node_name = cfg->k8s_node_name,
+                .node_name = cfg->k8s_node_name && *cfg->k8s_node_name ? cfg->k8s_node_name : NULL,
                 .metadata_endpoint = endpoint,
                 .credentials_endpoint = creds,
                 .default_stop_timeout_s = (int) cfg->stop_timeout_s,

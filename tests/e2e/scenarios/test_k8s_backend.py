@@ -78,3 +78,29 @@ def test_api_server_restart_under_a_running_task(srv, ecs):
     assert task["stopCode"] == "EssentialContainerExited"
     assert container(task, "app")["exitCode"] == 6
     assert stats(srv)["backend_stats"]["watch_reconnects"] >= 1
+
+
+def test_stop_while_the_pod_starts_cancels_the_wait(ecs):
+    app = runs("app", dockerLabels={"ecsd.test/start-delay": "20s"})
+    arn = run(ecs, register(ecs, [app], family="slowstart"))["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "PENDING")
+    time.sleep(1)  # the Pod exists and its container waits in ContainerCreating
+    started = time.monotonic()
+    ecs.stop_task(task=arn)
+    task, seen = wait_stopped(ecs, arn)
+    assert "RUNNING" not in seen, seen
+    assert task["stopCode"] == "UserInitiated"
+    # The stop did not sit out the 20 s start delay (a bound far from any real timing; not a performance check).
+    assert time.monotonic() - started < 15
+
+
+def test_a_pod_that_never_starts_fails_the_task(server):
+    from helpers import make_client
+    # No node name and no scheduler in the test control plane: the Pod stays Pending, unscheduled.
+    srv = server(args=["--k8s-node-name", "", "--k8s-start-timeout", "3"])
+    ecs = make_client(srv)
+    arn = run(ecs, register(ecs, [runs("app")], family="nowhere"))["taskArn"]
+    task, seen = wait_stopped(ecs, arn)
+    assert "RUNNING" not in seen, seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "did not start within 3 s" in task["stoppedReason"], task["stoppedReason"]
