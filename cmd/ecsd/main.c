@@ -40,6 +40,7 @@ struct config {
         const char *kubeconfig;   /* NULL: in-cluster, $KUBECONFIG, ~/.kube/config */
         const char *kube_context; /* NULL: current-context */
         const char *k8s_namespace; /* NULL: the context's namespace */
+        const char *k8s_namespace_prefix; /* non-NULL: one namespace per ECS cluster, <prefix><cluster> */
         const char *k8s_node_name;
         const char *k8s_endpoint; /* base URL Pods reach ecsd at; NULL: http://<listen> */
         int64_t k8s_start_timeout_s;
@@ -88,6 +89,8 @@ static const char usage_text[] =
         "  --kube-context NAME   kubeconfig context (ECSD_KUBE_CONTEXT, default current-context)\n"
         "  --k8s-namespace NS    namespace of the task Pods (ECSD_K8S_NAMESPACE, default the\n"
         "                        context's namespace)\n"
+        "  --k8s-namespace-prefix P  one namespace per ECS cluster instead: P<cluster name>\n"
+        "                        (ECSD_K8S_NAMESPACE_PREFIX; the namespaces must exist)\n"
         "  --k8s-node-name NAME  bind every Pod to this node (ECSD_K8S_NODE_NAME; default: the\n"
         "                        scheduler places them)\n"
         "  --k8s-endpoint URL    how Pods reach ecsd, e.g. http://ecsd.ecsd.svc:4566, for the\n"
@@ -133,6 +136,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"kubeconfig", required_argument, NULL, 'K'}, {"kube-context", required_argument, NULL, 'X'},
                 {"k8s-namespace", required_argument, NULL, 'N'}, {"k8s-node-name", required_argument, NULL, 'O'},
                 {"k8s-endpoint", required_argument, NULL, 'E'},
+                {"k8s-namespace-prefix", required_argument, NULL, 'Q'},
                 {"k8s-start-timeout", required_argument, NULL, 'U'},
                 {0},
         };
@@ -156,6 +160,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .kubeconfig = env_or("ECSD_KUBECONFIG", NULL),
                 .kube_context = env_or("ECSD_KUBE_CONTEXT", NULL),
                 .k8s_namespace = env_or("ECSD_K8S_NAMESPACE", NULL),
+                .k8s_namespace_prefix = env_or("ECSD_K8S_NAMESPACE_PREFIX", NULL),
                 .k8s_node_name = env_or("ECSD_K8S_NODE_NAME", NULL),
                 .k8s_endpoint = env_or("ECSD_K8S_ENDPOINT", NULL),
         };
@@ -183,6 +188,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'N': cfg->k8s_namespace = optarg; break;
                 case 'O': cfg->k8s_node_name = optarg; break;
                 case 'E': cfg->k8s_endpoint = optarg; break;
+                case 'Q': cfg->k8s_namespace_prefix = optarg; break;
                 case 'U': start_timeout = optarg; break;
                 case 'h': fputs(usage_text, stdout); exit(EXIT_SUCCESS);
                 default:
@@ -215,6 +221,10 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
         }
         if (parse_int64(stop_timeout, 1, 3600, &cfg->stop_timeout_s) < 0) {
                 fprintf(stderr, "ecsd serve: --stop-timeout must be a number of seconds from 1 to 3600\n");
+                return EXIT_USAGE;
+        }
+        if (cfg->k8s_namespace && cfg->k8s_namespace_prefix) {
+                fprintf(stderr, "ecsd serve: give --k8s-namespace or --k8s-namespace-prefix, not both\n");
                 return EXIT_USAGE;
         }
         if (parse_int64(start_timeout, 1, 24 * 3600, &cfg->k8s_start_timeout_s) < 0) {
@@ -384,8 +394,10 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         struct k8s_backend_config kc = {
                 .kube = s->kube,
                 .owner = owner,
-                .ns_mode = K8S_NS_FIXED,
-                .namespace_ = cfg->k8s_namespace ? cfg->k8s_namespace : k8s_config_namespace(s->kube),
+                .ns_mode = cfg->k8s_namespace_prefix ? K8S_NS_PER_CLUSTER : K8S_NS_FIXED,
+                .namespace_ = cfg->k8s_namespace_prefix ? cfg->k8s_namespace_prefix
+                              : cfg->k8s_namespace  ? cfg->k8s_namespace
+                                                    : k8s_config_namespace(s->kube),
                 .node_name = cfg->k8s_node_name && *cfg->k8s_node_name ? cfg->k8s_node_name : NULL,
                 .metadata_endpoint = endpoint,
                 .credentials_endpoint = creds,
@@ -407,8 +419,8 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         if ((r = k8s_backend_start(s->k8s, &hooks, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
-        log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace=%s metadata=%s", owner,
-                 k8s_config_server(s->kube), kc.namespace_, endpoint);
+        log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace%s=%s metadata=%s", owner,
+                 k8s_config_server(s->kube), kc.ns_mode == K8S_NS_FIXED ? "" : "_prefix", kc.namespace_, endpoint);
         return 0;
 }
 

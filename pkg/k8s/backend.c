@@ -786,10 +786,10 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
 }
 
 int k8s_backend_start(struct k8s_backend *b, const struct k8s_backend_hooks *hooks, struct err *e) {
-        if (b->ns_mode != K8S_NS_FIXED)
-                return err_set(e, -ENOTSUP, ERR_KIND_INVALID, "k8s backend: only one namespace is supported");
         b->hooks = *hooks;
-        return k8s_watch_start(b->kube, b->namespace_, b->selector, on_watch, b, &b->watch, e);
+        /* One namespace: a watch of it. One per cluster: one watch of every namespace, since clusters come and go. */
+        return k8s_watch_start(b->kube, b->ns_mode == K8S_NS_FIXED ? b->namespace_ : NULL, b->selector, on_watch, b,
+                               &b->watch, e);
 }
 
 void k8s_backend_stop(struct k8s_backend *b) {

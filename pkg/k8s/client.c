@@ -397,6 +397,8 @@ int k8s_client_native_sidecars(struct k8s_client *c, bool *ret, struct err *e) {
 
 int k8s_path_pods(char *buf, size_t size, const char *ns, const char *name) {
         char ens[512], ename[1024];
+        if (!ns && !name)
+                return str_printf(buf, size, "/api/v1/pods") < 0 ? -ENAMETOOLONG : 0;
         if (!ns || !*ns || k8s_escape(ns, ens, sizeof(ens)) < 0 ||
             (name && (!*name || k8s_escape(name, ename, sizeof(ename)) < 0)))
                 return -EINVAL;

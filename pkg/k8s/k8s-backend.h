@@ -20,7 +20,9 @@ struct k8s_backend_config {
         struct k8s_config *kube;          /* borrowed; must outlive the backend */
         const char *owner;                /* the io.ecsd/owner label: this instance's id */
         enum k8s_ns_mode ns_mode;
-        const char *namespace_;           /* K8S_NS_FIXED: the namespace; K8S_NS_PER_CLUSTER: the prefix */
+        /* K8S_NS_FIXED: the namespace (one watch of it). K8S_NS_PER_CLUSTER: the prefix of each cluster's namespace
+         * (k8s_namespace_for_cluster; one watch of every namespace). Namespaces are not created: they must exist. */
+        const char *namespace_;
         const char *node_name;            /* NULL: the scheduler places Pods; else spec.nodeName */
         const char *metadata_endpoint;    /* see struct k8s_task_spec */
         const char *credentials_endpoint; /* may be NULL */

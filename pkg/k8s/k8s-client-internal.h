@@ -27,7 +27,8 @@ int k8s_headers(struct k8s_config *cfg, bool json_body, const char *content_type
 /* A transport failure (no HTTP answer) as an error: -ETIMEDOUT or -EIO, ERR_KIND_INTERNAL. */
 int k8s_transport_err(CURLcode rc, const char *errbuf, const char *what, struct err *e);
 
-/* /api/v1/namespaces/<ns>/pods[/<name>] with both parts escaped; -EINVAL for an empty part. */
+/* /api/v1/namespaces/<ns>/pods[/<name>] with both parts escaped; -EINVAL for an empty part. `ns` and `name` both
+ * NULL: /api/v1/pods (every namespace). */
 int k8s_path_pods(char *buf, size_t size, const char *ns, const char *name);
 
 /* A response body with a hard cap: k8s_body_write refuses (and sets `overflow`) past `cap` bytes. */

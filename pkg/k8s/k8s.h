@@ -191,7 +191,7 @@ struct k8s_watch_stats {
         uint64_t events;      /* ADDED/MODIFIED/DELETED delivered */
 };
 
-/* Start watching pods of `ns` matching `label_selector` (may be NULL) on a new thread with its own handle: list
+/* Start watching pods of `ns` (NULL: of every namespace, which needs cluster-wide list/watch rights) matching `label_selector` (may be NULL) on a new thread with its own handle: list
  * (delivered as RELISTED), then watch from the list's resourceVersion with bookmarks; a stream that ends is reopened
  * from the last resourceVersion seen; 410 Gone relists; an unreachable server is retried with capped exponential
  * backoff (100 ms doubling to 5 s). `cfg` is borrowed and must outlive the watch. */

@@ -242,7 +242,7 @@ static int prepare(struct k8s_watch *w, const char *url, long timeout_ms, curl_w
 
 static int base_url(struct k8s_watch *w, char *buf, size_t size) {
         char path[1024];
-        if (k8s_path_pods(path, sizeof(path), w->ns, NULL) < 0)
+        if (k8s_path_pods(path, sizeof(path), *w->ns ? w->ns : NULL, NULL) < 0)
                 return -EINVAL;
         return str_printf(buf, size, "%s%s", k8s_config_server(w->cfg), path) < 0 ? -ENAMETOOLONG : 0;
 }
@@ -459,14 +459,14 @@ static void watch_free(struct k8s_watch *w) {
 
 int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_selector, k8s_watch_fn fn,
                     void *userdata, struct k8s_watch **ret, struct err *e) {
-        if (!cfg || !ns || !*ns || !fn)
+        if (!cfg || (ns && !*ns) || !fn)
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "watch: needs a config, a namespace and a callback.");
         int r = k8s_curl_global_init(e);
         if (r < 0)
                 return r;
         struct k8s_watch *w = xcalloc(1, sizeof(*w));
         w->cfg = cfg;
-        w->ns = xstrdup(ns);
+        w->ns = xstrdup(ns ? ns : ""); /* "": every namespace */
         w->selector = label_selector && *label_selector ? xstrdup(label_selector) : NULL;
         w->fn = fn;
         w->userdata = userdata;

@@ -37,7 +37,8 @@ def kubectl(*args: str, check: bool = True) -> str:
 
 
 def k8s_leftovers() -> list[str]:
-    out = kubectl("get", "pods", "-n", K8S_NAMESPACE, "-l", "app.kubernetes.io/managed-by=ecsd", "-o", "name")
+    out = kubectl("get", "pods", "-A", "-l", "app.kubernetes.io/managed-by=ecsd", "-o",
+                  "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}")
     return out.split()
 
 
@@ -73,15 +74,17 @@ def no_leftovers(backend_ready):
                 kind, ident = item.split(" ", 1)
                 docker(*(["rm", "-f"] if kind == "container" else [kind, "rm"]), ident, check=False)
             else:
-                kubectl("delete", "-n", K8S_NAMESPACE, item, "--grace-period=0", "--force", check=False)
+                ns, name = item.split("/", 1)
+                kubectl("delete", "pod", "-n", ns, name, "--grace-period=0", "--force", check=False)
         pytest.fail(f"ecsd's objects left after the test: {left}", pytrace=False)
 
 
-def backend_args() -> list[str]:
+def backend_args(namespace: bool) -> list[str]:
     if BACKEND == "docker":
         return ["--backend", "docker", "--image-pull-behavior", "prefer-cached"]
-    return ["--backend", "k8s", "--kubeconfig", os.environ["ECSD_TEST_SA_KUBECONFIG"], "--k8s-namespace",
-            K8S_NAMESPACE, "--k8s-node-name", os.environ["ECSD_K8S_NODE"], "--k8s-start-timeout", "60"]
+    return ["--backend", "k8s", "--kubeconfig", os.environ["ECSD_TEST_SA_KUBECONFIG"],
+            *(["--k8s-namespace", K8S_NAMESPACE] if namespace else []),
+            "--k8s-node-name", os.environ["ECSD_K8S_NODE"], "--k8s-start-timeout", "60"]
 
 
 @pytest.fixture
@@ -89,8 +92,8 @@ def server(ecsd_factory):
     """Start an ecsd on the backend under test; stopped with SIGTERM (cleanup on exit) at teardown."""
     servers = []
 
-    def start(args: list[str] | None = None, **kw):
-        srv = ecsd_factory(args=[*backend_args(), "--cleanup-on-exit", "--stop-timeout", "5", *(args or [])], **kw)
+    def start(args: list[str] | None = None, namespace: bool = True, **kw):
+        srv = ecsd_factory(args=[*backend_args(namespace), "--cleanup-on-exit", "--stop-timeout", "5", *(args or [])], **kw)
         servers.append(srv)
         return srv
 

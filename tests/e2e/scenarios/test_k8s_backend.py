@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,40 @@ def test_a_pod_that_never_starts_fails_the_task(server):
     assert "RUNNING" not in seen, seen
     assert task["stopCode"] == "TaskFailedToStart"
     assert "did not start within 3 s" in task["stoppedReason"], task["stoppedReason"]
+
+
+def test_one_namespace_per_cluster(server, tmp_path):
+    """--k8s-namespace-prefix: each ECS cluster's Pods in their own namespace, under deploy/k8s/rbac-per-cluster.yaml
+    (its account renamed ecsd-cluster, so the other tests keep running under the namespaced Role alone)."""
+    from helpers import make_client
+    manifest = (Path(__file__).resolve().parents[3] / "deploy/k8s/rbac-per-cluster.yaml").read_text()
+    manifest = manifest.replace("name: ecsd\n", "name: ecsd-cluster\n").replace("name: ecsd-tasks\n",
+                                                                                  "name: ecsd-tasks-cluster\n")
+    applied = tmp_path / "rbac.yaml"
+    applied.write_text(manifest)
+    kubectl("apply", "-f", str(applied))
+    for ns in ("ecs-alpha", "ecs-beta"):  # the operator's part: namespaces, and (no controller manager here) their SA
+        kubectl("create", "namespace", ns, check=False)
+        kubectl("create", "serviceaccount", "default", "-n", ns, check=False)
+    kubeconfig = tmp_path / "cluster.kubeconfig"
+    subprocess.run([os.path.join(os.environ["ECSD_TEST_K8S_DIR"], "env", "mint-kubeconfig"), "ecsd",
+                    "ecsd-cluster", str(kubeconfig)], check=True, timeout=60, capture_output=True)
+    srv = server(args=["--kubeconfig", str(kubeconfig), "--k8s-namespace-prefix", "ecs-"], namespace=False)
+    ecs = make_client(srv)
+    td = register(ecs, [runs("app")], family="spread")
+    arns = {}
+    for cluster in ("alpha", "beta", "gamma"):
+        ecs.create_cluster(clusterName=cluster)
+        arns[cluster] = run(ecs, td, cluster=cluster)["taskArn"]
+    for cluster in ("alpha", "beta"):
+        wait_for(ecs, arns[cluster], lambda t: t["lastStatus"] == "RUNNING", cluster=cluster)
+        pods = kubectl("get", "pods", "-n", f"ecs-{cluster}", "-o", "name").split()
+        assert pods == [f"pod/{pod_name(arns[cluster])}"], pods
+    # No namespace for gamma: the task fails with the API server's word for it.
+    task, _ = wait_stopped(ecs, arns["gamma"], cluster="gamma")
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "ecs-gamma" in task["stoppedReason"] and "not found" in task["stoppedReason"], task["stoppedReason"]
+    for cluster in ("alpha", "beta"):
+        ecs.stop_task(cluster=cluster, task=arns[cluster])
+        task, _ = wait_stopped(ecs, arns[cluster], cluster=cluster)
+        assert container(task, "app")["exitCode"] == 143
