@@ -1,5 +1,6 @@
 /* api-operator.c — ecsd's own endpoints about tasks: the task metadata endpoint v4 and the credentials endpoint that
- * containers call, the captured output of a task, and the cleanup request.
+ * containers call, the output of a task (whole, or followed: the response then carries a stream that the HTTP server
+ * delivers as it comes), and the cleanup request.
  *
  * The metadata document follows the agent's v4 response (ecs-agent tmds handlers v4): PascalCase keys, RFC 3339
  * times. It is built from the stored Task object and the backend plan, so it answers the same on both backends. */
@@ -18,9 +19,13 @@ static void respond_text(struct api_response *resp, unsigned status, char *body,
         resp->body_len = len;
 }
 
+static void respond_error(struct api_response *resp, unsigned status, const char *type, const char *message) {
+        json_auto_t *body = json_pack("{s:s, s:s}", "__type", type, "message", message);
+        api_respond_json(resp, status, "application/json", body);
+}
+
 static void respond_not_found(struct api_response *resp, const char *message) {
-        json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message", message);
-        api_respond_json(resp, 404, "application/json", body);
+        respond_error(resp, 404, "NotFound", message);
 }
 
 /* An ECS API timestamp (epoch seconds) as RFC 3339, or NULL when absent. */
@@ -256,6 +261,34 @@ bool api_tasks_handle(struct api *api, const struct api_request *req, struct api
                 return true;
         }
         const char *container = req->query ? req->query(req->query_ctx, "container") : NULL;
+        const char *follow = req->query ? req->query(req->query_ctx, "follow") : NULL;
+        if (follow && strcmp(follow, "1") != 0 && strcmp(follow, "true") != 0 && strcmp(follow, "0") != 0 &&
+            strcmp(follow, "false") != 0) {
+                respond_error(resp, 400, "InvalidParameterException", "follow must be 1, true, 0 or false.");
+                return true;
+        }
+        if (follow && (strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0)) {
+                struct rt_follow *f = NULL;
+                struct err e = {0};
+                int r = rt_lifecycle_follow(api_lifecycle(api), id, container, &f, &e);
+                if (r == -ENOENT)
+                        respond_not_found(resp, e.msg);
+                else if (r == -EINVAL)
+                        respond_error(resp, 400, "InvalidParameterException", e.msg);
+                else if (r == -EAGAIN)
+                        respond_error(resp, 409, "ConflictException", e.msg);
+                else if (r == -EOPNOTSUPP)
+                        respond_error(resp, 400, "UnsupportedFeatureException", e.msg);
+                else if (r < 0) {
+                        log_error("api", "\"cannot follow output\" task=%s error=\"%s\"", id, e.msg);
+                        respond_error(resp, 500, "ServerException", e.msg);
+                } else {
+                        resp->status = 200;
+                        resp->content_type = "text/plain; charset=utf-8";
+                        resp->stream = f;
+                }
+                return true;
+        }
         char *out = NULL;
         size_t len = 0;
         struct err e = {0};

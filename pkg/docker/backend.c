@@ -297,6 +297,31 @@ static int op_logs(void *impl, const json_t *plan, const json_t *container, char
         return r;
 }
 
+/* `docker logs --follow NAME`: the engine sends what the container wrote so far, then each write, and ends the
+ * stream when the container stops (or is removed). The CLI's stdout and stderr share one pipe. */
+static int op_follow(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
+                     struct err *e) {
+        (void) impl;
+        (void) plan;
+        const char *argv[] = {"docker", "logs", "--follow", ecs_json_str(container, "docker_name", ""), NULL};
+        struct docker_stream *s = xmalloc(sizeof(*s));
+        int r = docker_stream_open(argv, s, e);
+        if (r < 0) {
+                free(s);
+                err_prefix(e, "docker logs --follow");
+                return r;
+        }
+        *ret_fd = s->fd;
+        *ret_handle = s;
+        return 0;
+}
+
+static void op_follow_close(void *impl, void *handle) {
+        (void) impl;
+        docker_stream_close(handle);
+        free(handle);
+}
+
 static int op_teardown(void *impl, const json_t *plan, struct err *e) {
         (void) impl;
         const json_t *cs = json_object_get(plan, "containers");
@@ -468,6 +493,8 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .teardown = op_teardown,
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,
+                .follow = op_follow,
+                .follow_close = op_follow_close,
         };
         *ret = b;
         return 0;

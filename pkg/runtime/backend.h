@@ -59,6 +59,14 @@ struct rt_backend {
         int (*observe)(void *impl, json_t **ret, struct err *e);
         /* Remove everything left over for a task id (by label), when no plan is at hand. */
         int (*sweep_task)(void *impl, const char *task_id, struct err *e);
+        /* Follow a container's output as it is written (stdout and stderr interleaved): *ret_fd becomes readable with
+         * output and reaches EOF when the output ends; release with follow_close. NULL when unsupported.
+         * The descriptor is the backend's (CLOEXEC; the caller may make it non-blocking) and stays open until
+         * follow_close(impl, *ret_handle), which also ends whatever produces the output. follow_close may take a
+         * moment (it reaps a process) and is called from any thread. */
+        int (*follow)(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
+                      struct err *e);
+        void (*follow_close)(void *impl, void *handle);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */
