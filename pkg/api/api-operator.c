@@ -222,15 +222,27 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
                 body = task_metadata(doc, plan, false, api->store);
         else if (strcmp(rest, "/taskWithTags") == 0)
                 body = task_metadata(doc, plan, true, api->store);
-        else if (strcmp(rest, "/stats") == 0)
-                /* ecsd does not sample resource usage: an empty object for the container, and null per container
-                 * for the task, the shape the agent answers before its first sample. */
-                body = json_object();
-        else if (strcmp(rest, "/task/stats") == 0) {
-                body = json_object();
-                json_array_foreach(json_object_get(doc, "containers"), i, x)
-                        json_object_set_new(body, ecs_json_str(x, "runtimeId", ecs_json_str(x, "name", "")),
-                                            json_null());
+        else if (strcmp(rest, "/stats") == 0 || strcmp(rest, "/task/stats") == 0) {
+                /* Sampled now, through the backend (no polling loop). A container that is not running, or could not
+                 * be sampled, gets what the agent answers before its first sample: {} for the container, null in
+                 * the task's map (keyed by DockerId). */
+                bool task = strcmp(rest, "/task/stats") == 0;
+                json_auto_t *usage = NULL;
+                if (rt_lifecycle_stats(api_lifecycle(api), id, task ? NULL : container, &usage, &e) < 0) {
+                        log_warn("api", "\"cannot sample resource usage\" task=%s error=\"%s\"", id, e.msg);
+                        usage = json_object();
+                }
+                if (!task) {
+                        json_t *mine = json_object_get(usage, container);
+                        body = mine ? json_incref(mine) : json_object();
+                } else {
+                        body = json_object();
+                        json_array_foreach(json_object_get(doc, "containers"), i, x) {
+                                json_t *one = json_object_get(usage, ecs_json_str(x, "name", ""));
+                                json_object_set_new(body, ecs_json_str(x, "runtimeId", ecs_json_str(x, "name", "")),
+                                                    one ? json_incref(one) : json_null());
+                        }
+                }
         } else {
                 respond_not_found(resp, "No such metadata path.");
                 return true;

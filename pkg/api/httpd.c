@@ -9,6 +9,10 @@
  * the cap is refused before the body is read; a chunked body over the cap is drained and dropped, and the request is
  * answered with an error. Per-connection state is freed in the completion callback, whatever happened.
  *
+ * The metadata listener (what containers call) runs a thread per connection instead: its /stats handlers sample the
+ * engine, which takes a second or two, and one container's sample must not hold up another's metadata. Containers
+ * are few and call rarely, so the threads are few; METADATA_CONNECTIONS_MAX bounds them.
+ *
  * Streamed responses (a followed task output, api_response.stream) must not hold a pool thread while no output
  * comes: the content reader reads what is there without blocking, and when there is nothing it suspends the
  * connection (MHD_suspend_connection) and hands it to the *stream hub*, one thread per server that polls the output
@@ -28,6 +32,8 @@
 #include "api.h"
 #include "lifecycle.h"
 
+/* Connections the metadata listener serves at once (a thread each). */
+#define METADATA_CONNECTIONS_MAX 64
 /* Bytes the server asks the content reader for at a time. */
 #define STREAM_BLOCK_BYTES (16 * 1024)
 
@@ -397,15 +403,25 @@ static int server_start(struct api *api, const char *listen, unsigned threads, b
                 }
                 srv->hub_started = true;
         }
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                         (metadata_only ? 0 : MHD_ALLOW_SUSPEND_RESUME);
         /* The logger goes first so that libmicrohttpd never prints on its own. */
-        srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                       NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                                       MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
-                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED,
-                                       request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
-                                       MHD_OPTION_END);
+        if (metadata_only)
+                srv->daemon = MHD_start_daemon(
+                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                                (v6 ? MHD_USE_IPv6 : 0),
+                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
+                        (unsigned) METADATA_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                        (unsigned) 1, MHD_OPTION_END);
+        else
+                srv->daemon = MHD_start_daemon(
+                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                                (v6 ? MHD_USE_IPv6 : 0),
+                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_THREAD_POOL_SIZE,
+                        (unsigned) (threads ? threads : 1), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                        (unsigned) 1, MHD_OPTION_END);
         if (!srv->daemon) {
                 server_free(srv);
                 return err_set(e, -EADDRINUSE, ERR_KIND_INTERNAL,

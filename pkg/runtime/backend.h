@@ -67,6 +67,11 @@ struct rt_backend {
         int (*follow)(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
                       struct err *e);
         void (*follow_close)(void *impl, void *handle);
+        /* Sample the resource usage of `containers` (an array of the plan's containers, each running) once, now.
+         * *ret gets {container name: usage in the Docker stats API shape, as ECS's task metadata endpoint v4 serves
+         * it} (caller owns); a container that could not be sampled is left out. May take a second or two. NULL when
+         * unsupported. */
+        int (*stats)(void *impl, const json_t *plan, const json_t *containers, json_t **ret, struct err *e);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */

@@ -1268,6 +1268,33 @@ void rt_follow_free(struct rt_follow *f) {
         free(f);
 }
 
+/* ---- resource usage ---- */
+
+int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char *container, json_t **ret,
+                       struct err *e) {
+        json_auto_t *plan = NULL;
+        json_auto_t *running = json_array();
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, task_id);
+        if (t && !t->stopping) {
+                plan = json_incref(json_object_get(t->priv, "plan"));
+                /* A container that exists and has not stopped: one that asks for its own stats right after its start
+                 * may run before the lifecycle has heard that it started. */
+                for (size_t i = 0; i < t->n; i++) {
+                        bool exists = json_object_get(doc_container(t, i), "runtimeId") != NULL;
+                        if ((t->c[i].state == C_RUNNING || (t->c[i].state == C_NONE && exists)) &&
+                            (!container || strcmp(container, t->c[i].name) == 0))
+                                json_array_append_new(running, json_incref((json_t *) (uintptr_t) t->c[i].plan));
+                }
+        }
+        pthread_mutex_unlock(&lc->lock);
+        if (json_array_size(running) == 0 || !lc->be->stats) {
+                *ret = json_object();
+                return 0;
+        }
+        return lc->be->stats(lc->be->impl, plan, running, ret, e);
+}
+
 /* ---- lifetime ---- */
 
 static void *janitor_main(void *arg) {

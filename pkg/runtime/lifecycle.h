@@ -102,6 +102,13 @@ int rt_follow_fd(const struct rt_follow *f);
  * The backend must still exist. */
 void rt_follow_free(struct rt_follow *f);
 
+/* Sample the resource usage of the task's containers that exist and have not stopped (only `container` when not
+ * NULL) now, through the backend: *ret gets {container name: Docker stats API object} (caller owns). A container
+ * not created yet or stopped, a task that is stopping or gone, or a backend without stats gives no entry. May take a
+ * second or two. */
+int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char *container, json_t **ret,
+                       struct err *e);
+
 /* The stored task and its plan for the metadata endpoint: *ret_doc is the Task object, *ret_plan the backend plan
  * (either may be NULL on input). */
 int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
