@@ -1,5 +1,6 @@
 /* api-operator.c — ecsd's own endpoints about tasks: the task metadata endpoint v4 and the credentials endpoint that
- * containers call, the captured output of a task, and the cleanup request.
+ * containers call, the output of a task (whole, or followed: the response then carries a stream that the HTTP server
+ * delivers as it comes), and the cleanup request.
  *
  * The metadata document follows the agent's v4 response (ecs-agent tmds handlers v4): PascalCase keys, RFC 3339
  * times. It is built from the stored Task object and the backend plan, so it answers the same on both backends. */
@@ -18,9 +19,13 @@ static void respond_text(struct api_response *resp, unsigned status, char *body,
         resp->body_len = len;
 }
 
+static void respond_error(struct api_response *resp, unsigned status, const char *type, const char *message) {
+        json_auto_t *body = json_pack("{s:s, s:s}", "__type", type, "message", message);
+        api_respond_json(resp, status, "application/json", body);
+}
+
 static void respond_not_found(struct api_response *resp, const char *message) {
-        json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message", message);
-        api_respond_json(resp, 404, "application/json", body);
+        respond_error(resp, 404, "NotFound", message);
 }
 
 /* An ECS API timestamp (epoch seconds) as RFC 3339, or NULL when absent. */
@@ -217,15 +222,27 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
                 body = task_metadata(doc, plan, false, api->store);
         else if (strcmp(rest, "/taskWithTags") == 0)
                 body = task_metadata(doc, plan, true, api->store);
-        else if (strcmp(rest, "/stats") == 0)
-                /* ecsd does not sample resource usage: an empty object for the container, and null per container
-                 * for the task, the shape the agent answers before its first sample. */
-                body = json_object();
-        else if (strcmp(rest, "/task/stats") == 0) {
-                body = json_object();
-                json_array_foreach(json_object_get(doc, "containers"), i, x)
-                        json_object_set_new(body, ecs_json_str(x, "runtimeId", ecs_json_str(x, "name", "")),
-                                            json_null());
+        else if (strcmp(rest, "/stats") == 0 || strcmp(rest, "/task/stats") == 0) {
+                /* Sampled now, through the backend (no polling loop). A container that is not running, or could not
+                 * be sampled, gets what the agent answers before its first sample: {} for the container, null in
+                 * the task's map (keyed by DockerId). */
+                bool task = strcmp(rest, "/task/stats") == 0;
+                json_auto_t *usage = NULL;
+                if (rt_lifecycle_stats(api_lifecycle(api), id, task ? NULL : container, &usage, &e) < 0) {
+                        log_warn("api", "\"cannot sample resource usage\" task=%s error=\"%s\"", id, e.msg);
+                        usage = json_object();
+                }
+                if (!task) {
+                        json_t *mine = json_object_get(usage, container);
+                        body = mine ? json_incref(mine) : json_object();
+                } else {
+                        body = json_object();
+                        json_array_foreach(json_object_get(doc, "containers"), i, x) {
+                                json_t *one = json_object_get(usage, ecs_json_str(x, "name", ""));
+                                json_object_set_new(body, ecs_json_str(x, "runtimeId", ecs_json_str(x, "name", "")),
+                                                    one ? json_incref(one) : json_null());
+                        }
+                }
         } else {
                 respond_not_found(resp, "No such metadata path.");
                 return true;
@@ -252,7 +269,7 @@ bool api_tasks_handle(struct api *api, const struct api_request *req, struct api
                         respond_not_found(resp, "No backend runs tasks here.");
                         return true;
                 }
-                json_auto_t *body = rt_lifecycle_stats(api_lifecycle(api));
+                json_auto_t *body = rt_lifecycle_counters(api_lifecycle(api));
                 api_respond_json(resp, 200, "application/json", body);
                 return true;
         }
@@ -265,6 +282,34 @@ bool api_tasks_handle(struct api *api, const struct api_request *req, struct api
                 return true;
         }
         const char *container = req->query ? req->query(req->query_ctx, "container") : NULL;
+        const char *follow = req->query ? req->query(req->query_ctx, "follow") : NULL;
+        if (follow && strcmp(follow, "1") != 0 && strcmp(follow, "true") != 0 && strcmp(follow, "0") != 0 &&
+            strcmp(follow, "false") != 0) {
+                respond_error(resp, 400, "InvalidParameterException", "follow must be 1, true, 0 or false.");
+                return true;
+        }
+        if (follow && (strcmp(follow, "1") == 0 || strcmp(follow, "true") == 0)) {
+                struct rt_follow *f = NULL;
+                struct err e = {0};
+                int r = rt_lifecycle_follow(api_lifecycle(api), id, container, &f, &e);
+                if (r == -ENOENT)
+                        respond_not_found(resp, e.msg);
+                else if (r == -EINVAL)
+                        respond_error(resp, 400, "InvalidParameterException", e.msg);
+                else if (r == -EAGAIN)
+                        respond_error(resp, 409, "ConflictException", e.msg);
+                else if (r == -EOPNOTSUPP)
+                        respond_error(resp, 400, "UnsupportedFeatureException", e.msg);
+                else if (r < 0) {
+                        log_error("api", "\"cannot follow output\" task=%s error=\"%s\"", id, e.msg);
+                        respond_error(resp, 500, "ServerException", e.msg);
+                } else {
+                        resp->status = 200;
+                        resp->content_type = "text/plain; charset=utf-8";
+                        resp->stream = f;
+                }
+                return true;
+        }
         char *out = NULL;
         size_t len = 0;
         struct err e = {0};

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "lifecycle.h"
 #include "shape.h"
 
 struct action {
@@ -260,6 +261,8 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
 void api_response_release(struct api_response *resp) {
         free(resp->body);
         resp->body = NULL;
+        rt_follow_free(resp->stream);
+        resp->stream = NULL;
 }
 
 /* ---- helpers shared by the handlers ---- */

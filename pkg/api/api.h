@@ -13,6 +13,7 @@
 
 struct rt_store;
 struct rt_lifecycle;
+struct rt_follow;
 
 struct api_config {
         const char *region;  /* for unsigned requests; a signed request uses its credential scope's region */
@@ -53,6 +54,10 @@ struct api_response {
         const char *content_type; /* static string */
         char *body;               /* owned; release with api_response_release() */
         size_t body_len;
+        /* Instead of a body, output to stream as it comes (GET /_ecsd/tasks/<id>/logs?follow=1): read it with
+         * rt_follow_read until the end. Owned; a caller that takes it sets this to NULL, else
+         * api_response_release() frees it. */
+        struct rt_follow *stream;
         char request_id[37];
 };
 

@@ -7,18 +7,59 @@
  *
  * Each connection keeps its request body in a buffer capped at API_BODY_MAX_BYTES: a declared Content-Length over
  * the cap is refused before the body is read; a chunked body over the cap is drained and dropped, and the request is
- * answered with an error. Per-connection state is freed in the completion callback, whatever happened. */
+ * answered with an error. Per-connection state is freed in the completion callback, whatever happened.
+ *
+ * The metadata listener (what containers call) runs a thread per connection instead: its /stats handlers sample the
+ * engine, which takes a second or two, and one container's sample must not hold up another's metadata. Containers
+ * are few and call rarely, so the threads are few; METADATA_CONNECTIONS_MAX bounds them.
+ *
+ * Streamed responses (a followed task output, api_response.stream) must not hold a pool thread while no output
+ * comes: the content reader reads what is there without blocking, and when there is nothing it suspends the
+ * connection (MHD_suspend_connection) and hands it to the *stream hub*, one thread per server that polls the output
+ * descriptor of every suspended stream and its client socket (POLLRDHUP: the client went away) and resumes the
+ * connection when either fires. Only the hub resumes; a stream is in `streams` from its creation to the free callback,
+ * which ends the follower (rt_follow_free). At stop, the hub resumes every suspended connection and exits; readers then
+ * end their streams, and MHD_stop_daemon (never called with a connection suspended) frees them. `lock` guards
+ * `streams`, each stream's `suspended` and `gone`, and `closing`. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "api.h"
+#include "lifecycle.h"
+
+/* Connections the metadata listener serves at once (a thread each). */
+#define METADATA_CONNECTIONS_MAX 64
+/* Bytes the server asks the content reader for at a time. */
+#define STREAM_BLOCK_BYTES (16 * 1024)
+
+struct stream;
 
 struct api_server {
         struct MHD_Daemon *daemon;
         struct api *api;
         bool metadata_only;
+
+        pthread_mutex_t lock;
+        struct stream *streams;
+        bool closing;
+        int wake_fd; /* eventfd: a stream was suspended, or the server closes */
+        pthread_t hub;
+        bool hub_started;
+};
+
+struct stream {
+        struct stream *next;
+        struct api_server *srv;
+        struct MHD_Connection *conn;
+        int client_fd;
+        struct rt_follow *follow;
+        bool suspended; /* MHD_suspend_connection was called; the hub resumes it */
+        bool gone;      /* the client closed its side */
 };
 
 static const char *query_lookup(const void *ctx, const char *key) {
@@ -75,7 +116,154 @@ static void body_append(struct request_state *st, const char *data, size_t n) {
         st->body[st->len] = '\0';
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *resp) {
+/* ---- streamed responses ---- */
+
+static void hub_wake(struct api_server *srv) {
+        uint64_t one = 1;
+        if (write(srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                log_warn("httpd", "\"cannot wake the stream hub\" error=\"%s\"", strerror(errno));
+}
+
+/* MHD's content reader: what the follower has, or suspend until it has more (see the top of the file). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct stream *st = cls;
+        struct api_server *srv = st->srv;
+        (void) pos;
+        ssize_t n = rt_follow_read(st->follow, buf, max);
+        if (n > 0)
+                return n;
+        if (n == 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n != -EAGAIN)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_lock(&srv->lock);
+        /* Gone or closing: end with an error, so a client that is still there can tell this from the output's end. */
+        bool end = st->gone || srv->closing;
+        if (!end) {
+                MHD_suspend_connection(st->conn);
+                st->suspended = true;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (end)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        hub_wake(srv);
+        return 0;
+}
+
+static void stream_free(void *cls) {
+        struct stream *st = cls;
+        struct api_server *srv = st->srv;
+        pthread_mutex_lock(&srv->lock);
+        for (struct stream **p = &srv->streams; *p; p = &(*p)->next)
+                if (*p == st) {
+                        *p = st->next;
+                        break;
+                }
+        pthread_mutex_unlock(&srv->lock);
+        rt_follow_free(st->follow);
+        free(st);
+}
+
+/* Resume a suspended stream (lock held). */
+static void stream_resume(struct stream *st) {
+        if (st->suspended) {
+                st->suspended = false;
+                MHD_resume_connection(st->conn);
+        }
+}
+
+static void *hub_main(void *arg) {
+        struct api_server *srv = arg;
+        struct pollfd *pfd = NULL;
+        struct stream **owner = NULL;
+        size_t cap = 0;
+        pthread_mutex_lock(&srv->lock);
+        while (!srv->closing) {
+                size_t want = 1;
+                for (struct stream *st = srv->streams; st; st = st->next)
+                        want += st->suspended ? 2 : 0;
+                if (want > cap) {
+                        cap = want * 2;
+                        free(pfd);
+                        free(owner);
+                        pfd = xcalloc(cap, sizeof(*pfd));
+                        owner = xcalloc(cap, sizeof(*owner));
+                }
+                /* A suspended stream stays suspended, and so alive, until this thread resumes it: the pointers and
+                 * descriptors below stay valid while the lock is released for the poll. */
+                size_t n = 0;
+                pfd[n++] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
+                for (struct stream *st = srv->streams; st; st = st->next) {
+                        if (!st->suspended)
+                                continue;
+                        owner[n] = st;
+                        pfd[n++] = (struct pollfd){.fd = rt_follow_fd(st->follow), .events = POLLIN};
+                        owner[n] = st;
+                        pfd[n++] = (struct pollfd){.fd = st->client_fd, .events = POLLRDHUP};
+                }
+                pthread_mutex_unlock(&srv->lock);
+                int r = poll(pfd, (nfds_t) n, -1);
+                int poll_errno = errno;
+                pthread_mutex_lock(&srv->lock);
+                if (r < 0) {
+                        if (poll_errno != EINTR)
+                                log_warn("httpd", "\"stream hub poll failed\" error=\"%s\"", strerror(poll_errno));
+                        continue;
+                }
+                if (pfd[0].revents) {
+                        uint64_t count;
+                        (void) !read(srv->wake_fd, &count, sizeof(count));
+                }
+                for (size_t i = 1; i < n; i++) {
+                        if (!pfd[i].revents)
+                                continue;
+                        if (pfd[i].fd == owner[i]->client_fd)
+                                owner[i]->gone = true;
+                        stream_resume(owner[i]);
+                }
+        }
+        for (struct stream *st = srv->streams; st; st = st->next)
+                stream_resume(st);
+        pthread_mutex_unlock(&srv->lock);
+        free(pfd);
+        free(owner);
+        return NULL;
+}
+
+/* Queue a streamed response that delivers resp->stream as it comes. */
+static enum MHD_Result send_stream(struct api_server *srv, struct MHD_Connection *conn, struct api_response *resp) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!srv->hub_started || !info) {
+                api_response_release(resp);
+                return MHD_NO;
+        }
+        struct stream *st = xcalloc(1, sizeof(*st));
+        *st = (struct stream){.srv = srv, .conn = conn, .client_fd = info->connect_fd, .follow = resp->stream};
+        resp->stream = NULL;
+        struct MHD_Response *r =
+                MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, st, stream_free);
+        if (!r) {
+                rt_follow_free(st->follow);
+                free(st);
+                api_response_release(resp);
+                return MHD_NO;
+        }
+        pthread_mutex_lock(&srv->lock);
+        st->next = srv->streams;
+        srv->streams = st;
+        pthread_mutex_unlock(&srv->lock);
+        enum MHD_Result ret = MHD_NO;
+        if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) == MHD_YES &&
+            MHD_add_response_header(r, "x-amzn-RequestId", resp->request_id) == MHD_YES)
+                ret = MHD_queue_response(conn, resp->status, r);
+        MHD_destroy_response(r); /* the stream is freed with the response, queued or not */
+        api_response_release(resp);
+        return ret;
+}
+
+static enum MHD_Result send_response(struct api_server *srv, struct MHD_Connection *conn, struct api_response *resp) {
+        if (resp->stream)
+                return send_stream(srv, conn, resp);
         struct MHD_Response *r =
                 MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
         if (!r) {
@@ -120,7 +308,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         req.body_too_large = true;
                         struct api_response resp;
                         api_handle(srv->api, &req, &resp);
-                        return send_response(conn, &resp);
+                        return send_response(srv, conn, &resp);
                 }
                 return MHD_YES;
         }
@@ -134,7 +322,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         req.body_too_large = st->too_large;
         struct api_response resp;
         api_handle(srv->api, &req, &resp);
-        return send_response(conn, &resp);
+        return send_response(srv, conn, &resp);
 }
 
 /* Split "host:port" or "[v6host]:port" and resolve it to a socket address. */
@@ -174,6 +362,24 @@ static int listen_resolve(const char *listen, struct sockaddr_storage *ret, sock
         return 0;
 }
 
+/* Stop the hub (it resumes every suspended stream), then the daemon (which frees the streams), then the rest. */
+static void server_free(struct api_server *srv) {
+        if (srv->hub_started) {
+                pthread_mutex_lock(&srv->lock);
+                srv->closing = true;
+                pthread_mutex_unlock(&srv->lock);
+                hub_wake(srv);
+                pthread_join(srv->hub, NULL);
+        }
+        if (srv->daemon)
+                MHD_stop_daemon(srv->daemon);
+        ASSERT(!srv->streams);
+        if (srv->wake_fd >= 0)
+                close(srv->wake_fd);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+}
+
 static int server_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
                         struct api_server **ret, unsigned *ret_port, struct err *e) {
         struct sockaddr_storage addr = {0};
@@ -186,16 +392,38 @@ static int server_start(struct api *api, const char *listen, unsigned threads, b
         struct api_server *srv = xcalloc(1, sizeof(*srv));
         srv->api = api;
         srv->metadata_only = metadata_only;
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+        pthread_mutex_init(&srv->lock, NULL);
+        srv->wake_fd = -1;
+        if (!metadata_only) {
+                srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (srv->wake_fd < 0 || pthread_create(&srv->hub, NULL, hub_main, srv) != 0) {
+                        r = err_set(e, -errno, ERR_KIND_INTERNAL, "cannot start the stream hub: %s", strerror(errno));
+                        server_free(srv);
+                        return r;
+                }
+                srv->hub_started = true;
+        }
         /* The logger goes first so that libmicrohttpd never prints on its own. */
-        srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                       NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                                       MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
-                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED,
-                                       request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
-                                       MHD_OPTION_END);
+        if (metadata_only)
+                srv->daemon = MHD_start_daemon(
+                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                                (v6 ? MHD_USE_IPv6 : 0),
+                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
+                        (unsigned) METADATA_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                        (unsigned) 1, MHD_OPTION_END);
+        else
+                srv->daemon = MHD_start_daemon(
+                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                                (v6 ? MHD_USE_IPv6 : 0),
+                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_THREAD_POOL_SIZE,
+                        (unsigned) (threads ? threads : 1), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                        (unsigned) 1, MHD_OPTION_END);
         if (!srv->daemon) {
-                free(srv);
+                server_free(srv);
                 return err_set(e, -EADDRINUSE, ERR_KIND_INTERNAL,
                                "cannot listen on %s (address in use, or not an address of this host?)", listen);
         }
@@ -208,8 +436,7 @@ static int server_start(struct api *api, const char *listen, unsigned threads, b
 void api_server_stop(struct api_server *srv) {
         if (!srv)
                 return;
-        MHD_stop_daemon(srv->daemon);
-        free(srv);
+        server_free(srv);
 }
 
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,

@@ -5,6 +5,7 @@
  * else is immutable after docker_backend_new, so the operations run from any number of threads at once. */
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "docker-backend.h"
 #include "ecs.h"
@@ -15,6 +16,7 @@
 #define QUICK_TIMEOUT_MS (60 * 1000)
 #define STOP_MARGIN_MS (30 * 1000)
 #define LOG_CAP (1024 * 1024)
+#define STATS_TIMEOUT_MS (30 * 1000)
 
 struct docker_backend {
         char owner[128];
@@ -297,6 +299,80 @@ static int op_logs(void *impl, const json_t *plan, const json_t *container, char
         return r;
 }
 
+/* `docker logs --follow NAME`: the engine sends what the container wrote so far, then each write, and ends the
+ * stream when the container stops (or is removed). The CLI's stdout and stderr share one pipe. */
+static int op_follow(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
+                     struct err *e) {
+        (void) impl;
+        (void) plan;
+        const char *argv[] = {"docker", "logs", "--follow", ecs_json_str(container, "docker_name", ""), NULL};
+        struct docker_stream *s = xmalloc(sizeof(*s));
+        int r = docker_stream_open(argv, s, e);
+        if (r < 0) {
+                free(s);
+                err_prefix(e, "docker logs --follow");
+                return r;
+        }
+        *ret_fd = s->fd;
+        *ret_handle = s;
+        return 0;
+}
+
+static void op_follow_close(void *impl, void *handle) {
+        (void) impl;
+        docker_stream_close(handle);
+        free(handle);
+}
+
+/* `docker stats --no-stream` of the containers, by name: the engine samples each twice, about a second apart, to
+ * compute the CPU share. A container that stopped in the meantime fails the whole command: then nothing is sampled
+ * (the metadata endpoint answers null for each, as the agent does before its first sample). */
+static int op_stats(void *impl, const json_t *plan, const json_t *containers, json_t **ret, struct err *e) {
+        (void) impl;
+        (void) plan;
+        json_auto_t *argv = json_pack("[sssssss]", "docker", "stats", "--no-stream", "--no-trunc", "--format",
+                                      DOCKER_STATS_FORMAT, "--");
+        json_auto_t *by_name = json_object();
+        size_t i;
+        const json_t *c;
+        json_array_foreach(containers, i, c) {
+                const char *docker_name = ecs_json_str(c, "docker_name", "");
+                json_array_append_new(argv, json_string(docker_name));
+                json_object_set_new(by_name, docker_name, json_string(ecs_json_str(c, "name", "")));
+        }
+        json_auto_t *out = json_object();
+        if (json_object_size(by_name) == 0) {
+                *ret = TAKE_PTR(out);
+                return 0;
+        }
+        struct docker_cmd_result res;
+        int r = run_step(argv, NULL, NULL, STATS_TIMEOUT_MS, "docker stats", false, &res, e);
+        struct timespec now, up;
+        clock_gettime(CLOCK_REALTIME, &now);
+        clock_gettime(CLOCK_BOOTTIME, &up);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        const char *p = r >= 0 ? res.out : "";
+        while (*p) {
+                size_t n = strcspn(p, "\n");
+                json_auto_t *line = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
+                const char *docker_name = ecs_json_str(line, "name", "");
+                const char *name = ecs_json_str(by_name, docker_name, NULL);
+                if (name)
+                        json_object_set_new(out, name,
+                                            docker_stats_translate(line, docker_name, cpus > 0 ? (int) cpus : 1,
+                                                                   (int64_t) now.tv_sec * 1000000000LL + now.tv_nsec,
+                                                                   (int64_t) up.tv_sec * 1000000000LL + up.tv_nsec));
+                p += n;
+                if (*p)
+                        p++;
+        }
+        docker_cmd_result_free(&res);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
 static int op_teardown(void *impl, const json_t *plan, struct err *e) {
         (void) impl;
         const json_t *cs = json_object_get(plan, "containers");
@@ -468,6 +544,9 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .teardown = op_teardown,
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,
+                .follow = op_follow,
+                .follow_close = op_follow_close,
+                .stats = op_stats,
         };
         *ret = b;
         return 0;

@@ -32,6 +32,22 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                        struct err *e);
 void docker_backend_free(struct docker_backend *b);
 
+/* ---- resource usage (stats.c) ---- */
+
+/* Parse one size as the docker CLI prints it ("596KiB", "1.2kB", "0B", "23.54GiB"; decimal and binary units) into
+ * bytes, rounded. -EINVAL when it is not one ("--"), -ERANGE when it does not fit. */
+int docker_size_parse(const char *s, int64_t *ret);
+/* One container's usage in the Docker stats API shape, from `sample`, a line of `docker stats --no-stream` with the
+ * template DOCKER_STATS_FORMAT ({"id","name","cpu","mem","net","block","pids"}, the CLI's strings). `read_ns` is the
+ * wall-clock time of the sample (epoch ns), `uptime_ns` the host's uptime. Approximate: see stats.c. Never fails;
+ * a field that does not parse counts as 0. Returns a new object. */
+json_t *docker_stats_translate(const json_t *sample, const char *docker_name, int online_cpus, int64_t read_ns,
+                               int64_t uptime_ns);
+/* The same keys on Docker and Podman (their `{{json .}}` differ): JSON built from the template fields both have. */
+#define DOCKER_STATS_FORMAT                                                                                            \
+        "{\"id\":{{json .ID}},\"name\":{{json .Name}},\"cpu\":{{json .CPUPerc}},\"mem\":{{json .MemUsage}},"          \
+        "\"net\":{{json .NetIO}},\"block\":{{json .BlockIO}},\"pids\":{{json .PIDs}}}"
+
 /* ---- the event monitor ---- */
 
 struct docker_events_config {

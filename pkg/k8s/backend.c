@@ -727,7 +727,7 @@ static void op_cancel(void *impl, const json_t *plan) {
         pthread_mutex_unlock(&b->lock);
 }
 
-static json_t *op_stats(void *impl) {
+static json_t *op_counters(void *impl) {
         return k8s_backend_stats(impl);
 }
 
@@ -779,7 +779,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,
                 .cancel = op_cancel,
-                .stats = op_stats,
+                .counters = op_counters,
         };
         *ret = b;
         return 0;

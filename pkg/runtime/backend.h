@@ -66,7 +66,20 @@ struct rt_backend {
          * this plan return -ECANCELED soon. Called with the lifecycle's lock held: must not block or call back. */
         void (*cancel)(void *impl, const json_t *plan);
         /* Optional: counters for operators (GET /_ecsd/stats), a new object. */
-        json_t *(*stats)(void *impl);
+        json_t *(*counters)(void *impl);
+        /* Follow a container's output as it is written (stdout and stderr interleaved): *ret_fd becomes readable with
+         * output and reaches EOF when the output ends; release with follow_close. NULL when unsupported.
+         * The descriptor is the backend's (CLOEXEC; the caller may make it non-blocking) and stays open until
+         * follow_close(impl, *ret_handle), which also ends whatever produces the output. follow_close may take a
+         * moment (it reaps a process) and is called from any thread. */
+        int (*follow)(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
+                      struct err *e);
+        void (*follow_close)(void *impl, void *handle);
+        /* Sample the resource usage of `containers` (an array of the plan's containers, each running) once, now.
+         * *ret gets {container name: usage in the Docker stats API shape, as ECS's task metadata endpoint v4 serves
+         * it} (caller owns); a container that could not be sampled is left out. May take a second or two. NULL when
+         * unsupported. */
+        int (*stats)(void *impl, const json_t *plan, const json_t *containers, json_t **ret, struct err *e);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */

@@ -16,6 +16,7 @@
  * after every step and while waiting on a gate, and turns into the stop path instead of ever setting RUNNING. */
 #include "lifecycle.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct task {
         bool worker;      /* a launch or stop worker runs for this task */
         bool stopping;    /* the stop path has begun; it ends in finalize */
         bool stop_requested;
+        bool captured;    /* the containers' output is in the store: followers read it from there */
         char stop_code[32];
         char stop_reason[256];
 };
@@ -681,6 +683,9 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
         pthread_mutex_unlock(&lc->lock);
 
         capture_logs(lc, t, plan);
+        pthread_mutex_lock(&lc->lock);
+        t->captured = true;
+        pthread_mutex_unlock(&lc->lock);
         struct err e = {0};
         if (lc->be->teardown(lc->be->impl, plan, &e) < 0)
                 log_warn("lifecycle", "\"cannot remove workload\" task=%s error=\"%s\"", t->id, e.msg);
@@ -1109,7 +1114,7 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
 
 /* ---- reading ---- */
 
-json_t *rt_lifecycle_stats(struct rt_lifecycle *lc) {
+json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         pthread_mutex_lock(&lc->lock);
         json_int_t live = 0;
         for (struct task *t = lc->tasks; t; t = t->next)
@@ -1117,8 +1122,8 @@ json_t *rt_lifecycle_stats(struct rt_lifecycle *lc) {
         json_t *out = json_pack("{s:s, s:I, s:i}", "backend", lc->be->name, "live_tasks", live, "workers",
                                 lc->n_workers);
         pthread_mutex_unlock(&lc->lock);
-        if (lc->be->stats)
-                json_object_set_new(out, "backend_stats", lc->be->stats(lc->be->impl));
+        if (lc->be->counters)
+                json_object_set_new(out, "backend_stats", lc->be->counters(lc->be->impl));
         return out;
 }
 
@@ -1184,6 +1189,176 @@ int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *
         *ret = TAKE_PTR(all);
         *ret_len = all_len;
         return 0;
+}
+
+/* ---- following output ---- */
+
+struct rt_follow {
+        const struct rt_backend *be;
+        char *buf; /* output already at hand (a finished task's captured output), delivered first */
+        size_t len, off;
+        int fd;       /* the backend's follower, -1 when there is none */
+        void *handle; /* the backend's, for follow_close */
+};
+
+/* The plan container `want` names, or the only one when `want` is NULL. */
+static int follow_pick(const json_t *plan, const char *task_id, const char *want, const json_t **ret, struct err *e) {
+        const json_t *cs = json_object_get(plan, "containers");
+        size_t i;
+        const json_t *p;
+        if (!want) {
+                if (json_array_size(cs) == 1) {
+                        *ret = json_array_get(cs, 0);
+                        return 0;
+                }
+                char names[256] = "";
+                size_t used = 0;
+                json_array_foreach(cs, i, p) {
+                        int w = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+                                         ecs_json_str(p, "name", ""));
+                        if (w < 0 || (size_t) w >= sizeof(names) - used)
+                                break;
+                        used += (size_t) w;
+                }
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "task %s has %zu containers (%s): name the one to follow with ?container=NAME",
+                               task_id, json_array_size(cs), names);
+        }
+        json_array_foreach(cs, i, p) if (strcmp(ecs_json_str(p, "name", ""), want) == 0) {
+                *ret = p;
+                return 0;
+        }
+        return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s has no container named %s", task_id, want);
+}
+
+static struct rt_follow *follow_new(struct rt_lifecycle *lc) {
+        struct rt_follow *f = xcalloc(1, sizeof(*f));
+        f->be = lc->be;
+        f->fd = -1;
+        return f;
+}
+
+int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char *container, struct rt_follow **ret,
+                        struct err *e) {
+        json_auto_t *plan = NULL;
+        const json_t *pc = NULL;
+        int r;
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, task_id);
+        if (t && !t->captured) {
+                /* Live: the backend follows a container that exists. Holding a reference to the plan keeps `pc`
+                 * valid once the task is finalized and freed. */
+                plan = json_incref(json_object_get(t->priv, "plan"));
+                r = follow_pick(plan, task_id, container, &pc, e);
+                struct container *c = r < 0 ? NULL : container_named(t, ecs_json_str(pc, "name", ""));
+                /* Only a started container: `docker logs -f` of one that is created but not started ends at once. A
+                 * container that never starts has its (empty) output captured when the task stops. */
+                bool ran = c && c->state != C_NONE;
+                pthread_mutex_unlock(&lc->lock);
+                if (r < 0)
+                        return r;
+                if (!c)
+                        return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s has no container named %s", task_id,
+                                       ecs_json_str(pc, "name", ""));
+                if (!ran)
+                        return err_set(e, -EAGAIN, ERR_KIND_CLIENT,
+                                       "container %s of task %s has not started yet; try again once it runs", c->name,
+                                       task_id);
+                if (!lc->be->follow)
+                        return err_set(e, -EOPNOTSUPP, ERR_KIND_CLIENT,
+                                       "the %s backend cannot follow a container's output", lc->be->name);
+                struct rt_follow *f = follow_new(lc);
+                r = lc->be->follow(lc->be->impl, plan, pc, &f->fd, &f->handle, e);
+                if (r < 0) {
+                        free(f);
+                        return r;
+                }
+                int flags = fcntl(f->fd, F_GETFL);
+                if (flags < 0 || fcntl(f->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                        r = err_set(e, -errno, ERR_KIND_INTERNAL, "cannot make the output descriptor non-blocking");
+                        rt_follow_free(f);
+                        return r;
+                }
+                *ret = f;
+                return 0;
+        }
+        pthread_mutex_unlock(&lc->lock);
+
+        /* Finished (or its output already captured): what the store kept, then the end. */
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        r = rt_task_get(lc->store, task_id, &doc, &priv, e);
+        if (r < 0)
+                return r;
+        r = follow_pick(json_object_get(priv, "plan"), task_id, container, &pc, e);
+        if (r < 0)
+                return r;
+        struct rt_follow *f = follow_new(lc);
+        struct err ignored = {0};
+        if (rt_task_log_get(lc->store, task_id, ecs_json_str(pc, "name", ""), &f->buf, &f->len, &ignored) < 0) {
+                f->buf = NULL;
+                f->len = 0;
+        }
+        *ret = f;
+        return 0;
+}
+
+ssize_t rt_follow_read(struct rt_follow *f, void *buf, size_t size) {
+        if (f->off < f->len) {
+                size_t n = f->len - f->off < size ? f->len - f->off : size;
+                memcpy(buf, f->buf + f->off, n);
+                f->off += n;
+                return (ssize_t) n;
+        }
+        if (f->fd < 0)
+                return 0;
+        for (;;) {
+                ssize_t n = read(f->fd, buf, size);
+                if (n >= 0)
+                        return n;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+int rt_follow_fd(const struct rt_follow *f) {
+        return f->off < f->len ? -1 : f->fd;
+}
+
+void rt_follow_free(struct rt_follow *f) {
+        if (!f)
+                return;
+        if (f->handle)
+                f->be->follow_close(f->be->impl, f->handle);
+        free(f->buf);
+        free(f);
+}
+
+/* ---- resource usage ---- */
+
+int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char *container, json_t **ret,
+                       struct err *e) {
+        json_auto_t *plan = NULL;
+        json_auto_t *running = json_array();
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, task_id);
+        if (t && !t->stopping) {
+                plan = json_incref(json_object_get(t->priv, "plan"));
+                /* A container that exists and has not stopped: one that asks for its own stats right after its start
+                 * may run before the lifecycle has heard that it started. */
+                for (size_t i = 0; i < t->n; i++) {
+                        bool exists = json_object_get(doc_container(t, i), "runtimeId") != NULL;
+                        if ((t->c[i].state == C_RUNNING || (t->c[i].state == C_NONE && exists)) &&
+                            (!container || strcmp(container, t->c[i].name) == 0))
+                                json_array_append_new(running, json_incref((json_t *) (uintptr_t) t->c[i].plan));
+                }
+        }
+        pthread_mutex_unlock(&lc->lock);
+        if (json_array_size(running) == 0 || !lc->be->stats) {
+                *ret = json_object();
+                return 0;
+        }
+        return lc->be->stats(lc->be->impl, plan, running, ret, e);
 }
 
 /* ---- lifetime ---- */

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "backend.h"
 #include "base.h"
@@ -80,7 +81,37 @@ int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *
 
 /* {"backend": name, "live_tasks": tasks not yet STOPPED, "workers": launch/stop threads, "backend_stats"?: the
  * backend's counters}. New object. */
-json_t *rt_lifecycle_stats(struct rt_lifecycle *lc);
+json_t *rt_lifecycle_counters(struct rt_lifecycle *lc);
+
+/* One container's output, followed as it is written (GET /_ecsd/tasks/<id>/logs?follow=1). */
+struct rt_follow;
+
+/* Follow the output of container `container` of a task (NULL: its only container; a task with several needs the
+ * name: -EINVAL, ERR_KIND_INVALID, with the names in the message). While the task runs, the backend's follower
+ * delivers the output from the start, then as it is written, and ends when the container's output ends (it exited,
+ * the task stopped). Once the task's output has been captured (the stop path, or a finalized task) it is the captured
+ * output, then the end. -ENOENT for an unknown task or container; -EAGAIN (ERR_KIND_CLIENT) while the container has
+ * not started (it waits on a dependency, or is being created; once the task's output is captured, a container that
+ * never started has an empty output); -EOPNOTSUPP when the backend cannot follow. On success *ret is the caller's,
+ * released with rt_follow_free. */
+int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char *container, struct rt_follow **ret,
+                        struct err *e);
+/* Read what is there, never blocking: > 0 bytes, 0 at the end of the output, -EAGAIN when nothing is there yet (wait
+ * for rt_follow_fd() to become readable), another negative errno when reading failed. One thread at a time. */
+ssize_t rt_follow_read(struct rt_follow *f, void *buf, size_t size);
+/* The descriptor to poll for more output after -EAGAIN (borrowed; valid until rt_follow_free); -1 when nothing is to
+ * be waited for. */
+int rt_follow_fd(const struct rt_follow *f);
+/* End the follower (the backend stops what produces the output) and free. May take a moment; any thread. NULL-safe.
+ * The backend must still exist. */
+void rt_follow_free(struct rt_follow *f);
+
+/* Sample the resource usage of the task's containers that exist and have not stopped (only `container` when not
+ * NULL) now, through the backend: *ret gets {container name: Docker stats API object} (caller owns). A container
+ * not created yet or stopped, a task that is stopping or gone, or a backend without stats gives no entry. May take a
+ * second or two. */
+int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char *container, json_t **ret,
+                       struct err *e);
 
 /* The stored task and its plan for the metadata endpoint: *ret_doc is the Task object, *ret_plan the backend plan
  * (either may be NULL on input). */

@@ -291,6 +291,52 @@ def test_metadata_endpoint_from_inside_container(ecs, dsrv):
     assert container_md["Name"] == "probe" and container_md["DockerId"] == container(task, "probe")["runtimeId"]
 
 
+STATS_SCRIPT = r"""
+u=${ECS_CONTAINER_METADATA_URI_V4#http://}; hp=${u%%/*}; path=/${u#*/}; h=${hp%:*}; p=${hp##*:}
+(while :; do :; done) &
+busy=$!
+printf 'GET %s/stats HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" | nc "$h" "$p"
+echo
+printf 'GET %s/task/stats HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" | nc "$h" "$p"
+echo
+kill $busy
+"""
+
+
+def cpu_percent(st: dict) -> float:
+    """The formula consumers of ECS stats use."""
+    cpu = st["cpu_stats"]["cpu_usage"]["total_usage"] - st["precpu_stats"]["cpu_usage"]["total_usage"]
+    system = st["cpu_stats"]["system_cpu_usage"] - st["precpu_stats"]["system_cpu_usage"]
+    return cpu / system * st["cpu_stats"]["online_cpus"] * 100
+
+
+def test_metadata_stats_from_inside_container(ecs, dsrv):
+    td = register(ecs, [
+        {"name": "idle", "essential": False, "memory": 32, "stopTimeout": 1, "command": ["sleep", "600"]},
+        {"name": "probe", "memory": 64, "command": ["sh", "-c", STATS_SCRIPT]},
+    ], family="stats")
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert container(task, "probe")["exitCode"] == 0
+    out = logs(dsrv, task["taskArn"], "probe")
+    bodies = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(bodies) == 2, out
+    mine, per_task = json.loads(bodies[0]), json.loads(bodies[1])
+    probe_id, idle_id = container(task, "probe")["runtimeId"], container(task, "idle")["runtimeId"]
+    tid = task["taskArn"].rsplit("/", 1)[1]
+    for key in ("read", "preread", "pids_stats", "blkio_stats", "cpu_stats", "precpu_stats", "memory_stats",
+                "networks", "name", "id"):
+        assert key in mine, (key, mine)
+    assert mine["id"] == probe_id and mine["name"] == f"/ecsd-{tid}-probe"
+    assert mine["memory_stats"]["limit"] == 64 * 1024 * 1024
+    assert 0 < mine["memory_stats"]["usage"] < mine["memory_stats"]["limit"]
+    assert mine["pids_stats"]["current"] >= 2  # sh, the busy loop, nc
+    assert cpu_percent(mine) > 0  # the busy loop ran through the sample
+    assert mine["read"] > mine["preread"]
+    assert set(per_task) == {probe_id, idle_id}
+    assert per_task[idle_id]["id"] == idle_id and per_task[idle_id]["memory_stats"]["limit"] == 32 * 1024 * 1024
+    assert per_task[probe_id]["id"] == probe_id
+
+
 def test_pull_failure_fails_to_start(docker_server):
     srv = docker_server(args=["--image-pull-behavior", "default"])
     from helpers import make_client
