@@ -237,6 +237,9 @@ static int op_create(void *impl, const json_t *plan, const json_t *container, co
                 r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
                              RUN_TIMEOUT_MS, "docker create", false, &res, e);
         }
+        /* The engine pulls a missing image during `create` itself; when that pull fails, it is a pull failure. */
+        if (r < 0 && res.err && strstr(res.err, "Unable to find image"))
+                err_prefix(e, "CannotPullContainerError");
         if (r >= 0) {
                 char id[80] = "";
                 str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");

@@ -6,12 +6,13 @@ A scenario's task definition works on both: each container's `command` does the 
 container's dockerLabels as annotations, and kwok reads `ecsd.test/*` annotations for exit codes, durations and image
 pull errors. So the ECS behaviour each test asserts is the same on both backends; only the workload differs.
 
-After every test nothing of ecsd's may be left: no container/network/volume with its labels (docker), no Pod with its
-managed-by label (k8s)."""
+After every test nothing the test's ecsd servers made may be left: no container/network/volume (docker) or Pod (k8s)
+with their owner label. Other users of the same engine or cluster (a benchmark, another suite) do not disturb it."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "docker"))
 sys.path.insert(0, str(HERE))
 from helpers import make_client  # noqa: E402
-from tasklib import IMAGE, docker, leftovers as docker_leftovers  # noqa: E402
+from tasklib import IMAGE, docker  # noqa: E402
 
 BACKEND = os.environ.get("ECSD_SCENARIO_BACKEND", "")
 K8S_NAMESPACE = "ecsd"
@@ -36,8 +37,23 @@ def kubectl(*args: str, check: bool = True) -> str:
     return proc.stdout
 
 
-def k8s_leftovers() -> list[str]:
-    out = kubectl("get", "pods", "-A", "-l", "app.kubernetes.io/managed-by=ecsd", "-o",
+def owners(servers) -> list[str]:
+    """The instance ids (owner labels) of the servers a test started, from their "backend ready" log line."""
+    found = set()
+    for srv in servers:
+        for path in srv.log_paths:
+            found.update(re.findall(r'backend ready" owner=(\S+)', path.read_text(errors="replace")))
+    return sorted(found)
+
+
+def leftovers(owner: str) -> list[str]:
+    if BACKEND == "docker":
+        found = []
+        for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+            out = docker(*kind, "-q", "--filter", f"label=io.ecsd.owner={owner}")
+            found += [f"{kind[0] if kind[0] != 'ps' else 'container'} {x}" for x in out.split()]
+        return found
+    out = kubectl("get", "pods", "-A", "-l", f"io.ecsd/owner={owner}", "-o",
                   "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}")
     return out.split()
 
@@ -56,27 +72,6 @@ def backend_ready():
     else:
         pytest.fail("set ECSD_SCENARIO_BACKEND to docker or k8s", pytrace=False)
     return BACKEND
-
-
-def leftovers() -> list[str]:
-    return docker_leftovers() if BACKEND == "docker" else k8s_leftovers()
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(backend_ready):
-    before = leftovers()
-    assert not before, f"ecsd's objects exist before the test: {before}"
-    yield
-    left = leftovers()
-    if left:
-        for item in left:  # clean up so one failure does not cascade, then fail
-            if BACKEND == "docker":
-                kind, ident = item.split(" ", 1)
-                docker(*(["rm", "-f"] if kind == "container" else [kind, "rm"]), ident, check=False)
-            else:
-                ns, name = item.split("/", 1)
-                kubectl("delete", "pod", "-n", ns, name, "--grace-period=0", "--force", check=False)
-        pytest.fail(f"ecsd's objects left after the test: {left}", pytrace=False)
 
 
 def backend_args(namespace: bool) -> list[str]:
@@ -101,6 +96,18 @@ def server(ecsd_factory):
     for srv in servers:
         if srv.alive():
             assert srv.terminate(timeout=120) == 0
+    ids = owners(servers)
+    assert len(ids) == len({srv.data_dir for srv in servers}), f"no owner id in a server's log: {ids}"
+    left = [item for owner in ids for item in leftovers(owner)]
+    if left:
+        for item in left:  # clean up so one failure does not cascade, then fail
+            if BACKEND == "docker":
+                kind, ident = item.split(" ", 1)
+                docker(*(["rm", "-f"] if kind == "container" else [kind, "rm"]), ident, check=False)
+            else:
+                ns, name = item.split("/", 1)
+                kubectl("delete", "pod", "-n", ns, name, "--grace-period=0", "--force", check=False)
+        pytest.fail(f"ecsd's objects left after the test: {left}", pytrace=False)
 
 
 @pytest.fixture
