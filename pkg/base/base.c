@@ -100,6 +100,18 @@ int64_t time_mono_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, int64_t ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(cond, mutex, &ts);
+}
+
 void *xmalloc(size_t n) {
         void *p = malloc(n ? n : 1);
         if (!p)

@@ -16,7 +16,6 @@
  * API calls per task: create, delete, one log read per container that ran; nothing polls. */
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "ecs.h"
 #include "k8s-backend.h"
@@ -74,26 +73,12 @@ struct k8s_backend {
 
 /* ---- small helpers ---- */
 
-static int64_t mono_ms(void) {
-        return time_mono_ms();
-}
-
 /* Wait on `changed` until at most `deadline_ms` (monotonic; lock held). */
 static void wait_until(struct k8s_backend *b, int64_t deadline_ms) {
-        int64_t ms = deadline_ms - mono_ms();
+        int64_t ms = deadline_ms - time_mono_ms();
         if (ms <= 0)
                 return;
-        if (ms > 1000)
-                ms = 1000;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (ms / 1000);
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&b->changed, &b->lock, &ts);
+        cond_wait_ms(&b->changed, &b->lock, ms > 1000 ? 1000 : ms);
 }
 
 static const char *plan_str(const json_t *plan, const char *key) {
@@ -527,7 +512,7 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
         struct k8s_backend *b = impl;
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
         const char *cname = ecs_json_str(container, "name", "");
-        int64_t deadline = mono_ms() + (int64_t) b->start_timeout_s * 1000;
+        int64_t deadline = time_mono_ms() + (int64_t) b->start_timeout_s * 1000;
         int r = 0;
         pthread_mutex_lock(&b->lock);
         for (;;) {
@@ -558,7 +543,7 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                                     phase, cname);
                         break;
                 }
-                if (mono_ms() >= deadline) {
+                if (time_mono_ms() >= deadline) {
                         const char *why = unschedulable(p->obj);
                         if (*why)
                                 r = err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL, "ResourceInitializationError: the Pod "
@@ -611,12 +596,12 @@ static int op_stop(void *impl, const json_t *plan, const json_t *container, stru
         if (r < 0)
                 return r;
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
-        int64_t deadline = mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
+        int64_t deadline = time_mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
         pthread_mutex_lock(&b->lock);
         for (;;) {
                 struct pod *p = pod_find(b, ns, name);
                 struct cstatus *cs = p ? cstatus_of(p, ecs_json_str(container, "name", "")) : NULL;
-                if (!cs || cs->ended || b->closing || mono_ms() >= deadline)
+                if (!cs || cs->ended || b->closing || time_mono_ms() >= deadline)
                         break;
                 wait_until(b, deadline);
         }
@@ -650,13 +635,13 @@ static int op_teardown(void *impl, const json_t *plan, struct err *e) {
         if (r < 0)
                 return r;
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
-        int64_t deadline = mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
+        int64_t deadline = time_mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
         bool forced = false;
         pthread_mutex_lock(&b->lock);
         for (;;) {
                 if (!pod_find(b, ns, name) || b->closing)
                         break;
-                if (mono_ms() >= deadline) {
+                if (time_mono_ms() >= deadline) {
                         if (forced)
                                 break;
                         pthread_mutex_unlock(&b->lock);
@@ -664,7 +649,7 @@ static int op_teardown(void *impl, const json_t *plan, struct err *e) {
                         r = delete_pod(b, ns, name, 0, e);
                         pthread_mutex_lock(&b->lock);
                         forced = true;
-                        deadline = mono_ms() + STOP_MARGIN_S * 1000;
+                        deadline = time_mono_ms() + STOP_MARGIN_S * 1000;
                         continue;
                 }
                 wait_until(b, deadline);

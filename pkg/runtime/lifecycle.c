@@ -90,15 +90,7 @@ struct rt_lifecycle {
 
 /* Wait on `changed` for at most `ms` (lock held). Callers re-check their condition: wake-ups come early too. */
 static void wait_changed(struct rt_lifecycle *lc, int64_t ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (ms / 1000);
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&lc->changed, &lc->lock, &ts);
+        cond_wait_ms(&lc->changed, &lc->lock, ms);
 }
 
 static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
