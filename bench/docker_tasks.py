@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Benchmarks of tasks on the Docker backend (DESIGN.md §7), each against a baseline measured in the same run.
 
-  1. RunTask -> RUNNING (seen by DescribeTasks) versus a bare `docker run -d` of the same container: ratio of medians.
+  1. RunTask -> RUNNING versus a bare `docker run -d` of the same container: ratio of medians, measured two ways.
+     "polled": until DescribeTasks (polled every 5 ms) shows RUNNING; this poller is a Python process that competes
+     with the engine for the CPU during the start, which the bare run does not have to share. "recorded": until the
+     task's own startedAt (the moment ecsd writes RUNNING, and so the first moment DescribeTasks can show it; same
+     host, same clock), with no poller running during the start.
   2. container exit -> visible in DescribeTasks: from the engine's die event (its own timestamp) to the first
      DescribeTasks showing the container STOPPED with its exit code, and to the task STOPPED.
   3. N tasks running at once: ecsd's CPU while idle (share of one core over a window) and its RSS, next to the same
@@ -85,22 +89,26 @@ def register(ecs, family: str, command: list[str]) -> str:
 def wait(ecs, arns: list[str], pred, deadline_s: float, poll_s: float = 0.005) -> dict[str, float]:
     """Describe until pred holds for each task; returns the monotonic time each was first seen to hold."""
     seen: dict[str, float] = {}
+    last: dict = {}
     end = time.monotonic() + deadline_s
     while len(seen) < len(arns):
         if time.monotonic() > end:
-            raise SystemExit(f"timed out waiting; {len(seen)}/{len(arns)} done")
+            raise SystemExit(f"timed out waiting; {len(seen)}/{len(arns)} done; a pending task: "
+                             f"{last.get('lastStatus')} {last.get('stoppedReason', '')}")
         pending = [a for a in arns if a not in seen]
         for i in range(0, len(pending), 100):
             for t in ecs.describe_tasks(tasks=pending[i:i + 100])["tasks"]:
                 if pred(t):
                     seen[t["taskArn"]] = time.monotonic()
+                else:
+                    last = t
         time.sleep(poll_s)
     return seen
 
 
 def bench_start(srv: Server, rounds: int) -> dict:
     td = register(srv.ecs, "bench-start", ["sleep", "600"])
-    ecsd_times, docker_times = [], []
+    polled, recorded, docker_times = [], [], []
     for i in range(rounds):
         t0 = time.monotonic()
         out = subprocess.run(["docker", "run", "-d", "--name", f"bench-bare-{os.getpid()}-{i}", "--memory", "32m",
@@ -111,12 +119,24 @@ def bench_start(srv: Server, rounds: int) -> dict:
         t0 = time.monotonic()
         arn = srv.ecs.run_task(taskDefinition=td)["tasks"][0]["taskArn"]
         done = wait(srv.ecs, [arn], lambda t: t["lastStatus"] == "RUNNING", 60)
-        ecsd_times.append(done[arn] - t0)
+        polled.append(done[arn] - t0)
         srv.ecs.stop_task(task=arn)
         wait(srv.ecs, [arn], lambda t: t["lastStatus"] == "STOPPED", 60, 0.05)
-    e, d = statistics.median(ecsd_times), statistics.median(docker_times)
-    return {"rounds": rounds, "runtask_to_running_median_ms": round(e * 1000, 1),
-            "bare_docker_run_median_ms": round(d * 1000, 1), "ratio": round(e / d, 3), "target_ratio": 1.15}
+
+        # The same start with no poller competing for the CPU: sleep, then read startedAt.
+        t0_wall = time.time()
+        arn = srv.ecs.run_task(taskDefinition=td)["tasks"][0]["taskArn"]
+        time.sleep(2)
+        wait(srv.ecs, [arn], lambda t: t["lastStatus"] == "RUNNING", 60, 0.05)
+        task = srv.ecs.describe_tasks(tasks=[arn])["tasks"][0]
+        recorded.append(task["startedAt"].timestamp() - t0_wall)
+        srv.ecs.stop_task(task=arn)
+        wait(srv.ecs, [arn], lambda t: t["lastStatus"] == "STOPPED", 60, 0.05)
+    p, r, d = statistics.median(polled), statistics.median(recorded), statistics.median(docker_times)
+    return {"rounds": rounds, "bare_docker_run_median_ms": round(d * 1000, 1),
+            "polled_runtask_to_running_median_ms": round(p * 1000, 1), "polled_ratio": round(p / d, 3),
+            "recorded_runtask_to_startedat_median_ms": round(r * 1000, 1), "recorded_ratio": round(r / d, 3),
+            "target_ratio": 1.15}
 
 
 def bench_exit(srv: Server, rounds: int) -> dict:
@@ -182,13 +202,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--window", type=float, default=20.0)
+    ap.add_argument("--parts", default="start,exit,many", help="comma-separated subset of start,exit,many")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
     with tempfile.TemporaryDirectory() as work:
         srv = Server(binary, work)
         try:
-            result = {"start": bench_start(srv, args.rounds), "exit": bench_exit(srv, args.rounds),
-                      "many": bench_many(srv, min(args.tasks, 500), args.window)}
+            result = {}
+            if "start" in parts:
+                result["start"] = bench_start(srv, args.rounds)
+            if "exit" in parts:
+                result["exit"] = bench_exit(srv, args.rounds)
+            if "many" in parts:
+                result["many"] = bench_many(srv, min(args.tasks, 500), args.window)
         finally:
             srv.stop()
     print(json.dumps(result, indent=2))

@@ -11,6 +11,8 @@
 #include "lifecycle.h"
 
 #define CLEANUP_TIMEOUT_MS (5 * 60 * 1000)
+/* Longest a metadata request waits for its container's id (rt_lifecycle_wait_created). */
+#define METADATA_CREATED_WAIT_MS (10 * 1000)
 
 static void respond_text(struct api_response *resp, unsigned status, char *body, size_t len) {
         resp->status = status;
@@ -199,6 +201,9 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
                 respond_not_found(resp, "Expected /_ecsd/metadata/<task-id>/<container>.");
                 return true;
         }
+        /* The container may call before the launch step that runs it has returned its id: wait for it (bounded; the
+         * metadata listener has a thread per connection). */
+        rt_lifecycle_wait_created(api_lifecycle(api), id, container, METADATA_CREATED_WAIT_MS);
         json_auto_t *doc = NULL;
         json_auto_t *plan = NULL;
         struct err e = {0};

@@ -141,7 +141,7 @@ static int op_pull(void *impl, const json_t *plan, const json_t *container, stru
         struct docker_backend *b = impl;
         (void) plan;
         const char *image = ecs_json_str(container, "image", "");
-        /* prefer-cached: nothing to do here; op_create pulls when the engine says the image is missing, which saves
+        /* prefer-cached: nothing to do here; op_run pulls when the engine says the image is missing, which saves
          * an inspect call on every start. */
         if (b->pull == DOCKER_PULL_PREFER_CACHED)
                 return 0;
@@ -214,10 +214,29 @@ static bool argv_has(const json_t *argv, const char *flag) {
         return false;
 }
 
-static int op_create(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
-                     struct err *e) {
+/* True when the CLI says the image is not there: "No such image" (--pull never), or a pull the CLI made on its own
+ * failed ("Unable to find image", a CLI that ignores --pull). */
+static bool says_no_image(const struct docker_cmd_result *r) {
+        return r->err && (strstr(r->err, "No such image") || strstr(r->err, "Unable to find image"));
+}
+
+/* True when a container of that name exists (so a failed `docker run` got as far as creating it). */
+static bool container_exists(const char *docker_name) {
+        const char *argv[] = {"docker", "container", "inspect", "--format", "{{.Id}}", docker_name, NULL};
+        struct err ignored = {0};
+        return run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker container inspect", NULL, &ignored) == 0;
+}
+
+/* `docker run -d`: create and start in one CLI call. The env map and the secret values go into the CLI's
+ * environment (`-e NAME` in argv), env_file names through fd 3. Errors carry their ECS name: the run's argv says
+ * --pull never, so a missing image is CannotPullContainerError (prefer-cached pulls then and runs again); otherwise
+ * CannotStartContainerError when the container was created, CannotCreateContainerError when it was not. */
+static int op_run(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                  struct err *e) {
         struct docker_backend *b = impl;
         (void) plan;
+        const char *docker_name = ecs_json_str(container, "docker_name", "");
+        const json_t *argv = json_object_get(container, "run");
         json_auto_t *env = json_deep_copy(json_object_get(container, "env"));
         if (!env)
                 env = json_object();
@@ -225,48 +244,40 @@ static int op_create(void *impl, const json_t *plan, const json_t *container, co
         json_t *value;
         json_object_foreach((json_t *) (uintptr_t) secrets, name, value) json_object_set(env, name, value);
         struct docker_cmd_result res;
-        int r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
-                         RUN_TIMEOUT_MS, "docker create", false, &res, e);
-        if (r < 0 && b->pull == DOCKER_PULL_PREFER_CACHED && res.err && strstr(res.err, "No such image")) {
+        int r = run_step(argv, env, json_object_get(container, "env_file"), RUN_TIMEOUT_MS, "docker run", false,
+                         &res, e);
+        bool missing_image = r < 0 && says_no_image(&res);
+        if (missing_image && b->pull == DOCKER_PULL_PREFER_CACHED) {
                 docker_cmd_result_free(&res);
                 if ((r = run_step(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, "docker pull",
                                   false, NULL, e)) < 0) {
                         err_prefix(e, "CannotPullContainerError");
                         return r;
                 }
-                r = run_step(json_object_get(container, "create"), env, json_object_get(container, "env_file"),
-                             RUN_TIMEOUT_MS, "docker create", false, &res, e);
+                r = run_step(argv, env, json_object_get(container, "env_file"), RUN_TIMEOUT_MS, "docker run", false,
+                             &res, e);
+                missing_image = r < 0 && says_no_image(&res);
         }
-        /* The engine pulls a missing image during `create` itself; when that pull fails, it is a pull failure. */
-        if (r < 0 && res.err && strstr(res.err, "Unable to find image"))
-                err_prefix(e, "CannotPullContainerError");
-        if (r >= 0) {
-                char id[80] = "";
-                str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");
-                id[strcspn(id, "\r\n ")] = '\0';
-                *ret = json_pack("{s:s}", "runtimeId", id);
-        }
-        docker_cmd_result_free(&res);
-        return r;
-}
-
-static int op_start(void *impl, const json_t *plan, const json_t *container, json_t **ret, struct err *e) {
-        (void) impl;
-        (void) plan;
-        int r = run_step(json_object_get(container, "start"), NULL, NULL, RUN_TIMEOUT_MS, "docker start", false, NULL,
-                         e);
-        if (r < 0)
+        if (r < 0) {
+                docker_cmd_result_free(&res);
+                err_prefix(e, "%s", missing_image                     ? "CannotPullContainerError"
+                                    : container_exists(docker_name) ? "CannotStartContainerError"
+                                                                    : "CannotCreateContainerError");
                 return r;
-        json_auto_t *info = json_object();
-        if (argv_has(json_object_get(container, "create"), "-p")) {
-                const char *argv[] = {"docker", "port", ecs_json_str(container, "docker_name", ""), NULL};
-                struct docker_cmd_result res;
+        }
+        char id[80] = "";
+        str_printf(id, sizeof(id), "%.64s", res.out ? res.out : "");
+        id[strcspn(id, "\r\n ")] = '\0';
+        docker_cmd_result_free(&res);
+        json_auto_t *info = json_pack("{s:s}", "runtimeId", id);
+        if (argv_has(argv, "-p")) {
+                const char *port_argv[] = {"docker", "port", docker_name, NULL};
                 struct err pe = {0};
-                if (run_argv(argv, QUICK_TIMEOUT_MS, 0, "docker port", &res, &pe) == 0)
+                if (run_argv(port_argv, QUICK_TIMEOUT_MS, 0, "docker port", &res, &pe) == 0)
                         json_object_set_new(info, "networkBindings", parse_ports(res.out));
                 else
-                        log_warn("docker", "\"cannot read host ports\" container=%s error=\"%s\"",
-                                 ecs_json_str(container, "docker_name", ""), pe.msg);
+                        log_warn("docker", "\"cannot read host ports\" container=%s error=\"%s\"", docker_name,
+                                 pe.msg);
                 docker_cmd_result_free(&res);
         }
         *ret = TAKE_PTR(info);
@@ -540,8 +551,7 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .plan = op_plan,
                 .setup = op_setup,
                 .pull = op_pull,
-                .create = op_create,
-                .start = op_start,
+                .run = op_run,
                 .stop = op_stop,
                 .logs = op_logs,
                 .teardown = op_teardown,

@@ -949,9 +949,12 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
 
         json_auto_t *cp = json_pack("{s:s, s:s, s:s, s:b}", "name", cname, "docker_name", dname, "image", image,
                                     "essential", !json_is_false(json_object_get(c, "essential")));
-        /* create, then start: the container's id is recorded between the two, so it is known (to StopTask, to the
-         * metadata endpoint) before the container's process runs. */
-        json_auto_t *run = json_pack("[ss]", "docker", "create");
+        /* One `docker run -d` creates and starts the container: one CLI process and one call fewer than create +
+         * start, which is most of what a start costs ecsd beyond the engine's own work (bench/README.md). The id is
+         * known once it returns; the metadata endpoint waits for it, and a StopTask that lands meanwhile stops the
+         * container right after (docs/internals/lifecycle.md). --pull never: ecsd pulls by its pull behaviour,
+         * never the CLI behind its back. */
+        json_auto_t *run = json_pack("[sssss]", "docker", "run", "-d", "--pull", "never");
         add2(run, "--name", dname);
         add_user_labels(x, run, json_object_get(c, "dockerLabels"), cname);
         add_task_labels(x, run, cname);
@@ -982,8 +985,7 @@ static int plan_container(struct ctx *x, const json_t *c, json_t **ret) {
                 add(run, json_string_value(json_array_get(cmd, i)) ? json_string_value(json_array_get(cmd, i)) : "");
 
         json_object_set_new(cp, "pull", json_pack("[sss]", "docker", "pull", image));
-        json_object_set(cp, "create", run);
-        json_object_set_new(cp, "start", json_pack("[sss]", "docker", "start", dname));
+        json_object_set(cp, "run", run);
         json_auto_t *stop_argv = json_pack("[sss]", "docker", "stop", "--time");
         addf(stop_argv, "%lld", (long long) stop);
         add(stop_argv, dname);

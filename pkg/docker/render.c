@@ -107,8 +107,7 @@ int docker_plan_render(const json_t *plan, FILE *out) {
                     (r = render_names(out, "via --env-file pipe", json_object_get(c, "env_file"))) < 0 ||
                     (r = render_names(out, "secrets (resolved at launch)", json_object_get(c, "secrets"))) < 0)
                         return r;
-                if ((r = render_argv(out, json_object_get(c, "create"))) < 0 ||
-                    (r = render_argv(out, json_object_get(c, "start"))) < 0)
+                if ((r = render_argv(out, json_object_get(c, "run"))) < 0)
                         return r;
         }
         if (fputs("# teardown\n", out) < 0)

@@ -42,6 +42,14 @@ struct rt_backend {
         int (*setup)(void *impl, const json_t *plan, struct err *e);
         /* Make the container's image available, following the configured pull behaviour. */
         int (*pull)(void *impl, const json_t *plan, const json_t *container, struct err *e);
+        /* A backend either creates and starts a container in one step (run) or in two (create, then start); the
+         * lifecycle uses run when it is set.
+         * run: create and start one container. `secrets` maps secret names to their resolved values (may be NULL).
+         * *ret gets {"runtimeId", "networkBindings"?: [...]} (caller owns). The container's id is known only once
+         * this returns. A failure's sentence starts with its ECS error name (CannotPullContainerError,
+         * CannotCreateContainerError, CannotStartContainerError: only the backend knows how far it got). */
+        int (*run)(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
+                   struct err *e);
         /* Create one container without starting it. `secrets` maps secret names to their resolved values (may be
          * NULL). *ret gets {"runtimeId"} (caller owns). */
         int (*create)(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,

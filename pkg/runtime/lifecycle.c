@@ -363,6 +363,39 @@ static void launch_failed(struct task *t, struct container *c, const char *why) 
 
 static void run_stop(struct rt_lifecycle *lc, struct task *t);
 
+/* Create and start `c` in one backend call (be->run; lock not held). The container runs before its id is known here,
+ * so this is the first moment a stop requested meanwhile can reach it: the caller then takes the stop path, which
+ * stops it. Returns false when the launch is to end (the run failed, a stop was requested, an essential container
+ * exited, shutdown). */
+static bool launch_run(struct rt_lifecycle *lc, struct task *t, struct container *c, const json_t *plan,
+                       const json_t *secrets, char *why, size_t why_size) {
+        json_auto_t *info = NULL;
+        struct err e = {0};
+        int r = lc->be->run(lc->be->impl, plan, c->plan, secrets, &info, &e);
+        pthread_mutex_lock(&lc->lock);
+        if (r < 0 && r != -ECANCELED) {
+                /* The backend names the ECS error, since only it knows how far it got (backend.h). */
+                backend_reason(why, why_size, "CannotStartContainerError", e.msg);
+                launch_failed(t, c, why);
+        } else if (r >= 0) {
+                json_t *d = doc_container(t, (size_t) (c - t->c));
+                json_object_set(d, "runtimeId", json_object_get(info, "runtimeId"));
+                json_t *bindings = json_object_get(info, "networkBindings");
+                if (bindings)
+                        json_object_set(d, "networkBindings", bindings);
+                if (c->state == C_NONE) {
+                        c->state = C_RUNNING;
+                        c->running_mono_ms = time_mono_ms();
+                }
+                sync_container_doc(t, c);
+                task_save(lc, t);
+        }
+        bool go_on = r >= 0 && !t->stop_requested && !lc->shutdown && !essential_stopped(t);
+        pthread_cond_broadcast(&lc->changed); /* rt_lifecycle_wait_created */
+        pthread_mutex_unlock(&lc->lock);
+        return go_on;
+}
+
 static void *launch_worker(void *arg) {
         struct worker_arg *a = arg;
         struct rt_lifecycle *lc = a->lc;
@@ -446,6 +479,11 @@ static void *launch_worker(void *arg) {
                 json_auto_t *secrets = NULL;
                 json_auto_t *info = NULL;
                 r = resolve_secrets(lc, c, &secrets, why, sizeof(why));
+                if (r >= 0 && lc->be->run) {
+                        if (!launch_run(lc, t, c, plan, secrets, why, sizeof(why)))
+                                break;
+                        continue;
+                }
                 if (r >= 0) {
                         r = lc->be->create(lc->be->impl, plan, c->plan, secrets, &info, &e);
                         if (r < 0)
@@ -459,6 +497,7 @@ static void *launch_worker(void *arg) {
                         json_object_set(doc_container(t, (size_t) (c - t->c)), "runtimeId",
                                         json_object_get(info, "runtimeId"));
                         task_save(lc, t);
+                        pthread_cond_broadcast(&lc->changed); /* rt_lifecycle_wait_created */
                 }
                 stop = r < 0 || t->stop_requested || lc->shutdown || essential_stopped(t);
                 pthread_mutex_unlock(&lc->lock);
@@ -1324,6 +1363,26 @@ void rt_follow_free(struct rt_follow *f) {
                 f->be->follow_close(f->be->impl, f->handle);
         free(f->buf);
         free(f);
+}
+
+/* ---- waiting for a container ---- */
+
+void rt_lifecycle_wait_created(struct rt_lifecycle *lc, const char *task_id, const char *container,
+                               int64_t timeout_ms) {
+        int64_t deadline = time_mono_ms() + timeout_ms;
+        pthread_mutex_lock(&lc->lock);
+        for (;;) {
+                struct task *t = task_find(lc, task_id);
+                struct container *c = t ? container_named(t, container) : NULL;
+                if (!c || !c->started || t->stop_requested || lc->shutdown ||
+                    json_object_get(doc_container(t, (size_t) (c - t->c)), "runtimeId"))
+                        break;
+                int64_t now = time_mono_ms();
+                if (now >= deadline)
+                        break;
+                wait_changed(lc, deadline - now);
+        }
+        pthread_mutex_unlock(&lc->lock);
 }
 
 /* ---- resource usage ---- */

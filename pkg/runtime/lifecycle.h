@@ -106,6 +106,13 @@ int rt_follow_fd(const struct rt_follow *f);
  * The backend must still exist. */
 void rt_follow_free(struct rt_follow *f);
 
+/* Wait up to `timeout_ms` while container `container` of a launching task is being created: until its runtimeId is
+ * recorded, or the task is asked to stop, or ecsd shuts down. Returns at once when the task is not live, the name
+ * is unknown or the container's launch has not begun. For the metadata endpoint: with a backend that creates and
+ * starts in one step (backend.h, run), the container can ask about itself before that step has returned its id. */
+void rt_lifecycle_wait_created(struct rt_lifecycle *lc, const char *task_id, const char *container,
+                               int64_t timeout_ms);
+
 /* Sample the resource usage of the task's containers that exist and have not stopped (only `container` when not
  * NULL) now, through the backend: *ret gets {container name: Docker stats API object} (caller owns). A container
  * not created yet or stopped, a task that is stopping or gone, or a backend without stats gives no entry. May take a

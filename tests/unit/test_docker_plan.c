@@ -154,7 +154,7 @@ static json_t *all_argv(const json_t *plan) {
                         json_array_append(out, json_object_get(v, "remove"));
         }
         json_array_foreach(json_object_get(plan, "containers"), i, v) {
-                static const char *const keys[] = {"pull", "create", "start", "stop", "remove"};
+                static const char *const keys[] = {"pull", "run", "stop", "remove"};
                 for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
                         json_array_append(out, json_object_get(v, keys[k]));
         }
@@ -220,7 +220,7 @@ static void invariants_over_golden(void **state) {
                 json_array_foreach(json_object_get(plan, "containers"), i, c) {
                         const char *name;
                         json_t *v, *env = json_object_get(c, "env");
-                        const json_t *run = json_object_get(c, "create");
+                        const json_t *run = json_object_get(c, "run");
                         json_object_foreach(env, name, v) {
                                 bool named = false;
                                 size_t k;
@@ -269,7 +269,7 @@ static void overrides_win(void **state) {
         (void) state;
         json_auto_t *plan = plan_file("overrides.json");
         const json_t *c = container(plan, "report");
-        const json_t *env = json_object_get(c, "env"), *run = json_object_get(c, "create");
+        const json_t *env = json_object_get(c, "env"), *run = json_object_get(c, "run");
         assert_string_equal(json_string_value(json_object_get(env, "REPORT_KIND")), "monthly-override");
         assert_string_equal(json_string_value(json_object_get(env, "EXTRA_FLAG")), "override-only-value");
         assert_string_equal(json_string_value(json_object_get(env, "OUTPUT_BUCKET")), "s3://reports-default-bucket");
@@ -286,14 +286,14 @@ static void overrides_win(void **state) {
         assert_string_equal(json_string_value(json_array_get(run, n - 1)), "--month=2024-10");
         assert_false(argv_has(run, "--daily"));
         /* The container without an override keeps its definition. */
-        assert_string_equal(flag_value(json_object_get(container(plan, "uploader"), "create"), "--cpu-shares"), "2");
+        assert_string_equal(flag_value(json_object_get(container(plan, "uploader"), "run"), "--cpu-shares"), "2");
 }
 
 static void secrets_and_reserved_names(void **state) {
         (void) state;
         json_auto_t *plan = plan_file("secrets.json");
         const json_t *c = container(plan, "payments");
-        const json_t *env = json_object_get(c, "env"), *run = json_object_get(c, "create");
+        const json_t *env = json_object_get(c, "env"), *run = json_object_get(c, "run");
         /* The secret replaces the plain variable of the same name; the lifecycle fills it in. */
         assert_null(json_object_get(env, "DB_PASSWORD"));
         assert_int_equal(json_array_size(json_object_get(c, "secrets")), 3);
@@ -318,7 +318,7 @@ static void secrets_and_reserved_names(void **state) {
         assert_true(json_equal(json_object_get(plan, "order"), order));
         assert_string_equal(flag_value(run, "--link"), "ecsd-" TASK_ID "-cache:cache");
         /* disableNetworking wins over the task's network mode. */
-        assert_string_equal(flag_value(json_object_get(container(plan, "offline-job"), "create"), "--network"), "none");
+        assert_string_equal(flag_value(json_object_get(container(plan, "offline-job"), "run"), "--network"), "none");
 }
 
 static void start_order(void **state) {
@@ -328,7 +328,7 @@ static void start_order(void **state) {
         assert_true(json_equal(json_object_get(plan, "order"), want));
         const json_t *net = json_object_get(plan, "network");
         assert_string_equal(json_string_value(json_object_get(net, "name")), "ecsd-" TASK_ID);
-        const json_t *run = json_object_get(container(plan, "api"), "create");
+        const json_t *run = json_object_get(container(plan, "api"), "run");
         assert_string_equal(flag_value(run, "--network"), "ecsd-" TASK_ID);
         assert_string_equal(flag_value(run, "--network-alias"), "api");
         assert_string_equal(flag_value(run, "-p"), "8080/tcp");
@@ -435,7 +435,7 @@ static void defaults_for_a_bare_definition(void **state) {
         assert_true(json_equal(json_object_get(c, "stop"), stop));
         json_auto_t *rm = json_pack("[sssss]", "docker", "rm", "-f", "-v", "ecsd-" TASK_ID "-app");
         assert_true(json_equal(json_object_get(c, "remove"), rm));
-        const json_t *run = json_object_get(c, "create");
+        const json_t *run = json_object_get(c, "run");
         assert_string_equal(flag_value(run, "--cpu-shares"), "2");
         assert_string_equal(flag_value(run, "--network"), "bridge");
         assert_string_equal(flag_value(run, "--add-host"), "host.docker.internal:host-gateway");
@@ -456,7 +456,7 @@ static void publish_address(void **state) {
         struct err e = {0};
         json_auto_t *plan = NULL;
         assert_int_equal(docker_plan_task(&s, &plan, &e), 0);
-        const json_t *run = json_object_get(container(plan, "app"), "create");
+        const json_t *run = json_object_get(container(plan, "app"), "run");
         assert_true(argv_has(run, "127.0.0.1::80/tcp"));
         assert_true(argv_has(run, "127.0.0.1:8081:81/tcp"));
 }
@@ -472,7 +472,7 @@ static void render_shows_names_not_values(void **state) {
                 assert_non_null(out);
                 assert_int_equal(docker_plan_render(plan, out), 0);
                 fclose(out);
-                assert_non_null(strstr(text, "docker create --name ecsd-" TASK_ID));
+                assert_non_null(strstr(text, "docker run -d --pull never --name ecsd-" TASK_ID));
                 size_t i;
                 const json_t *c;
                 json_array_foreach(json_object_get(plan, "containers"), i, c) {

@@ -58,7 +58,7 @@ def test_render_prints_commands_without_values(ecsd_bin, tmp_path):
     proc = subprocess.run([ecsd_bin, "render", "--backend", "docker", td], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert "docker create --name ecsd-" in proc.stdout and "docker start ecsd-" in proc.stdout
+    assert "docker run -d --pull never --name ecsd-" in proc.stdout and "docker start" not in proc.stdout
     assert "TOKEN" in proc.stdout and "very-secret-value" not in proc.stdout
     bad = subprocess.run([ecsd_bin, "render", "--backend", "docker", str(tmp_path / "missing.json")],
                          capture_output=True, text=True, timeout=30)

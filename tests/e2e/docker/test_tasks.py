@@ -289,6 +289,7 @@ def test_metadata_endpoint_from_inside_container(ecs, dsrv):
     assert task_md["Family"] == "meta" and task_md["Revision"] == "1"
     assert task_md["Containers"][0]["Name"] == "probe"
     assert container_md["Name"] == "probe" and container_md["DockerId"] == container(task, "probe")["runtimeId"]
+    assert container_md["KnownStatus"] == "RUNNING"  # it asked while running: the answer knows it
 
 
 STATS_SCRIPT = r"""
