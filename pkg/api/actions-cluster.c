@@ -1,7 +1,10 @@
 /* actions-cluster.c — CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
  *
- * A cluster is a stored document (the botocore Cluster shape minus tags, which live in the tags table). Deleting a
- * cluster marks it INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. */
+ * A cluster is a stored document (the botocore Cluster shape minus tags, which live in the tags table, and minus the
+ * task counts, which are counted from the tasks table whenever a cluster is returned). Deleting a cluster marks it
+ * INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. A cluster with tasks
+ * not yet STOPPED cannot be deleted (ClusterContainsTasksException); api->clusters_lock keeps RunTask from adding
+ * one while DeleteCluster decides. */
 #include <string.h>
 
 #include "api-internal.h"
@@ -17,12 +20,20 @@ json_t *api_cluster_doc_new(const char *region, const char *account, const char 
                          "defaultCapacityProviderStrategy");
 }
 
-/* The cluster as the API returns it: the stored document, plus its tags when asked for. */
+/* The cluster as the API returns it: the stored document with its task counts, plus its tags when asked for.
+ * runningTasksCount counts RUNNING tasks; pendingTasksCount those not running yet (PROVISIONING, PENDING,
+ * ACTIVATING); a task on its way to STOPPED is in neither. */
 static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, struct err *e) {
+        struct rt_task_counts counts;
+        int r = rt_task_count(call->store, call->region, ecs_json_str(doc, "clusterName", ""), &counts, e);
+        if (r < 0)
+                return r;
+        json_object_set_new(doc, "runningTasksCount", json_integer(counts.running));
+        json_object_set_new(doc, "pendingTasksCount", json_integer(counts.pending));
         if (!with_tags)
                 return 0;
         json_t *tags = NULL;
-        int r = rt_tags_get(call->store, ecs_json_str(doc, "clusterArn", ""), &tags, e);
+        r = rt_tags_get(call->store, ecs_json_str(doc, "clusterArn", ""), &tags, e);
         if (r < 0)
                 return r;
         json_object_set_new(doc, "tags", tags);
@@ -164,16 +175,33 @@ int api_cluster_active(struct api_call *call, const char *ref, char *name, json_
         return 0;
 }
 
-int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+static int delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char name[ECS_NAME_MAX + 1];
         json_auto_t *doc = NULL;
         int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), name, &doc, e);
         if (r < 0)
                 return r;
+        struct rt_task_counts counts;
+        r = rt_task_count(call->store, call->region, name, &counts, e);
+        if (r < 0)
+                return r;
+        if (counts.active > 0)
+                return err_set(e, -EBUSY, ERR_KIND_CLUSTER_CONTAINS_TASKS,
+                               "The Cluster cannot be deleted while Tasks are active (%lld not STOPPED).",
+                               (long long) counts.active);
         json_object_set_new(doc, "status", json_string("INACTIVE"));
         r = rt_cluster_put(call->store, call->region, name, doc, e);
         if (r < 0)
                 return r;
+        if ((r = cluster_view(call, doc, false, e)) < 0)
+                return r;
         *out = json_pack("{s:O}", "cluster", doc);
         return 0;
+}
+
+int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_rwlock_wrlock(&call->api->clusters_lock);
+        int r = delete_cluster(call, in, out, e);
+        pthread_rwlock_unlock(&call->api->clusters_lock);
+        return r;
 }

@@ -148,7 +148,7 @@ static json_t *run_tasks(struct api_call *call, const json_t *in, struct launch 
         return json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
 }
 
-int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+static int run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int64_t count = 1;
         if (json_object_get(in, "count") && (!ecs_json_int(in, "count", &count) || count < 1 || count > RUN_COUNT_MAX))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "count must be between 1 and %d.", RUN_COUNT_MAX);
@@ -172,7 +172,15 @@ int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct e
         return r;
 }
 
-int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+/* From the cluster check until the tasks are stored, DeleteCluster waits (api->clusters_lock). */
+int api_run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_rwlock_rdlock(&call->api->clusters_lock);
+        int r = run_task(call, in, out, e);
+        pthread_rwlock_unlock(&call->api->clusters_lock);
+        return r;
+}
+
+static int start_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const json_t *list = json_object_get(in, "containerInstances");
         size_t n = json_array_size(list);
         if (n < 1 || n > RUN_COUNT_MAX)
@@ -196,6 +204,13 @@ int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct
                 *out = run_tasks(call, in, &l, "EC2", instances, n, e);
         }
         launch_done(&l);
+        return r;
+}
+
+int api_start_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_rwlock_rdlock(&call->api->clusters_lock);
+        int r = start_task(call, in, out, e);
+        pthread_rwlock_unlock(&call->api->clusters_lock);
         return r;
 }
 

@@ -15,6 +15,11 @@ struct api {
         struct rt_store *store;
         struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
 
+        /* Held shared by RunTask and StartTask from their cluster check until the task is stored, and exclusively by
+         * DeleteCluster from its task count until the cluster is INACTIVE: no task can slip into a cluster being
+         * deleted. */
+        pthread_rwlock_t clusters_lock;
+
         /* Regions whose "default" cluster is known to exist, so it is created once per region, not per call. */
         pthread_mutex_t regions_lock;
         char (*regions)[ECS_REGION_MAX + 1];

@@ -60,6 +60,7 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
         api->store = cfg->store;
         api_attach_lifecycle(api, cfg->lifecycle);
         pthread_mutex_init(&api->regions_lock, NULL);
+        pthread_rwlock_init(&api->clusters_lock, NULL);
         *ret = api;
         return 0;
 }
@@ -76,6 +77,7 @@ void api_free(struct api *api) {
         if (!api)
                 return;
         pthread_mutex_destroy(&api->regions_lock);
+        pthread_rwlock_destroy(&api->clusters_lock);
         free(api->regions);
         free(api);
 }

@@ -52,6 +52,7 @@ static const char schema_sql[] =
         "  stopped_ms INTEGER, doc TEXT NOT NULL, private TEXT NOT NULL);"
         "CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (region, cluster, id);"
         "CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (last_status);"
+        "CREATE INDEX IF NOT EXISTS tasks_by_cluster_status ON tasks (region, cluster, last_status);"
         "CREATE TABLE IF NOT EXISTS task_logs ("
         "  task_id TEXT NOT NULL, container TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (task_id, container));"
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
@@ -566,6 +567,37 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
         if (rc != SQLITE_DONE)
                 return db_error(s, e, "task list");
         *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int rt_task_count(struct rt_store *s, const char *region, const char *cluster, struct rt_task_counts *ret,
+                  struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* The (region, cluster, last_status) index answers this without reading a task document. */
+        int r = prepare(s,
+                        "SELECT last_status, count(*) FROM tasks WHERE region = ? AND cluster = ? AND"
+                        " last_status != 'STOPPED' GROUP BY last_status",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        struct rt_task_counts counts = {0};
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *status = (const char *) sqlite3_column_text(st, 0);
+                int64_t n = sqlite3_column_int64(st, 1);
+                counts.active += n;
+                if (status && strcmp(status, "RUNNING") == 0)
+                        counts.running += n;
+                else if (status && (strcmp(status, "PROVISIONING") == 0 || strcmp(status, "PENDING") == 0 ||
+                                    strcmp(status, "ACTIVATING") == 0))
+                        counts.pending += n;
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "task count");
+        *ret = counts;
         return 0;
 }
 

@@ -96,6 +96,15 @@ struct rt_task_query {
 };
 /* Task ARNs (strings) matching the query, ordered by task id. */
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e);
+/* A cluster's tasks by lastStatus: `running` (RUNNING), `pending` (not running yet: PROVISIONING, PENDING,
+ * ACTIVATING) and `active` (every one not STOPPED, those on their way to STOPPED included). */
+struct rt_task_counts {
+        int64_t running;
+        int64_t pending;
+        int64_t active;
+};
+int rt_task_count(struct rt_store *s, const char *region, const char *cluster, struct rt_task_counts *ret,
+                  struct err *e);
 /* Every task not yet STOPPED, as [{"doc", "private"}], for restart recovery. */
 int rt_task_active(struct rt_store *s, json_t **ret, struct err *e);
 /* Forget STOPPED tasks that stopped before `stopped_before_ms` (epoch ms), with their tags and captured output. */
