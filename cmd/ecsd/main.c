@@ -312,6 +312,17 @@ static int instance_id(struct service *s, char *buf, size_t size, struct err *e)
         return rt_meta_get_or_put(s->store, "instance_id", fresh, buf, size, e);
 }
 
+/* The lifecycle over s->backend, once the backend is made. */
+static int new_lifecycle(const struct config *cfg, struct service *s, struct err *e) {
+        struct rt_lifecycle_config lcfg = {
+                .store = s->store,
+                .backend = &s->backend,
+                .retention_ms = cfg->retention_s * 1000,
+                .secrets = s->secrets,
+        };
+        return rt_lifecycle_new(&lcfg, &s->lc, e);
+}
+
 static int start_docker(const struct config *cfg, struct service *s, struct err *e) {
         char owner[64], gateway[64], listen[96], endpoint[256], creds[256];
         unsigned mport = 0;
@@ -351,13 +362,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         };
         if ((r = docker_backend_new(&dc, &s->backend, &s->docker, e)) < 0)
                 return r;
-        struct rt_lifecycle_config lcfg = {
-                .store = s->store,
-                .backend = &s->backend,
-                .retention_ms = cfg->retention_s * 1000,
-                .secrets = s->secrets,
-        };
-        if ((r = rt_lifecycle_new(&lcfg, &s->lc, e)) < 0)
+        if ((r = new_lifecycle(cfg, s, e)) < 0)
                 return r;
         struct docker_events_config ec = {
                 .owner = owner,
@@ -406,13 +411,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         };
         if ((r = k8s_backend_new(&kc, &s->backend, &s->k8s, e)) < 0)
                 return r;
-        struct rt_lifecycle_config lcfg = {
-                .store = s->store,
-                .backend = &s->backend,
-                .retention_ms = cfg->retention_s * 1000,
-                .secrets = s->secrets,
-        };
-        if ((r = rt_lifecycle_new(&lcfg, &s->lc, e)) < 0)
+        if ((r = new_lifecycle(cfg, s, e)) < 0)
                 return r;
         struct k8s_backend_hooks hooks = {.on_event = on_backend_event, .on_sync = on_backend_sync,
                                           .userdata = s->lc};

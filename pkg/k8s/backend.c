@@ -32,7 +32,6 @@ struct cstatus {
         bool sidecar;      /* restartPolicy Always: its first termination is its exit */
         bool health_check; /* readiness says its health */
         bool started, ended, ready;
-        int exit_code;
 };
 
 struct pod {
@@ -44,6 +43,7 @@ struct pod {
         bool deleting;      /* ecsd asked for the deletion */
         bool cancelled;     /* the lifecycle wants the launch to end */
         bool gone_reported; /* RT_EVENT_GONE was sent */
+        bool listed;        /* in the full list being applied (K8S_WATCH_RELISTED) */
 };
 
 struct pooled_client {
@@ -268,12 +268,18 @@ static void report_gone(struct pod *p, struct pending_list *out, const char *how
         pending_add(out, RT_EVENT_GONE, p->task_id, NULL, 0, NULL, why);
 }
 
-/* Take a new Pod object into the cache and queue the events it implies (lock held). */
-static void pod_apply(struct k8s_backend *b, const json_t *obj, struct pending_list *out) {
+/* The cache entry of a Pod object, or NULL (lock held). */
+static struct pod *pod_of(struct k8s_backend *b, const json_t *obj) {
         const json_t *meta = json_object_get(obj, "metadata");
-        struct pod *p = pod_find(b, ecs_json_str(meta, "namespace", ""), ecs_json_str(meta, "name", ""));
+        return pod_find(b, ecs_json_str(meta, "namespace", ""), ecs_json_str(meta, "name", ""));
+}
+
+/* Take a new Pod object into the cache and queue the events it implies (lock held). Returns its entry, or NULL for
+ * an object that is not one of ecsd's Pods. */
+static struct pod *pod_apply(struct k8s_backend *b, const json_t *obj, struct pending_list *out) {
+        struct pod *p = pod_of(b, obj);
         if (!p && !(p = pod_new(b, obj)))
-                return;
+                return NULL;
         json_decref(p->obj);
         p->obj = json_deep_copy(obj);
         for (size_t i = 0; i < p->n; i++) {
@@ -291,15 +297,15 @@ static void pod_apply(struct k8s_backend *b, const json_t *obj, struct pending_l
                 }
                 if (o.ended && !cs->ended) {
                         cs->ended = true;
-                        cs->exit_code = o.exit_code;
                         if (o.oom)
                                 pending_add(out, RT_EVENT_OOM, p->task_id, cs->ecs_name, 0, NULL, NULL);
                         pending_add(out, RT_EVENT_DIE, p->task_id, cs->ecs_name, o.exit_code, NULL, NULL);
                 }
         }
-        if (json_object_get(meta, "deletionTimestamp"))
+        if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
                 report_gone(p, out, "is being deleted");
         pthread_cond_broadcast(&b->changed);
+        return p;
 }
 
 /* The Pod is gone from the API server (lock held). */
@@ -318,27 +324,24 @@ static void on_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata)
         if (ev == K8S_WATCH_ADDED || ev == K8S_WATCH_MODIFIED)
                 pod_apply(b, obj, &out);
         else if (ev == K8S_WATCH_DELETED) {
-                const json_t *meta = json_object_get(obj, "metadata");
-                struct pod *p = pod_find(b, ecs_json_str(meta, "namespace", ""), ecs_json_str(meta, "name", ""));
+                struct pod *p = pod_of(b, obj);
                 if (p)
                         pod_deleted(b, p, obj, &out);
         } else if (ev == K8S_WATCH_RELISTED) {
+                for (struct pod *p = b->pods; p; p = p->next)
+                        p->listed = false;
                 size_t i;
                 const json_t *item;
-                json_array_foreach(obj, i, item) pod_apply(b, item, &out);
+                json_array_foreach(obj, i, item) {
+                        struct pod *p = pod_apply(b, item, &out);
+                        if (p)
+                                p->listed = true;
+                }
                 /* A Pod absent from the list was deleted while nobody watched, or was created after the list was
                  * taken: ask the server which (only after a 410, when the cache was not empty). */
-                for (struct pod *p = b->pods; p; p = p->next) {
-                        bool listed = false;
-                        json_array_foreach(obj, i, item) {
-                                const json_t *meta = json_object_get(item, "metadata");
-                                if (strcmp(ecs_json_str(meta, "name", ""), p->name) == 0 &&
-                                    strcmp(ecs_json_str(meta, "namespace", ""), p->ns) == 0)
-                                        listed = true;
-                        }
-                        if (!listed)
+                for (struct pod *p = b->pods; p; p = p->next)
+                        if (!p->listed)
                                 json_array_append_new(missing, json_pack("[s,s]", p->ns, p->name));
-                }
                 b->synced = true;
                 pthread_cond_broadcast(&b->changed);
         }
@@ -713,7 +716,7 @@ static void op_cancel(void *impl, const json_t *plan) {
 }
 
 static json_t *op_counters(void *impl) {
-        return k8s_backend_stats(impl);
+        return k8s_backend_counters(impl);
 }
 
 /* ---- life ---- */
@@ -809,7 +812,7 @@ void k8s_backend_free(struct k8s_backend *b) {
         free(b);
 }
 
-json_t *k8s_backend_stats(struct k8s_backend *b) {
+json_t *k8s_backend_counters(struct k8s_backend *b) {
         struct k8s_watch_stats ws = {0};
         if (b->watch)
                 k8s_watch_get_stats(b->watch, &ws);

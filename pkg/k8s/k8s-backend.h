@@ -56,4 +56,4 @@ void k8s_backend_free(struct k8s_backend *b);
 /* Counters for operators and the tests that prove "no polling": {"api_calls": requests the operations sent,
  * "watch_calls": list + watch requests, "watch_relists_410", "watch_reconnects", "pods": Pods in the cache}. New
  * object. */
-json_t *k8s_backend_stats(struct k8s_backend *b);
+json_t *k8s_backend_counters(struct k8s_backend *b);

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import make_client
 from conftest import BACKEND, K8S_NAMESPACE, kubectl
 from tasklib import container, register, run, wait_for, wait_stopped
 from workloads import exits, runs
@@ -96,7 +97,6 @@ def test_stop_while_the_pod_starts_cancels_the_wait(ecs):
 
 
 def test_a_pod_that_never_starts_fails_the_task(server):
-    from helpers import make_client
     # No node name and no scheduler in the test control plane: the Pod stays Pending, unscheduled.
     srv = server(args=["--k8s-node-name", "", "--k8s-start-timeout", "3"])
     ecs = make_client(srv)
@@ -110,7 +110,6 @@ def test_a_pod_that_never_starts_fails_the_task(server):
 def test_one_namespace_per_cluster(server, tmp_path):
     """--k8s-namespace-prefix: each ECS cluster's Pods in their own namespace, under deploy/k8s/rbac-per-cluster.yaml
     (its account renamed ecsd-cluster, so the other tests keep running under the namespaced Role alone)."""
-    from helpers import make_client
     manifest = (Path(__file__).resolve().parents[3] / "deploy/k8s/rbac-per-cluster.yaml").read_text()
     manifest = manifest.replace("name: ecsd\n", "name: ecsd-cluster\n").replace("name: ecsd-tasks\n",
                                                                                   "name: ecsd-tasks-cluster\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from helpers import make_client
 from tasklib import container, describe, register, run, wait_for, wait_stopped
 from workloads import exits, runs
 
@@ -116,7 +117,6 @@ def test_health_check_makes_the_task_healthy(ecs):
 
 
 def test_restart_readopts_a_running_task(server):
-    from helpers import make_client
     srv = server()
     ecs = make_client(srv)
     arn = run(ecs, register(ecs, [runs("app")], family="adopt"))["taskArn"]
@@ -132,7 +132,6 @@ def test_restart_readopts_a_running_task(server):
 
 
 def test_exit_while_ecsd_is_down_is_noticed(server):
-    from helpers import make_client
     srv = server()
     ecs = make_client(srv)
     arn = run(ecs, register(ecs, [exits("app", 5, after_s=4)], family="downexit"))["taskArn"]
