@@ -361,6 +361,7 @@ static enum stream_end do_watch(struct k8s_watch *w, struct err *e) {
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
         if (w->gone || status == 410) {
                 stat_add(w, &w->stats.relists_410);
+                log_info("k8s", "\"watch resourceVersion expired (410 Gone); relisting\" namespace=%s", w->ns);
                 return STREAM_GONE;
         }
         if (r < 0 || w->errored) {

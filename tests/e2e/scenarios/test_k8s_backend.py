@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -80,6 +81,33 @@ def test_api_server_restart_under_a_running_task(srv, ecs):
     assert task["stopCode"] == "EssentialContainerExited"
     assert container(task, "app")["exitCode"] == 6
     assert stats(srv)["backend_stats"]["watch_reconnects"] >= 1
+
+
+def test_a_relist_after_410_finds_a_pod_gone_while_the_watch_was_away(srv, ecs):
+    """While kube-apiserver is down, one task's Pod is removed from etcd and etcd is compacted (etcd_forget.py: the
+    fault a real part cannot produce on demand). When the server is back, ecsd's watch resumes from a compacted
+    resourceVersion, gets 410 Gone and relists; the Pod missing from the list is checked with a GET and its task
+    stops, while the other task, whose Pod is still there, keeps running and is still watched."""
+    td = register(ecs, [runs("app")], family="relist")
+    lost = run(ecs, td)["taskArn"]
+    kept = run(ecs, td)["taskArn"]
+    for arn in (lost, kept):
+        wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    before = stats(srv)["backend_stats"]
+    forget = [sys.executable, str(Path(__file__).with_name("etcd_forget.py")),
+              f"/registry/pods/{K8S_NAMESPACE}/{pod_name(lost)}"]
+    subprocess.run([os.path.join(os.environ["ECSD_TEST_K8S_DIR"], "restart-apiserver"), *forget],
+                   check=True, timeout=120)
+    task, _ = wait_stopped(ecs, lost, timeout=90)
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert "deleted by someone other than ecsd" in task["stoppedReason"], task["stoppedReason"]
+    after = stats(srv)["backend_stats"]
+    assert after["watch_relists_410"] > before["watch_relists_410"], (before, after)
+    assert ecs.describe_tasks(tasks=[kept])["tasks"][0]["lastStatus"] == "RUNNING"
+    # Still watched after the relist: a stop goes through the Pod's deletion as usual.
+    ecs.stop_task(task=kept, reason="done")
+    task, _ = wait_stopped(ecs, kept, timeout=90)
+    assert task["stopCode"] == "UserInitiated"
 
 
 def test_stop_while_the_pod_starts_cancels_the_wait(ecs):
