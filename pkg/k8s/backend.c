@@ -13,9 +13,16 @@
  * delivered after `lock` is released: the lifecycle may call back into the backend (cancel) with its own lock held,
  * so the order is always lifecycle lock → backend lock.
  *
- * API calls per task: create, delete, one log read per container that ran; nothing polls. */
+ * Output: before ecsd deletes a Pod it captures each started container's output (`captures`): a container that has
+ * ended is read in one go, one still running is followed, so what it writes during its grace period is kept too. The
+ * lifecycle's logs call then takes the capture instead of reading a Pod that may be gone.
+ *
+ * API calls per task: create, delete, one log read (or follow) per container that ran; nothing polls. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ecs.h"
 #include "k8s-backend.h"
@@ -23,6 +30,8 @@
 #define POOL_MAX 8                     /* idle API clients kept for the operations */
 #define STOP_MARGIN_S 15               /* beyond the grace period, before ecsd forces the deletion */
 #define LOG_CAPTURE_CAP (1024 * 1024)
+#define LOG_ANSWER_WAIT_MS 1000 /* for a follow's first answer; see logstream.c */
+#define LOG_DRAIN_MS 300        /* after a followed container ended, for its last output to arrive */
 
 /* What ecsd last reported of one container. */
 struct cstatus {
@@ -46,6 +55,19 @@ struct pod {
         bool listed;        /* in the full list being applied (K8S_WATCH_RELISTED) */
 };
 
+/* A container's output, captured when ecsd deleted its Pod. */
+struct capture {
+        struct capture *next;
+        struct k8s_backend *b;
+        char *ns, *pod, *container; /* container: the Kubernetes name */
+        struct k8s_log_stream *stream; /* NULL when the output was read in one go */
+        char *out;
+        size_t len, alloc;
+        bool ended; /* `out` is final */
+        bool failed;
+        struct err err;
+};
+
 struct pooled_client {
         struct k8s_client *client;
         uint64_t counted; /* its calls already added to `calls` */
@@ -63,6 +85,7 @@ struct k8s_backend {
         pthread_mutex_t lock;
         pthread_cond_t changed;
         struct pod *pods;
+        struct capture *captures;
         bool synced;  /* the watch delivered its first full list */
         bool closing; /* k8s_backend_stop: waits end at once */
         struct pooled_client pool[POOL_MAX];
@@ -581,21 +604,182 @@ static int64_t grace_ms(const json_t *plan) {
         return s * 1000;
 }
 
-/* Delete the Pod once (the first stop of a task, or its teardown); -1 grace: the Pod's own. */
-static int delete_once(struct k8s_backend *b, const json_t *plan, struct err *e) {
+/* ---- output ---- */
+
+static void count_call(struct k8s_backend *b) {
+        pthread_mutex_lock(&b->lock);
+        b->calls++;
+        pthread_mutex_unlock(&b->lock);
+}
+
+static void capture_free(struct capture *c) {
+        if (!c)
+                return;
+        k8s_log_stream_close(c->stream);
+        free(c->ns);
+        free(c->pod);
+        free(c->container);
+        free(c->out);
+        free(c);
+}
+
+/* Keep at most LOG_CAPTURE_CAP bytes, the oldest, as a one-go read with limitBytes does. */
+static bool capture_data(const char *data, size_t len, void *userdata) {
+        struct capture *c = userdata;
+        size_t room = LOG_CAPTURE_CAP - c->len;
+        size_t n = len < room ? len : room;
+        if (c->len + n + 1 > c->alloc) {
+                size_t want = c->alloc ? c->alloc : 4096;
+                while (want < c->len + n + 1)
+                        want *= 2;
+                char *grown = realloc(c->out, want);
+                if (!grown)
+                        return false;
+                c->out = grown;
+                c->alloc = want;
+        }
+        memcpy(c->out + c->len, data, n);
+        c->len += n;
+        c->out[c->len] = '\0';
+        return c->len < LOG_CAPTURE_CAP;
+}
+
+static void capture_end(const struct err *e, void *userdata) {
+        struct capture *c = userdata;
+        pthread_mutex_lock(&c->b->lock);
+        c->ended = true;
+        if (e) {
+                c->failed = true;
+                c->err = *e;
+        }
+        pthread_cond_broadcast(&c->b->changed);
+        pthread_mutex_unlock(&c->b->lock);
+}
+
+/* Capture the output of one container of a Pod ecsd is about to delete: read in one go when it has ended, else
+ * follow it (the follow's answer is awaited until `answer_deadline`, so the request is with the server before the
+ * deletion). Lock not held. */
+static void capture_one(struct k8s_backend *b, const char *ns, const char *pod, const char *container, bool ended,
+                        int64_t answer_deadline) {
+        struct capture *c = xcalloc(1, sizeof(*c));
+        c->b = b;
+        c->ns = xstrdup(ns);
+        c->pod = xstrdup(pod);
+        c->container = xstrdup(container);
+        struct err e = {0};
+        int r;
+        if (ended) {
+                struct pooled_client pc;
+                if ((r = take_client(b, &pc, &e)) == 0) {
+                        r = k8s_pod_logs(pc.client, ns, pod, container, LOG_CAPTURE_CAP, &c->out, &c->len, &e);
+                        give_client(b, &pc);
+                }
+                c->ended = true;
+        } else {
+                int64_t wait = answer_deadline - time_mono_ms();
+                r = k8s_log_stream_open(b->kube, ns, pod, container, capture_data, capture_end, c, wait > 0 ? wait : 0,
+                                        &c->stream, &e);
+                count_call(b);
+                if (r < 0)
+                        c->ended = true;
+        }
+        if (r < 0) {
+                c->failed = true;
+                c->err = e;
+        }
+        pthread_mutex_lock(&b->lock);
+        c->next = b->captures;
+        b->captures = c;
+        pthread_mutex_unlock(&b->lock);
+}
+
+/* Every started container of the Pod, before ecsd deletes it. */
+static void capture_pod(struct k8s_backend *b, const char *ns, const char *pod, json_t *containers) {
+        int64_t answer_deadline = time_mono_ms() + LOG_ANSWER_WAIT_MS;
+        size_t i;
+        json_t *c;
+        json_array_foreach(containers, i, c)
+                capture_one(b, ns, pod, ecs_json_str(c, "name", ""), json_is_true(json_object_get(c, "ended")),
+                            answer_deadline);
+}
+
+static struct capture *capture_find(struct k8s_backend *b, const char *ns, const char *pod, const char *container) {
+        for (struct capture *c = b->captures; c; c = c->next)
+                if (strcmp(c->pod, pod) == 0 && strcmp(c->ns, ns) == 0 && strcmp(c->container, container) == 0)
+                        return c;
+        return NULL;
+}
+
+/* Wait until a capture is final (lock held): a followed container's stream ends by itself some seconds after the
+ * container ends, so once the watch shows it ended (or the Pod gone) its stream is given LOG_DRAIN_MS more and then
+ * cancelled. */
+static void capture_wait(struct k8s_backend *b, struct capture *c, const char *ecs_name, int64_t deadline) {
+        int64_t drain_until = 0;
+        bool cancelled = false;
+        while (!c->ended) {
+                struct pod *p = pod_find(b, c->ns, c->pod);
+                struct cstatus *cs = p ? cstatus_of(p, ecs_name) : NULL;
+                int64_t now = time_mono_ms();
+                if (!drain_until && (!cs || cs->ended))
+                        drain_until = now + LOG_DRAIN_MS;
+                if (!cancelled && (b->closing || now >= deadline || (drain_until && now >= drain_until))) {
+                        k8s_log_stream_cancel(c->stream); /* capture_end follows at once */
+                        cancelled = true;
+                }
+                if (cancelled)
+                        cond_wait_ms(&b->changed, &b->lock, 100);
+                else
+                        wait_until(b, drain_until ? drain_until : deadline);
+        }
+}
+
+/* Remove the Pod's captures (teardown, shutdown). Lock not held. */
+static void captures_drop(struct k8s_backend *b, const char *ns, const char *pod) {
+        struct capture *drop = NULL;
+        pthread_mutex_lock(&b->lock);
+        for (struct capture **pp = &b->captures; *pp;) {
+                struct capture *c = *pp;
+                if (!pod || (strcmp(c->pod, pod) == 0 && strcmp(c->ns, ns) == 0)) {
+                        *pp = c->next;
+                        c->next = drop;
+                        drop = c;
+                } else {
+                        pp = &c->next;
+                }
+        }
+        pthread_mutex_unlock(&b->lock);
+        while (drop) {
+                struct capture *c = drop;
+                drop = c->next;
+                capture_free(c);
+        }
+}
+
+/* Delete the Pod once (the first stop of a task, or its teardown; -1 grace: the Pod's own). With `capture`, each
+ * started container's output is captured first. */
+static int delete_once(struct k8s_backend *b, const json_t *plan, bool capture, struct err *e) {
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        json_auto_t *started = json_array();
         pthread_mutex_lock(&b->lock);
         struct pod *p = pod_find(b, ns, name);
         bool send = p ? !p->deleting : !b->synced;
-        if (p)
+        if (p) {
                 p->deleting = true;
+                for (size_t i = 0; capture && send && i < p->n; i++)
+                        if (p->c[i].started)
+                                json_array_append_new(started, json_pack("{s:s, s:b}", "name", p->c[i].k8s_name,
+                                                                         "ended", p->c[i].ended));
+        }
         pthread_mutex_unlock(&b->lock);
-        return send ? delete_pod(b, ns, name, -1, e) : 0;
+        if (!send)
+                return 0;
+        capture_pod(b, ns, name, started);
+        return delete_pod(b, ns, name, -1, e);
 }
 
 static int op_stop(void *impl, const json_t *plan, const json_t *container, struct err *e) {
         struct k8s_backend *b = impl;
-        int r = delete_once(b, plan, e);
+        int r = delete_once(b, plan, true, e);
         if (r < 0)
                 return r;
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
@@ -612,11 +796,29 @@ static int op_stop(void *impl, const json_t *plan, const json_t *container, stru
         return 0;
 }
 
+/* The output captured when ecsd deleted the Pod, else a read of the Pod's log. */
 static int op_logs(void *impl, const json_t *plan, const json_t *container, char **ret, size_t *ret_len,
                    struct err *e) {
         struct k8s_backend *b = impl;
         const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        const char *k8s_name = ecs_json_str(container, "k8s_name", "");
         pthread_mutex_lock(&b->lock);
+        struct capture *c = capture_find(b, ns, name, k8s_name);
+        if (c) {
+                capture_wait(b, c, ecs_json_str(container, "name", ""),
+                             time_mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000);
+                int r = 0;
+                if (c->failed && !c->len) {
+                        r = err_set(e, c->err.code, c->err.kind, "%s", c->err.msg);
+                } else {
+                        *ret = xmalloc(c->len + 1);
+                        memcpy(*ret, c->out ? c->out : "", c->len);
+                        (*ret)[c->len] = '\0';
+                        *ret_len = c->len;
+                }
+                pthread_mutex_unlock(&b->lock);
+                return r;
+        }
         bool present = pod_find(b, ns, name) != NULL;
         pthread_mutex_unlock(&b->lock);
         if (!present)
@@ -625,19 +827,82 @@ static int op_logs(void *impl, const json_t *plan, const json_t *container, char
         int r = take_client(b, &pc, e);
         if (r < 0)
                 return r;
-        r = k8s_pod_logs(pc.client, ns, name, ecs_json_str(container, "k8s_name", ""), LOG_CAPTURE_CAP, ret, ret_len,
-                         e);
+        r = k8s_pod_logs(pc.client, ns, name, k8s_name, LOG_CAPTURE_CAP, ret, ret_len, e);
         give_client(b, &pc);
         return r;
 }
 
-/* Wait until the Pod is gone; past the deadline, force its deletion (grace 0) and wait a little more. */
+/* `docker logs --follow`'s counterpart: a log stream writing into a pipe whose read end the caller gets. */
+struct follow {
+        struct k8s_log_stream *stream;
+        int read_fd, write_fd;
+};
+
+static bool follow_data(const char *data, size_t len, void *userdata) {
+        struct follow *f = userdata;
+        while (len) {
+                ssize_t n = write(f->write_fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return false; /* the reader went away (EPIPE) */
+                data += n;
+                len -= (size_t) n;
+        }
+        return true;
+}
+
+static void follow_end(const struct err *e, void *userdata) {
+        struct follow *f = userdata;
+        if (e)
+                log_warn("k8s", "\"log follow ended\" error=\"%s\"", e->msg);
+        close(f->write_fd); /* the reader sees the end */
+        f->write_fd = -1;
+}
+
+static int op_follow(void *impl, const json_t *plan, const json_t *container, int *ret_fd, void **ret_handle,
+                     struct err *e) {
+        struct k8s_backend *b = impl;
+        struct follow *f = xcalloc(1, sizeof(*f));
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                free(f);
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot make a pipe: %s", strerror(errno));
+        }
+        f->read_fd = fds[0];
+        f->write_fd = fds[1];
+        int r = k8s_log_stream_open(b->kube, plan_str(plan, "namespace"), plan_str(plan, "pod_name"),
+                                    ecs_json_str(container, "k8s_name", ""), follow_data, follow_end, f,
+                                    LOG_ANSWER_WAIT_MS, &f->stream, e);
+        count_call(b);
+        if (r < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                free(f);
+                return r;
+        }
+        *ret_fd = f->read_fd;
+        *ret_handle = f;
+        return 0;
+}
+
+static void op_follow_close(void *impl, void *handle) {
+        (void) impl;
+        struct follow *f = handle;
+        close(f->read_fd); /* a write blocked on a full pipe fails now, which ends the stream */
+        k8s_log_stream_close(f->stream);
+        free(f);
+}
+
+/* Wait until the Pod is gone; past the deadline, force its deletion (grace 0) and wait a little more. The Pod's
+ * captured output goes with it. */
 static int op_teardown(void *impl, const json_t *plan, struct err *e) {
         struct k8s_backend *b = impl;
-        int r = delete_once(b, plan, e);
+        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
+        captures_drop(b, ns, name);
+        int r = delete_once(b, plan, false, e);
         if (r < 0)
                 return r;
-        const char *ns = plan_str(plan, "namespace"), *name = plan_str(plan, "pod_name");
         int64_t deadline = time_mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000;
         bool forced = false;
         pthread_mutex_lock(&b->lock);
@@ -763,6 +1028,8 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
                 .start = op_start,
                 .stop = op_stop,
                 .logs = op_logs,
+                .follow = op_follow,
+                .follow_close = op_follow_close,
                 .teardown = op_teardown,
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,
@@ -787,6 +1054,8 @@ void k8s_backend_stop(struct k8s_backend *b) {
         b->watch = NULL;
         pthread_mutex_lock(&b->lock);
         b->closing = true;
+        for (struct capture *c = b->captures; c; c = c->next)
+                k8s_log_stream_cancel(c->stream);
         pthread_cond_broadcast(&b->changed);
         pthread_mutex_unlock(&b->lock);
 }
@@ -795,6 +1064,7 @@ void k8s_backend_free(struct k8s_backend *b) {
         if (!b)
                 return;
         k8s_backend_stop(b);
+        captures_drop(b, NULL, NULL);
         for (size_t i = 0; i < b->n_pool; i++)
                 k8s_client_free(b->pool[i].client);
         while (b->pods) {

@@ -165,6 +165,43 @@ int k8s_status_to_err(long http_status, const char *body, size_t len, const char
                                        curl_easy_strerror(_rc));                                                       \
         } while (0)
 
+int k8s_multi_transfer(CURLM *multi, CURL *h, atomic_bool *stop, CURLcode *ret_rc) {
+        if (curl_multi_add_handle(multi, h) != CURLM_OK)
+                return -EIO;
+        int r = 0;
+        for (;;) {
+                int running = 0;
+                if (curl_multi_perform(multi, &running) != CURLM_OK) {
+                        r = -EIO;
+                        break;
+                }
+                if (!running)
+                        break;
+                if (atomic_load(stop)) {
+                        r = -ECANCELED;
+                        break;
+                }
+                if (curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+                        r = -EIO;
+                        break;
+                }
+                if (atomic_load(stop)) {
+                        r = -ECANCELED;
+                        break;
+                }
+        }
+        *ret_rc = CURLE_OK;
+        if (r == 0) {
+                int left;
+                CURLMsg *m;
+                while ((m = curl_multi_info_read(multi, &left)))
+                        if (m->msg == CURLMSG_DONE && m->easy_handle == h)
+                                *ret_rc = m->data.result;
+        }
+        curl_multi_remove_handle(multi, h);
+        return r;
+}
+
 int k8s_handle_setup(CURL *h, struct k8s_config *cfg, char *errbuf, long connect_timeout_ms, struct err *e) {
         struct k8s_tls tls;
         k8s_config_tls(cfg, &tls);

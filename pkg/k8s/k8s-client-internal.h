@@ -2,6 +2,7 @@
  * types. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -40,3 +41,8 @@ struct k8s_body {
 void k8s_body_init(struct k8s_body *b, size_t cap);
 void k8s_body_free(struct k8s_body *b);
 size_t k8s_body_write(char *ptr, size_t size, size_t nmemb, void *userdata);
+
+/* Run one transfer of `h` through `multi` (which has no other handle), waking at least once a second and at once on
+ * curl_multi_wakeup, until it ends or `*stop` is set. Returns 0 with the transfer's result in *ret_rc, -ECANCELED
+ * when stopped, or -EIO when libcurl's multi interface fails. */
+int k8s_multi_transfer(CURLM *multi, CURL *h, atomic_bool *stop, CURLcode *ret_rc);

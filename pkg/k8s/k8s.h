@@ -165,6 +165,28 @@ int k8s_pod_list(struct k8s_client *c, const char *ns, const char *label_selecto
 int k8s_pod_logs(struct k8s_client *c, const char *ns, const char *name, const char *container, size_t limit_bytes,
                  char **ret, size_t *ret_len, struct err *e);
 
+/* ---- following a container's output ---- */
+
+struct k8s_log_stream;
+
+/* Called on the stream's thread: a chunk of output as it arrives (return false to end the stream), and, once and
+ * last, the end: `e` NULL for an end of output or a cancel, else why the stream failed. */
+typedef bool (*k8s_log_data_fn)(const char *data, size_t len, void *userdata);
+typedef void (*k8s_log_end_fn)(const struct err *e, void *userdata);
+
+/* Follow a container's output from its start (GET pods/NAME/log?container=C&follow=true) on a new thread with its own
+ * connection. Waits at most `answer_wait_ms` for the server's answer: an error answer fails the open (and no callback
+ * is ever called); a 200, or no answer yet (the API server answers only once the container has written something),
+ * hands the stream over, and on_end will be called. The stream ends when the kubelet ends it (some seconds after
+ * the container ends), on a cancel, or when on_data says so. `cfg` is borrowed and must outlive the stream. */
+int k8s_log_stream_open(struct k8s_config *cfg, const char *ns, const char *pod, const char *container,
+                        k8s_log_data_fn on_data, k8s_log_end_fn on_end, void *userdata, long answer_wait_ms,
+                        struct k8s_log_stream **ret, struct err *e);
+/* Make the stream end soon. Never blocks; safe under the caller's locks (on_end follows on the stream's thread). */
+void k8s_log_stream_cancel(struct k8s_log_stream *s);
+/* Cancel, wait for the thread (on_end has returned by then) and free. NULL-safe. Not from a callback. */
+void k8s_log_stream_close(struct k8s_log_stream *s);
+
 /* ---- the watch ---- */
 
 enum k8s_watch_event {

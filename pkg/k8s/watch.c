@@ -182,42 +182,9 @@ static void set_rv(struct k8s_watch *w, const char *rv) {
         w->rv = xstrdup(rv);
 }
 
-/* Run one transfer on w->h through the multi handle, waking for stop. Returns the CURLcode, or -ECANCELED. */
+/* Run one transfer on w->h through the watch's multi handle, waking for stop. */
 static int transfer(struct k8s_watch *w, CURLcode *ret_rc) {
-        if (curl_multi_add_handle(w->multi, w->h) != CURLM_OK)
-                return -EIO;
-        int r = 0;
-        for (;;) {
-                int running = 0;
-                if (curl_multi_perform(w->multi, &running) != CURLM_OK) {
-                        r = -EIO;
-                        break;
-                }
-                if (!running)
-                        break;
-                if (atomic_load(&w->stop)) {
-                        r = -ECANCELED;
-                        break;
-                }
-                if (curl_multi_poll(w->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
-                        r = -EIO;
-                        break;
-                }
-                if (atomic_load(&w->stop)) {
-                        r = -ECANCELED;
-                        break;
-                }
-        }
-        *ret_rc = CURLE_OK;
-        if (r == 0) {
-                int left;
-                CURLMsg *m;
-                while ((m = curl_multi_info_read(w->multi, &left)))
-                        if (m->msg == CURLMSG_DONE && m->easy_handle == w->h)
-                                *ret_rc = m->data.result;
-        }
-        curl_multi_remove_handle(w->multi, w->h);
-        return r;
+        return k8s_multi_transfer(w->multi, w->h, &w->stop, ret_rc);
 }
 
 static void slist_freep(struct curl_slist **l) {
