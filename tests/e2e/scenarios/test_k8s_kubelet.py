@@ -1,0 +1,142 @@
+"""What needs a real kubelet behind the Kubernetes backend: container output (pods/log) kept after the Pod is gone,
+followed as it is written, including what a container writes during its grace period after StopTask, and Secrets
+resolved (or missing) by the kubelet. Run by tests/k8s/scenarios-test in kubelet mode (ECSD_SCENARIO_KUBELET=1), on
+the env's real kubelet node: the Pods run busybox for real."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import time
+import urllib.request
+
+import pytest
+
+from conftest import BACKEND, K8S_NAMESPACE, kubectl
+from tasklib import container, register, run, wait_for, wait_stopped
+
+pytestmark = pytest.mark.skipif(BACKEND != "k8s" or os.environ.get("ECSD_SCENARIO_KUBELET") != "1",
+                                reason="Kubernetes backend on a real kubelet only")
+
+# Prints a line, waits until the test creates /tmp/go inside the container, prints two more lines and exits.
+WAIT_FOR_GO = "echo first; until [ -f /tmp/go ]; do sleep 0.05; done; echo second >&2; echo third"
+
+
+def task_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[1]
+
+
+def pod_name(arn: str) -> str:
+    return "ecsd-" + task_id(arn)
+
+
+def logs(srv, arn: str, name: str) -> str:
+    with urllib.request.urlopen(f"{srv.url}/_ecsd/tasks/{task_id(arn)}/logs?container={name}", timeout=30) as r:
+        return r.read().decode()
+
+
+def test_output_is_kept_after_the_pod_is_gone(srv, ecs):
+    td = register(ecs, [{"name": "app", "command": ["sh", "-c", "echo out-line; echo err-line >&2; exit 3"]}],
+                  family="output")
+    arn = run(ecs, td)["taskArn"]
+    task, _ = wait_stopped(ecs, arn)
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert container(task, "app")["exitCode"] == 3
+    assert kubectl("get", "pod", "-n", K8S_NAMESPACE, pod_name(arn), "--ignore-not-found", "-o", "name") == ""
+    assert sorted(logs(srv, arn, "app").splitlines()) == ["err-line", "out-line"]
+
+
+def test_an_exited_container_keeps_its_output_when_a_sidecar_is_stopped(srv, ecs):
+    """The essential container exits; stopping the sidecar deletes the Pod, and a real kubelet removes it as soon as
+    the sidecar has ended: the exited container's output must have been read before the deletion."""
+    td = register(ecs, [
+        {"name": "app", "command": ["sh", "-c", "echo app-done; sleep 1; exit 4"]},
+        {"name": "side", "essential": False, "stopTimeout": 2,
+         "command": ["sh", "-c", "echo side-up; trap 'echo side-bye; exit 0' TERM; while true; do sleep 0.2; done"]},
+    ], family="sidecar-output")
+    arn = run(ecs, td)["taskArn"]
+    task, _ = wait_stopped(ecs, arn)
+    assert container(task, "app")["exitCode"] == 4
+    assert container(task, "side")["exitCode"] == 0
+    assert logs(srv, arn, "app") == "app-done\n"
+    assert logs(srv, arn, "side") == "side-up\nside-bye\n"
+
+
+def test_output_written_during_the_grace_period_is_kept(srv, ecs):
+    td = register(ecs, [{"name": "app", "stopTimeout": 10, "command": [
+        "sh", "-c", "trap 'echo stopping; sleep 1; echo bye; exit 0' TERM; echo up; while true; do sleep 0.2; done"]}],
+                  family="grace")
+    arn = run(ecs, td)["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    ecs.stop_task(task=arn, reason="grace test")
+    task, _ = wait_stopped(ecs, arn, timeout=60)
+    assert task["stopCode"] == "UserInitiated"
+    assert container(task, "app")["exitCode"] == 0
+    assert logs(srv, arn, "app") == "up\nstopping\nbye\n"
+
+
+def follow(srv, arn: str, query: str = "") -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    conn.request("GET", f"/_ecsd/tasks/{task_id(arn)}/logs?follow=1{query}")
+    return conn, conn.getresponse()
+
+
+def test_follow_delivers_each_line_as_written_and_ends_with_the_container(srv, ecs):
+    arn = run(ecs, register(ecs, [{"name": "main", "command": ["sh", "-c", WAIT_FOR_GO]}], family="follow"))["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    conn, resp = follow(srv, arn)
+    try:
+        assert resp.status == 200 and resp.getheader("Content-Type", "").startswith("text/plain")
+        assert resp.readline() == b"first\n"
+        # The container cannot have written more: it waits for /tmp/go, which does not exist yet.
+        assert ecs.describe_tasks(tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+        kubectl("exec", "-n", K8S_NAMESPACE, pod_name(arn), "-c", "main", "--", "touch", "/tmp/go")
+        started = time.monotonic()
+        rest = resp.read()  # to the end of the stream: a cut stream raises IncompleteRead
+        print(f"\nthe follow ended {time.monotonic() - started:.2f} s after the container was told to finish")
+    finally:
+        conn.close()
+    assert sorted(rest.decode().splitlines()) == ["second", "third"]
+    task, _ = wait_stopped(ecs, arn)
+    assert task["stopCode"] == "EssentialContainerExited" and container(task, "main")["exitCode"] == 0
+
+
+def test_follow_of_a_container_that_has_not_started_is_refused(srv, ecs):
+    td = register(ecs, [
+        {"name": "gate", "essential": False, "command": ["sh", "-c", "sleep 600"]},
+        {"name": "app", "command": ["sh", "-c", "echo never"],
+         "dependsOn": [{"containerName": "gate", "condition": "SUCCESS"}]},
+    ], family="follow-early")
+    arn = run(ecs, td)["taskArn"]
+    conn, resp = follow(srv, arn, "&container=app")
+    try:
+        assert resp.status == 409, resp.read()
+    finally:
+        conn.close()
+    ecs.stop_task(task=arn, reason="done")
+    wait_stopped(ecs, arn, timeout=60)
+
+
+def test_a_secret_reaches_the_container(srv, ecs):
+    kubectl("create", "secret", "generic", "-n", K8S_NAMESPACE, "db-creds", "--from-literal=password=s3cr3t-value")
+    try:
+        td = register(ecs, [{"name": "app", "command": ["sh", "-c", 'echo "got $DB_PASSWORD"'],
+                             "secrets": [{"name": "DB_PASSWORD", "valueFrom": "k8s:db-creds/password"}]}],
+                      family="secret")
+        arn = run(ecs, td)["taskArn"]
+        task, _ = wait_stopped(ecs, arn)
+        assert container(task, "app")["exitCode"] == 0, task.get("stoppedReason")
+        assert logs(srv, arn, "app") == "got s3cr3t-value\n"
+    finally:
+        kubectl("delete", "secret", "-n", K8S_NAMESPACE, "db-creds")
+
+
+def test_a_missing_secret_fails_the_task(ecs):
+    td = register(ecs, [{"name": "app", "command": ["sh", "-c", "echo never"],
+                         "secrets": [{"name": "TOKEN", "valueFrom": "k8s:no-such-secret/token"}]}],
+                  family="nosecret")
+    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
+    assert "RUNNING" not in seen, seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("ResourceInitializationError: "), task["stoppedReason"]
+    assert "no-such-secret" in task["stoppedReason"], task["stoppedReason"]
