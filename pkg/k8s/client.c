@@ -138,8 +138,8 @@ int k8s_status_to_err(long http_status, const char *body, size_t len, const char
         json_auto_t *st = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
         const char *message = ecs_json_str(st, "message", NULL), *reason = ecs_json_str(st, "reason", NULL);
         if (json_is_object(st) && message && strcmp(ecs_json_str(st, "kind", ""), "Status") == 0) {
-                err_set(e, code, kind, "Kubernetes API %s: %s (%ld %s)", what, message, http_status,
-                        reason && *reason ? reason : "");
+                err_set(e, code, kind, "Kubernetes API %s: %s (%ld%s%s)", what, message, http_status,
+                        reason && *reason ? " " : "", reason ? reason : "");
         } else {
                 /* Not a Status (a proxy in the way, an HTML page): show its start, made printable. */
                 char snippet[96];

@@ -183,6 +183,52 @@ static void pod_crud(void **state) {
         k8s_config_free(cfg);
 }
 
+/* ---- following output ---- */
+
+static bool stream_data(const char *data, size_t len, void *userdata) {
+        (void) data;
+        (void) len;
+        (*(int *) userdata)++;
+        return true;
+}
+
+static void stream_end(const struct err *e, void *userdata) {
+        (void) e;
+        (*(int *) userdata) += 1000;
+}
+
+/* kwok serves no pods/log, so this covers the API side only: an error answer fails the open with the Status
+ * message and runs no callback (a missing Pod; a Pod whose node has no kubelet to ask). The kubelet side (output as
+ * it is written, the end) is tested on a real kubelet by tests/e2e/scenarios/test_k8s_kubelet.py. */
+static void log_stream_errors(void **state) {
+        (void) state;
+        struct k8s_config *cfg = load(NULL);
+        struct err e = {0};
+        int calls = 0;
+        struct k8s_log_stream *s = NULL;
+        assert_int_equal(k8s_log_stream_open(cfg, "ecsd", "ecsd-no-such-pod", "main", stream_data, stream_end, &calls,
+                                             5000, &s, &e),
+                         -ENOENT);
+        assert_null(s);
+        assert_non_null(strstr(e.msg, "not found"));
+        assert_int_equal(calls, 0);
+
+        struct k8s_client *c = client(cfg);
+        json_auto_t *pod = task_pod("logs1", "api-test-logs", "ecsd", NULL, NULL);
+        assert_int_equal(k8s_pod_create(c, "ecsd", pod, NULL, &e), 0);
+        int r = k8s_log_stream_open(cfg, "ecsd", "ecsd-logs1", "main", stream_data, stream_end, &calls, 5000, &s, &e);
+        print_message("log stream on the kwok node: %d (%s)\n", r, r < 0 ? e.msg : "open");
+        assert_true(r < 0);
+        assert_null(s);
+        assert_int_equal(calls, 0);
+        /* Bad names never reach the server. */
+        assert_int_equal(k8s_log_stream_open(cfg, "ecsd", "", "main", stream_data, stream_end, &calls, 5000, &s, &e),
+                         -EINVAL);
+        assert_int_equal(k8s_pod_delete(c, "ecsd", "ecsd-logs1", 0, &e), 0);
+        k8s_client_free(c);
+        k8s_config_free(cfg);
+}
+
 /* ---- the watch ---- */
 
 struct seen {
@@ -363,6 +409,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(golden_pods_dry_run),
                 cmocka_unit_test(pod_crud),
+                cmocka_unit_test(log_stream_errors),
                 cmocka_unit_test(service_account_rbac),
                 cmocka_unit_test(watch_events_and_restart),
         };
