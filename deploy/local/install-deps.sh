@@ -4,7 +4,8 @@
 #
 #   deploy/local/install-deps.sh          build and run dependencies
 #   deploy/local/install-deps.sh --test   also what the test suite needs (cmocka, clang for the fuzzer, a Python
-#                                         virtualenv with pinned pytest, boto3 and the AWS CLI)
+#                                         virtualenv with pinned pytest, boto3 and the AWS CLI, and for the k8s
+#                                         env's kubelet mode containerd, runc, the CNI plugins and a static busybox)
 set -euo pipefail
 
 want_test=0
@@ -15,6 +16,9 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev)
 if [ "$want_test" = 1 ]; then
   packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps openssl)
+  # tests/k8s/env kubelet mode (`up --kubelet`): a containerd + kubelet node. containerd and runc are also what
+  # Debian's docker.io brings; busybox-static goes into its busybox image, iproute2 makes the pod bridge.
+  packages+=(containerd runc containernetworking-plugins busybox-static iproute2 util-linux)
 fi
 
 missing=()

@@ -32,6 +32,33 @@ ETCD_BIN=$ECSD_K8S_CACHE/etcd-$ETCD_VERSION-r$BUILD_RECIPE/etcd
 APISERVER_BIN=$ECSD_K8S_CACHE/kube-apiserver-$K8S_VERSION-r$BUILD_RECIPE/kube-apiserver
 KWOK_BIN=$ECSD_K8S_CACHE/kwok-$KWOK_VERSION-r$BUILD_RECIPE/kwok
 KUBECTL_BIN=$ECSD_K8S_CACHE/kubectl-$K8S_VERSION-r$BUILD_RECIPE/kubectl
+# Only kubelet mode (`up --kubelet`) builds and runs it.
+KUBELET_BIN=$ECSD_K8S_CACHE/kubelet-$K8S_VERSION-r$BUILD_RECIPE/kubelet
+
+# Kubelet mode's images. No registry is reachable, so `build --kubelet` makes
+# OCI image tarballs (a static pause program compiled here; Debian's static
+# busybox) and `up --kubelet` imports them into the node's containerd. Pods
+# use busybox:local (containerd reads it as docker.io/library/busybox:local)
+# with imagePullPolicy Never or IfNotPresent. Bump IMAGE_RECIPE when the way
+# an image is put together changes; the tarballs are also keyed by what goes
+# into them (pause.c, the busybox binary), so a new busybox makes a new one.
+IMAGE_RECIPE=1
+PAUSE_IMAGE=ecsd.test/pause:local
+BUSYBOX_IMAGE=docker.io/library/busybox:local
+BUSYBOX_SRC=${ECSD_K8S_BUSYBOX:-/bin/busybox}
+KUBELET_NODE=kubelet-node-0
+
+# Print the cache path of image tarball NAME (pause or busybox), named by a
+# hash of everything that goes into it.
+image_tar() { # NAME
+	local key
+	case $1 in
+	pause) key=$({ echo "$IMAGE_RECIPE $PAUSE_IMAGE"; cat "$ENV_SRC_DIR/src/pause/pause.c"; } | sha256sum) ;;
+	busybox) key=$({ echo "$IMAGE_RECIPE $BUSYBOX_IMAGE"; cat "$BUSYBOX_SRC"; } | sha256sum) ;;
+	*) die "image_tar: unknown image $1" ;;
+	esac
+	printf '%s/images/%s-%s.tar\n' "$ECSD_K8S_CACHE" "$1" "${key:0:16}"
+}
 
 # The name of the fake node kwok manages, and the annotation that tells kwok
 # to manage it.
@@ -60,6 +87,13 @@ etcd_data_dir() {
 	local base=/dev/shm
 	[[ -d $base && -w $base ]] || base=$(env_dir_abs)
 	printf '%s/ecsd-k8s-etcd-%s\n' "$base" "$(env_dir_abs | cksum | cut -d' ' -f1)"
+}
+
+# True if PID is alive and carries this env's daemon tag: a recycled pid
+# that now belongs to someone else is never signalled. A zombie keeps its
+# /proc entry but has no environ; it counts as dead.
+pid_tagged() { # PID
+	tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF -- "$DAEMON_TAG_VAR=$(env_dir_abs)"
 }
 
 # Print the pids of live processes whose environment carries this env's
