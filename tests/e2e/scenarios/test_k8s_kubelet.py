@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import time
 import urllib.request
 
@@ -72,6 +73,34 @@ def test_output_written_during_the_grace_period_is_kept(srv, ecs):
     task, _ = wait_stopped(ecs, arn, timeout=60)
     assert task["stopCode"] == "UserInitiated"
     assert container(task, "app")["exitCode"] == 0
+    assert logs(srv, arn, "app") == "up\nstopping\nbye\n"
+
+
+def test_output_is_kept_when_the_pod_is_gone_before_ecsd_reads_it(srv, ecs):
+    """The kubelet removes a deleted Pod about a second after its containers end, and its logs with it; a read after
+    the deletion usually wins that race. Here ecsd is frozen (SIGSTOP) from the moment it has deleted the Pod until
+    the Pod is gone, so only output captured before the deletion (the follow opened then) can be there."""
+    td = register(ecs, [{"name": "app", "stopTimeout": 10, "command": [
+        "sh", "-c", "trap 'echo stopping; sleep 1; echo bye; exit 0' TERM; echo up; while true; do sleep 0.2; done"]}],
+                  family="frozen")
+    arn = run(ecs, td)["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    ecs.stop_task(task=arn, reason="frozen reader")
+    deadline = time.monotonic() + 30
+    while not kubectl("get", "pod", "-n", K8S_NAMESPACE, pod_name(arn), "--ignore-not-found",
+                      "-o", "jsonpath={.metadata.deletionTimestamp}"):
+        assert time.monotonic() < deadline, "ecsd did not delete the Pod"
+        time.sleep(0.05)
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 60
+        while kubectl("get", "pod", "-n", K8S_NAMESPACE, pod_name(arn), "--ignore-not-found", "-o", "name"):
+            assert time.monotonic() < deadline, "the kubelet did not remove the Pod"
+            time.sleep(0.1)
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    task, _ = wait_stopped(ecs, arn, timeout=60)
+    assert task["stopCode"] == "UserInitiated"
     assert logs(srv, arn, "app") == "up\nstopping\nbye\n"
 
 
