@@ -563,10 +563,15 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                                     o.waiting_message);
                         break;
                 }
-                const char *phase = ecs_json_str(json_object_get(p->obj, "status"), "phase", "");
+                const json_t *status = json_object_get(p->obj, "status");
+                const char *phase = ecs_json_str(status, "phase", "");
                 if (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0) {
-                        r = err_set(e, -EIO, ERR_KIND_INTERNAL, "the Pod ended (%s) before container '%s' started",
-                                    phase, cname);
+                        /* A kubelet that rejects the Pod (OutOfpods, OutOfmemory, ...) says why in the Pod's status. */
+                        const char *why = ecs_json_str(status, "reason", "");
+                        const char *msg = ecs_json_str(status, "message", "");
+                        r = err_set(e, -EIO, ERR_KIND_INTERNAL,
+                                    "the Pod ended (%s) before container '%s' started%s%s%s%s", phase, cname,
+                                    *why ? ": " : "", why, *msg ? ": " : "", msg);
                         break;
                 }
                 if (time_mono_ms() >= deadline) {

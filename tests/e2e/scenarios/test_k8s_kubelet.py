@@ -169,3 +169,13 @@ def test_a_missing_secret_fails_the_task(ecs):
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("ResourceInitializationError: "), task["stoppedReason"]
     assert "no-such-secret" in task["stoppedReason"], task["stoppedReason"]
+
+
+def test_a_pod_the_kubelet_rejects_fails_the_task_with_its_reason(ecs):
+    """More memory than the node has: the kubelet refuses the Pod at admission (no scheduler runs here, so it is the
+    kubelet that says so), and the task fails with the kubelet's reason."""
+    td = register(ecs, [{"name": "app", "memory": 4_000_000, "command": ["true"]}], family="toobig")
+    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
+    assert "RUNNING" not in seen, seen
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "OutOfmemory" in task["stoppedReason"], task["stoppedReason"]
