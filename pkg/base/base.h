@@ -107,8 +107,9 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 /* Wall-clock time in milliseconds since the epoch, and a monotonic clock in milliseconds. */
 int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
-/* pthread_cond_timedwait for at most `ms` (the condition's default clock). Callers re-check their condition: wake-ups
- * come early too. */
+/* pthread_cond_timedwait for at most `ms`. `cond` must use the default clock (pthread_cond_init(cond, NULL)): the
+ * deadline is on CLOCK_REALTIME, so a CLOCK_MONOTONIC condition would wait far too long. Callers re-check their
+ * condition: wake-ups come early too. */
 void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, int64_t ms);
 
 /* strdup that aborts on out-of-memory (allocation failure of a few bytes is not a recoverable condition here). */

@@ -149,11 +149,7 @@ int k8s_log_stream_open(struct k8s_config *cfg, const char *ns, const char *pod,
         str_printf(s->what, sizeof(s->what), "follow pods/log %s/%s container %s", ns, pod, container);
         atomic_init(&s->stop, false);
         pthread_mutex_init(&s->lock, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&s->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_cond_init(&s->cond, NULL); /* the default clock: cond_wait_ms counts on it */
         k8s_body_init(&s->errbody, ERR_BODY_CAP);
         s->multi = curl_multi_init();
         s->h = curl_easy_init();

@@ -1452,10 +1452,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->dependency_wait_ms = cfg->dependency_wait_ms > 0 ? cfg->dependency_wait_ms : DEPENDENCY_WAIT_DEFAULT_MS;
         lc->secrets = cfg->secrets ? json_deep_copy(cfg->secrets) : json_object();
         pthread_mutex_init(&lc->lock, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_cond_init(&lc->changed, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
 
         json_auto_t *active = NULL;
         int r = rt_task_active(lc->store, &active, e);

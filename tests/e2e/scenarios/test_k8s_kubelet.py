@@ -10,11 +10,13 @@ import os
 import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from conftest import BACKEND, K8S_NAMESPACE, kubectl
 from tasklib import container, register, run, wait_for, wait_stopped
+from workloads import runs
 
 pytestmark = pytest.mark.skipif(BACKEND != "k8s" or os.environ.get("ECSD_SCENARIO_KUBELET") != "1",
                                 reason="Kubernetes backend on a real kubelet only")
@@ -74,6 +76,47 @@ def test_output_written_during_the_grace_period_is_kept(srv, ecs):
     assert task["stopCode"] == "UserInitiated"
     assert container(task, "app")["exitCode"] == 0
     assert logs(srv, arn, "app") == "up\nstopping\nbye\n"
+
+
+def test_a_silent_container_is_stopped_and_followed(srv, ecs):
+    """A container that never writes: a follow of it, and the capture made before its Pod's deletion, carry no output,
+    and the stop goes through."""
+    td = register(ecs, [{"name": "app", "stopTimeout": 5,
+                         "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}],
+                  family="silent")
+    arn = run(ecs, td)["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    conn, resp = follow(srv, arn)
+    try:
+        assert resp.status == 200
+        ecs.stop_task(task=arn, reason="silent")
+        task, _ = wait_stopped(ecs, arn, timeout=60)
+        assert resp.read() == b""
+    finally:
+        conn.close()
+    assert task["stopCode"] == "UserInitiated"
+    assert container(task, "app")["exitCode"] == 0
+    assert logs(srv, arn, "app") == ""
+
+
+def test_a_follow_answers_while_the_kubelet_does_not(srv, ecs):
+    """With the kubelet frozen (SIGSTOP) the API server cannot answer a follow; ecsd waits for that answer a bounded
+    time (1 s) and then answers its client anyway. Regression: that wait used a condition variable on the wrong clock
+    and did not time out, so the request hung for as long as the kubelet did."""
+    arn = run(ecs, register(ecs, [runs("app")], family="frozen-kubelet"))["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    kubelet = int(Path(os.environ["ECSD_K8S_ENV_DIR"], "pids", "kubelet.pid").read_text())
+    os.kill(kubelet, signal.SIGSTOP)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
+        conn.request("GET", f"/_ecsd/tasks/{task_id(arn)}/logs?follow=1")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        os.kill(kubelet, signal.SIGCONT)
+    ecs.stop_task(task=arn, reason="done")
+    task, _ = wait_stopped(ecs, arn, timeout=60)
+    assert task["stopCode"] == "UserInitiated"
 
 
 def test_output_is_kept_when_the_pod_is_gone_before_ecsd_reads_it(srv, ecs):
