@@ -26,6 +26,7 @@
 
 #include "ecs.h"
 #include "k8s-backend.h"
+#include "k8s-client-internal.h"
 
 #define POOL_MAX 8                     /* idle API clients kept for the operations */
 #define STOP_MARGIN_S 15               /* beyond the grace period, before ecsd forces the deletion */
@@ -61,8 +62,7 @@ struct capture {
         struct k8s_backend *b;
         char *ns, *pod, *container; /* container: the Kubernetes name */
         struct k8s_log_stream *stream; /* NULL when the output was read in one go */
-        char *out;
-        size_t len, alloc;
+        struct k8s_body out;           /* capped at LOG_CAPTURE_CAP */
         bool ended; /* `out` is final */
         bool failed;
         struct err err;
@@ -624,29 +624,15 @@ static void capture_free(struct capture *c) {
         free(c->ns);
         free(c->pod);
         free(c->container);
-        free(c->out);
+        k8s_body_free(&c->out);
         free(c);
 }
 
 /* Keep at most LOG_CAPTURE_CAP bytes, the oldest, as a one-go read with limitBytes does. */
 static bool capture_data(const char *data, size_t len, void *userdata) {
         struct capture *c = userdata;
-        size_t room = LOG_CAPTURE_CAP - c->len;
-        size_t n = len < room ? len : room;
-        if (c->len + n + 1 > c->alloc) {
-                size_t want = c->alloc ? c->alloc : 4096;
-                while (want < c->len + n + 1)
-                        want *= 2;
-                char *grown = realloc(c->out, want);
-                if (!grown)
-                        return false;
-                c->out = grown;
-                c->alloc = want;
-        }
-        memcpy(c->out + c->len, data, n);
-        c->len += n;
-        c->out[c->len] = '\0';
-        return c->len < LOG_CAPTURE_CAP;
+        size_t room = c->out.cap - c->out.len;
+        return k8s_body_append(&c->out, data, len < room ? len : room) && c->out.len < c->out.cap;
 }
 
 static void capture_end(const struct err *e, void *userdata) {
@@ -671,12 +657,16 @@ static void capture_one(struct k8s_backend *b, const char *ns, const char *pod, 
         c->ns = xstrdup(ns);
         c->pod = xstrdup(pod);
         c->container = xstrdup(container);
+        k8s_body_init(&c->out, LOG_CAPTURE_CAP);
         struct err e = {0};
         int r;
         if (ended) {
                 struct pooled_client pc;
                 if ((r = take_client(b, &pc, &e)) == 0) {
-                        r = k8s_pod_logs(pc.client, ns, pod, container, LOG_CAPTURE_CAP, &c->out, &c->len, &e);
+                        r = k8s_pod_logs(pc.client, ns, pod, container, LOG_CAPTURE_CAP, &c->out.data,
+                                         &c->out.len, &e);
+                        if (r == 0)
+                                c->out.alloc = c->out.len + 1;
                         give_client(b, &pc);
                 }
                 c->ended = true;
@@ -813,13 +803,13 @@ static int op_logs(void *impl, const json_t *plan, const json_t *container, char
                 capture_wait(b, c, ecs_json_str(container, "name", ""),
                              time_mono_ms() + grace_ms(plan) + STOP_MARGIN_S * 1000);
                 int r = 0;
-                if (c->failed && !c->len) {
+                if (c->failed && !c->out.len) {
                         r = err_set(e, c->err.code, c->err.kind, "%s", c->err.msg);
                 } else {
-                        *ret = xmalloc(c->len + 1);
-                        memcpy(*ret, c->out ? c->out : "", c->len);
-                        (*ret)[c->len] = '\0';
-                        *ret_len = c->len;
+                        *ret = xmalloc(c->out.len + 1);
+                        memcpy(*ret, c->out.data ? c->out.data : "", c->out.len);
+                        (*ret)[c->out.len] = '\0';
+                        *ret_len = c->out.len;
                 }
                 pthread_mutex_unlock(&b->lock);
                 return r;

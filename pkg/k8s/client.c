@@ -80,12 +80,10 @@ void k8s_body_free(struct k8s_body *b) {
         b->len = b->alloc = 0;
 }
 
-size_t k8s_body_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
-        struct k8s_body *b = userdata;
-        size_t n = size * nmemb;
+bool k8s_body_append(struct k8s_body *b, const char *data, size_t n) {
         if (b->len + n > b->cap) {
                 b->overflow = true;
-                return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+                return false;
         }
         if (b->len + n + 1 > b->alloc) {
                 size_t want = b->alloc ? b->alloc : 4096;
@@ -93,14 +91,19 @@ size_t k8s_body_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
                         want *= 2;
                 char *p = realloc(b->data, want);
                 if (!p)
-                        return 0;
+                        return false;
                 b->data = p;
                 b->alloc = want;
         }
-        memcpy(b->data + b->len, ptr, n);
+        memcpy(b->data + b->len, data, n);
         b->len += n;
         b->data[b->len] = '\0';
-        return n;
+        return true;
+}
+
+size_t k8s_body_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        size_t n = size * nmemb;
+        return k8s_body_append(userdata, ptr, n) ? n : 0; /* 0 aborts the transfer: CURLE_WRITE_ERROR */
 }
 
 /* ---- Status → error ---- */

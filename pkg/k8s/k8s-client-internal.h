@@ -1,5 +1,5 @@
-/* k8s-client-internal.h — the libcurl plumbing client.c shares with watch.c. Not part of k8s.h: it exposes curl
- * types. */
+/* k8s-client-internal.h — the libcurl plumbing client.c shares with watch.c and logstream.c, and the capped body
+ * buffer the backend's output captures use too. Not part of k8s.h: it exposes curl types. */
 #pragma once
 
 #include <stdatomic.h>
@@ -40,6 +40,10 @@ struct k8s_body {
 };
 void k8s_body_init(struct k8s_body *b, size_t cap);
 void k8s_body_free(struct k8s_body *b);
+/* Append `n` bytes, kept NUL-terminated; false (and nothing appended) past the cap, which sets `overflow`, or when
+ * memory runs out. */
+bool k8s_body_append(struct k8s_body *b, const char *data, size_t n);
+/* The same as a libcurl write callback (`userdata`: the body). */
 size_t k8s_body_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 
 /* Run one transfer of `h` through `multi` (which has no other handle), waking at least once a second and at once on
