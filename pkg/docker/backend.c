@@ -438,15 +438,25 @@ static json_t *lines(const char *out) {
         return arr;
 }
 
+/* The ids of the containers `docker ps -a` lists with one or two --filter (`filter2` may be NULL). */
+static int container_ids(const char *filter, const char *filter2, json_t **ret, struct err *e) {
+        const char *ps[] = {"docker", "ps", "-aq", "--no-trunc", "--filter", filter, filter2 ? "--filter" : NULL,
+                            filter2, NULL};
+        struct docker_cmd_result res;
+        int r = run_argv(ps, QUICK_TIMEOUT_MS, LOG_CAP, "docker ps", &res, e);
+        if (r >= 0)
+                *ret = lines(res.out);
+        docker_cmd_result_free(&res);
+        return r < 0 ? r : 0;
+}
+
 static int op_observe(void *impl, json_t **ret, struct err *e) {
         struct docker_backend *b = impl;
         char filter[160];
         str_printf(filter, sizeof(filter), "label=" DOCKER_LABEL_OWNER "=%s", b->owner);
-        const char *ps[] = {"docker", "ps", "-aq", "--no-trunc", "--filter", filter, NULL};
+        json_auto_t *ids = NULL;
         struct docker_cmd_result res;
-        int r = run_argv(ps, QUICK_TIMEOUT_MS, LOG_CAP, "docker ps", &res, e);
-        json_auto_t *ids = r >= 0 ? lines(res.out) : NULL;
-        docker_cmd_result_free(&res);
+        int r = container_ids(filter, NULL, &ids, e);
         if (r < 0)
                 return r;
         json_auto_t *out = json_array();
@@ -504,11 +514,9 @@ static int op_sweep_task(void *impl, const char *task_id, struct err *e) {
         char owner[160], task[160];
         str_printf(owner, sizeof(owner), "label=" DOCKER_LABEL_OWNER "=%s", b->owner);
         str_printf(task, sizeof(task), "label=" DOCKER_LABEL_TASK_ID "=%s", task_id);
-        const char *ps[] = {"docker", "ps", "-aq", "--no-trunc", "--filter", owner, "--filter", task, NULL};
+        json_auto_t *ids = NULL;
         struct docker_cmd_result res;
-        int r = run_argv(ps, QUICK_TIMEOUT_MS, LOG_CAP, "docker ps", &res, e);
-        json_auto_t *ids = r >= 0 ? lines(res.out) : NULL;
-        docker_cmd_result_free(&res);
+        int r = container_ids(owner, task, &ids, e);
         if (r < 0)
                 return r;
         if (json_array_size(ids)) {
