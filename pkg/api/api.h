@@ -68,13 +68,29 @@ void api_response_release(struct api_response *resp);
 /* ---- the HTTP server ---- */
 struct api_server;
 
-/* Listen on `listen` ("127.0.0.1:4566", "[::1]:4566", "0.0.0.0:4566"; port 0 picks a free port) and serve `api`
- * from a pool of `threads` epoll threads. *ret_port gets the bound port. */
+/* Longest "host:port" text api_listen_address writes ("[v6]:port"), with its NUL. */
+#define API_ADDRESS_MAX 64
+
+/* Bind and listen on `address` ("127.0.0.1:4566", "[::1]:4566", "0.0.0.0:4566"; port 0: the kernel picks a free
+ * one), exclusively: SO_REUSEADDR only, never SO_REUSEPORT, close-on-exec, non-blocking. An address that another
+ * process listens on fails with -EADDRINUSE and a message that says so. *ret_fd is the caller's. */
+int api_listen(const char *address, int *ret_fd, struct err *e);
+/* The address a socket is bound to, as "host:port" or "[v6host]:port" (what a client connects to when the listen
+ * address had port 0). *ret_port (may be NULL) gets the port. Returns 0 or a negative errno. */
+int api_listen_address(int fd, char *buf, size_t size, unsigned *ret_port);
+
+/* Serve `api` on the listening socket `fd` (from api_listen; taken, closed on failure too) from a pool of `threads`
+ * epoll threads. */
+int api_server_start_fd(struct api *api, int fd, unsigned threads, struct api_server **ret, struct err *e);
+/* api_listen + api_server_start_fd. *ret_port gets the bound port. */
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e);
 /* The same server, answering only the task metadata and credentials endpoints: what containers reach through the
- * host alias, so the ECS API itself need not listen where containers can reach it. */
+ * host alias, so the ECS API itself need not listen where containers can reach it. Exclusive as api_listen is, and
+ * bounded per client address (httpd.c says how). */
 int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
                               struct err *e);
+/* The address the server listens on, as api_listen_address writes it. */
+int api_server_address(const struct api_server *srv, char *buf, size_t size, unsigned *ret_port);
 /* Stop accepting, finish in-flight requests, and free the server. NULL-safe. */
 void api_server_stop(struct api_server *srv);

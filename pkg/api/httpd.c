@@ -11,7 +11,16 @@
  *
  * The metadata listener (what containers call) runs a thread per connection instead: its /stats handlers sample the
  * engine, which takes a second or two, and one container's sample must not hold up another's metadata. Containers
- * are few and call rarely, so the threads are few; METADATA_CONNECTIONS_MAX bounds them.
+ * are few and call rarely, so the threads are few; METADATA_CONNECTIONS_MAX bounds them. Containers are not trusted
+ * to be polite: one client address (a container, a task's network namespace) may hold at most
+ * METADATA_CONNECTIONS_PER_CLIENT connections, and an idle one is closed after METADATA_IDLE_TIMEOUT_S, so no task
+ * can take every slot and starve the others' metadata (a connection over the per-client cap is closed at once).
+ * Tasks that share the host's network share one address, and so one quota.
+ *
+ * Every listening socket is made here (api_listen), not by libmicrohttpd: bound with SO_REUSEADDR only, never
+ * SO_REUSEPORT, so a second ecsd, or any other process, cannot bind the same address and take a share of the
+ * connections; the bind's errno is known, so "address in use" is reported as such. The socket is close-on-exec, so
+ * no spawned docker CLI holds the port after ecsd exits.
  *
  * Streamed responses (a followed task output, api_response.stream) must not hold a pool thread while no output
  * comes: the content reader reads what is there without blocking, and when there is nothing it suspends the
@@ -22,6 +31,7 @@
  * end their streams, and MHD_stop_daemon (never called with a connection suspended) frees them. `lock` guards
  * `streams`, each stream's `suspended` and `gone`, and `closing`. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -32,8 +42,11 @@
 #include "api.h"
 #include "lifecycle.h"
 
-/* Connections the metadata listener serves at once (a thread each). */
-#define METADATA_CONNECTIONS_MAX 64
+/* Connections the metadata listener serves at once (a thread each), how many of them one client address may hold,
+ * and how long an idle one is kept (see the top of the file). */
+#define METADATA_CONNECTIONS_MAX 256
+#define METADATA_CONNECTIONS_PER_CLIENT 8
+#define METADATA_IDLE_TIMEOUT_S 15
 /* Bytes the server asks the content reader for at a time. */
 #define STREAM_BLOCK_BYTES (16 * 1024)
 
@@ -43,6 +56,7 @@ struct api_server {
         struct MHD_Daemon *daemon;
         struct api *api;
         bool metadata_only;
+        int listen_fd; /* ours; libmicrohttpd listens on a duplicate */
 
         pthread_mutex_t lock;
         struct stream *streams;
@@ -326,8 +340,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 }
 
 /* Split "host:port" or "[v6host]:port" and resolve it to a socket address. */
-static int listen_resolve(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len, bool *ret_v6,
-                          struct err *e) {
+static int listen_resolve(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len, struct err *e) {
         char host[256];
         const char *port;
         if (listen[0] == '[') {
@@ -357,9 +370,66 @@ static int listen_resolve(const char *listen, struct sockaddr_storage *ret, sock
                                gai_strerror(rc));
         memcpy(ret, res->ai_addr, res->ai_addrlen);
         *ret_len = res->ai_addrlen;
-        *ret_v6 = res->ai_family == AF_INET6;
         freeaddrinfo(res);
         return 0;
+}
+
+int api_listen(const char *address, int *ret_fd, struct err *e) {
+        struct sockaddr_storage addr = {0};
+        socklen_t addr_len = 0;
+        int r = listen_resolve(address, &addr, &addr_len, e);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot listen on %s: socket: %s", address,
+                               strerror(errno));
+        /* SO_REUSEADDR only lets a restarted ecsd bind while connections of the previous one linger in TIME_WAIT;
+         * on Linux it never lets a second socket bind an address that one is listening on. SO_REUSEPORT, which
+         * would, is never set. */
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot listen on %s: SO_REUSEADDR: %s", address,
+                               strerror(errno));
+        if (bind(fd, (struct sockaddr *) &addr, addr_len) < 0 || listen(fd, SOMAXCONN) < 0) {
+                int errnum = errno;
+                if (errnum == EADDRINUSE)
+                        return err_set(e, -errnum, ERR_KIND_INTERNAL,
+                                       "cannot listen on %s: the address is in use by another process "
+                                       "(another ecsd?); stop it or choose another address",
+                                       address);
+                if (errnum == EADDRNOTAVAIL)
+                        return err_set(e, -errnum, ERR_KIND_INTERNAL,
+                                       "cannot listen on %s: not an address of this host", address);
+                return err_set(e, -errnum, ERR_KIND_INTERNAL, "cannot listen on %s: %s", address, strerror(errnum));
+        }
+        *ret_fd = fd;
+        fd = -1;
+        return 0;
+}
+
+int api_listen_address(int fd, char *buf, size_t size, unsigned *ret_port) {
+        struct sockaddr_storage addr = {0};
+        socklen_t len = sizeof(addr);
+        if (getsockname(fd, (struct sockaddr *) &addr, &len) < 0)
+                return -errno;
+        char host[INET6_ADDRSTRLEN];
+        unsigned port;
+        if (addr.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) &addr;
+                if (!inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)))
+                        return -errno;
+                port = ntohs(a->sin6_port);
+        } else if (addr.ss_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *) &addr;
+                if (!inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)))
+                        return -errno;
+                port = ntohs(a->sin_port);
+        } else
+                return -EAFNOSUPPORT;
+        if (ret_port)
+                *ret_port = port;
+        return str_printf(buf, size, addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 /* Stop the hub (it resumes every suspended stream), then the daemon (which frees the streams), then the rest. */
@@ -376,24 +446,22 @@ static void server_free(struct api_server *srv) {
         ASSERT(!srv->streams);
         if (srv->wake_fd >= 0)
                 close(srv->wake_fd);
+        if (srv->listen_fd >= 0)
+                close(srv->listen_fd);
         pthread_mutex_destroy(&srv->lock);
         free(srv);
 }
 
-static int server_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
-                        struct api_server **ret, unsigned *ret_port, struct err *e) {
-        struct sockaddr_storage addr = {0};
-        socklen_t addr_len = 0;
-        bool v6 = false;
-        int r = listen_resolve(listen, &addr, &addr_len, &v6, e);
-        if (r < 0)
-                return r;
-        (void) addr_len;
+/* Serve on the listening socket `fd` (always taken: closed on failure too). */
+static int server_start(struct api *api, int fd, unsigned threads, bool metadata_only, struct api_server **ret,
+                        struct err *e) {
         struct api_server *srv = xcalloc(1, sizeof(*srv));
         srv->api = api;
         srv->metadata_only = metadata_only;
+        srv->listen_fd = fd;
         pthread_mutex_init(&srv->lock, NULL);
         srv->wake_fd = -1;
+        int r;
         if (!metadata_only) {
                 srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (srv->wake_fd < 0 || pthread_create(&srv->hub, NULL, hub_main, srv) != 0) {
@@ -403,32 +471,37 @@ static int server_start(struct api *api, const char *listen, unsigned threads, b
                 }
                 srv->hub_started = true;
         }
+        /* libmicrohttpd gets a duplicate and closes it in MHD_stop_daemon; srv->listen_fd stays ours, to name the
+         * bound address, and is closed after the daemon stops. Whether libmicrohttpd closes a given socket when its
+         * start fails is not documented, so it never gets the one we must close. */
+        int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (mhd_fd < 0) {
+                r = err_set(e, -errno, ERR_KIND_INTERNAL, "cannot duplicate the listening socket: %s",
+                            strerror(errno));
+                server_free(srv);
+                return r;
+        }
         /* The logger goes first so that libmicrohttpd never prints on its own. */
         if (metadata_only)
                 srv->daemon = MHD_start_daemon(
-                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-                                (v6 ? MHD_USE_IPv6 : 0),
-                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_LIMIT,
-                        (unsigned) METADATA_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
-                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                        (unsigned) 1, MHD_OPTION_END);
+                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+                        NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_CONNECTION_LIMIT,
+                        (unsigned) METADATA_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                        (unsigned) METADATA_CONNECTIONS_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT,
+                        (unsigned) METADATA_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                        MHD_OPTION_END);
         else
                 srv->daemon = MHD_start_daemon(
-                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-                                (v6 ? MHD_USE_IPv6 : 0),
-                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_THREAD_POOL_SIZE,
-                        (unsigned) (threads ? threads : 1), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
-                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                        (unsigned) 1, MHD_OPTION_END);
+                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+                        access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+                        mhd_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
+                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+                        NULL, MHD_OPTION_END);
         if (!srv->daemon) {
                 server_free(srv);
-                return err_set(e, -EADDRINUSE, ERR_KIND_INTERNAL,
-                               "cannot listen on %s (address in use, or not an address of this host?)", listen);
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "cannot start the HTTP server (see the debug log)");
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        *ret_port = info ? info->port : 0;
         *ret = srv;
         return 0;
 }
@@ -439,12 +512,35 @@ void api_server_stop(struct api_server *srv) {
         server_free(srv);
 }
 
+int api_server_start_fd(struct api *api, int fd, unsigned threads, struct api_server **ret, struct err *e) {
+        return server_start(api, fd, threads, false, ret, e);
+}
+
+/* Bind `listen` exclusively, then serve on it; *ret_port gets the bound port. */
+static int listen_and_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
+                            struct api_server **ret, unsigned *ret_port, struct err *e) {
+        int fd = -1;
+        int r = api_listen(listen, &fd, e);
+        if (r < 0)
+                return r;
+        if ((r = server_start(api, fd, threads, metadata_only, ret, e)) < 0)
+                return r;
+        char addr[API_ADDRESS_MAX];
+        if (api_server_address(*ret, addr, sizeof(addr), ret_port) < 0)
+                *ret_port = 0;
+        return 0;
+}
+
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e) {
-        return server_start(api, listen, threads, false, ret, ret_port, e);
+        return listen_and_start(api, listen, threads, false, ret, ret_port, e);
 }
 
 int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
                               struct err *e) {
-        return server_start(api, listen, 1, true, ret, ret_port, e);
+        return listen_and_start(api, listen, 1, true, ret, ret_port, e);
+}
+
+int api_server_address(const struct api_server *srv, char *buf, size_t size, unsigned *ret_port) {
+        return api_listen_address(srv->listen_fd, buf, size, ret_port);
 }
