@@ -3,9 +3,14 @@
  * One connection, guarded by `lock`; every public function takes the lock for its whole duration, so a function is
  * one atomic step (revision allocation + insert included). WAL with synchronous=NORMAL: a committed transaction is in
  * the WAL file before the call returns, which is what surviving kill -9 needs (power loss may drop the last few
- * commits; that is the documented trade-off, see docs/operations.md). Documents are stored as compact JSON text. */
+ * commits; that is the documented trade-off, see docs/operations.md). Documents are stored as compact JSON text.
+ *
+ * The state directory belongs to one ecsd at a time: rt_store_open locks it (dir_lock) before SQLite opens anything
+ * in it, and the lock lives as long as the store. The directory is 0700 when made here, one that other users can
+ * write is refused, and every file in it is 0600 whatever the umask (dir_check, file_private). */
 #include "store.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -13,9 +18,13 @@
 
 #include "ecs.h"
 
+/* The lock file in the state directory (see dir_lock). */
+#define STORE_LOCK_FILE "ecsd.lock"
+
 struct rt_store {
         pthread_mutex_t lock;
         sqlite3 *db;
+        int lock_fd; /* holds the state directory's lock; -1 for :memory: */
 };
 
 /* The sqlite statement cleanup lives here rather than in base.h because only the store speaks SQL. */
@@ -94,25 +103,134 @@ static int make_dir(const char *path, struct err *e) {
                         return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot create %s: %s", buf, strerror(errno));
                 *p = '/';
         }
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot create %s: %s", buf, strerror(errno));
+        if (mkdir(buf, 0700) < 0) {
+                if (errno != EEXIST)
+                        return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot create %s: %s", buf, strerror(errno));
+        } else if (chmod(buf, 0700) < 0) /* the umask may have taken bits from the mode mkdir was given */
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot set the mode of %s: %s", buf, strerror(errno));
+        return 0;
+}
+
+/* The state directory must be a directory of this user that no one else can write: another user who can write it
+ * can replace the database, or the lock file, under a running ecsd. A directory others can only read (0755, made by
+ * hand or by an older ecsd) is accepted; the files in it are 0600 whatever the directory's mode, so only the names
+ * of the files show. */
+static int dir_check(const char *dir, struct err *e) {
+        struct stat st;
+        if (stat(dir, &st) < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "state directory %s: %s", dir, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return err_set(e, -ENOTDIR, ERR_KIND_INVALID, "state directory %s is not a directory", dir);
+        if (st.st_uid != geteuid())
+                return err_set(e, -EPERM, ERR_KIND_INVALID,
+                               "state directory %s belongs to uid %u, not to this user (uid %u); give a directory "
+                               "of your own as --data-dir",
+                               dir, (unsigned) st.st_uid, (unsigned) geteuid());
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return err_set(e, -EPERM, ERR_KIND_INVALID,
+                               "state directory %s can be written by other users (mode %04o); run `chmod 700 %s`, or "
+                               "give another --data-dir",
+                               dir, (unsigned) (st.st_mode & 07777), dir);
+        return 0;
+}
+
+/* Make `path` a regular file of mode 0600: created so if missing (create) and narrowed if it exists, whatever the
+ * umask. SQLite creates the -wal and -shm files with the mode of the database file, so the database made here first
+ * gives them 0600 too. */
+static int file_private(const char *path, bool create, struct err *e) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+        if (fd < 0) {
+                if (errno == ENOENT && !create)
+                        return 0;
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot open %s: %s", path, strerror(errno));
+        }
+        if (fchmod(fd, 0600) < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot set the mode of %s: %s", path, strerror(errno));
+        return 0;
+}
+
+/* Lock the state directory for the life of the process: a POSIX write lock on `dir`/ecsd.lock, which the kernel
+ * releases on any exit, kill -9 included. A record lock rather than flock() because F_GETLK names the holder's pid.
+ * A record lock is dropped when the process closes any descriptor of the file, so nothing else in ecsd opens it. The
+ * file also holds the pid as text, for people. */
+static int dir_lock(const char *dir, int *ret_fd, struct err *e) {
+        char path[4096];
+        if (str_printf(path, sizeof(path), "%s/" STORE_LOCK_FILE, dir) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "data directory path is too long");
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot open %s: %s", path, strerror(errno));
+        if (fchmod(fd, 0600) < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot set the mode of %s: %s", path, strerror(errno));
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_SETLK, &fl) < 0) {
+                if (errno != EACCES && errno != EAGAIN)
+                        return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot lock %s: %s", path, strerror(errno));
+                struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+                long pid = 0;
+                if (fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK)
+                        pid = (long) holder.l_pid;
+                if (pid <= 0) { /* the holder is in another pid namespace: trust what it wrote */
+                        char text[32] = {0};
+                        if (pread(fd, text, sizeof(text) - 1, 0) > 0)
+                                pid = strtol(text, NULL, 10);
+                }
+                char who[48] = "pid unknown";
+                if (pid > 0)
+                        str_printf(who, sizeof(who), "pid %ld", pid);
+                return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                               "state directory %s is in use by another ecsd (%s); stop it, or give this one another "
+                               "--data-dir",
+                               dir, who);
+        }
+        char text[32];
+        str_printf(text, sizeof(text), "%ld\n", (long) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, strlen(text), 0) < 0)
+                return err_set(e, -errno, ERR_KIND_INTERNAL, "cannot write %s: %s", path, strerror(errno));
+        *ret_fd = fd;
+        fd = -1;
+        return 0;
+}
+
+/* The state directory made ready before SQLite sees it: created or checked, locked, and the database files 0600. */
+static int dir_prepare(const char *dir, int *ret_lock_fd, struct err *e) {
+        int r = make_dir(dir, e);
+        if (r >= 0)
+                r = dir_check(dir, e);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int lock_fd = -1;
+        if ((r = dir_lock(dir, &lock_fd, e)) < 0)
+                return r;
+        static const char *const files[] = {"ecsd.db", "ecsd.db-wal", "ecsd.db-shm"};
+        for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+                char path[4096];
+                if (str_printf(path, sizeof(path), "%s/%s", dir, files[i]) < 0)
+                        return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "data directory path is too long");
+                if ((r = file_private(path, i == 0, e)) < 0)
+                        return r;
+        }
+        *ret_lock_fd = lock_fd;
+        lock_fd = -1;
         return 0;
 }
 
 int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e) {
         bool in_memory = strcmp(data_dir, ":memory:") == 0;
         char path[4096];
+        int lock_fd = -1;
         if (in_memory)
                 str_printf(path, sizeof(path), ":memory:");
         else {
-                int r = make_dir(data_dir, e);
-                if (r < 0)
-                        return r;
                 if (str_printf(path, sizeof(path), "%s/ecsd.db", data_dir) < 0)
                         return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "data directory path is too long");
+                int r = dir_prepare(data_dir, &lock_fd, e);
+                if (r < 0)
+                        return r;
         }
         struct rt_store *s = xcalloc(1, sizeof(*s));
         pthread_mutex_init(&s->lock, NULL);
+        s->lock_fd = lock_fd;
         int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
         if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
                 err_set(e, -EIO, ERR_KIND_INTERNAL, "cannot open state database %s: %s", path,
@@ -137,6 +255,8 @@ void rt_store_free(struct rt_store *s) {
         if (!s)
                 return;
         sqlite3_close(s->db);
+        if (s->lock_fd >= 0)
+                close(s->lock_fd); /* after the database is closed: the next ecsd may open it at once */
         pthread_mutex_destroy(&s->lock);
         free(s);
 }

@@ -12,8 +12,10 @@
 
 struct rt_store;
 
-/* Open (creating as needed) the database in `data_dir` (created 0700 if missing); ":memory:" keeps state in memory
- * only. The schema is created or migrated here. */
+/* Open (creating as needed) the database in `data_dir`; ":memory:" keeps state in memory only. The schema is created
+ * or migrated here. A directory on disk is created 0700 if missing, refused if other users can write it (-EPERM) or
+ * if another process holds its lock (-EBUSY, the message names the directory and the holder's pid), and locked until
+ * rt_store_free (or the process's end, however it ends); the files in it are made 0600. */
 int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e);
 void rt_store_free(struct rt_store *s);
 
