@@ -3,6 +3,7 @@
  *
  * Signals are blocked before any thread starts, so every thread inherits the mask and the main thread alone
  * receives them through sigwait(). */
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,7 +43,9 @@ struct config {
         const char *k8s_namespace; /* NULL: the context's namespace */
         const char *k8s_namespace_prefix; /* non-NULL: one namespace per ECS cluster, <prefix><cluster> */
         const char *k8s_node_name;
-        const char *k8s_endpoint; /* base URL Pods reach ecsd at; NULL: http://<listen> */
+        const char *k8s_endpoint; /* base URL Pods reach ecsd at; NULL: http://<the API's bound address> */
+        const char *ready_file;   /* NULL: none */
+        const char *api_address;  /* the API's bound address ("127.0.0.1:41234"), once it listens */
         int64_t k8s_start_timeout_s;
 };
 
@@ -83,6 +86,10 @@ static const char usage_text[] =
         "                        default 30)\n"
         "  --cleanup-on-exit     stop and remove every task when ecsd exits\n"
         "                        (ECSD_CLEANUP_ON_EXIT=1)\n"
+        "  --ready-file FILE     once every listener is up, write the addresses they are bound to\n"
+        "                        (the ports port 0 gave) as JSON to FILE, e.g.\n"
+        "                        {\"api\":\"127.0.0.1:41234\",\"metadata\":\"172.17.0.1:40111\",\"pid\":123}\n"
+        "                        (ECSD_READY_FILE)\n"
         "Flags of the k8s backend:\n"
         "  --kubeconfig FILE     kubeconfig (ECSD_KUBECONFIG; default: in-cluster service account,\n"
         "                        else $KUBECONFIG, else ~/.kube/config)\n"
@@ -98,6 +105,9 @@ static const char usage_text[] =
         "                        http://<listen>)\n"
         "  --k8s-start-timeout S longest wait for a Pod's container to start before the task\n"
         "                        fails to start (ECSD_K8S_START_TIMEOUT, default 600)\n"
+        "\n"
+        "One ecsd per address and per state directory: if another process listens on the address,\n"
+        "or another ecsd holds the state directory, serve exits at once with status 1 and says which.\n"
         "\n"
         "Example:\n"
         "  ecsd serve &\n"
@@ -138,6 +148,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"k8s-endpoint", required_argument, NULL, 'E'},
                 {"k8s-namespace-prefix", required_argument, NULL, 'Q'},
                 {"k8s-start-timeout", required_argument, NULL, 'U'},
+                {"ready-file", required_argument, NULL, 'W'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
@@ -163,6 +174,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .k8s_namespace_prefix = env_or("ECSD_K8S_NAMESPACE_PREFIX", NULL),
                 .k8s_node_name = env_or("ECSD_K8S_NODE_NAME", NULL),
                 .k8s_endpoint = env_or("ECSD_K8S_ENDPOINT", NULL),
+                .ready_file = env_or("ECSD_READY_FILE", NULL),
         };
         int c;
         opterr = 0;
@@ -190,6 +202,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'E': cfg->k8s_endpoint = optarg; break;
                 case 'Q': cfg->k8s_namespace_prefix = optarg; break;
                 case 'U': start_timeout = optarg; break;
+                case 'W': cfg->ready_file = optarg; break;
                 case 'h': fputs(usage_text, stdout); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -390,7 +403,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         const char *base = cfg->k8s_endpoint;
         char listen_url[300];
         if (!base) {
-                str_printf(listen_url, sizeof(listen_url), "http://%s", cfg->listen);
+                str_printf(listen_url, sizeof(listen_url), "http://%s", cfg->api_address);
                 base = listen_url;
                 log_warn("main", "\"no --k8s-endpoint: Pods are told to reach ecsd at %s\"", base);
         }
@@ -425,7 +438,8 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
 
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
-        api_attach_lifecycle(s->api, NULL);
+        if (s->api) /* a start that failed early has none */
+                api_attach_lifecycle(s->api, NULL);
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
@@ -448,6 +462,36 @@ static void block_signals(sigset_t *signals) {
         signal(SIGPIPE, SIG_IGN);
 }
 
+/* Write the ready file: {"api":"HOST:PORT","metadata":"HOST:PORT" or null,"pid":N}, atomically (a temporary file in
+ * the same directory, renamed over the name), so a reader sees either no file or the whole of it. */
+static int write_ready_file(const char *path, const char *api_address, const char *metadata_address, struct err *e) {
+        char tmp[4096];
+        if (str_printf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid()) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "--ready-file: the path is too long");
+        /* The addresses come from inet_ntop (digits, hex, '.', ':', '[', ']'): nothing in them needs escaping. */
+        char text[256];
+        char metadata[API_ADDRESS_MAX + 2];
+        str_printf(metadata, sizeof(metadata), metadata_address[0] ? "\"%s\"" : "null", metadata_address);
+        str_printf(text, sizeof(text), "{\"api\":\"%s\",\"metadata\":%s,\"pid\":%ld}\n", api_address, metadata,
+                   (long) getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return err_set(e, -errno, ERR_KIND_INVALID, "--ready-file: cannot create %s: %s", tmp,
+                               strerror(errno));
+        size_t len = strlen(text);
+        ssize_t n = write(fd, text, len);
+        int r = n == (ssize_t) len ? 0 : -(n < 0 ? errno : EIO);
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                return err_set(e, r, ERR_KIND_INVALID, "--ready-file: cannot write %s: %s", path, strerror(-r));
+        }
+        return 0;
+}
+
 static int cmd_serve(int argc, char **argv) {
         struct config cfg;
         char data_dir_buf[4096];
@@ -465,7 +509,16 @@ static int cmd_serve(int argc, char **argv) {
                 log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
                 return EXIT_USAGE;
         }
+        /* The state directory's lock, then the API's address, before anything else: a second ecsd on either exits
+         * here, before it touches a container or the store's contents. */
+        _cleanup_close_ int api_fd = -1;
+        char api_address[API_ADDRESS_MAX], metadata_address[API_ADDRESS_MAX] = "";
         r = rt_store_open(cfg.data_dir, &s.store, &e);
+        if (r >= 0)
+                r = api_listen(cfg.listen, &api_fd, &e);
+        if (r >= 0 && (r = api_listen_address(api_fd, api_address, sizeof(api_address), &port)) < 0)
+                err_set(&e, r, ERR_KIND_INTERNAL, "cannot read the address of %s: %s", cfg.listen, strerror(-r));
+        cfg.api_address = api_address;
         if (r >= 0)
                 r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
                             &s.api, &e);
@@ -473,15 +526,24 @@ static int cmd_serve(int argc, char **argv) {
                 r = start_docker(&cfg, &s, &e);
         else if (r >= 0)
                 r = start_k8s(&cfg, &s, &e);
-        if (r >= 0)
-                r = api_server_start(s.api, cfg.listen, (unsigned) cfg.threads, &s.srv, &port, &e);
+        if (r >= 0) {
+                r = api_server_start_fd(s.api, api_fd, (unsigned) cfg.threads, &s.srv, &e);
+                api_fd = -1; /* taken, whatever the outcome */
+        }
+        if (r >= 0 && s.metadata_srv &&
+            (r = api_server_address(s.metadata_srv, metadata_address, sizeof(metadata_address), NULL)) < 0)
+                err_set(&e, r, ERR_KIND_INTERNAL, "cannot read the metadata listener's address: %s", strerror(-r));
+        if (r >= 0 && cfg.ready_file)
+                r = write_ready_file(cfg.ready_file, api_address, metadata_address, &e);
         if (r < 0) {
                 log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
                 service_stop(&s);
                 return EXIT_FAILURE;
         }
-        log_info("main", "\"listening\" addr=%s port=%u data_dir=%s region=%s account=%s backend=%s version=%s",
-                 cfg.listen, port, cfg.data_dir, cfg.region, cfg.account, cfg.backend, ECSD_VERSION);
+        log_info("main",
+                 "\"listening\" addr=%s port=%u metadata=%s data_dir=%s region=%s account=%s backend=%s version=%s",
+                 api_address, port, metadata_address[0] ? metadata_address : "none", cfg.data_dir, cfg.region,
+                 cfg.account, cfg.backend, ECSD_VERSION);
 
         int sig = 0;
         sigwait(&signals, &sig);
