@@ -1,8 +1,10 @@
 """Fixtures for the end-to-end suite: the real ecsd binary, boto3, the AWS CLI, raw HTTP.
 
-Every test that touches the server gets its own ecsd process on a free loopback port
-with its own data directory under the pytest tmp dir. The server's stderr goes to a
-file that is attached to the report of any failing test.
+Every test that touches the server gets its own ecsd process with its own data directory
+under the pytest tmp dir. The server listens on 127.0.0.1:0 (the kernel picks the port,
+so no two servers can race for one) and reports the ports it got in its --ready-file,
+which start() reads. The server's stderr goes to a file that is attached to the report
+of any failing test.
 
 ECSD_BIN must name the binary; without it every server test ERRORS (never skips).
 """
@@ -14,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,12 +35,6 @@ _servers_key = pytest.StashKey[list]()
 _call_failed_key = pytest.StashKey[bool]()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -51,7 +46,9 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class EcsdServer:
-    """One ecsd process. start() waits for /_ecsd/readyz; kill9()/restart() keep the data dir."""
+    """One ecsd process. start() waits for its ready file, then reads its ports from it (.port: the API;
+    .metadata_address: "host:port" of the metadata listener, or None); kill9()/restart() keep the data dir
+    (a restarted server gets new ports)."""
 
     def __init__(self, binary: str, workdir: Path, data_dir: str, region: str,
                  account_id: str, extra_args: list[str], env: dict[str, str] | None,
@@ -65,6 +62,8 @@ class EcsdServer:
         self.extra_env = dict(env or {})
         self.use_flags = use_flags
         self.port = 0
+        self.metadata_address: str | None = None
+        self.ready_path: Path | None = None
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.stopped_by_test = False
@@ -77,21 +76,24 @@ class EcsdServer:
     def command(self) -> list[str]:
         cmd = [self.binary, "serve"]
         if self.use_flags:
-            cmd += ["--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-                    "--region", self.region, "--account-id", self.account_id,
-                    "--log-level", "debug"]
+            cmd += ["--listen", "127.0.0.1:0", "--ready-file", str(self.ready_path),
+                    "--data-dir", self.data_dir, "--region", self.region,
+                    "--account-id", self.account_id, "--log-level", "debug"]
         return cmd + self.extra_args
 
     def start(self) -> "EcsdServer":
         assert self.proc is None or self.proc.poll() is not None, "server already running"
-        self.port = free_port()
+        self.port = 0
+        self.metadata_address = None
         self.starts += 1
+        self.ready_path = self.workdir / f"ready-{self.starts}.json"
         self.stopped_by_test = False
         log_path = self.workdir / f"ecsd-stderr-{self.starts}.log"
         self.log_paths.append(log_path)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ECSD_")}
         if not self.use_flags:
-            env.update({"ECSD_LISTEN": f"127.0.0.1:{self.port}", "ECSD_DATA_DIR": self.data_dir,
+            env.update({"ECSD_LISTEN": "127.0.0.1:0", "ECSD_READY_FILE": str(self.ready_path),
+                        "ECSD_DATA_DIR": self.data_dir,
                         "ECSD_REGION": self.region, "ECSD_ACCOUNT_ID": self.account_id,
                         "ECSD_LOG_LEVEL": "debug"})
         env.update(self.extra_env)
@@ -103,12 +105,24 @@ class EcsdServer:
         return self
 
     def _wait_ready(self) -> None:
+        """Wait for the ready file (ecsd writes it atomically once every listener is up), take the ports from it,
+        then require /_ecsd/readyz to answer 200."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        last = "no answer"
+        last = "no ready file"
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
                 raise RuntimeError(f"ecsd exited with {rc} before it was ready\n{self.logs()}")
+            if not self.port:
+                if not self.ready_path.exists():
+                    time.sleep(0.02)
+                    continue
+                ready = json.loads(self.ready_path.read_text())
+                assert ready["pid"] == self.proc.pid, f"ready file of another process: {ready}"
+                host, _, port = ready["api"].rpartition(":")
+                assert host == "127.0.0.1", ready
+                self.port = int(port)
+                self.metadata_address = ready["metadata"]
             try:
                 status, body = http_get(self.port, "/_ecsd/readyz", timeout=0.5)
                 if status == 200:
