@@ -224,6 +224,7 @@ def ecsd_factory(ecsd_bin, tmp_path, request):
                 pytest.fail(str(exc), pytrace=False)
         return srv
 
+    factory.servers = servers  # for suites that check what the test's servers left behind
     yield factory
     crashes = [msg for msg in (srv.crashed() for srv in servers) if msg]
     for srv in servers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -16,10 +17,16 @@ def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
     return proc.stdout
 
 
-def leftovers() -> list[str]:
+def owners_in(text: str) -> set[str]:
+    """The instance ids (owner labels) named in ecsd's log: its "backend ready" line."""
+    return set(re.findall(r'backend ready" owner=(\S+)', text))
+
+
+def leftovers(owner: str) -> list[str]:
+    """Containers, networks and volumes that the ecsd with this owner label made and did not remove."""
     found = []
     for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
-        out = docker(*kind, "-q", "--filter", "label=io.ecsd.task-id")
+        out = docker(*kind, "-q", "--filter", f"label=io.ecsd.owner={owner}")
         found += [f"{kind[0] if kind[0] != 'ps' else 'container'} {x}" for x in out.split()]
     return found
 

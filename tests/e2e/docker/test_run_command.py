@@ -8,7 +8,10 @@ import signal
 import subprocess
 import time
 
-RUN_ARGS = ["--image-pull-behavior", "prefer-cached"]
+from tasklib import owners_in
+
+# --log-level info: the "backend ready" line names the owner label, which no_leftovers checks.
+RUN_ARGS = ["--image-pull-behavior", "prefer-cached", "--log-level", "info"]
 
 
 def taskdef(tmp_path, containers) -> str:
@@ -20,17 +23,18 @@ def taskdef(tmp_path, containers) -> str:
     return str(path)
 
 
-def test_run_streams_output_and_exits_with_essential_code(ecsd_bin, tmp_path):
+def test_run_streams_output_and_exits_with_essential_code(ecsd_bin, tmp_path, run_owners):
     td = taskdef(tmp_path, [
         {"name": "app", "command": ["sh", "-c", "echo hello; echo oops >&2; sleep 0.5; exit 4"]},
         {"name": "side", "essential": False, "stopTimeout": 1, "command": ["sh", "-c", "echo side; sleep 600"]},
     ])
     proc = subprocess.run([ecsd_bin, "run", td, *RUN_ARGS], capture_output=True, text=True, timeout=120)
+    run_owners.extend(owners_in(proc.stderr))
     assert proc.returncode == 4, proc.stderr
     assert "app | hello" in proc.stdout and "app | oops" in proc.stdout and "side | side" in proc.stdout
 
 
-def test_run_ctrl_c_stops_the_task(ecsd_bin, tmp_path):
+def test_run_ctrl_c_stops_the_task(ecsd_bin, tmp_path, run_owners):
     td = taskdef(tmp_path, [{"name": "app", "stopTimeout": 2,
                              "command": ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo up; "
                                                      "while true; do sleep 0.1; done"]}])
@@ -40,14 +44,16 @@ def test_run_ctrl_c_stops_the_task(ecsd_bin, tmp_path):
     assert line.strip() == "app | up"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    run_owners.extend(owners_in(err))
     assert proc.returncode == 0, err
     assert "app | bye" in out
 
 
-def test_run_failure_to_start(ecsd_bin, tmp_path):
+def test_run_failure_to_start(ecsd_bin, tmp_path, run_owners):
     td = taskdef(tmp_path, [{"name": "app", "image": "127.0.0.1:1/none:1", "command": ["true"]}])
-    proc = subprocess.run([ecsd_bin, "run", td, "--image-pull-behavior", "always"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([ecsd_bin, "run", td, "--image-pull-behavior", "always", "--log-level", "info"],
+                          capture_output=True, text=True, timeout=120)
+    run_owners.extend(owners_in(proc.stderr))
     assert proc.returncode == 125
     assert "CannotPullContainerError" in proc.stderr
 
