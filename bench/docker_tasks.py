@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -37,27 +35,23 @@ from botocore.config import Config
 IMAGE = "busybox:local"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, binary: str, workdir: str):
-        self.port = free_port()
-        self.log = open(os.path.join(workdir, f"ecsd-{self.port}.log"), "wb")
+        # Port 0: the kernel picks a free port, and ecsd writes the one it got to its ready file.
+        ready = os.path.join(workdir, "ready.json")
+        self.log = open(os.path.join(workdir, "ecsd.log"), "wb")
         self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(workdir, "data"),
+            [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready,
+             "--data-dir", os.path.join(workdir, "data"),
              "--image-pull-behavior", "prefer-cached", "--cleanup-on-exit", "--stop-timeout", "2",
              "--log-level", "warn"], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_ecsd/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ecsd did not start (see {self.log.name})")
+            time.sleep(0.05)
+        with open(ready) as f:
+            self.port = int(json.load(f)["api"].rsplit(":", 1)[1])
         self.ecs = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
                                 aws_access_key_id="x", aws_secret_access_key="x",
                                 config=Config(retries={"max_attempts": 1}, max_pool_connections=20))
