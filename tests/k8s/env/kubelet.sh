@@ -383,15 +383,15 @@ node_runtime_ready() {
 	done
 }
 
-# Start the kubelet; needs the apiserver up, certificates in CERT_DIR.
+# Start the kubelet; needs the apiserver up, certificates in CERT_DIR. Its
+# API port on the node IP is a candidate (ECSD_K8S_KUBELET_PORT fixes it):
+# up starts it again on another when the port is in use (start_on_ports).
+# The healthz endpoint, which nothing here reads, is off, so the kubelet
+# needs no loopback port.
 node_start_kubelet() { # SERVER CERT_DIR NODE_IP
-	local server=$1 c=$2 node_ip=$3 k=$node_dir/kubelet port healthz_port
+	local server=$1 c=$2 node_ip=$3 k=$node_dir/kubelet port
 	mkdir -p "$k"
-	# free_port looks at loopback; the kubelet's API port is on the node IP.
-	port=$(free_port)
-	while (exec 3<>"/dev/tcp/$node_ip/$port") 2>/dev/null; do port=$(free_port); done
-	healthz_port=$(free_port)
-	while [[ $healthz_port == "$port" ]]; do healthz_port=$(free_port); done
+	port=${ECSD_K8S_KUBELET_PORT:-$(candidate_port)}
 	(
 		umask 077
 		cat >"$k/kubeconfig" <<-EOF
@@ -433,8 +433,7 @@ node_start_kubelet() { # SERVER CERT_DIR NODE_IP
 		address: $node_ip
 		port: $port
 		readOnlyPort: 0
-		healthzBindAddress: 127.0.0.1
-		healthzPort: $healthz_port
+		healthzPort: 0
 		tlsCertFile: $c/kubelet-serving.crt
 		tlsPrivateKeyFile: $c/kubelet-serving.key
 		rotateCertificates: false

@@ -114,18 +114,17 @@ port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Print a loopback port nobody listens on. The range stays below Linux's
-# default ephemeral range (32768-60999) so outgoing connections cannot take
-# it between this check and the daemon's bind; a bind failure there makes
-# `up` fail cleanly anyway.
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if ! port_in_use "$p"; then
-			printf '%s\n' "$p"
-			return 0
-		fi
-	done
-	die "no free loopback port found"
+# Print a candidate port for a daemon, below Linux's default ephemeral range
+# (32768-60999) so that outgoing connections rarely hold it. Nothing checks
+# that it is free: a check and a later bind race with every other process.
+# The daemon binds it itself, and `up` starts it again on another candidate
+# when its log says the address is in use (up: start_on_ports).
+candidate_port() {
+	printf '%s\n' $((20000 + RANDOM % 12000))
+}
+
+# True if NAME's log says that a bind found its address in use (Go's
+# net.Listen error, as etcd, kube-apiserver and the kubelet print it).
+log_says_addr_in_use() { # NAME
+	grep -q 'address already in use' "$dir/logs/$1.log" 2>/dev/null
 }
