@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, then build and run the tests three times, with warnings as
-# errors: every test in a plain build and under AddressSanitizer + UndefinedBehaviorSanitizer, then the unit tests
-# and the e2e suites on the docker backend under ThreadSanitizer. Every build runs even when an earlier one failed;
-# the closing lines say, per build, how many tests passed and which were skipped or failed (a skipped suite is never
-# silent). Exits non-zero if anything failed. Safe to run again.
+# errors: every test in a plain build and under AddressSanitizer + UndefinedBehaviorSanitizer, then the unit tests,
+# the e2e suites on the docker backend and the k8s API and scenario suites under ThreadSanitizer. Every build runs
+# even when an earlier one failed; the closing lines say, per build, how many tests passed and which were skipped or
+# failed (a skipped suite is never silent). Exits non-zero if anything failed. Safe to run again.
 #
 #   tests/run-all.sh [BUILD...]    BUILD: plain, asan, tsan (default: all three, in that order)
 set -euo pipefail
@@ -84,8 +84,8 @@ if wanted asan; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite asan "-LE build" -DCMAKE_BUILD_TYPE=Debug -DECSD_SANITIZE=address,undefined
 fi
-# ThreadSanitizer: the unit tests and the e2e suites on the docker backend (ecsd's threads together: the HTTP pool,
-# the lifecycle's task threads, the docker events monitor).
+# ThreadSanitizer: the unit tests, the e2e suites on the docker backend (ecsd's threads together: the HTTP pool, the
+# lifecycle's task threads, the docker events monitor) and pkg/k8s against its API server (the Pod watch thread).
 # tests/tsan.supp holds only races inside uninstrumented system libraries, each with its reason. A report stops the
 # process (exit 66), and goes to a file, so one that a harness would not notice (say, while a test stops ecsd) still
 # fails the build.
@@ -93,7 +93,7 @@ if wanted tsan; then
   tsan_reports="$root/build/tsan/tsan-reports"
   rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp:log_path=$tsan_reports/report" \
-    run_suite tsan "-R ^(unit|e2e)/" -DCMAKE_BUILD_TYPE=Debug -DECSD_SANITIZE=thread
+    run_suite tsan "-R ^(unit|e2e)/|^k8s/(api|scenarios)$" -DCMAKE_BUILD_TYPE=Debug -DECSD_SANITIZE=thread
   reports=("$tsan_reports"/report.*)
   if [ -e "${reports[0]}" ]; then
     cat "${reports[@]}"
