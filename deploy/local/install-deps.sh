@@ -2,10 +2,12 @@
 # Installs what ecsd needs on a Debian (bookworm or later) machine. Safe to run again: it installs only what is
 # missing, and runs `apt-get update` only when it has something to install.
 #
-#   deploy/local/install-deps.sh          build and run dependencies
+#   deploy/local/install-deps.sh          build and run dependencies: what deploy/local/serve.sh and
+#                                         deploy/local/docker-engine-up need (busybox-static for its busybox:local
+#                                         image; docker.io itself only when no engine answers, engine-up installs it)
 #   deploy/local/install-deps.sh --test   also what the test suite needs (cmocka, clang for the fuzzer, a Python
 #                                         virtualenv with pinned pytest, boto3 and the AWS CLI, and for the k8s
-#                                         env's kubelet mode containerd, runc, the CNI plugins and a static busybox)
+#                                         env's kubelet mode containerd, runc and the CNI plugins)
 set -euo pipefail
 
 want_test=0
@@ -13,12 +15,14 @@ want_test=0
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
-          libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev)
+          libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev
+          busybox-static)
 if [ "$want_test" = 1 ]; then
   packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps openssl)
   # tests/k8s/env kubelet mode (`up --kubelet`): a containerd + kubelet node. containerd and runc are also what
-  # Debian's docker.io brings; busybox-static goes into its busybox image, iproute2 makes the pod bridge.
-  packages+=(containerd runc containernetworking-plugins busybox-static iproute2 util-linux)
+  # Debian's docker.io brings; busybox-static (installed above) goes into its busybox image, iproute2 makes the pod
+  # bridge.
+  packages+=(containerd runc containernetworking-plugins iproute2 util-linux)
 fi
 
 missing=()

@@ -2,7 +2,8 @@
  * docs/internals/docker-backend.md).
  *
  * A single thread runs `docker events --format '{{json .}}' --filter type=container --filter label=io.ecsd.owner=X
- * --since T`, reads JSON lines (each capped), and turns start/die/oom/health_status events into lifecycle events.
+ * --since T`, splits its output into lines (each capped: docker_event_lines, also fed by the fuzzer
+ * tests/fuzz/fuzz_docker_events.c), and turns start/die/oom/health_status events into lifecycle events.
  * When the stream ends (engine restart, CLI killed) it reconnects with capped exponential backoff, asking for the
  * events since shortly before the last one it saw; right after every (re)connect it asks the lifecycle to resync,
  * which catches whatever happened while the engine's buffer could not replay it (an engine restart empties it).
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "docker-backend.h"
+#include "docker-internal.h"
 #include "ecs.h"
 #include "runner.h"
 
@@ -74,45 +76,77 @@ void docker_events_parse_line(const char *line, size_t len, const struct docker_
         cfg->on_event(cfg->userdata, &out);
 }
 
-/* Read lines from the stream until it ends or a stop is asked for. Returns true when asked to stop. Lines are split
- * by scanning only newly arrived bytes; a line longer than the cap is dropped whole. */
+void docker_event_lines_init(struct docker_event_lines *l, size_t cap) {
+        ASSERT(cap > 0);
+        *l = (struct docker_event_lines){.cap = cap};
+}
+
+void docker_event_lines_free(struct docker_event_lines *l) {
+        free(l->buf);
+        *l = (struct docker_event_lines){0};
+}
+
+void docker_event_lines_feed(struct docker_event_lines *l, const char *data, size_t n,
+                             void (*on_line)(void *userdata, const char *line, size_t len), void *userdata) {
+        if (!l->buf)
+                l->buf = xmalloc(l->cap);
+        while (n > 0) {
+                size_t take = l->cap - l->len < n ? l->cap - l->len : n;
+                memcpy(l->buf + l->len, data, take);
+                data += take;
+                n -= take;
+                /* Only the bytes just copied can hold a newline: what stayed in the buffer had none. */
+                size_t scan = l->len, start = 0;
+                l->len += take;
+                for (size_t i = scan; i < l->len; i++) {
+                        if (l->buf[i] != '\n')
+                                continue;
+                        if (!l->skipping)
+                                on_line(userdata, l->buf + start, i - start);
+                        l->skipping = false;
+                        start = i + 1;
+                }
+                memmove(l->buf, l->buf + start, l->len - start);
+                l->len -= start;
+                if (l->len == l->cap) {
+                        log_warn("docker-events", "\"event line over the cap dropped\" cap=%zu", l->cap);
+                        l->len = 0;
+                        l->skipping = true;
+                }
+        }
+}
+
+static void on_stream_line(void *userdata, const char *line, size_t len) {
+        struct docker_events *w = userdata;
+        docker_events_parse_line(line, len, &w->cfg, &w->last_event_ms);
+}
+
+/* Read lines from the stream until it ends or a stop is asked for. Returns true when asked to stop. */
 static bool read_stream(struct docker_events *w, int fd) {
-        _cleanup_free_ char *buf = xmalloc(LINE_MAX_BYTES);
-        size_t len = 0;
-        bool skipping = false;
+        char chunk[16 * 1024];
+        struct docker_event_lines lines;
+        docker_event_lines_init(&lines, LINE_MAX_BYTES);
+        bool stop = false;
         for (;;) {
                 struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = w->wake[0], .events = POLLIN}};
                 if (poll(pfd, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return false;
+                        break;
                 }
-                if (pfd[1].revents)
-                        return true;
-                ssize_t n = read(fd, buf + len, LINE_MAX_BYTES - len);
+                if (pfd[1].revents) {
+                        stop = true;
+                        break;
+                }
+                ssize_t n = read(fd, chunk, sizeof(chunk));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
-                        return false;
-                size_t scan = len;
-                len += (size_t) n;
-                size_t start = 0;
-                for (size_t i = scan; i < len; i++) {
-                        if (buf[i] != '\n')
-                                continue;
-                        if (!skipping)
-                                docker_events_parse_line(buf + start, i - start, &w->cfg, &w->last_event_ms);
-                        skipping = false;
-                        start = i + 1;
-                }
-                memmove(buf, buf + start, len - start);
-                len -= start;
-                if (len == LINE_MAX_BYTES) {
-                        log_warn("docker-events", "\"event line over the cap dropped\" cap=%d", LINE_MAX_BYTES);
-                        len = 0;
-                        skipping = true;
-                }
+                        break;
+                docker_event_lines_feed(&lines, chunk, (size_t) n, on_stream_line, w);
         }
+        docker_event_lines_free(&lines);
+        return stop;
 }
 
 static bool sleep_or_stop(struct docker_events *w, int64_t ms) {
