@@ -925,7 +925,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                    .task_id = t->id, .cluster_name = req->cluster_name};
         struct err plan_err = {0};
         int plan_r = lc->be->plan(lc->be->impl, &in, &plan, &plan_err);
-        if (plan_r < 0 && plan_err.kind != ERR_KIND_CLIENT) {
+        /* A definition the backend refuses outright (backend.h: -EOPNOTSUPP) is RunTask's error: no task. */
+        if (plan_r < 0 && (plan_err.kind != ERR_KIND_CLIENT || plan_r == -EOPNOTSUPP)) {
                 task_free(t);
                 *e = plan_err;
                 return plan_r;

@@ -57,7 +57,8 @@ struct rt_run_request {
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,
- * leaving no task, when the task or its tags cannot be stored or no thread can be started for its launch. */
+ * leaving no task, when the task or its tags cannot be stored or no thread can be started for its launch
+ * (ERR_KIND_INTERNAL), or when the backend refuses the definition (-EOPNOTSUPP, ERR_KIND_CLIENT; backend.h). */
 int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e);
 
 /* Ask a task to stop (StopTask): desiredStatus becomes STOPPED at once; the stop itself runs in the background with
