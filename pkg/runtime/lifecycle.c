@@ -1210,6 +1210,10 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
                 }
                 task_save(lc, t);
         }
+        int live = 0;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                live++;
+        log_info("lifecycle", "\"resynced\" live_tasks=%d", live);
         /* Workloads of no live task (a stop interrupted after finalizing, or a task forgotten) are removed. */
         size_t k;
         const json_t *o;
