@@ -116,8 +116,11 @@ static int launch_prepare(struct api_call *call, const json_t *in, struct launch
         return 0;
 }
 
-static json_t *run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
-                         const char *const *instances, size_t count, struct err *e) {
+/* Run `count` tasks into *out ({"tasks", "failures"}). A failure to store or start one is listed in `failures`, as
+ * ECS lists a task it could not place; a definition the backend refuses (ClientException, found on the first task,
+ * before anything was created) fails the whole call. */
+static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
+                     const char *const *instances, size_t count, json_t **out, struct err *e) {
         json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
         for (size_t i = 0; i < count; i++) {
@@ -136,7 +139,12 @@ static json_t *run_tasks(struct api_call *call, const json_t *in, struct launch 
                 };
                 json_t *task = NULL;
                 struct err te = {0};
-                if (rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te) < 0) {
+                int r = rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te);
+                if (r < 0 && te.kind == ERR_KIND_CLIENT && i == 0) {
+                        *e = te;
+                        return r;
+                }
+                if (r < 0) {
                         log_error("api", "\"cannot start task\" error=\"%s\"", te.msg);
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "reason", "RESOURCE:ecsd",
                                                                   "detail", te.msg));
@@ -144,8 +152,8 @@ static json_t *run_tasks(struct api_call *call, const json_t *in, struct launch 
                 }
                 json_array_append_new(tasks, task);
         }
-        (void) e;
-        return json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
+        *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
+        return 0;
 }
 
 static int run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -167,7 +175,7 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
                 r = err_set(e, -EINVAL, ERR_KIND_INVALID,
                             "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
         if (r >= 0)
-                *out = run_tasks(call, in, &l, launch_type, NULL, (size_t) count, e);
+                r = run_tasks(call, in, &l, launch_type, NULL, (size_t) count, out, e);
         launch_done(&l);
         return r;
 }
@@ -201,7 +209,7 @@ static int start_task(struct api_call *call, const json_t *in, json_t **out, str
                                            call->region, call->account, l.cluster, ref);
                         instances[i] = arns[i];
                 }
-                *out = run_tasks(call, in, &l, "EC2", instances, n, e);
+                r = run_tasks(call, in, &l, "EC2", instances, n, out, e);
         }
         launch_done(&l);
         return r;

@@ -4,6 +4,7 @@
  *
  * The metadata document follows the agent's v4 response (ecs-agent tmds handlers v4): PascalCase keys, RFC 3339
  * times. It is built from the stored Task object and the backend plan, so it answers the same on both backends. */
+#include <inttypes.h>
 #include <string.h>
 #include <time.h>
 
@@ -63,10 +64,10 @@ static const json_t *plan_container(const json_t *plan, const char *name) {
 static json_t *container_metadata(const json_t *task, const json_t *plan, const json_t *c) {
         const char *name = ecs_json_str(c, "name", "");
         const json_t *pc = plan_container(plan, name);
-        struct ecs_arn tdarn;
-        char family[ECS_NAME_MAX + 1] = "", revision[16] = "";
-        if (ecs_arn_parse(ecs_json_str(task, "taskDefinitionArn", ""), &tdarn, NULL) == 0)
-                sscanf(tdarn.resource, "%255[^:]:%15s", family, revision);
+        char family[ECS_NAME_MAX + 1] = "", revision[24] = "";
+        int64_t rev;
+        if (ecs_taskdef_arn_parse(ecs_json_str(task, "taskDefinitionArn", ""), family, &rev, NULL) == 0)
+                str_printf(revision, sizeof(revision), "%" PRId64, rev);
         json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}",
                               "DockerId", ecs_json_str(c, "runtimeId", ""), "Name", name, "DockerName",
                               ecs_json_str(pc, "docker_name", name), "Image", ecs_json_str(c, "image", ""),
@@ -107,10 +108,10 @@ static json_t *container_metadata(const json_t *task, const json_t *plan, const 
 }
 
 static json_t *task_metadata(const json_t *task, const json_t *plan, bool with_tags, struct rt_store *store) {
-        struct ecs_arn tdarn;
-        char family[ECS_NAME_MAX + 1] = "", revision[16] = "";
-        if (ecs_arn_parse(ecs_json_str(task, "taskDefinitionArn", ""), &tdarn, NULL) == 0)
-                sscanf(tdarn.resource, "%255[^:]:%15s", family, revision);
+        char family[ECS_NAME_MAX + 1] = "", revision[24] = "";
+        int64_t rev;
+        if (ecs_taskdef_arn_parse(ecs_json_str(task, "taskDefinitionArn", ""), family, &rev, NULL) == 0)
+                str_printf(revision, sizeof(revision), "%" PRId64, rev);
         json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:i}", "Cluster",
                               ecs_json_str(task, "clusterArn", ""), "TaskARN", ecs_json_str(task, "taskArn", ""),
                               "Family", family, "Revision", revision, "DesiredStatus",

@@ -1,8 +1,13 @@
 /* backend.c — the Docker backend's operations (rt_backend, see pkg/runtime/backend.h): each one runs plan steps or
  * a few read-only CLI calls through the runner. No ECS rule lives here; the lifecycle decides what runs when.
  *
- * Shared state: the set of images this process pulled (for the `once` pull behaviour), behind `lock`. Everything
- * else is immutable after docker_backend_new, so the operations run from any number of threads at once. */
+ * Shared state, behind `lock`: the set of images this process pulled (for the `once` pull behaviour), and the
+ * launches that can be cancelled (`launches`: one entry per plan whose pull runs or that was cancelled; the entry
+ * holds a reference to the plan, so the pointer it is keyed on stays unique). A cancel (the lifecycle's, with its own
+ * lock held) only fires the entry's docker_cancel: the pull's CLI process group is killed at once and the pull
+ * returns -ECANCELED. Only pulls are cancelled: they are what can hang for minutes (a registry that does not answer);
+ * a `docker run` is left to finish, since killing its CLI could leave a container the engine creates afterwards.
+ * Everything else is immutable after docker_backend_new, so the operations run from any number of threads at once. */
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +33,15 @@ struct docker_backend {
         int default_stop_timeout_s;
         pthread_mutex_t lock;
         json_t *pulled; /* image → true */
+        struct launch *launches;
+};
+
+/* A launch whose pulls can be cancelled (see the top of the file). */
+struct launch {
+        struct launch *next;
+        json_t *plan; /* a reference: the key */
+        struct docker_cancel *cancel;
+        int users;    /* pulls running with it */
 };
 
 int docker_pull_behavior_from_string(const char *s, enum docker_pull_behavior *ret) {
@@ -60,10 +74,11 @@ static bool says_not_found(const struct docker_cmd_result *r) {
         return r->err && (strstr(r->err, "No such") || strstr(r->err, "not found"));
 }
 
-static int run_step(const json_t *argv, const json_t *env, const json_t *env_file, int64_t timeout_ms,
-                    const char *what, bool missing_ok, struct docker_cmd_result *ret, struct err *e) {
+static int run_step_cancel(const json_t *argv, const json_t *env, const json_t *env_file, int64_t timeout_ms,
+                           const struct docker_cancel *cancel, const char *what, bool missing_ok,
+                           struct docker_cmd_result *ret, struct err *e) {
         struct docker_cmd_result res;
-        int r = docker_run_plan_step(argv, env, env_file, timeout_ms, &res, e);
+        int r = docker_run_plan_step(argv, env, env_file, timeout_ms, cancel, &res, e);
         if (r >= 0 && !(missing_ok && res.exit_code != 0 && says_not_found(&res)))
                 r = docker_cmd_result_check(&res, what, e);
         if (ret)
@@ -71,6 +86,68 @@ static int run_step(const json_t *argv, const json_t *env, const json_t *env_fil
         else
                 docker_cmd_result_free(&res);
         return r;
+}
+
+static int run_step(const json_t *argv, const json_t *env, const json_t *env_file, int64_t timeout_ms,
+                    const char *what, bool missing_ok, struct docker_cmd_result *ret, struct err *e) {
+        return run_step_cancel(argv, env, env_file, timeout_ms, NULL, what, missing_ok, ret, e);
+}
+
+/* ---- cancellable launches ---- */
+
+/* The entry of `plan`, made when missing (lock held). */
+static struct launch *launch_get(struct docker_backend *b, const json_t *plan) {
+        for (struct launch *l = b->launches; l; l = l->next)
+                if (l->plan == plan)
+                        return l;
+        struct launch *l = xcalloc(1, sizeof(*l));
+        l->plan = json_incref((json_t *) (uintptr_t) plan);
+        l->cancel = docker_cancel_new();
+        l->next = b->launches;
+        b->launches = l;
+        return l;
+}
+
+/* Forget the entry of `plan` when no pull uses it and (unless `cancelled_too`) it was not cancelled (lock held). */
+static void launch_put(struct docker_backend *b, const json_t *plan, bool cancelled_too) {
+        for (struct launch **p = &b->launches; *p; p = &(*p)->next) {
+                struct launch *l = *p;
+                if (l->plan != plan)
+                        continue;
+                if (l->users > 0 || (!cancelled_too && docker_cancel_fired(l->cancel)))
+                        return;
+                *p = l->next;
+                json_decref(l->plan);
+                docker_cancel_free(l->cancel);
+                free(l);
+                return;
+        }
+}
+
+/* Run the pull step of `container`, ended early by a cancel of the plan's launch: -ECANCELED then. */
+static int pull_cancellable(struct docker_backend *b, const json_t *plan, const json_t *container, struct err *e) {
+        pthread_mutex_lock(&b->lock);
+        struct launch *l = launch_get(b, plan);
+        l->users++;
+        pthread_mutex_unlock(&b->lock);
+        struct docker_cmd_result res;
+        int r = run_step_cancel(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, l->cancel,
+                                "docker pull", false, &res, e);
+        docker_cmd_result_free(&res);
+        pthread_mutex_lock(&b->lock);
+        l->users--;
+        launch_put(b, plan, false);
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
+
+/* The lifecycle wants the launch of `plan` to end: a pull of it that runs is killed now, a later one never starts.
+ * Called with the lifecycle's lock held: takes only `lock`, briefly. */
+static void op_cancel(void *impl, const json_t *plan) {
+        struct docker_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        docker_cancel_fire(launch_get(b, plan)->cancel);
+        pthread_mutex_unlock(&b->lock);
 }
 
 /* ---- operations ---- */
@@ -139,7 +216,6 @@ static bool image_cached(const char *image) {
 
 static int op_pull(void *impl, const json_t *plan, const json_t *container, struct err *e) {
         struct docker_backend *b = impl;
-        (void) plan;
         const char *image = ecs_json_str(container, "image", "");
         /* prefer-cached: nothing to do here; op_run pulls when the engine says the image is missing, which saves
          * an inspect call on every start. */
@@ -152,10 +228,9 @@ static int op_pull(void *impl, const json_t *plan, const json_t *container, stru
                 if (pulled)
                         return 0;
         }
-        struct docker_cmd_result res;
-        int r = run_step(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, "docker pull", false, &res,
-                         e);
-        docker_cmd_result_free(&res);
+        int r = pull_cancellable(b, plan, container, e);
+        if (r == -ECANCELED)
+                return r;
         if (r >= 0) {
                 pthread_mutex_lock(&b->lock);
                 json_object_set_new(b->pulled, image, json_true());
@@ -234,7 +309,6 @@ static bool container_exists(const char *docker_name) {
 static int op_run(void *impl, const json_t *plan, const json_t *container, const json_t *secrets, json_t **ret,
                   struct err *e) {
         struct docker_backend *b = impl;
-        (void) plan;
         const char *docker_name = ecs_json_str(container, "docker_name", "");
         const json_t *argv = json_object_get(container, "run");
         json_auto_t *env = json_deep_copy(json_object_get(container, "env"));
@@ -249,9 +323,9 @@ static int op_run(void *impl, const json_t *plan, const json_t *container, const
         bool missing_image = r < 0 && says_no_image(&res);
         if (missing_image && b->pull == DOCKER_PULL_PREFER_CACHED) {
                 docker_cmd_result_free(&res);
-                if ((r = run_step(json_object_get(container, "pull"), NULL, NULL, PULL_TIMEOUT_MS, "docker pull",
-                                  false, NULL, e)) < 0) {
-                        err_prefix(e, "CannotPullContainerError");
+                if ((r = pull_cancellable(b, plan, container, e)) < 0) {
+                        if (r != -ECANCELED)
+                                err_prefix(e, "CannotPullContainerError");
                         return r;
                 }
                 r = run_step(argv, env, json_object_get(container, "env_file"), RUN_TIMEOUT_MS, "docker run", false,
@@ -388,7 +462,10 @@ static int op_stats(void *impl, const json_t *plan, const json_t *containers, js
 }
 
 static int op_teardown(void *impl, const json_t *plan, struct err *e) {
-        (void) impl;
+        struct docker_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        launch_put(b, plan, true); /* the launch is over: a cancel of it has nothing left to end */
+        pthread_mutex_unlock(&b->lock);
         const json_t *cs = json_object_get(plan, "containers");
         int r = 0;
         if (json_array_size(cs)) {
@@ -568,6 +645,7 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .follow = op_follow,
                 .follow_close = op_follow_close,
                 .stats = op_stats,
+                .cancel = op_cancel,
         };
         *ret = b;
         return 0;
@@ -580,6 +658,13 @@ void docker_backend_free(struct docker_backend *b) {
         free(b->credentials_endpoint);
         free(b->publish_address);
         json_decref(b->pulled);
+        while (b->launches) {
+                struct launch *l = b->launches;
+                b->launches = l->next;
+                json_decref(l->plan);
+                docker_cancel_free(l->cancel);
+                free(l);
+        }
         pthread_mutex_destroy(&b->lock);
         free(b);
 }

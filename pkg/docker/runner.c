@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -50,6 +52,43 @@ void docker_cmd_result_free(struct docker_cmd_result *r) {
         free(r->out);
         free(r->err);
         *r = (struct docker_cmd_result){0};
+}
+
+/* ---- cancellation ----
+ * An eventfd that is written once and never read: it stays readable, so a poll in any number of threads sees the
+ * cancel, whenever they start to wait. */
+
+struct docker_cancel {
+        int fd;
+        atomic_bool fired;
+};
+
+struct docker_cancel *docker_cancel_new(void) {
+        struct docker_cancel *c = xcalloc(1, sizeof(*c));
+        c->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        atomic_init(&c->fired, false);
+        return c; /* fd -1 (no eventfd): commands notice the flag at their next poll tick instead */
+}
+
+void docker_cancel_fire(struct docker_cancel *c) {
+        atomic_store(&c->fired, true);
+        if (c->fd >= 0) {
+                uint64_t one = 1;
+                ssize_t n = write(c->fd, &one, sizeof(one)); /* non-blocking: a full counter is readable anyway */
+                (void) n;
+        }
+}
+
+bool docker_cancel_fired(const struct docker_cancel *c) {
+        return c && atomic_load(&((struct docker_cancel *) (uintptr_t) c)->fired);
+}
+
+void docker_cancel_free(struct docker_cancel *c) {
+        if (!c)
+                return;
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c);
 }
 
 /* ---- output capture ---- */
@@ -311,6 +350,9 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Invalid docker command (no argv or no timeout).");
 
         int64_t start = time_mono_ms(), deadline = start + cmd->timeout_ms;
+        if (docker_cancel_fired(cmd->cancel))
+                return err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "docker %s was cancelled before it started.",
+                               cmd->argv[1] ? cmd->argv[1] : "");
         char cli[PATH_MAX];
         if (cli_pick(cmd->cli, cli, sizeof(cli)) < 0)
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Invalid docker CLI path.");
@@ -364,7 +406,8 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
         size_t cap = cmd->output_cap ? cmd->output_cap : DOCKER_RUNNER_OUTPUT_CAP_DEFAULT;
         struct capture co = {.fd = out[0], .cap = cap}, ce = {.fd = errp[0], .cap = cap};
         int pidfd = pidfd_open_(pid);
-        bool exited = false, timed_out = false;
+        bool exited = false, timed_out = false, cancelled = false;
+        int cancel_fd = cmd->cancel ? cmd->cancel->fd : -1;
         int64_t exited_at = 0;
         int status = 0;
 
@@ -381,6 +424,10 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
                         timed_out = true;
                         break;
                 }
+                if (!exited && docker_cancel_fired(cmd->cancel)) {
+                        cancelled = true;
+                        break;
+                }
                 if (exited && now >= exited_at + LINGER_MS) {
                         /* The CLI is done but something it left behind holds its pipes: kill the leftovers. */
                         log_debug(COMPONENT, "\"killing leftovers\" pid=%d", (int) pid);
@@ -390,9 +437,9 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
                 int64_t wait = deadline - now;
                 if (exited && exited_at + LINGER_MS - now < wait)
                         wait = exited_at + LINGER_MS - now;
-                if (!exited && pidfd < 0 && wait > FALLBACK_TICK_MS)
+                if (!exited && (pidfd < 0 || (cmd->cancel && cancel_fd < 0)) && wait > FALLBACK_TICK_MS)
                         wait = FALLBACK_TICK_MS;
-                struct pollfd pfd[3];
+                struct pollfd pfd[4];
                 nfds_t n = 0;
                 if (co.fd >= 0)
                         pfd[n++] = (struct pollfd){.fd = co.fd, .events = POLLIN};
@@ -400,6 +447,8 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
                         pfd[n++] = (struct pollfd){.fd = ce.fd, .events = POLLIN};
                 if (pidfd >= 0)
                         pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+                if (!exited && cancel_fd >= 0)
+                        pfd[n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
                 if (poll(pfd, n, (int) wait) < 0 && errno != EINTR) {
                         log_warn(COMPONENT, "\"poll failed\" error=\"%s\"", strerror(errno));
                         sleep_ms(FALLBACK_TICK_MS);
@@ -409,7 +458,7 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
         }
         close_if(&pidfd);
 
-        if (timed_out)
+        if (timed_out || cancelled)
                 kill_group(pid, &status);
         else if (reap(pid, &status) < 0)
                 status = 0;
@@ -429,9 +478,13 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
                 ret->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         ret->duration_ms = time_mono_ms() - start;
-        log_debug(COMPONENT, "\"finished\" verb=%s pid=%d exit=%d signal=%d duration_ms=%lld timed_out=%s",
+        log_debug(COMPONENT,
+                  "\"finished\" verb=%s pid=%d exit=%d signal=%d duration_ms=%lld timed_out=%s cancelled=%s",
                   argc > 1 ? cmd->argv[1] : "-", (int) pid, ret->exit_code, ret->signal, (long long) ret->duration_ms,
-                  timed_out ? "true" : "false");
+                  timed_out ? "true" : "false", cancelled ? "true" : "false");
+        if (cancelled)
+                return err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "%s %s was cancelled and killed.", cli,
+                               argc > 1 ? cmd->argv[1] : "");
         if (timed_out)
                 return err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL,
                                "%s %s did not finish within %lld ms and was killed.", cli,
@@ -455,7 +508,7 @@ static bool json_strv_contains(const json_t *arr, const char *s) {
 }
 
 int docker_run_plan_step(const json_t *argv_j, const json_t *env, const json_t *env_file, int64_t timeout_ms,
-                         struct docker_cmd_result *ret, struct err *e) {
+                         const struct docker_cancel *cancel, struct docker_cmd_result *ret, struct err *e) {
         *ret = (struct docker_cmd_result){0};
         if (!json_is_array(argv_j) || json_array_size(argv_j) == 0 || (env && !json_is_object(env)) ||
             (env_file && !json_is_array(env_file)))
@@ -511,6 +564,7 @@ int docker_run_plan_step(const json_t *argv_j, const json_t *env, const json_t *
                 .fd3_data = want_fd3 ? (fd3 ? fd3 : "") : NULL,
                 .fd3_len = fd3_len,
                 .timeout_ms = timeout_ms,
+                .cancel = cancel,
         };
         return docker_run_cmd(&cmd, ret, e);
 }

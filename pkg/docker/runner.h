@@ -32,6 +32,16 @@ struct docker_env_var {
         const char *value; /* any bytes but NUL */
 };
 
+/* A way for another thread to end commands early. docker_cancel_fire() makes every command run with the handle end
+ * at once (its whole process group is killed, SIGTERM then SIGKILL after DOCKER_RUNNER_KILL_GRACE_MS) and fail with
+ * -ECANCELED, and every later one fail the same way before it is spawned. Firing is sticky, never blocks and may be
+ * called with any lock held. Thread-safe. */
+struct docker_cancel;
+struct docker_cancel *docker_cancel_new(void);
+void docker_cancel_fire(struct docker_cancel *c);
+bool docker_cancel_fired(const struct docker_cancel *c);
+void docker_cancel_free(struct docker_cancel *c); /* NULL-safe; no command may still use it */
+
 struct docker_cmd {
         const char *const *argv; /* NULL-terminated, argv[0] is replaced by the CLI; borrowed */
         const struct docker_env_var *env;
@@ -41,6 +51,7 @@ struct docker_cmd {
         int64_t timeout_ms;  /* > 0 */
         size_t output_cap;   /* per stream; 0: DOCKER_RUNNER_OUTPUT_CAP_DEFAULT */
         const char *cli;     /* NULL: the global CLI (docker_runner_set_cli, default "docker") */
+        const struct docker_cancel *cancel; /* NULL: the command runs to its end or its deadline */
 };
 
 struct docker_cmd_result {
@@ -63,7 +74,8 @@ int docker_runner_set_cli(const char *cli);
 /* Run one command. Returns 0 when the child ran to its end (whatever its exit code: see
  * docker_cmd_result_check) and fills *ret (release with docker_cmd_result_free). Fails with -EINVAL (bad cmd or
  * env name), -E2BIG (fd 3 payload too large), -ENOENT/-EACCES/... (spawn failed), -ETIMEDOUT (deadline: the group
- * was killed; *ret still holds what was captured) and fills `e`. On failures other than -ETIMEDOUT *ret is zeroed. */
+ * was killed; *ret still holds what was captured), -ECANCELED (cmd->cancel fired: the group was killed, or nothing
+ * was spawned) and fills `e`. On failures other than -ETIMEDOUT and -ECANCELED *ret is zeroed. */
 int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, struct err *e);
 
 /* Run one step of a plan (docs/internals/docker-plan.md): `argv` is the JSON argv array, `env` the container's env
@@ -71,7 +83,7 @@ int docker_run_cmd(const struct docker_cmd *cmd, struct docker_cmd_result *ret, 
  * "NAME=value\n" lines on fd 3; the other env entries go into the child's environment. Same returns as
  * docker_run_cmd; a value for an env_file name with a line break is -EINVAL. */
 int docker_run_plan_step(const json_t *argv, const json_t *env, const json_t *env_file, int64_t timeout_ms,
-                         struct docker_cmd_result *ret, struct err *e);
+                         const struct docker_cancel *cancel, struct docker_cmd_result *ret, struct err *e);
 
 void docker_cmd_result_free(struct docker_cmd_result *r);
 

@@ -103,6 +103,27 @@ int ecs_cluster_ref_resolve(const char *ref, const char *region, const char *acc
         return 0;
 }
 
+/* "family" or "family:revision" (the resource of a task definition ARN, or a reference) into `family` and
+ * *ret_revision (0 when there is none). The one place that splits the two. */
+static int split_family_revision(const char *spec, const char *whole, char *family, int64_t *ret_revision,
+                                 struct err *e) {
+        const char *colon = strchr(spec, ':');
+        size_t flen = colon ? (size_t) (colon - spec) : strlen(spec);
+        if (flen == 0 || flen > ECS_NAME_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid task definition '%.200s'.", whole);
+        char f[ECS_NAME_MAX + 1];
+        memcpy(f, spec, flen);
+        f[flen] = '\0';
+        if (!ecs_name_valid(f))
+                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid task definition '%.200s'.", whole);
+        int64_t rev = 0;
+        if (colon && parse_int64(colon + 1, 1, INT32_MAX, &rev) < 0)
+                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid revision number in '%.200s'.", whole);
+        memcpy(family, f, flen + 1);
+        *ret_revision = rev;
+        return 0;
+}
+
 int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *account, char *family,
                             int64_t *ret_revision, struct err *e) {
         const char *spec = ref;
@@ -117,17 +138,25 @@ int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *acc
                         return err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to describe task definition.");
                 spec = arn.resource;
         }
-        const char *colon = strchr(spec, ':');
-        size_t flen = colon ? (size_t) (colon - spec) : strlen(spec);
-        if (flen == 0 || flen > ECS_NAME_MAX)
-                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid task definition '%.200s'.", ref);
-        memcpy(family, spec, flen);
-        family[flen] = '\0';
-        if (!ecs_name_valid(family))
-                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid task definition '%.200s'.", ref);
-        *ret_revision = 0;
-        if (colon && parse_int64(colon + 1, 1, INT32_MAX, ret_revision) < 0)
-                return err_set(e, -EINVAL, ERR_KIND_CLIENT, "Invalid revision number in '%.200s'.", ref);
+        return split_family_revision(spec, ref, family, ret_revision, e);
+}
+
+int ecs_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revision, struct err *e) {
+        struct ecs_arn arn;
+        int r = ecs_arn_parse(arn_str, &arn, e);
+        if (r < 0)
+                return r;
+        if (strcmp(arn.type, "task-definition") != 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a task definition ARN.", arn_str);
+        int64_t rev;
+        char f[ECS_NAME_MAX + 1];
+        r = split_family_revision(arn.resource, arn_str, f, &rev, e);
+        if (r < 0)
+                return r;
+        if (rev == 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "Task definition ARN '%.200s' has no revision.", arn_str);
+        memcpy(family, f, strlen(f) + 1);
+        *ret_revision = rev;
         return 0;
 }
 

@@ -50,6 +50,12 @@ int ecs_cluster_ref_resolve(const char *ref, const char *region, const char *acc
 int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *account, char *family,
                             int64_t *ret_revision, struct err *e);
 
+/* Split a task definition ARN (arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION) into `family`
+ * (ECS_NAME_MAX + 1 bytes) and *ret_revision (>= 1), whatever its region and account: for reading back ARNs ecsd
+ * wrote (a task's taskDefinitionArn). -EINVAL (ERR_KIND_INVALID or ERR_KIND_CLIENT) when it is not one; nothing is
+ * written then. Every family:revision split goes through here or ecs_taskdef_ref_resolve (one rule for both). */
+int ecs_taskdef_arn_parse(const char *arn, char *family, int64_t *ret_revision, struct err *e);
+
 /* ---- reading request and definition documents ---- */
 
 /* The string member `key` of `obj`, or `dflt` when it is absent or not a string. */

@@ -8,8 +8,9 @@
  * Invariants the tests check:
  * - restartPolicy Never, the Pod named ecsd-<task id>, ecsd's labels (valid label values) and the ECS annotations;
  * - no secret value anywhere: each ECS secret becomes a secretKeyRef;
- * - init containers run in a topological order of dependsOn; a dependency the Pod cannot express is listed in the
- *   io.ecsd/containers annotation with "enforced": false, for the lifecycle.
+ * - init containers run in a topological order of dependsOn; a dependency the Pod cannot express (its upstream would be
+ *   a regular container, which the kubelet starts together with the others) is refused with -EOPNOTSUPP: nothing
+ *   could hold the dependent back, and ECS never runs a task out of dependsOn order.
  *
  * The definition is expected to have passed RegisterTaskDefinition's checks, but a raw file given to `ecsd render`
  * has not, so absent members take ECS's defaults and types are checked where a wrong type could mislead. */
@@ -1132,6 +1133,53 @@ static void assign_roles(struct ctx *x) {
         }
 }
 
+/* Refuse a dependency whose upstream is a regular container (assign_roles found no Pod shape that orders it): the
+ * kubelet starts regular containers together, so the dependent would run before its condition holds. -EOPNOTSUPP,
+ * ERR_KIND_CLIENT: RunTask refuses the definition (backend.h), naming the container, the dependency and why. */
+static int check_dependencies(struct ctx *x) {
+        for (size_t i = 0; i < x->n; i++) {
+                const struct cinfo *ci = &x->c[i];
+                size_t k;
+                const json_t *d;
+                json_array_foreach(json_object_get(ci->def, "dependsOn"), k, d) {
+                        const struct cinfo *up = cinfo_named(x, ecs_json_str(d, "containerName", NULL));
+                        if (!up || up->role != ROLE_MAIN)
+                                continue;
+                        const char *cond = ecs_json_str(d, "condition", "");
+                        bool waits_for_exit = strcmp(cond, "COMPLETE") == 0 || strcmp(cond, "SUCCESS") == 0;
+                        bool own_ok = true, mixed = false;
+                        size_t j;
+                        const json_t *ud;
+                        json_array_foreach(json_object_get(up->def, "dependsOn"), j, ud) {
+                                const struct cinfo *uu = cinfo_named(x, ecs_json_str(ud, "containerName", NULL));
+                                own_ok &= uu && uu->role != ROLE_MAIN;
+                        }
+                        for (size_t m = 0; m < x->n; m++) {
+                                size_t q;
+                                const json_t *od;
+                                json_array_foreach(json_object_get(x->c[m].def, "dependsOn"), q, od) {
+                                        const char *oc = ecs_json_str(od, "condition", "");
+                                        if (strcmp(ecs_json_str(od, "containerName", ""), up->name) == 0 &&
+                                            (strcmp(oc, "COMPLETE") == 0 || strcmp(oc, "SUCCESS") == 0) !=
+                                                    waits_for_exit)
+                                                mixed = true;
+                                }
+                        }
+                        const char *why = !own_ok ? "it waits itself for a regular container"
+                                          : mixed ? "containers wait for it both to start and to exit"
+                                          : waits_for_exit && up->essential
+                                                  ? "an essential container cannot be an init container"
+                                          : !waits_for_exit ? "native sidecars are not available"
+                                                            : "no Pod shape fits";
+                        return err_set(x->e, -EOPNOTSUPP, ERR_KIND_CLIENT,
+                                       "Container '%s' dependsOn '%s' %s cannot be kept on Kubernetes: %s, so '%s' "
+                                       "would start together with '%s'.",
+                                       ci->name, up->name, cond, why, up->name, ci->name);
+                }
+        }
+        return 0;
+}
+
 /* Does any container wait for `u` to be HEALTHY? */
 static bool healthy_dependents(const struct ctx *x, const struct cinfo *u) {
         for (size_t j = 0; j < x->n; j++) {
@@ -1152,14 +1200,11 @@ static json_t *container_record(struct ctx *x, const struct cinfo *ci, int64_t s
         const json_t *d;
         json_array_foreach(json_object_get(ci->def, "dependsOn"), k, d) {
                 const struct cinfo *up = cinfo_named(x, ecs_json_str(d, "containerName", NULL));
+                /* Always true: check_dependencies refused the definition otherwise. */
                 bool enforced = up && up->role != ROLE_MAIN;
                 json_array_append_new(deps, json_pack("{s:s, s:s, s:b}", "containerName",
                                                       ecs_json_str(d, "containerName", ""), "condition",
                                                       ecs_json_str(d, "condition", ""), "enforced", enforced));
-                if (!enforced)
-                        note(x, "container %s: dependsOn %s %s cannot be kept by the Pod and is left to ecsd's "
-                                "lifecycle", ci->name, ecs_json_str(d, "containerName", ""),
-                             ecs_json_str(d, "condition", ""));
         }
         json_t *rec = json_pack("{s:s, s:s, s:b, s:b, s:I, s:o}", "name", ci->kname, "role", role_names[ci->role],
                                 "essential", ci->essential, "healthCheck", ci->health, "stopTimeout",
@@ -1285,6 +1330,8 @@ static int build_pod(struct ctx *x, json_t **ret) {
                 if ((r = container_mounts(x, &x->c[i])) < 0)
                         return r;
         assign_roles(x);
+        if ((r = check_dependencies(x)) < 0)
+                return r;
 
         json_auto_t *aliases = json_object(), *dns_ns = json_array(), *dns_search = json_array();
         json_auto_t *sysctls = json_array(), *inits = json_array(), *mains = json_array(), *records = json_object();

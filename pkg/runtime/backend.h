@@ -36,7 +36,10 @@ struct rt_backend {
         const char *name; /* "docker", "k8s" */
         void *impl;
 
-        /* Build the plan. Pure; a definition the backend cannot run fails with ERR_KIND_CLIENT. */
+        /* Build the plan. Pure; a definition the backend cannot run fails with ERR_KIND_CLIENT: the task is created
+         * and fails to start with the reason, as ECS reports what it finds at launch. -EOPNOTSUPP with
+         * ERR_KIND_CLIENT refuses the definition outright: RunTask answers a ClientException with the sentence and
+         * no task is created (the k8s backend, for a dependsOn a Pod cannot keep in order). */
         int (*plan)(void *impl, const struct rt_task_input *in, json_t **ret, struct err *e);
         /* Create task-scoped resources (network, volumes). Idempotent. */
         int (*setup)(void *impl, const json_t *plan, struct err *e);

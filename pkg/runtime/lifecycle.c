@@ -66,6 +66,8 @@ struct task {
         bool stopping;    /* the stop path has begun; it ends in finalize */
         bool stop_requested;
         bool captured;    /* the containers' output is in the store: followers read it from there */
+        bool abandoned;   /* RunTask could not store it: its launch worker frees it and does nothing else */
+        bool stop_unstarted; /* begin_stop found no thread for the stop: the janitor begins it again */
         char stop_code[32];
         char stop_reason[256];
 };
@@ -84,6 +86,7 @@ struct rt_lifecycle {
         bool shutdown;
         pthread_t janitor;
         bool janitor_started;
+        int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
 /* ---- small helpers ---- */
@@ -143,19 +146,37 @@ static void task_free(struct task *t) {
         free(t);
 }
 
-/* Write the task to the store (lock held). A store failure is logged: the in-memory state stays authoritative and
- * the next transition writes again. */
-static void task_save(struct rt_lifecycle *lc, struct task *t) {
-        json_object_set_new(t->doc, "version", json_integer(int_or(t->doc, "version", 0) + 1));
-        struct err e = {0};
+/* Write the task to the store (lock held). On failure the version is what it was, and the error is the caller's:
+ * an API call (StopTask) undoes its change and answers it. */
+static int task_write(struct rt_lifecycle *lc, struct task *t, struct err *e) {
+        int64_t version = int_or(t->doc, "version", 0);
+        json_object_set_new(t->doc, "version", json_integer(version + 1));
         struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
                                   .doc = t->doc, .priv = t->priv};
-        if (rt_task_put(lc->store, &row, &e) < 0)
+        int r = rt_task_put(lc->store, &row, e);
+        if (r < 0)
+                json_object_set_new(t->doc, "version", json_integer(version));
+        return r;
+}
+
+/* task_write for the lifecycle's own threads (workers, events, recovery), which have no caller to answer: the
+ * failure is logged, the in-memory state stays authoritative and the next transition writes it all again. */
+static void task_save(struct rt_lifecycle *lc, struct task *t) {
+        struct err e = {0};
+        if (task_write(lc, t, &e) < 0)
                 log_error("lifecycle", "\"cannot save task\" task=%s error=\"%s\"", t->id, e.msg);
 }
 
+/* Every status a task takes is also appended to priv.statuses, which is stored with it: the task's history, so
+ * "this task was never RUNNING" can be read from the store instead of guessed from samples of lastStatus. */
 static void set_status(struct rt_lifecycle *lc, struct task *t, const char *status) {
         json_object_set_new(t->doc, "lastStatus", json_string(status));
+        json_t *history = json_object_get(t->priv, "statuses");
+        if (!json_is_array(history)) {
+                history = json_array();
+                json_object_set_new(t->priv, "statuses", history);
+        }
+        json_array_append_new(history, json_string(status));
         log_info("lifecycle", "\"task status\" task=%s status=%s", t->id, status);
         (void) lc;
 }
@@ -221,8 +242,9 @@ struct worker_arg {
 static void *launch_worker(void *arg);
 static void *stop_worker(void *arg);
 
-/* Start a worker for `t` (lock held). */
-static void spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *)) {
+/* Start a worker for `t` (lock held). Out of threads (a burst of tasks, a process limit) is an error for the caller
+ * to report, never an abort: -EAGAIN, and `t` is left without a worker. */
+static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *), struct err *e) {
         ASSERT(!t->worker);
         struct worker_arg *a = xmalloc(sizeof(*a));
         *a = (struct worker_arg){lc, t};
@@ -231,11 +253,16 @@ static void spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(vo
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t th;
+        int r = lc->thread_create(&th, &attr, fn, a);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                free(a);
+                return err_set(e, -r, ERR_KIND_INTERNAL, "cannot start a thread for task %s: %s", t->id,
+                               strerror(r));
+        }
         t->worker = true;
         lc->n_workers++;
-        int r = pthread_create(&th, &attr, fn, a);
-        pthread_attr_destroy(&attr);
-        ASSERT(r == 0); /* out of threads: nothing sensible to do but fail loudly */
+        return 0;
 }
 
 static void worker_done(struct rt_lifecycle *lc, struct task *t, struct worker_arg *a) {
@@ -405,6 +432,13 @@ static void *launch_worker(void *arg) {
         struct err e = {0};
 
         pthread_mutex_lock(&lc->lock);
+        if (t->abandoned) {
+                /* RunTask failed after it started this thread: the task was never stored or listed. */
+                worker_done(lc, NULL, a);
+                pthread_mutex_unlock(&lc->lock);
+                task_free(t);
+                return NULL;
+        }
         if (!t->stop_requested) {
                 set_status(lc, t, "PENDING");
                 json_object_set_new(t->doc, "pullStartedAt", ecs_timestamp_now());
@@ -538,8 +572,6 @@ static void *launch_worker(void *arg) {
         if (!t->stop_requested && essential_stopped(t))
                 request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
         if (t->stop_requested) {
-                if (strcmp(t->stop_code, "UserInitiated") == 0 && !t->stop_reason[0])
-                        str_printf(t->stop_reason, sizeof(t->stop_reason), STOPPED_DURING_LAUNCH);
                 pthread_mutex_unlock(&lc->lock);
                 run_stop(lc, t);
                 pthread_mutex_lock(&lc->lock);
@@ -739,6 +771,15 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
 static void *stop_worker(void *arg) {
         struct worker_arg *a = arg;
         struct rt_lifecycle *lc = a->lc;
+        pthread_mutex_lock(&lc->lock);
+        bool go = a->t->stop_requested && !lc->shutdown;
+        if (!go) {
+                /* StopTask started this thread and then could not record the stop (it answered the error). */
+                worker_done(lc, a->t, a);
+                pthread_mutex_unlock(&lc->lock);
+                return NULL;
+        }
+        pthread_mutex_unlock(&lc->lock);
         run_stop(lc, a->t);
         pthread_mutex_lock(&lc->lock);
         worker_done(lc, NULL, a); /* the task is freed, or left for recovery at shutdown */
@@ -746,10 +787,16 @@ static void *stop_worker(void *arg) {
         return NULL;
 }
 
-/* Begin stopping a task that has no worker (lock held). */
+/* Begin stopping a task that has no worker (lock held). Without a thread for it, the stop stays requested: the
+ * janitor tries again on its next pass (and so does a StopTask of the task). */
 static void begin_stop(struct rt_lifecycle *lc, struct task *t) {
-        if (!t->worker && !t->stopping && !lc->shutdown)
-                spawn_worker(lc, t, stop_worker);
+        struct err e = {0};
+        t->stop_unstarted = false;
+        if (!t->worker && !t->stopping && !lc->shutdown && spawn_worker(lc, t, stop_worker, &e) < 0) {
+                t->stop_unstarted = true;
+                log_error("lifecycle", "\"cannot begin the stop, the janitor retries\" task=%s error=\"%s\"", t->id,
+                          e.msg);
+        }
         pthread_cond_broadcast(&lc->changed);
 }
 
@@ -878,7 +925,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                    .task_id = t->id, .cluster_name = req->cluster_name};
         struct err plan_err = {0};
         int plan_r = lc->be->plan(lc->be->impl, &in, &plan, &plan_err);
-        if (plan_r < 0 && plan_err.kind != ERR_KIND_CLIENT) {
+        /* A definition the backend refuses outright (backend.h: -EOPNOTSUPP) is RunTask's error: no task. */
+        if (plan_r < 0 && (plan_err.kind != ERR_KIND_CLIENT || plan_r == -EOPNOTSUPP)) {
                 task_free(t);
                 *e = plan_err;
                 return plan_r;
@@ -886,10 +934,11 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         t->doc = TAKE_PTR(doc);
         /* A definition the backend cannot run still becomes a task, which fails to start with the reason, as ECS
          * reports problems it finds at launch. */
-        t->priv = json_pack("{s:o, s:s}", "plan",
+        t->priv = json_pack("{s:o, s:s, s:[s]}", "plan",
                             plan_r < 0 ? json_pack("{s:[], s:[], s:n}", "containers", "order", "network")
                                        : TAKE_PTR(plan),
-                            "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""));
+                            "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "statuses",
+                            "PROVISIONING");
         if (plan_r < 0) {
                 /* Containers exist in the document but not in the empty plan: give the plan placeholders. */
                 json_t *pcs = json_object_get(json_object_get(t->priv, "plan"), "containers");
@@ -911,22 +960,34 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                 str_printf(why, sizeof(why), "ClientException: %s", plan_err.msg);
                 launch_failed(t, NULL, why);
         }
-        struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
-                                  .doc = t->doc, .priv = t->priv};
-        json_object_set_new(t->doc, "version", json_integer(1));
-        r = rt_task_put(lc->store, &row, e);
+        /* The launch thread first, so that a task is stored only when something will launch it; the thread waits
+         * for the lock, and a task that could not be stored is `abandoned` to it. Tags before the task: a task is
+         * listed only with its tags. Either failure is RunTask's, and leaves no task behind. */
+        r = spawn_worker(lc, t, launch_worker, e);
         if (r < 0) {
                 pthread_mutex_unlock(&lc->lock);
                 task_free(t);
                 return r;
         }
-        if (req->tags && json_array_size(req->tags) && rt_tags_put(lc->store, task_arn, req->tags, e) < 0)
-                log_warn("lifecycle", "\"cannot store task tags\" task=%s error=\"%s\"", t->id, e->msg);
+        bool tagged = req->tags && json_array_size(req->tags);
+        if (tagged)
+                r = rt_tags_put(lc->store, task_arn, req->tags, e);
+        if (r >= 0) {
+                json_object_set_new(t->doc, "version", json_integer(0));
+                r = task_write(lc, t, e);
+                struct err ignored = {0};
+                if (r < 0 && tagged)
+                        rt_tags_clear(lc->store, task_arn, &ignored);
+        }
+        if (r < 0) {
+                t->abandoned = true;
+                pthread_mutex_unlock(&lc->lock);
+                return r;
+        }
         t->next = lc->tasks;
         lc->tasks = t;
         *ret = json_deep_copy(t->doc);
         log_info("lifecycle", "\"task registered\" task=%s family=%s cluster=%s", t->id, t->family, t->cluster);
-        spawn_worker(lc, t, launch_worker);
         pthread_mutex_unlock(&lc->lock);
         return 0;
 }
@@ -935,18 +996,48 @@ int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *
                       struct err *e) {
         pthread_mutex_lock(&lc->lock);
         struct task *t = task_find(lc, task_id);
-        if (t) {
-                request_stop(t, "UserInitiated", reason && *reason ? reason : STOPPED_BY_USER_DEFAULT);
-                task_save(lc, t);
+        if (!t) {
+                pthread_mutex_unlock(&lc->lock);
+                return rt_task_get(lc->store, task_id, ret, NULL, e);
+        }
+        /* A task without a worker (it runs) gets its stop thread first, so that a stop that is recorded always has
+         * a thread to carry it out; the thread waits for the lock, and leaves if the stop is not recorded. */
+        int r = 0;
+        if (!t->worker && !t->stopping && !lc->shutdown && (r = spawn_worker(lc, t, stop_worker, e)) < 0) {
+                pthread_mutex_unlock(&lc->lock);
+                return r;
+        }
+        /* Without a reason of the caller's: a task that has not reached RUNNING never will (the launch sees the stop
+         * at its next step), so it says so. */
+        bool launching = !t->stopping && strcmp(last_status(t), "RUNNING") != 0;
+        const char *dflt = launching ? STOPPED_DURING_LAUNCH : STOPPED_BY_USER_DEFAULT;
+        /* What request_stop changes, to put back when the stop cannot be stored: StopTask then answers the error and
+         * the task goes on as if it had not been asked. */
+        bool had_request = t->stop_requested;
+        json_t *old_desired = json_incref(json_object_get(t->doc, "desiredStatus"));
+        json_t *old_stop = json_incref(json_object_get(t->priv, "stop"));
+        request_stop(t, "UserInitiated", reason && *reason ? reason : dflt);
+        r = task_write(lc, t, e);
+        if (r < 0) {
+                if (!had_request) {
+                        t->stop_requested = false;
+                        t->stop_code[0] = t->stop_reason[0] = '\0';
+                }
+                json_object_set(t->doc, "desiredStatus", old_desired);
+                if (old_stop)
+                        json_object_set(t->priv, "stop", old_stop);
+                else
+                        json_object_del(t->priv, "stop");
+        } else {
                 cancel_launch(lc, t);
                 *ret = json_deep_copy(t->doc);
                 log_info("lifecycle", "\"stop requested\" task=%s", t->id);
-                begin_stop(lc, t);
-                pthread_mutex_unlock(&lc->lock);
-                return 0;
         }
+        json_decref(old_desired);
+        json_decref(old_stop);
+        pthread_cond_broadcast(&lc->changed); /* the stop worker, whatever it is to do */
         pthread_mutex_unlock(&lc->lock);
-        return rt_task_get(lc->store, task_id, ret, NULL, e);
+        return r;
 }
 
 int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t timeout_ms) {
@@ -1119,6 +1210,10 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
                 }
                 task_save(lc, t);
         }
+        int live = 0;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                live++;
+        log_info("lifecycle", "\"resynced\" live_tasks=%d", live);
         /* Workloads of no live task (a stop interrupted after finalizing, or a task forgotten) are removed. */
         size_t k;
         const json_t *o;
@@ -1431,6 +1526,10 @@ static void *janitor_main(void *arg) {
                         continue;
                 }
                 next_ms = now + period_ms;
+                /* A stop that found no thread for itself (begin_stop) is begun again. */
+                for (struct task *t = lc->tasks; t; t = t->next)
+                        if (t->stop_unstarted)
+                                begin_stop(lc, t);
                 pthread_mutex_unlock(&lc->lock);
                 struct err e = {0};
                 int removed = 0;
@@ -1451,6 +1550,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->retention_ms = cfg->retention_ms > 0 ? cfg->retention_ms : 3600 * 1000;
         lc->dependency_wait_ms = cfg->dependency_wait_ms > 0 ? cfg->dependency_wait_ms : DEPENDENCY_WAIT_DEFAULT_MS;
         lc->secrets = cfg->secrets ? json_deep_copy(cfg->secrets) : json_object();
+        lc->thread_create = cfg->thread_create ? cfg->thread_create : pthread_create;
         pthread_mutex_init(&lc->lock, NULL);
         pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
 
@@ -1473,13 +1573,13 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                 const char *carn = ecs_json_str(t->doc, "clusterArn", "");
                 const char *cslash = strrchr(carn, '/');
                 str_printf(t->cluster, sizeof(t->cluster), "%s", cslash ? cslash + 1 : "");
-                struct ecs_arn tdarn;
-                if (ecs_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), &tdarn, NULL) == 0) {
-                        const char *colon = strrchr(tdarn.resource, ':');
-                        const char *fam = strchr(tdarn.resource, '/');
-                        if (fam && colon && colon > fam)
-                                str_printf(t->family, sizeof(t->family), "%.*s", (int) (colon - fam - 1), fam + 1);
-                }
+                /* The family is a column of the task's row (ListTasks --family): every save writes it again. */
+                int64_t rev;
+                struct err ignored = {0};
+                if (ecs_taskdef_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), t->family, &rev,
+                                          &ignored) < 0)
+                        log_warn("lifecycle", "\"task without a valid task definition ARN\" task=%s error=\"%s\"",
+                                 t->id, ignored.msg);
                 const json_t *stop = json_object_get(t->priv, "stop");
                 if (stop) {
                         t->stop_requested = true;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "backend.h"
@@ -28,6 +29,9 @@ struct rt_lifecycle_config {
         const json_t *secrets;
         /* Longest wait for a COMPLETE/SUCCESS/HEALTHY dependency whose upstream has no startTimeout. */
         int64_t dependency_wait_ms;
+        /* How launch and stop threads are made: NULL is pthread_create. For tests that must make thread creation
+         * fail (EAGAIN, as when a process runs out of threads) on demand, which a real limit cannot do for root. */
+        int (*thread_create)(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 };
 
 /* Create the lifecycle and load every task that was not STOPPED when ecsd last ran. Call rt_lifecycle_resync
@@ -52,12 +56,16 @@ struct rt_run_request {
         const char *container_instance_arn; /* StartTask; NULL */
 };
 
-/* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. */
+/* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,
+ * leaving no task, when the task or its tags cannot be stored or no thread can be started for its launch
+ * (ERR_KIND_INTERNAL), or when the backend refuses the definition (-EOPNOTSUPP, ERR_KIND_CLIENT; backend.h). */
 int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e);
 
 /* Ask a task to stop (StopTask): desiredStatus becomes STOPPED at once; the stop itself runs in the background with
- * stopCode UserInitiated and stoppedReason `reason` (NULL: "Task stopped by user"). A task already stopped is
- * returned as it is. *ret gets the Task object. -ENOENT when the id is unknown. */
+ * stopCode UserInitiated and stoppedReason `reason` (NULL or "": "Task stopped by user", or "Task stopped during
+ * launch" when the task has not reached RUNNING). A task already stopped is
+ * returned as it is. *ret gets the Task object. -ENOENT when the id is unknown. When the stop cannot be stored or no
+ * thread can be started for it, fails (ERR_KIND_INTERNAL) and the task goes on as if it had not been asked. */
 int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *reason, json_t **ret,
                       struct err *e);
 

@@ -171,6 +171,74 @@ static void deadline_kills_group(void **state) {
         docker_cmd_result_free(&r);
 }
 
+/* A cancel from another thread ends a command at once, whatever its deadline, and kills its whole process group
+ * (what StopTask and shutdown need while `docker pull` hangs on a registry that does not answer). */
+struct cancel_run {
+        struct docker_cancel *cancel;
+        const char *script;
+        struct docker_cmd_result r;
+        struct err e;
+        int ret;
+};
+
+static void *cancel_run_main(void *arg) {
+        struct cancel_run *c = arg;
+        const char *argv[] = {"docker", "-c", c->script, NULL};
+        struct docker_cmd cmd = {.argv = argv, .timeout_ms = 10 * 60 * 1000, .cli = SH, .cancel = c->cancel};
+        c->ret = docker_run_cmd(&cmd, &c->r, &c->e);
+        return NULL;
+}
+
+static void cancel_kills_group(void **state) {
+        (void) state;
+        char dir[] = "/tmp/ecsd-runner-cancel-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char pidfile[128], script[512], marker[128];
+        snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+        snprintf(marker, sizeof(marker), "%s/ran", dir);
+        /* The background sleep's pid reaches the file only once the group is running. */
+        snprintf(script, sizeof(script), "sleep 600 & echo $! > %s.tmp && mv %s.tmp %s; wait", pidfile, pidfile,
+                 pidfile);
+        struct cancel_run c = {.cancel = docker_cancel_new(), .script = script};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, cancel_run_main, &c), 0);
+        FILE *f = NULL;
+        while (!(f = fopen(pidfile, "r")))
+                usleep(5000); /* the test's own timeout bounds this wait */
+        long gpid = 0;
+        assert_int_equal(fscanf(f, "%ld", &gpid), 1);
+        fclose(f);
+        assert_false(process_gone(gpid));
+        assert_false(docker_cancel_fired(c.cancel));
+        docker_cancel_fire(c.cancel);
+        assert_true(docker_cancel_fired(c.cancel));
+        pthread_join(th, NULL);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_int_equal(c.e.code, -ECANCELED);
+        assert_non_null(strstr(c.e.msg, "cancelled"));
+        assert_true(c.r.signal == SIGTERM || c.r.signal == SIGKILL);
+        bool gone = false;
+        for (int i = 0; i < 100 && !gone; i++) {
+                gone = process_gone(gpid);
+                if (!gone)
+                        usleep(10000);
+        }
+        assert_true(gone);
+        docker_cmd_result_free(&c.r);
+
+        /* Sticky: a command started after the cancel is never spawned. */
+        snprintf(script, sizeof(script), "touch %s", marker);
+        struct cancel_run later = {.cancel = c.cancel, .script = script};
+        cancel_run_main(&later);
+        assert_int_equal(later.ret, -ECANCELED);
+        assert_int_equal(access(marker, F_OK), -1);
+        docker_cmd_result_free(&later.r);
+        docker_cancel_free(c.cancel);
+        docker_cancel_free(NULL);
+        unlink(pidfile);
+        rmdir(dir);
+}
+
 /* The CLI exits but leaves something holding its pipes: the runner returns the CLI's status after a short linger and
  * kills the leftovers, instead of waiting for the deadline. */
 static void leftovers_killed(void **state) {
@@ -309,7 +377,7 @@ static void plan_step(void **state) {
         json_t *env = json_pack("{ssss}", "PLAIN", "p v", "HOME", "/home/task");
         json_t *env_file = json_pack("[s]", "HOME");
         assert_int_equal(docker_runner_set_cli(SH), 0);
-        assert_int_equal(docker_run_plan_step(argv, env, env_file, 5000, &r, &e), 0);
+        assert_int_equal(docker_run_plan_step(argv, env, env_file, 5000, NULL, &r, &e), 0);
         /* HOME went through fd 3; the shell's own HOME is ecsd's. */
         const char *home = getenv("HOME");
         char want[512];
@@ -318,7 +386,7 @@ static void plan_step(void **state) {
         docker_cmd_result_free(&r);
 
         json_object_set_new(env, "HOME", json_string("a\nb"));
-        assert_int_equal(docker_run_plan_step(argv, env, env_file, 5000, &r, &e), -EINVAL);
+        assert_int_equal(docker_run_plan_step(argv, env, env_file, 5000, NULL, &r, &e), -EINVAL);
         assert_null(strstr(e.msg, "a\nb"));
         assert_int_equal(docker_runner_set_cli("docker"), 0);
         json_decref(argv);
@@ -414,7 +482,7 @@ static void docker_env_file_fd3(void **state) {
         json_t *env_file = json_pack("[ss]", "HOME", "DOCKER_X");
         struct docker_cmd_result r = {0};
         struct err e = {0};
-        assert_int_equal(docker_run_plan_step(argv, env, env_file, 60000, &r, &e), 0);
+        assert_int_equal(docker_run_plan_step(argv, env, env_file, 60000, NULL, &r, &e), 0);
         if (docker_cmd_result_check(&r, "docker run", &e) < 0)
                 fail_msg("%s", e.msg);
         assert_string_equal(r.out, "/task/home|dx|plain value\n");
@@ -463,6 +531,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test(capture_and_first_line),
                 cmocka_unit_test(output_cap_drains),
                 cmocka_unit_test(deadline_kills_group),
+                cmocka_unit_test(cancel_kills_group),
                 cmocka_unit_test(leftovers_killed),
                 cmocka_unit_test(env_passing),
                 cmocka_unit_test(fd3_data),

@@ -116,6 +116,43 @@ static void taskdef_refs(void **state) {
         assert_int_equal(e.kind, ERR_KIND_CLIENT);
 }
 
+/* The family:revision split of a task definition ARN (restart recovery reads a task's family from it; a second,
+ * wrong split once left recovered tasks without a family). */
+static void taskdef_arn_family_revision(void **state) {
+        (void) state;
+        char family[ECS_NAME_MAX + 1] = "untouched";
+        int64_t rev = -1;
+        struct err e = {0};
+        assert_int_equal(ecs_taskdef_arn_parse("arn:aws:ecs:eu-west-1:123456789012:task-definition/web-app_2:17",
+                                               family, &rev, &e),
+                         0);
+        assert_string_equal(family, "web-app_2");
+        assert_int_equal(rev, 17);
+        /* Whatever the region and account: the ARN was written by ecsd itself. */
+        assert_int_equal(ecs_taskdef_arn_parse("arn:aws:ecs:us-east-1:000000000000:task-definition/a:1", family, &rev,
+                                               &e),
+                         0);
+        assert_string_equal(family, "a");
+        assert_int_equal(rev, 1);
+        static const char *const bad[] = {
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/web",     /* no revision */
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/web:",    /* empty revision */
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/web:0",   /* revisions start at 1 */
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/:3",      /* no family */
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/w b:3",   /* not a name */
+                "arn:aws:ecs:us-east-1:000000000000:task/default/abc",        /* another type */
+                "web:3",                                                       /* not an ARN */
+                "",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                str_printf(family, sizeof(family), "untouched");
+                rev = -1;
+                assert_int_equal(ecs_taskdef_arn_parse(bad[i], family, &rev, &e), -EINVAL);
+                assert_string_equal(family, "untouched");
+                assert_int_equal(rev, -1);
+        }
+}
+
 static void page_tokens_round_trip(void **state) {
         (void) state;
         char token[ECS_PAGE_TOKEN_MAX], key[ECS_PAGE_KEY_MAX];
@@ -177,7 +214,7 @@ int main(void) {
                 cmocka_unit_test(arn_parse_task_definition), cmocka_unit_test(arn_parse_task_keeps_slashes),
                 cmocka_unit_test(arn_parse_rejects_malformed), cmocka_unit_test(arn_format_round_trip),
                 cmocka_unit_test(names),  cmocka_unit_test(cluster_refs),
-                cmocka_unit_test(taskdef_refs), cmocka_unit_test(page_tokens_round_trip),
+                cmocka_unit_test(taskdef_refs), cmocka_unit_test(taskdef_arn_family_revision), cmocka_unit_test(page_tokens_round_trip),
                 cmocka_unit_test(max_results), cmocka_unit_test(error_shapes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

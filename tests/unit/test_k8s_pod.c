@@ -253,14 +253,14 @@ static void depends_on_shapes(void **state) {
                                                                               "nodeSelector"), "kubernetes.io/arch")),
                             "amd64");
 
-        /* Without native sidecars, only the init container stays; HEALTHY/START are left to the lifecycle. */
+        /* Without native sidecars, the init container still orders SUCCESS (HEALTHY and START are refused then:
+         * depends_on_a_pod_cannot_keep_is_refused). */
         json_auto_t *plain = pod_file("no-native-sidecars.json");
         assert_string_equal(init_names(plain, buf, sizeof(buf)), "migrate");
         json_auto_t *prec = records(plain);
         const json_t *api_deps = json_object_get(json_object_get(prec, "api"), "dependsOn");
-        assert_true(json_is_false(json_object_get(json_array_get(api_deps, 0), "enforced"))); /* db HEALTHY */
-        assert_true(json_is_true(json_object_get(json_array_get(api_deps, 1), "enforced")));  /* migrate SUCCESS */
-        assert_non_null(strstr(annotation(plain, K8S_ANNOTATION_NOTES), "left to ecsd's lifecycle"));
+        assert_int_equal(json_array_size(api_deps), 1);
+        assert_true(json_is_true(json_object_get(json_array_get(api_deps, 0), "enforced"))); /* migrate SUCCESS */
 
         /* A chain: sidecar → init → sidecar (HEALTHY) → init (COMPLETE) → web (sidecar: metrics waits for START). */
         json_auto_t *sc = pod_file("sidecars.json");
@@ -391,6 +391,64 @@ static void expect_client_error(const char *patch, const char *tdpatch, const ch
                 fail_msg("error '%s' does not mention '%s'", e.msg, needle);
 }
 
+/* A dependsOn a Pod cannot keep in order (its upstream would be a regular container, which the kubelet starts with
+ * the others) is refused with -EOPNOTSUPP (RunTask's ClientException), naming the container, the dependency and
+ * why; the ones a Pod keeps (init containers, native sidecars) are accepted. */
+static void expect_refused(const char *containers, bool native_sidecars, const char *needle) {
+        json_error_t jerr;
+        json_auto_t *cs = json_loads(containers, 0, &jerr);
+        assert_non_null(cs);
+        json_auto_t *td = json_pack("{s:s, s:i, s:O}", "family", "t", "revision", 1, "containerDefinitions", cs);
+        json_auto_t *sp = native_sidecars ? NULL : json_pack("{s:b}", "native_sidecars", 0);
+        struct k8s_task_spec s = fixed_spec(td, NULL, sp);
+        struct err e = {0};
+        json_t *pod = NULL;
+        int r = k8s_pod_manifest(&s, &pod, &e);
+        if (!needle) {
+                if (r < 0)
+                        fail_msg("refused: %s", e.msg);
+                json_decref(pod);
+                return;
+        }
+        assert_int_equal(r, -EOPNOTSUPP);
+        assert_null(pod);
+        assert_int_equal(e.kind, ERR_KIND_CLIENT);
+        if (!strstr(e.msg, needle))
+                fail_msg("error '%s' does not mention '%s'", e.msg, needle);
+}
+
+#define C(name, essential, deps) \
+        "{\"name\": \"" name "\", \"image\": \"busybox\", \"memory\": 64, \"essential\": " essential \
+        ", \"dependsOn\": [" deps "]}"
+#define D(name, cond) "{\"containerName\": \"" name "\", \"condition\": \"" cond "\"}"
+
+static void depends_on_a_pod_cannot_keep_is_refused(void **state) {
+        (void) state;
+        /* Without native sidecars nothing orders a START or HEALTHY upstream. */
+        expect_refused("[" C("db", "true", "") "," C("api", "true", D("db", "START")) "]", false,
+                       "Container 'api' dependsOn 'db' START cannot be kept on Kubernetes: native sidecars are not "
+                       "available, so 'db' would start together with 'api'.");
+        expect_refused("[" C("db", "false", "") "," C("api", "true", D("db", "HEALTHY")) "]", false,
+                       "'api' dependsOn 'db' HEALTHY");
+        /* An essential upstream cannot be an init container. */
+        expect_refused("[" C("migrate", "true", "") "," C("api", "true", D("migrate", "SUCCESS")) "]", true,
+                       "'api' dependsOn 'migrate' SUCCESS cannot be kept on Kubernetes: an essential container cannot "
+                       "be an init container");
+        /* Waited for both to start and to exit: neither an init container nor a sidecar. */
+        expect_refused("[" C("up", "false", "") "," C("a", "true", D("up", "START")) "," C("b", "true",
+                                                                                          D("up", "COMPLETE")) "]",
+                       true, "both to start and to exit");
+        /* An upstream that itself waits for a regular container (base is one: waited for to start and to exit). */
+        expect_refused("[" C("top", "true", D("mid", "START")) "," C("base", "false", "") "," C("mid", "false",
+                                                                                            D("base", "START")) ","
+                       C("other", "true", D("base", "COMPLETE")) "]",
+                       true, "'top' dependsOn 'mid' START cannot be kept on Kubernetes: it waits itself for a regular "
+                             "container");
+        /* What a Pod keeps is accepted. */
+        expect_refused("[" C("db", "true", "") "," C("api", "true", D("db", "HEALTHY")) "]", true, NULL);
+        expect_refused("[" C("migrate", "false", "") "," C("api", "true", D("migrate", "SUCCESS")) "]", false, NULL);
+}
+
 static void rejected_fields(void **state) {
         (void) state;
         expect_client_error("{\"environmentFiles\": [{\"value\": \"arn:aws:s3:::b/app.env\", \"type\": \"s3\"}]}", NULL,
@@ -505,6 +563,7 @@ int main(void) {
                 cmocka_unit_test(env_secrets_and_endpoints),
                 cmocka_unit_test(security_and_volumes),
                 cmocka_unit_test(rejected_fields),
+                cmocka_unit_test(depends_on_a_pod_cannot_keep_is_refused),
                 cmocka_unit_test(names_collide_and_cycles),
                 cmocka_unit_test(labels_are_valid_for_odd_names),
                 cmocka_unit_test(namespaces),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import time
 
@@ -72,3 +73,25 @@ def wait_stopped(ecs, arn: str, timeout: float = 60, cluster: str = "default") -
 
 def container(task: dict, name: str) -> dict:
     return next(c for c in task["containers"] if c["name"] == name)
+
+
+def status_history(srv, arn: str) -> list[str]:
+    """Every lastStatus the task took, in order, as the lifecycle stores it with the task (priv.statuses in the state
+    database, written in the same transaction as each status): unlike samples of DescribeTasks, it misses none."""
+    db = sqlite3.connect(f"file:{srv.data_dir}/ecsd.db?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT private FROM tasks WHERE id = ?", (arn.rsplit("/", 1)[1],)).fetchone()
+    finally:
+        db.close()
+    assert row, f"task {arn} is not in {srv.data_dir}/ecsd.db"
+    return json.loads(row[0]).get("statuses", [])
+
+
+def assert_never_running(srv, task: dict) -> None:
+    """The stopped `task` never ran: no startedAt, and RUNNING is not in its stored status history (which holds the
+    statuses it did take, so this check can fail)."""
+    assert task["lastStatus"] == "STOPPED", task["lastStatus"]
+    assert "startedAt" not in task, task["startedAt"]
+    history = status_history(srv, task["taskArn"])
+    assert history[0] == "PROVISIONING" and history[-1] == "STOPPED", history
+    assert "RUNNING" not in history, history

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import make_client
-from tasklib import container, describe, docker, register, run, wait_for, wait_stopped
+from tasklib import assert_never_running, container, describe, docker, register, run, wait_for, wait_stopped
 
 
 def test_kill9_readopts_running_task(docker_server):
@@ -29,6 +29,33 @@ def test_kill9_readopts_running_task(docker_server):
     ecs.stop_task(task=arn)
     task, _ = wait_stopped(ecs, arn)
     assert task["stopCode"] == "UserInitiated" and container(task, "main")["exitCode"] == 0
+
+
+def wait_log(srv, needle: str, timeout: float = 60) -> None:
+    """Wait until the running server's log (its latest start) has a line containing `needle`."""
+    deadline = time.monotonic() + timeout
+    while needle not in srv.log_paths[-1].read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no {needle!r} in the log:\n{srv.logs()}"
+        time.sleep(0.05)
+
+
+def test_kill9_keeps_the_family_for_list_tasks(docker_server):
+    srv = docker_server()
+    ecs = make_client(srv)
+    td = register(ecs, [{"name": "main", "stopTimeout": 1, "command": ["sleep", "600"]}], family="keepfam")
+    arn = run(ecs, td)["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING")
+    assert ecs.list_tasks(family="keepfam")["taskArns"] == [arn]
+    srv.restart(kill=True)
+    # Recovery writes every re-adopted task again once the backend's event stream is up (the resync): after that,
+    # the task must still be listed under its family.
+    wait_log(srv, 'msg="resynced"')
+    ecs = make_client(srv)
+    assert ecs.list_tasks(family="keepfam")["taskArns"] == [arn]
+    assert describe(ecs, arn)["lastStatus"] == "RUNNING"
+    ecs.stop_task(task=arn)
+    wait_stopped(ecs, arn)
+    assert ecs.list_tasks(family="keepfam", desiredStatus="STOPPED")["taskArns"] == [arn]
 
 
 def test_container_exit_while_ecsd_down_is_noticed(docker_server):
@@ -58,8 +85,8 @@ def test_kill9_during_launch_finishes_cleanly(docker_server):
     wait_for(ecs, arn, lambda t: container(t, "first")["lastStatus"] == "RUNNING")
     srv.restart(kill=True)
     ecs = make_client(srv)
-    task, seen = wait_stopped(ecs, arn)
-    assert "RUNNING" not in seen
+    task, _ = wait_stopped(ecs, arn)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "restarted" in task["stoppedReason"]
 

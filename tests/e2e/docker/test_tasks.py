@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -12,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from tasklib import container, describe, docker, register, run, wait_for, wait_stopped
+from tasklib import (assert_never_running, container, describe, docker, register, run, status_history, wait_for,
+                     wait_stopped)
 
 TIMESTAMP_ORDER = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt", "stoppingAt", "executionStoppedAt",
                    "stoppedAt"]
@@ -83,19 +85,22 @@ def test_stop_timeout_then_sigkill(ecs):
     assert time.monotonic() - t0 < 30
 
 
-def test_stop_at_registration_never_runs(ecs):
+def test_stop_at_registration_never_runs(dsrv, ecs):
     td = register(ecs, [{"name": "main", "command": ["sleep", "600"]}])
     task = run(ecs, td)
     ecs.stop_task(task=task["taskArn"])
-    task, seen = wait_stopped(ecs, task["taskArn"])
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, task["taskArn"])
+    assert_never_running(dsrv, task)
     assert task["stopCode"] == "UserInitiated"
-    assert "startedAt" not in task
+    # No reason given, and the task never ran (docs/internals/lifecycle.md).
+    assert task["stoppedReason"] == "Task stopped during launch"
 
 
 class HangingRegistry:
-    """A TCP server on loopback that accepts and never answers: a pull from it hangs until the server closes. A real
-    registry cannot be made to hang on demand, so this fake stands in for one (only for the pull phase)."""
+    """A registry on loopback whose pulls hang: it answers the engine's version check (`GET /v2/`, which the engine
+    gives up on after a few seconds) as a registry does, then reads the manifest request and never answers it (the
+    engine waits for that answer without a limit). A real registry cannot be made to hang on demand, and none may be
+    reached from the tests, so this fake stands in for one, only for the pull phase."""
 
     def __init__(self):
         self.sock = socket.socket()
@@ -103,7 +108,8 @@ class HangingRegistry:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.conns: list[socket.socket] = []
-        self.accepted = threading.Event()
+        self.hung = threading.Event()  # a pull's manifest request is being held
+        self.closed = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -114,33 +120,107 @@ class HangingRegistry:
             except OSError:
                 return
             self.conns.append(c)
-            self.accepted.set()
+            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+
+    def _conn(self, c: socket.socket):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = c.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1] if head.count(b" ") >= 2 else b""
+                if path != b"/v2/":
+                    self.hung.set()
+                    return  # hold the connection open, unanswered, until close()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Docker-Distribution-Api-Version: registry/2.0\r\nContent-Length: 2\r\n\r\n{}")
+        except OSError:
+            return
 
     def close(self):
+        self.closed = True
         self.sock.close()
         for c in self.conns:
             c.close()
 
 
-def test_stop_during_pull_never_runs(docker_server):
+def docker_pulls_of(image: str) -> list[int]:
+    """Pids of the `docker pull IMAGE` processes that run now (ecsd's CLI children), from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"pull" in argv and image.encode() in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def start_hanging_pull(ecs, reg: HangingRegistry) -> tuple[str, str]:
+    """RunTask of an image on the hanging registry; returns (task ARN, image) once the pull hangs."""
+    image = f"127.0.0.1:{reg.port}/hang:1"
+    td = register(ecs, [{"name": "main", "image": image, "command": ["true"]}])
+    arn = run(ecs, td)["taskArn"]
+    assert reg.hung.wait(60), "the pull never asked the registry for its manifest"
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "PENDING")
+    assert docker_pulls_of(image), "no docker pull runs"
+    return arn, image
+
+
+# A pull that hangs is what a registry that stops answering produces; no real registry can be made to hang on demand
+# (and none may be reached from the tests), so HangingRegistry stands in for one. It stays up, unanswering, until the
+# end of each test: the pull is never released by the fault going away, only by ecsd's cancel.
+
+
+def test_stop_during_pull_cancels_the_pull(docker_server):
     srv = docker_server(args=["--image-pull-behavior", "always"])
     from helpers import make_client
     ecs = make_client(srv)
     reg = HangingRegistry()
     try:
-        td = register(ecs, [{"name": "main", "image": f"127.0.0.1:{reg.port}/hang:1", "command": ["true"]}])
-        task = run(ecs, td)
-        assert reg.accepted.wait(30), "the pull never reached the registry"
-        wait_for(ecs, task["taskArn"], lambda t: t["lastStatus"] == "PENDING")
-        ecs.stop_task(task=task["taskArn"], reason="stop during pull")
+        arn, image = start_hanging_pull(ecs, reg)
+        ecs.stop_task(task=arn, reason="stop during pull")
+        # The pull's own deadline is 10 minutes: only a cancel of the pull lets the task stop within this wait.
+        task, _ = wait_stopped(ecs, arn)
+        assert_never_running(srv, task)
+        assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "stop during pull"
+        assert docker_pulls_of(image) == []
+        assert not reg.closed and reg.thread.is_alive()  # the manifest was never answered: the fault held
     finally:
         reg.close()
-    task, seen = wait_stopped(ecs, task["taskArn"])
-    assert "RUNNING" not in seen
-    assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "stop during pull"
 
 
-def test_stop_between_containers_never_runs(ecs):
+@pytest.mark.parametrize("cleanup", [True, False], ids=["cleanup-on-exit", "tasks-kept"])
+def test_sigterm_while_a_pull_hangs_exits(ecsd_factory, cleanup):
+    from helpers import make_client
+    srv = ecsd_factory(args=["--image-pull-behavior", "always", "--stop-timeout", "5",
+                             *(["--cleanup-on-exit"] if cleanup else [])])
+    ecs = make_client(srv)
+    reg = HangingRegistry()
+    try:
+        arn, image = start_hanging_pull(ecs, reg)
+        # Shutdown cancels launches in flight; without that it waits out the pull's 10-minute deadline.
+        assert srv.terminate(timeout=60) == 0
+        assert docker_pulls_of(image) == []
+        history = status_history(srv, arn)
+        if cleanup:
+            assert history[-1] == "STOPPED", history
+        else:
+            assert history[-1] == "PENDING", history  # left for recovery on the next start, as documented
+        assert "RUNNING" not in history, history
+    finally:
+        reg.close()
+
+
+def test_stop_between_containers_never_runs(dsrv, ecs):
     td = register(ecs, [
         {"name": "first", "essential": False, "command": ["sh", "-c", "sleep 30"]},
         {"name": "second", "command": ["sleep", "600"],
@@ -149,9 +229,10 @@ def test_stop_between_containers_never_runs(ecs):
     task = run(ecs, td)
     wait_for(ecs, task["taskArn"], lambda t: container(t, "first")["lastStatus"] == "RUNNING")
     ecs.stop_task(task=task["taskArn"])
-    task, seen = wait_stopped(ecs, task["taskArn"])
-    assert "RUNNING" not in seen
+    task, _ = wait_stopped(ecs, task["taskArn"])
+    assert_never_running(dsrv, task)
     assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "Task stopped during launch"
     assert container(task, "first").get("exitCode") in (137, 143)
     assert "exitCode" not in container(task, "second")
     assert "runtimeId" not in container(task, "second")
@@ -200,14 +281,14 @@ def test_depends_on_success_orders_containers(ecs):
     assert task["stopCode"] == "EssentialContainerExited"
 
 
-def test_depends_on_success_fails_fast_on_nonzero(ecs):
+def test_depends_on_success_fails_fast_on_nonzero(dsrv, ecs):
     td = register(ecs, [
         {"name": "init", "essential": False, "command": ["sh", "-c", "exit 4"]},
         {"name": "app", "command": ["sleep", "600"],
          "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
     ])
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
-    assert "RUNNING" not in seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert_never_running(dsrv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("DependencyConditionError:")
     assert "exited with code 4" in task["stoppedReason"]
@@ -215,7 +296,7 @@ def test_depends_on_success_fails_fast_on_nonzero(ecs):
     assert "runtimeId" not in container(task, "app")
 
 
-def test_depends_on_healthy_without_health_check_never_resolves(ecs):
+def test_depends_on_healthy_without_health_check_never_resolves(dsrv, ecs):
     # Real ECS (agent dependencygraph): HEALTHY needs a reported health status; without a health check it can never
     # be met, so the task fails to start.
     td = register(ecs, [
@@ -223,8 +304,8 @@ def test_depends_on_healthy_without_health_check_never_resolves(ecs):
         {"name": "app", "command": ["sleep", "600"],
          "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
     ])
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
-    assert "RUNNING" not in seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert_never_running(dsrv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "no health check" in task["stoppedReason"]
 
@@ -344,8 +425,8 @@ def test_pull_failure_fails_to_start(docker_server):
     ecs = make_client(srv)
     # Nothing listens on port 1 of loopback: the pull fails at once, and no cached image can stand in.
     td = register(ecs, [{"name": "main", "image": "127.0.0.1:1/missing:1", "command": ["true"]}])
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
-    assert "RUNNING" not in seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError:")
     assert container(task, "main")["reason"].startswith("CannotPullContainerError:")

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import make_client
 from conftest import BACKEND, K8S_NAMESPACE, kubectl
-from tasklib import container, register, run, wait_for, wait_stopped
+from tasklib import assert_never_running, container, register, run, wait_for, wait_stopped
 from workloads import exits, runs
 
 pytestmark = pytest.mark.skipif(BACKEND != "k8s", reason="Kubernetes backend only")
@@ -110,18 +110,39 @@ def test_a_relist_after_410_finds_a_pod_gone_while_the_watch_was_away(srv, ecs):
     assert task["stopCode"] == "UserInitiated"
 
 
-def test_stop_while_the_pod_starts_cancels_the_wait(ecs):
+def test_stop_while_the_pod_starts_cancels_the_wait(srv, ecs):
     app = runs("app", dockerLabels={"ecsd.test/start-delay": "20s"})
     arn = run(ecs, register(ecs, [app], family="slowstart"))["taskArn"]
     wait_for(ecs, arn, lambda t: t["lastStatus"] == "PENDING")
     time.sleep(1)  # the Pod exists and its container waits in ContainerCreating
     started = time.monotonic()
     ecs.stop_task(task=arn)
-    task, seen = wait_stopped(ecs, arn)
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, arn)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "Task stopped during launch"
     # The stop did not sit out the 20 s start delay (a bound far from any real timing; not a performance check).
     assert time.monotonic() - started < 15
+
+
+def test_a_depends_on_a_pod_cannot_keep_is_refused(srv, ecs):
+    """`up` is waited for both to start (by a) and to exit (by b): neither a native sidecar nor an init container, so it
+    would be a regular container, started by the kubelet together with `a`. RunTask and StartTask refuse the
+    definition, naming what cannot be kept and why, and create nothing; ecsd never runs it out of order."""
+    td = register(ecs, [runs("up", essential=False),
+                        runs("a", dependsOn=[{"containerName": "up", "condition": "START"}]),
+                        runs("b", essential=False, dependsOn=[{"containerName": "up", "condition": "COMPLETE"}])],
+                  family="unkept")
+    for call in (lambda: ecs.run_task(taskDefinition=td),
+                 lambda: ecs.start_task(taskDefinition=td, containerInstances=["node-1"])):
+        with pytest.raises(ecs.exceptions.ClientException) as exc:
+            call()
+        msg = exc.value.response["Error"]["Message"]
+        assert "Container 'a' dependsOn 'up' START cannot be kept on Kubernetes" in msg, msg
+        assert "both to start and to exit" in msg, msg
+    for desired in ("RUNNING", "STOPPED"):
+        assert ecs.list_tasks(family="unkept", desiredStatus=desired)["taskArns"] == []
+    assert kubectl("get", "pods", "-n", K8S_NAMESPACE, "-l", "io.ecsd/family=unkept", "-o", "name") == ""
 
 
 def test_a_pod_that_never_starts_fails_the_task(server):
@@ -129,8 +150,8 @@ def test_a_pod_that_never_starts_fails_the_task(server):
     srv = server(args=["--k8s-node-name", "", "--k8s-start-timeout", "3"])
     ecs = make_client(srv)
     arn = run(ecs, register(ecs, [runs("app")], family="nowhere"))["taskArn"]
-    task, seen = wait_stopped(ecs, arn)
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, arn)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "did not start within 3 s" in task["stoppedReason"], task["stoppedReason"]
 

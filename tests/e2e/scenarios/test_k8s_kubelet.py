@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BACKEND, K8S_NAMESPACE, kubectl
-from tasklib import container, register, run, wait_for, wait_stopped
+from tasklib import assert_never_running, container, register, run, wait_for, wait_stopped
 from workloads import runs
 
 pytestmark = pytest.mark.skipif(BACKEND != "k8s" or os.environ.get("ECSD_SCENARIO_KUBELET") != "1",
@@ -203,22 +203,22 @@ def test_a_secret_reaches_the_container(srv, ecs):
         kubectl("delete", "secret", "-n", K8S_NAMESPACE, "db-creds")
 
 
-def test_a_missing_secret_fails_the_task(ecs):
+def test_a_missing_secret_fails_the_task(srv, ecs):
     td = register(ecs, [{"name": "app", "command": ["sh", "-c", "echo never"],
                          "secrets": [{"name": "TOKEN", "valueFrom": "k8s:no-such-secret/token"}]}],
                   family="nosecret")
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("ResourceInitializationError: "), task["stoppedReason"]
     assert "no-such-secret" in task["stoppedReason"], task["stoppedReason"]
 
 
-def test_a_pod_the_kubelet_rejects_fails_the_task_with_its_reason(ecs):
+def test_a_pod_the_kubelet_rejects_fails_the_task_with_its_reason(srv, ecs):
     """More memory than the node has: the kubelet refuses the Pod at admission (no scheduler runs here, so it is the
     kubelet that says so), and the task fails with the kubelet's reason."""
     td = register(ecs, [{"name": "app", "memory": 4_000_000, "command": ["true"]}], family="toobig")
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert "OutOfmemory" in task["stoppedReason"], task["stoppedReason"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from helpers import make_client
-from tasklib import container, describe, register, run, wait_for, wait_stopped
+from tasklib import assert_never_running, container, describe, register, run, wait_for, wait_stopped
 from workloads import exits, runs
 
 IMAGE_THAT_CANNOT_BE_PULLED = "127.0.0.1:1/ecsd-test/missing:1"  # a closed loopback port: no registry is reached
@@ -61,7 +61,7 @@ def test_stop_task_while_running(ecs):
     assert container(task, "app")["exitCode"] == 143
 
 
-def test_stop_task_during_launch_never_runs(ecs):
+def test_stop_task_during_launch_never_runs(srv, ecs):
     # The launch waits 3 s on `gate` (a dependency on Docker; an init container plus a start delay on Kubernetes),
     # and the stop lands inside that wait.
     gate = exits("gate", 0, after_s=3, essential=False)
@@ -70,17 +70,17 @@ def test_stop_task_during_launch_never_runs(ecs):
     arn = run(ecs, register(ecs, [gate, app], family="gated"))["taskArn"]
     time.sleep(1)
     ecs.stop_task(task=arn)
-    task, seen = wait_stopped(ecs, arn)
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, arn)
+    assert_never_running(srv, task)
     assert task["stopCode"] == "UserInitiated"
-    assert "startedAt" not in task
+    assert task["stoppedReason"] == "Task stopped during launch"
 
 
-def test_pull_failure_fails_the_task(ecs):
+def test_pull_failure_fails_the_task(srv, ecs):
     td = register(ecs, [{"name": "app", "image": IMAGE_THAT_CANNOT_BE_PULLED, "command": ["true"],
                          "dockerLabels": {"ecsd.test/image-pull-error": "true"}}], family="nopull")
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError: "), task["stoppedReason"]
 
@@ -96,13 +96,13 @@ def test_depends_on_success_runs_in_order(ecs):
     assert container(task, "app")["exitCode"] == 0
 
 
-def test_healthy_dependency_without_health_check_fails(ecs):
+def test_healthy_dependency_without_health_check_fails(srv, ecs):
     # Real ECS: a HEALTHY condition on a container without a health check can never be met.
     td = register(ecs, [runs("side", essential=False),
                         runs("app", dependsOn=[{"containerName": "side", "condition": "HEALTHY"}])],
                   family="nohealth")
-    task, seen = wait_stopped(ecs, run(ecs, td)["taskArn"])
-    assert "RUNNING" not in seen, seen
+    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"])
+    assert_never_running(srv, task)
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("DependencyConditionError: "), task["stoppedReason"]
 
