@@ -512,13 +512,18 @@ static int cmd_serve(int argc, char **argv) {
         /* The state directory's lock, then the API's address, before anything else: a second ecsd on either exits
          * here, before it touches a container or the store's contents. */
         _cleanup_close_ int api_fd = -1;
-        char api_address[API_ADDRESS_MAX], metadata_address[API_ADDRESS_MAX] = "";
+        char api_address[API_ADDRESS_MAX] = "", metadata_address[API_ADDRESS_MAX] = "";
         r = rt_store_open(cfg.data_dir, &s.store, &e);
         if (r >= 0)
                 r = api_listen(cfg.listen, &api_fd, &e);
         if (r >= 0 && (r = api_listen_address(api_fd, api_address, sizeof(api_address), &port)) < 0)
                 err_set(&e, r, ERR_KIND_INTERNAL, "cannot read the address of %s: %s", cfg.listen, strerror(-r));
         cfg.api_address = api_address;
+        /* A ready file left by an earlier run must not pass for this one's; removed only now, so that an ecsd
+         * refused above leaves the running one's file alone. */
+        if (r >= 0 && cfg.ready_file && unlink(cfg.ready_file) < 0 && errno != ENOENT)
+                r = err_set(&e, -errno, ERR_KIND_INVALID, "--ready-file: cannot remove the old %s: %s",
+                            cfg.ready_file, strerror(errno));
         if (r >= 0)
                 r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
                             &s.api, &e);
@@ -555,6 +560,8 @@ static int cmd_serve(int argc, char **argv) {
                         log_warn("main", "\"tasks not stopped at exit\" count=%d", left);
         }
         service_stop(&s);
+        if (cfg.ready_file)
+                unlink(cfg.ready_file); /* it no longer listens */
         return EXIT_SUCCESS;
 }
 

@@ -43,11 +43,14 @@ def test_second_server_on_the_same_address_exits_and_the_first_answers_everythin
     for name in names:
         ecs.create_cluster(clusterName=name)
     address = f"127.0.0.1:{first.port}"
-    second = run_second(ecsd_bin, "--listen", address, "--data-dir", ":memory:")
+    ready = first.ready_path.read_text()
+    second = run_second(ecsd_bin, "--listen", address, "--data-dir", ":memory:", "--ready-file",
+                        str(first.ready_path))
     assert second.returncode == 1, second.stderr
     errors = error_lines(second)
     assert len(errors) == 1, second.stderr
     assert f"cannot listen on {address}" in errors[0] and "in use by another process" in errors[0], errors
+    assert first.ready_path.read_text() == ready, "the refused server touched the running one's ready file"
     # Every request reaches the first server: ListClusters sees every cluster every time.
     for _ in range(50):
         got = {arn.rsplit("/", 1)[1] for arn in list_all_clusters(ecs)}
@@ -101,6 +104,8 @@ def test_ready_file_names_the_bound_addresses(ecsd_factory):
     line = next(line for line in srv.logs().splitlines() if 'msg="listening"' in line)
     assert f"addr={ready['api']}" in line and f"metadata={ready['metadata']}" in line, line
     assert not list(srv.ready_path.parent.glob("*.tmp")), "the ready file's temporary was left"
+    assert srv.terminate() == 0
+    assert not srv.ready_path.exists(), "the ready file outlived the server"
 
 
 def test_second_server_on_the_same_state_dir_exits_naming_dir_and_pid(ecsd_factory, ecsd_bin):
