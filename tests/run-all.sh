@@ -24,27 +24,29 @@ skipped=0
 join() { local out; out=$(printf '%s, ' "$@"); echo "${out%, }"; }
 
 # Count ctest's JUnit report into $counts ("P passed, S skipped: name (why), ..., F failed: names") and add the
-# skipped ones to $skipped.
+# skipped ones to $skipped. Skipped: a SKIP_RETURN_CODE exit or a disabled test; a test that did not run for another
+# reason (its fixture failed, no executable) counts as failed.
 count_results() { # JUNIT_XML
-  local xml=$1 name status why passed=0
+  local xml=$1 name status msg last passed=0
   local -a skip=() fail=()
   if [ ! -s "$xml" ]; then counts="no results: ctest wrote no $xml"; return; fi
-  while IFS=$'\t' read -r name status why; do
-    case $status in
-      run) passed=$((passed + 1)) ;;
-      fail) fail+=("$name") ;;
-      *) skip+=("$name${why:+ ($why)}") ;;
+  while IFS=$'\t' read -r name status msg last; do
+    case $status:$msg in
+      run:*) passed=$((passed + 1)) ;;
+      fail:*) fail+=("$name") ;;
+      notrun:SKIP_*) skip+=("$name (${last:-$msg})") ;;  # the last line a skipped test printed says why
+      disabled:*) skip+=("$name (disabled)") ;;
+      *) fail+=("$name (did not run: $msg)") ;;         # a failed fixture, a missing executable
     esac
   done < <(awk '
     function unxml(t) { gsub(/&lt;/, "<", t); gsub(/&gt;/, ">", t); gsub(/&quot;/, "\"", t); gsub(/&apos;/, "\047", t)
                         gsub(/&amp;/, "\\&", t); gsub(/\t/, " ", t); return t }
     /<testcase / { name = $0; sub(/.*<testcase name="/, "", name); sub(/".*/, "", name)
-                   st = $0; sub(/.* status="/, "", st); sub(/".*/, "", st); why = ""; last = ""; out = 0 }
-    /<skipped message="/ { why = $0; sub(/.*<skipped message="/, "", why); sub(/"\/>.*/, "", why) }
+                   st = $0; sub(/.* status="/, "", st); sub(/".*/, "", st); msg = ""; last = ""; out = 0 }
+    /<skipped message="/ { msg = $0; sub(/.*<skipped message="/, "", msg); sub(/"\/>.*/, "", msg) }
     /<system-out>/ { out = 1 }
     out { t = $0; sub(/.*<system-out>/, "", t); if (sub(/<\/system-out>.*/, "", t)) out = 0; if (t ~ /[^ ]/) last = t }
-    /<\/testcase>/ { if (last != "") why = last   # the last line a skipped test printed says why
-                     printf "%s\t%s\t%s\n", unxml(name), st, unxml(why) }' "$xml")
+    /<\/testcase>/ { printf "%s\t%s\t%s\t%s\n", unxml(name), st, unxml(msg), unxml(last) }' "$xml")
   local line="$passed passed"
   if [ ${#skip[@]} -gt 0 ]; then
     line+=", ${#skip[@]} skipped: $(join "${skip[@]}")"

@@ -4,7 +4,8 @@
 #
 #   deploy/local/install-deps.sh          build and run dependencies: what deploy/local/serve.sh and
 #                                         deploy/local/docker-engine-up need (busybox-static for its busybox:local
-#                                         image; docker.io itself only when no engine answers, engine-up installs it)
+#                                         image, util-linux for setsid; docker.io itself only when no engine
+#                                         answers: engine-up installs it then)
 #   deploy/local/install-deps.sh --test   also what the test suite needs (cmocka, clang for the fuzzer, a Python
 #                                         virtualenv with pinned pytest, boto3 and the AWS CLI, and for the k8s
 #                                         env's kubelet mode containerd, runc and the CNI plugins)
@@ -16,13 +17,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-          busybox-static)
+          busybox-static util-linux)
 if [ "$want_test" = 1 ]; then
   packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps openssl)
   # tests/k8s/env kubelet mode (`up --kubelet`): a containerd + kubelet node. containerd and runc are also what
   # Debian's docker.io brings; busybox-static (installed above) goes into its busybox image, iproute2 makes the pod
   # bridge.
-  packages+=(containerd runc containernetworking-plugins iproute2 util-linux)
+  packages+=(containerd runc containernetworking-plugins iproute2)
 fi
 
 missing=()
