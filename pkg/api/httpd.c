@@ -43,6 +43,7 @@ struct api_server {
         struct MHD_Daemon *daemon;
         struct api *api;
         bool metadata_only;
+        bool credentials_only; /* also metadata_only: the same thread-per-connection mode */
 
         pthread_mutex_t lock;
         struct stream *streams;
@@ -295,6 +296,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 .query = query_lookup,
                 .query_ctx = conn,
                 .metadata_only = srv->metadata_only,
+                .credentials_only = srv->credentials_only,
         };
         if (!st) {
                 st = calloc(1, sizeof(*st));
@@ -381,7 +383,7 @@ static void server_free(struct api_server *srv) {
 }
 
 static int server_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
-                        struct api_server **ret, unsigned *ret_port, struct err *e) {
+                        bool credentials_only, struct api_server **ret, unsigned *ret_port, struct err *e) {
         struct sockaddr_storage addr = {0};
         socklen_t addr_len = 0;
         bool v6 = false;
@@ -392,6 +394,7 @@ static int server_start(struct api *api, const char *listen, unsigned threads, b
         struct api_server *srv = xcalloc(1, sizeof(*srv));
         srv->api = api;
         srv->metadata_only = metadata_only;
+        srv->credentials_only = credentials_only;
         pthread_mutex_init(&srv->lock, NULL);
         srv->wake_fd = -1;
         if (!metadata_only) {
@@ -441,10 +444,15 @@ void api_server_stop(struct api_server *srv) {
 
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e) {
-        return server_start(api, listen, threads, false, ret, ret_port, e);
+        return server_start(api, listen, threads, false, false, ret, ret_port, e);
 }
 
 int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
                               struct err *e) {
-        return server_start(api, listen, 1, true, ret, ret_port, e);
+        return server_start(api, listen, 1, true, false, ret, ret_port, e);
+}
+
+int api_credentials_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
+                                 struct err *e) {
+        return server_start(api, listen, 1, true, true, ret, ret_port, e);
 }
