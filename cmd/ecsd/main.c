@@ -382,7 +382,12 @@ static json_t *load_task_credentials(const char *path, struct err *e) {
         json_error_t jerr;
         json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
         if (!doc) {
-                err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: %s", path, jerr.text);
+                /* jansson quotes the text near a syntax error, which may be a key: only say where. */
+                if (jerr.line < 1)
+                        err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: %s", path, jerr.text);
+                else
+                        err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: not valid JSON (line %d, "
+                                "column %d)", path, jerr.line, jerr.column);
                 return NULL;
         }
         struct err ce = {0};
