@@ -605,12 +605,12 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
 
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
+        api_server_stop(s->credentials_srv); /* its requests read the lifecycle, freed below; they never wait */
         api_attach_lifecycle(s->api, NULL);
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
         api_server_stop(s->metadata_srv);
-        api_server_stop(s->credentials_srv);
         docker_backend_free(s->docker);
         k8s_backend_free(s->k8s);
         k8s_config_free(s->kube);
