@@ -1205,19 +1205,19 @@ static bool secret_equal(const char *a, const char *b) {
 }
 
 int rt_lifecycle_credentials(struct rt_lifecycle *lc, const char *id, char *role, size_t role_size, struct err *e) {
-        int r = err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "No task holds these credentials.");
+        bool found = false;
         pthread_mutex_lock(&lc->lock);
-        for (struct task *t = lc->tasks; t; t = t->next) {
+        for (struct task *t = lc->tasks; t && !found; t = t->next) {
                 const json_t *c = json_object_get(t->priv, "credentials");
-                const char *tid = ecs_json_str(c, "id", NULL);
-                if (!tid || !secret_equal(tid, id) || strcmp(last_status(t) ? last_status(t) : "", "STOPPED") == 0)
-                        continue;
-                str_printf(role, role_size, "%s", ecs_json_str(c, "role", ""));
-                r = 0;
-                break;
+                const char *held = ecs_json_str(c, "id", NULL);
+                const char *status = last_status(t);
+                if (held && secret_equal(held, id) && !(status && strcmp(status, "STOPPED") == 0)) {
+                        str_printf(role, role_size, "%s", ecs_json_str(c, "role", ""));
+                        found = true;
+                }
         }
         pthread_mutex_unlock(&lc->lock);
-        return r;
+        return found ? 0 : err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "No task holds these credentials.");
 }
 
 static void append(char **buf, size_t *len, const char *data, size_t n) {
