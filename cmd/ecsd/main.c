@@ -3,11 +3,14 @@
  *
  * Signals are blocked before any thread starts, so every thread inherits the mask and the main thread alone
  * receives them through sigwait(). */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "base.h"
@@ -43,10 +46,13 @@ struct config {
         const char *k8s_namespace; /* NULL: the context's namespace */
         const char *k8s_namespace_prefix; /* non-NULL: one namespace per ECS cluster, <prefix><cluster> */
         const char *k8s_node_name;
-        const char *k8s_endpoint; /* base URL Pods reach ecsd at; NULL: http://<the API's bound address> */
+        const char *k8s_endpoint; /* base URL Pods reach the metadata listener at; NULL: http://<its address> */
         const char *ready_file;   /* NULL: none */
         const char *api_address;  /* the API's bound address ("127.0.0.1:41234"), once it listens */
         int64_t k8s_start_timeout_s;
+        const char *credentials_listen; /* "off": none */
+        bool credentials_listen_set;    /* given by flag or environment: no fallback from port 80 */
+        const char *task_credentials_file;
 };
 
 static const char usage_text[] =
@@ -75,7 +81,15 @@ static const char usage_text[] =
         "  --host-alias NAME     name containers use for the host (ECSD_HOST_ALIAS, default\n"
         "                        host.docker.internal; podman: host.containers.internal)\n"
         "  --metadata-listen HOST:PORT  where containers reach the task metadata endpoint\n"
-        "                        (ECSD_METADATA_LISTEN, default: the docker bridge gateway, any port)\n"
+        "                        (ECSD_METADATA_LISTEN, default: docker: the docker bridge gateway,\n"
+        "                        k8s: the --listen host; any port)\n"
+        "  --credentials-listen HOST:PORT  where containers get task role credentials, as on ECS\n"
+        "                        (ECSD_CREDENTIALS_LISTEN, default 169.254.170.2:80, else any port of\n"
+        "                        it; the address must be on this host: ip addr add 169.254.170.2/32\n"
+        "                        dev lo; off: none)\n"
+        "  --task-credentials-file FILE  JSON mapping a role ARN (or \"*\") to the AccessKeyId,\n"
+        "                        SecretAccessKey and Token tasks get (ECSD_TASK_CREDENTIALS_FILE,\n"
+        "                        default: local placeholders)\n"
         "  --image-pull-behavior B  default, always, once or prefer-cached\n"
         "                        (ECSD_IMAGE_PULL_BEHAVIOR, default default)\n"
         "  --secrets-file FILE   JSON object mapping a secret's valueFrom to its value\n"
@@ -89,7 +103,10 @@ static const char usage_text[] =
         "  --ready-file FILE     once every listener is up, write the addresses they are bound to\n"
         "                        (the ports port 0 gave) as JSON to FILE, e.g.\n"
         "                        {\"api\":\"127.0.0.1:41234\",\"metadata\":\"172.17.0.1:40111\",\"pid\":123}\n"
-        "                        (ECSD_READY_FILE)\n"
+        "                        (ECSD_READY_FILE)\n";
+
+/* Two strings: one would be longer than C11 promises a literal may be. */
+static const char usage_text_k8s[] =
         "Flags of the k8s backend:\n"
         "  --kubeconfig FILE     kubeconfig (ECSD_KUBECONFIG; default: in-cluster service account,\n"
         "                        else $KUBECONFIG, else ~/.kube/config)\n"
@@ -100,9 +117,9 @@ static const char usage_text[] =
         "                        (ECSD_K8S_NAMESPACE_PREFIX; the namespaces must exist)\n"
         "  --k8s-node-name NAME  bind every Pod to this node (ECSD_K8S_NODE_NAME; default: the\n"
         "                        scheduler places them)\n"
-        "  --k8s-endpoint URL    how Pods reach ecsd, e.g. http://ecsd.ecsd.svc:4566, for the\n"
-        "                        metadata and credentials endpoints (ECSD_K8S_ENDPOINT, default\n"
-        "                        http://<listen>)\n"
+        "  --k8s-endpoint URL    how Pods reach the metadata listener (--metadata-listen), e.g.\n"
+        "                        http://ecsd-metadata.ecsd.svc:4567 (ECSD_K8S_ENDPOINT, default\n"
+        "                        http://<its address>)\n"
         "  --k8s-start-timeout S longest wait for a Pod's container to start before the task\n"
         "                        fails to start (ECSD_K8S_START_TIMEOUT, default 600)\n"
         "\n"
@@ -112,6 +129,11 @@ static const char usage_text[] =
         "Example:\n"
         "  ecsd serve &\n"
         "  aws --endpoint-url http://127.0.0.1:4566 --region us-east-1 ecs list-clusters\n";
+
+static void usage(void) {
+        fputs(usage_text, stdout);
+        fputs(usage_text_k8s, stdout);
+}
 
 static const char *env_or(const char *name, const char *dflt) {
         const char *v = getenv(name);
@@ -129,6 +151,62 @@ static const char *default_data_dir(char *buf, size_t size) {
         else
                 str_printf(buf, size, "ecsd-state");
         return buf;
+}
+
+/* ECS's credentials address and port; when port 80 cannot be had, any port of the same address (start_credentials). */
+#define CREDENTIALS_LISTEN_DEFAULT "169.254.170.2:80"
+
+/* Split "ADDRESS:PORT" or "[V6ADDRESS]:PORT" with a numeric address into the address and port. */
+static bool listen_split(const char *listen, char *host, size_t size, unsigned *ret_port) {
+        const char *colon = strrchr(listen, ':');
+        if (!colon)
+                return false;
+        const char *h = listen;
+        size_t n = (size_t) (colon - listen);
+        if (listen[0] == '[') {
+                if (n < 2 || colon[-1] != ']')
+                        return false;
+                h++;
+                n -= 2;
+        }
+        int64_t port;
+        if (n == 0 || n >= size || parse_int64(colon + 1, 0, 65535, &port) < 0)
+                return false;
+        memcpy(host, h, n);
+        host[n] = '\0';
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+                return false;
+        *ret_port = (unsigned) port;
+        return true;
+}
+
+static bool host_is_wildcard(const char *host) {
+        return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+/* True when `host` (a numeric address) is configured on an interface of this host. */
+static bool host_is_local(const char *host) {
+        struct in_addr a4;
+        struct in6_addr a6;
+        bool v4 = inet_pton(AF_INET, host, &a4) == 1;
+        if (!v4 && inet_pton(AF_INET6, host, &a6) != 1)
+                return false;
+        struct ifaddrs *list = NULL;
+        if (getifaddrs(&list) < 0)
+                return true; /* cannot tell: let the bind decide */
+        bool found = false;
+        for (struct ifaddrs *i = list; i && !found; i = i->ifa_next) {
+                if (!i->ifa_addr)
+                        continue;
+                if (v4 && i->ifa_addr->sa_family == AF_INET)
+                        found = ((struct sockaddr_in *) (void *) i->ifa_addr)->sin_addr.s_addr == a4.s_addr;
+                else if (!v4 && i->ifa_addr->sa_family == AF_INET6)
+                        found = memcmp(&((struct sockaddr_in6 *) (void *) i->ifa_addr)->sin6_addr, &a6,
+                                       sizeof(a6)) == 0;
+        }
+        freeifaddrs(list);
+        return found;
 }
 
 /* Fill cfg from the environment, then from argv. Returns 0, or EXIT_USAGE after printing why. */
@@ -149,6 +227,8 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"k8s-namespace-prefix", required_argument, NULL, 'Q'},
                 {"k8s-start-timeout", required_argument, NULL, 'U'},
                 {"ready-file", required_argument, NULL, 'W'},
+                {"credentials-listen", required_argument, NULL, 'c'},
+                {"task-credentials-file", required_argument, NULL, 'F'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
@@ -175,6 +255,8 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .k8s_node_name = env_or("ECSD_K8S_NODE_NAME", NULL),
                 .k8s_endpoint = env_or("ECSD_K8S_ENDPOINT", NULL),
                 .ready_file = env_or("ECSD_READY_FILE", NULL),
+                .credentials_listen = env_or("ECSD_CREDENTIALS_LISTEN", NULL),
+                .task_credentials_file = env_or("ECSD_TASK_CREDENTIALS_FILE", NULL),
         };
         int c;
         opterr = 0;
@@ -203,7 +285,9 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'Q': cfg->k8s_namespace_prefix = optarg; break;
                 case 'U': start_timeout = optarg; break;
                 case 'W': cfg->ready_file = optarg; break;
-                case 'h': fputs(usage_text, stdout); exit(EXIT_SUCCESS);
+                case 'c': cfg->credentials_listen = optarg; break;
+                case 'F': cfg->task_credentials_file = optarg; break;
+                case 'h': usage(); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
                                 argv[optind - 1]);
@@ -255,6 +339,17 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 fprintf(stderr, "ecsd serve: --backend must be docker or k8s\n");
                 return EXIT_USAGE;
         }
+        cfg->credentials_listen_set = cfg->credentials_listen != NULL;
+        if (!cfg->credentials_listen)
+                cfg->credentials_listen = CREDENTIALS_LISTEN_DEFAULT;
+        char host[INET6_ADDRSTRLEN];
+        unsigned port;
+        if (strcmp(cfg->credentials_listen, "off") != 0 &&
+            (!listen_split(cfg->credentials_listen, host, sizeof(host), &port) || host_is_wildcard(host))) {
+                fprintf(stderr, "ecsd serve: --credentials-listen must be off or ADDRESS:PORT with one address of this "
+                                "host (containers reach it by that address), e.g. 169.254.170.2:80\n");
+                return EXIT_USAGE;
+        }
         return 0;
 }
 
@@ -294,11 +389,38 @@ static json_t *load_secrets(const char *path, struct err *e) {
         return secrets;
 }
 
+/* --task-credentials-file: the keys tasks get, by role. Its values are secrets: never logged, and a file others can
+ * read gets a warning. */
+static json_t *load_task_credentials(const char *path, struct err *e) {
+        json_error_t jerr;
+        json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!doc) {
+                /* jansson quotes the text near a syntax error, which may be a key: only say where. */
+                if (jerr.line < 1)
+                        err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: %s", path, jerr.text);
+                else
+                        err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: not valid JSON (line %d, "
+                                "column %d)", path, jerr.line, jerr.column);
+                return NULL;
+        }
+        struct err ce = {0};
+        if (api_task_credentials_check(doc, &ce) < 0) {
+                json_decref(doc);
+                err_set(e, -EINVAL, ERR_KIND_INVALID, "task credentials file %s: %s", path, ce.msg);
+                return NULL;
+        }
+        struct stat st;
+        if (stat(path, &st) == 0 && (st.st_mode & 077))
+                log_warn("main", "\"task credentials file is readable by others\" file=%s mode=%04o", path,
+                         (unsigned) (st.st_mode & 07777));
+        return doc;
+}
+
 /* Everything `serve` runs, so one function can take it down in order. */
 struct service {
         struct rt_store *store;
         struct api *api;
-        struct api_server *srv, *metadata_srv;
+        struct api_server *srv, *metadata_srv, *credentials_srv;
         struct docker_backend *docker;
         struct k8s_config *kube;
         struct k8s_backend *k8s;
@@ -306,6 +428,7 @@ struct service {
         struct rt_lifecycle *lc;
         struct docker_events *events;
         json_t *secrets;
+        json_t *task_credentials;
 };
 
 static void on_backend_event(void *userdata, const struct rt_container_event *ev) {
@@ -336,6 +459,46 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
         return rt_lifecycle_new(&lcfg, &s->lc, e);
 }
 
+/* Start the credentials listener (--credentials-listen) and write the URL containers reach it at into `url`, "" when
+ * there is none (tasks with a role then get no credentials variables; their metadata works all the same). ecsd never
+ * changes the host's addresses: when the listener's address is missing it says how to add it and goes on. The default
+ * port 80 needs root (or CAP_NET_BIND_SERVICE) and one ecsd per host; when it cannot be had, the default takes a port
+ * the kernel picks on the same address, and containers get the full URL instead of the relative one. */
+static int start_credentials(const struct config *cfg, struct service *s, char *url, size_t size, struct err *e) {
+        url[0] = '\0';
+        if (strcmp(cfg->credentials_listen, "off") == 0)
+                return 0;
+        char host[INET6_ADDRSTRLEN], any[INET6_ADDRSTRLEN + 8];
+        unsigned port = 0, bound = 0;
+        listen_split(cfg->credentials_listen, host, sizeof(host), &port); /* checked by parse_serve_flags */
+        bool v6 = strchr(host, ':') != NULL;
+        if (!host_is_local(host)) {
+                log_warn("main", "\"no credentials listener: %s is not an address of this host, so tasks with a task "
+                                 "role get no credentials; add it (as root: ip addr add %s/%d dev lo; "
+                                 "deploy/local/serve.sh does) and restart ecsd\"",
+                         host, host, v6 ? 128 : 32);
+                return 0;
+        }
+        int r = api_credentials_server_start(s->api, cfg->credentials_listen, &s->credentials_srv, &bound, e);
+        if (r < 0 && !cfg->credentials_listen_set && port == 80) {
+                log_info("main", "\"port 80 of %s is not available (it needs root or CAP_NET_BIND_SERVICE, or another "
+                                 "ecsd has it): the credentials listener takes a port the kernel picks\"",
+                         host);
+                str_printf(any, sizeof(any), "%s%s%s:0", v6 ? "[" : "", host, v6 ? "]" : "");
+                r = api_credentials_server_start(s->api, any, &s->credentials_srv, &bound, e);
+        }
+        if (r < 0) {
+                err_prefix(e, "credentials listener");
+                return r;
+        }
+        if (bound == 80 && strcmp(host, "169.254.170.2") == 0)
+                str_printf(url, size, "%s", ECS_CREDENTIALS_URL);
+        else
+                str_printf(url, size, "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", bound);
+        log_info("main", "\"credentials listener\" url=%s", url);
+        return 0;
+}
+
 static int start_docker(const struct config *cfg, struct service *s, struct err *e) {
         char owner[64], gateway[64], listen[96], endpoint[256], creds[256];
         unsigned mport = 0;
@@ -362,14 +525,15 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
                 return r;
         }
         str_printf(endpoint, sizeof(endpoint), "http://%s:%u/_ecsd/metadata", cfg->host_alias, mport);
-        str_printf(creds, sizeof(creds), "http://%s:%u/_ecsd/credentials", cfg->host_alias, mport);
+        if ((r = start_credentials(cfg, s, creds, sizeof(creds), e)) < 0)
+                return r;
         enum docker_pull_behavior pull = DOCKER_PULL_DEFAULT;
         docker_pull_behavior_from_string(cfg->pull_behavior, &pull);
         struct docker_backend_config dc = {
                 .owner = owner,
                 .host_alias = cfg->host_alias,
                 .metadata_endpoint = endpoint,
-                .credentials_endpoint = creds,
+                .credentials_endpoint = creds[0] ? creds : NULL,
                 .pull = pull,
                 .default_stop_timeout_s = (int) cfg->stop_timeout_s,
         };
@@ -391,24 +555,40 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         return 0;
 }
 
-/* Wire the k8s backend: kubeconfig, backend, lifecycle, Pod watch. Pods reach the metadata endpoint through the
- * main listener, at --k8s-endpoint. */
+/* Wire the k8s backend: kubeconfig, metadata and credentials listeners, backend, lifecycle, Pod watch. Pods reach the
+ * metadata endpoint on the metadata listener (at --k8s-endpoint), never through the API listener: the API then need
+ * not listen on the Pod network, where any Pod could drive it. */
 static int start_k8s(const struct config *cfg, struct service *s, struct err *e) {
-        char owner[64], endpoint[512], creds[512];
+        char owner[64], endpoint[512], creds[256], mlisten_buf[300], base_buf[300];
+        unsigned mport = 0;
         int r = instance_id(s, owner, sizeof(owner), e);
         if (r >= 0)
                 r = k8s_config_load(cfg->kubeconfig, cfg->kube_context, &s->kube, e);
         if (r < 0)
                 return r;
+        /* Default: the API's host, any port. */
+        const char *mlisten = cfg->metadata_listen;
+        if (!mlisten) {
+                const char *colon = strrchr(cfg->listen, ':');
+                str_printf(mlisten_buf, sizeof(mlisten_buf), "%.*s:0",
+                           (int) (colon ? colon - cfg->listen : (ptrdiff_t) strlen(cfg->listen)), cfg->listen);
+                mlisten = mlisten_buf;
+        }
+        if ((r = api_metadata_server_start(s->api, mlisten, &s->metadata_srv, &mport, e)) < 0) {
+                err_prefix(e, "metadata listener");
+                return r;
+        }
         const char *base = cfg->k8s_endpoint;
-        char listen_url[300];
         if (!base) {
-                str_printf(listen_url, sizeof(listen_url), "http://%s", cfg->api_address);
-                base = listen_url;
-                log_warn("main", "\"no --k8s-endpoint: Pods are told to reach ecsd at %s\"", base);
+                const char *colon = strrchr(mlisten, ':');
+                str_printf(base_buf, sizeof(base_buf), "http://%.*s:%u",
+                           (int) (colon ? colon - mlisten : (ptrdiff_t) strlen(mlisten)), mlisten, mport);
+                base = base_buf;
+                log_warn("main", "\"no --k8s-endpoint: Pods are told to reach the metadata listener at %s\"", base);
         }
         str_printf(endpoint, sizeof(endpoint), "%s/_ecsd/metadata", base);
-        str_printf(creds, sizeof(creds), "%s/_ecsd/credentials", base);
+        if ((r = start_credentials(cfg, s, creds, sizeof(creds), e)) < 0)
+                return r;
         struct k8s_backend_config kc = {
                 .kube = s->kube,
                 .owner = owner,
@@ -418,7 +598,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
                                                     : k8s_config_namespace(s->kube),
                 .node_name = cfg->k8s_node_name && *cfg->k8s_node_name ? cfg->k8s_node_name : NULL,
                 .metadata_endpoint = endpoint,
-                .credentials_endpoint = creds,
+                .credentials_endpoint = creds[0] ? creds : NULL,
                 .default_stop_timeout_s = (int) cfg->stop_timeout_s,
                 .start_timeout_s = (int) cfg->k8s_start_timeout_s,
         };
@@ -438,6 +618,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
 
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
+        api_server_stop(s->credentials_srv); /* its requests read the lifecycle, freed below; they never wait */
         if (s->api) /* a start that failed early has none */
                 api_attach_lifecycle(s->api, NULL);
         docker_events_stop(s->events);
@@ -450,6 +631,7 @@ static void service_stop(struct service *s) {
         api_free(s->api);
         rt_store_free(s->store);
         json_decref(s->secrets);
+        json_decref(s->task_credentials);
 }
 
 /* Block SIGINT and SIGTERM before any thread starts, so every thread inherits the mask and the main thread alone
@@ -509,6 +691,10 @@ static int cmd_serve(int argc, char **argv) {
                 log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
                 return EXIT_USAGE;
         }
+        if (cfg.task_credentials_file && !(s.task_credentials = load_task_credentials(cfg.task_credentials_file, &e))) {
+                log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
+                return EXIT_USAGE;
+        }
         /* The state directory's lock, then the API's address, before anything else: a second ecsd on either exits
          * here, before it touches a container or the store's contents. */
         _cleanup_close_ int api_fd = -1;
@@ -525,7 +711,8 @@ static int cmd_serve(int argc, char **argv) {
                 r = err_set(&e, -errno, ERR_KIND_INVALID, "--ready-file: cannot remove the old %s: %s",
                             cfg.ready_file, strerror(errno));
         if (r >= 0)
-                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
+                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store,
+                                                 .task_credentials = s.task_credentials},
                             &s.api, &e);
         if (r >= 0 && strcmp(cfg.backend, "docker") == 0)
                 r = start_docker(&cfg, &s, &e);
@@ -570,6 +757,8 @@ static int cmd_serve(int argc, char **argv) {
 /* The identity `ecsd render` gives the task it prints, on either backend. */
 #define RENDER_TASK_ID "00000000000000000000000000000000"
 #define RENDER_TASK_ARN "arn:aws:ecs:us-east-1:000000000000:task/default/" RENDER_TASK_ID
+/* A real task's is random (rt_task_input.credentials_id); a rendering shows where it goes. */
+#define RENDER_CREDENTIALS_ID "00000000-0000-4000-8000-000000000000"
 
 /* Read a task definition file: a RegisterTaskDefinition input, a TaskDefinition, or DescribeTaskDefinition's output
  * ({"taskDefinition": {...}}). */
@@ -621,8 +810,9 @@ static int cmd_render(int argc, char **argv) {
                         .task_id = RENDER_TASK_ID,
                         .cluster_name = "default",
                         .namespace_ = "default",
-                        .metadata_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/metadata",
-                        .credentials_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/credentials",
+                        .metadata_endpoint = "http://ecsd-metadata.ecsd.svc:4567/_ecsd/metadata",
+                        .credentials_endpoint = ECS_CREDENTIALS_URL,
+                        .credentials_id = RENDER_CREDENTIALS_ID,
                         .owner_label = "ecsd-render",
                         .native_sidecars = true,
                 };
@@ -640,7 +830,8 @@ static int cmd_render(int argc, char **argv) {
                 .task_id = RENDER_TASK_ID,
                 .cluster_name = "default",
                 .metadata_endpoint = "http://host.docker.internal:4566/_ecsd/metadata",
-                .credentials_endpoint = "http://host.docker.internal:4566/_ecsd/credentials",
+                .credentials_endpoint = ECS_CREDENTIALS_URL,
+                .credentials_id = RENDER_CREDENTIALS_ID,
                 .host_alias = "host.docker.internal",
                 .owner_label = "ecsd-render",
         };
@@ -727,9 +918,14 @@ static int cmd_run(int argc, char **argv) {
                 fprintf(stderr, "ecsd run: %s\n", e.msg);
                 return EXIT_USAGE;
         }
+        if (cfg.task_credentials_file && !(s.task_credentials = load_task_credentials(cfg.task_credentials_file, &e))) {
+                fprintf(stderr, "ecsd run: %s\n", e.msg);
+                return EXIT_USAGE;
+        }
         r = rt_store_open(cfg.data_dir, &s.store, &e);
         if (r >= 0)
-                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store},
+                r = api_new(&(struct api_config){.region = cfg.region, .account = cfg.account, .store = s.store,
+                                                 .task_credentials = s.task_credentials},
                             &s.api, &e);
         if (r >= 0)
                 r = start_docker(&cfg, &s, &e);
@@ -829,7 +1025,7 @@ int main(int argc, char **argv) {
                 return EXIT_SUCCESS;
         }
         if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-                fputs(usage_text, stdout);
+                usage();
                 return EXIT_SUCCESS;
         }
         fprintf(stderr, "ecsd: unknown command or flag '%s' (see ecsd --help)\n", cmd);

@@ -14,6 +14,7 @@ struct api {
         char account[ECS_ACCOUNT_MAX + 1];
         struct rt_store *store;
         struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
+        json_t *task_credentials;       /* owned copy of api_config.task_credentials; NULL: placeholders */
 
         /* Held shared by RunTask and StartTask from their cluster check until the task is stored, and exclusively by
          * DeleteCluster from its task count until the cluster is INACTIVE: no task can slip into a cluster being
@@ -77,9 +78,12 @@ struct rt_lifecycle *api_lifecycle(struct api *api);
 
 /* ---- operator endpoints under /_ecsd/ (api-operator.c) ---- */
 
-/* The task metadata endpoint v4 (/_ecsd/metadata/<task-id>/<container>[/task|/taskWithTags|/stats|/task/stats]) and
- * the task-role credentials endpoint (/_ecsd/credentials/<task-id>). Returns false when the path is not one of them. */
+/* The task metadata endpoint v4 (/_ecsd/metadata/<task-id>/<container>[/task|/taskWithTags|/stats|/task/stats]).
+ * Returns false when the path is not one of them. */
 bool api_metadata_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The task-role credentials endpoint, GET /v2/credentials/<credentials-id> (only on the credentials listener).
+ * Returns false when the path is not it. */
+bool api_credentials_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* /_ecsd/tasks/<task-id>/logs[?container=NAME] and POST /_ecsd/cleanup. False when the path is not one of them. */
 bool api_tasks_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */

@@ -2,6 +2,10 @@
  * containers call, the output of a task (whole, or followed: the response then carries a stream that the HTTP server
  * delivers as it comes), and the cleanup request.
  *
+ * Credentials are found by the task's credentials id (a random UUID the lifecycle gives a task with a role), never by
+ * the task id: a task id is no secret (ListTasks shows it), and any container on the host can reach the listener.
+ * ecsd has no IAM: the keys are the operator's (--task-credentials-file) or local placeholders an SDK accepts.
+ *
  * The metadata document follows the agent's v4 response (ecs-agent tmds handlers v4): PascalCase keys, RFC 3339
  * times. It is built from the stored Task object and the backend plan, so it answers the same on both backends. */
 #include <inttypes.h>
@@ -165,33 +169,70 @@ static bool path_split(const char *path, const char *prefix, char *id, size_t id
         return true;
 }
 
+/* The placeholders a role gets when --task-credentials-file names neither it nor "*". */
+#define PLACEHOLDER_ACCESS_KEY_ID "ASIAECSDLOCAL0000000"
+#define PLACEHOLDER_SECRET_ACCESS_KEY "ecsd-local-secret-key"
+#define PLACEHOLDER_TOKEN "ecsd-local-session-token"
+/* How long handed-out credentials claim to last. An SDK refreshes them some minutes before that; each answer is
+ * computed afresh, so a refresh always gets a time in the future again. */
+#define CREDENTIALS_LIFETIME_S (6 * 3600)
+
+int api_task_credentials_check(json_t *doc, struct err *e) {
+        if (!json_is_object(doc))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "expected a JSON object mapping a role ARN (or \"*\") to "
+                                                             "{\"AccessKeyId\", \"SecretAccessKey\", \"Token\"}");
+        const char *role;
+        json_t *v;
+        json_object_foreach(doc, role, v) {
+                static const char *const keys[] = {"AccessKeyId", "SecretAccessKey", "Token"};
+                if (!json_is_object(v) || json_object_size(v) != ARRAY_SIZE(keys))
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "the entry of %.300s must be an object of exactly AccessKeyId, SecretAccessKey "
+                                       "and Token",
+                                       role);
+                for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                        const json_t *k = json_object_get(v, keys[i]);
+                        /* Token may be empty (long-term keys have none); the keys may not. */
+                        if (!json_is_string(k) || (i < 2 && json_string_length(k) == 0))
+                                return err_set(e, -EINVAL, ERR_KIND_INVALID, "the entry of %.300s: %s must be a%s string",
+                                               role, keys[i], i < 2 ? " non-empty" : "");
+                }
+        }
+        return 0;
+}
+
+bool api_credentials_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
+        char id[72];
+        const char *rest;
+        if (!path_split(req->path, ECS_CREDENTIALS_PATH, id, sizeof(id), &rest))
+                return false;
+        char role[ECS_ARN_MAX + 1];
+        struct err e = {0};
+        if (*rest || strcmp(req->method, "GET") != 0 || !api_lifecycle(api) ||
+            rt_lifecycle_credentials(api_lifecycle(api), id, role, sizeof(role), &e) < 0) {
+                respond_not_found(resp, "No credentials for this id.");
+                return true;
+        }
+        const json_t *keys = json_object_get(api->task_credentials, role);
+        if (!keys)
+                keys = json_object_get(api->task_credentials, "*");
+        char expiration[32];
+        time_t later = time(NULL) + CREDENTIALS_LIFETIME_S;
+        struct tm tm;
+        gmtime_r(&later, &tm);
+        strftime(expiration, sizeof(expiration), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_auto_t *body = json_pack(
+                "{s:s, s:s, s:s, s:s, s:s}", "RoleArn", role, "AccessKeyId",
+                keys ? ecs_json_str(keys, "AccessKeyId", "") : PLACEHOLDER_ACCESS_KEY_ID, "SecretAccessKey",
+                keys ? ecs_json_str(keys, "SecretAccessKey", "") : PLACEHOLDER_SECRET_ACCESS_KEY, "Token",
+                keys ? ecs_json_str(keys, "Token", "") : PLACEHOLDER_TOKEN, "Expiration", expiration);
+        api_respond_json(resp, 200, "application/json", body);
+        return true;
+}
+
 bool api_metadata_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
         char id[72], container[ECS_NAME_MAX + 1];
         const char *rest;
-        if (path_split(req->path, "/_ecsd/credentials/", id, sizeof(id), &rest)) {
-                json_auto_t *doc = NULL;
-                struct err e = {0};
-                if (!api_lifecycle(api) || rt_lifecycle_task(api_lifecycle(api), id, &doc, NULL, &e) < 0 || *rest) {
-                        respond_not_found(resp, "No such task.");
-                        return true;
-                }
-                const char *role = ecs_json_str(json_object_get(doc, "overrides"), "taskRoleArn", NULL);
-                if (!role) {
-                        respond_not_found(resp, "The task has no task role.");
-                        return true;
-                }
-                /* ecsd has no IAM: the credentials are local placeholders an SDK accepts; see docs/operations.md. */
-                char expiration[32];
-                time_t later = time(NULL) + 6 * 3600;
-                struct tm tm;
-                gmtime_r(&later, &tm);
-                strftime(expiration, sizeof(expiration), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                json_auto_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "RoleArn", role, "AccessKeyId",
-                                              "ASIAECSDLOCAL0000000", "SecretAccessKey", "ecsd-local-secret-key",
-                                              "Token", "ecsd-local-session-token", "Expiration", expiration);
-                api_respond_json(resp, 200, "application/json", body);
-                return true;
-        }
         if (!path_split(req->path, "/_ecsd/metadata/", id, sizeof(id), &rest))
                 return false;
         if (!api_lifecycle(api)) {

@@ -58,6 +58,7 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
         memcpy(api->region, cfg->region, strlen(cfg->region) + 1);
         memcpy(api->account, cfg->account, alen + 1);
         api->store = cfg->store;
+        api->task_credentials = cfg->task_credentials ? json_deep_copy(cfg->task_credentials) : NULL;
         api_attach_lifecycle(api, cfg->lifecycle);
         pthread_mutex_init(&api->regions_lock, NULL);
         pthread_rwlock_init(&api->clusters_lock, NULL);
@@ -79,6 +80,7 @@ void api_free(struct api *api) {
         pthread_mutex_destroy(&api->regions_lock);
         pthread_rwlock_destroy(&api->clusters_lock);
         free(api->regions);
+        json_decref(api->task_credentials);
         free(api);
 }
 
@@ -233,6 +235,15 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
         *resp = (struct api_response){0};
         request_id_new(resp->request_id);
+        if (req->credentials_only) {
+                /* The credentials listener answers the credentials path and nothing else. */
+                if (!api_credentials_handle(api, req, resp)) {
+                        json_auto_t *body = json_pack("{s:s, s:s}", "__type", "NotFound", "message",
+                                                      "No such endpoint.");
+                        api_respond_json(resp, 404, "application/json", body);
+                }
+                return;
+        }
         if (strncmp(req->path, "/_ecsd/", 7) == 0 || req->metadata_only) {
                 handle_operator(api, req, resp);
                 return;

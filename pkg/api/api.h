@@ -6,6 +6,7 @@
  * pkg/ecs keeps the protocol's pure parts (error shapes, input shapes, validation); this package wires them. */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,6 +21,9 @@ struct api_config {
         const char *account; /* the account in every ARN */
         struct rt_store *store;
         struct rt_lifecycle *lifecycle; /* NULL: the task actions answer that no backend runs */
+        /* The credentials the credentials endpoint hands out: {role ARN or "*": {"AccessKeyId", "SecretAccessKey",
+         * "Token"}} (borrowed, copied; NULL: local placeholders for every role). Checked by api_task_credentials_check. */
+        const json_t *task_credentials;
 };
 
 struct api;
@@ -43,8 +47,10 @@ struct api_request {
         /* Query parameter lookup (may be NULL: no query). */
         const char *(*query)(const void *ctx, const char *key);
         const void *query_ctx;
-        /* The request came in on the metadata listener: only the task metadata and credentials endpoints answer. */
+        /* The request came in on the metadata listener: only the task metadata endpoint answers. */
         bool metadata_only;
+        /* The request came in on the credentials listener: only the credentials endpoint answers. */
+        bool credentials_only;
 };
 
 #define API_BODY_MAX_BYTES (1024 * 1024)
@@ -85,12 +91,20 @@ int api_server_start_fd(struct api *api, int fd, unsigned threads, struct api_se
 /* api_listen + api_server_start_fd. *ret_port gets the bound port. */
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e);
-/* The same server, answering only the task metadata and credentials endpoints: what containers reach through the
- * host alias, so the ECS API itself need not listen where containers can reach it. Exclusive as api_listen is, and
- * bounded per client address (httpd.c says how). */
+/* The same server, answering only the task metadata endpoint: what containers reach through the host alias (docker)
+ * or the Pod network (k8s), so the ECS API itself need not listen where containers can reach it. Exclusive as
+ * api_listen is, and bounded per client address (httpd.c says how). */
 int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
                               struct err *e);
+/* The same server, answering only the credentials endpoint (GET /v2/credentials/<id>): what containers reach at
+ * 169.254.170.2, the address ECS serves credentials at. */
+int api_credentials_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
+                                 struct err *e);
 /* The address the server listens on, as api_listen_address writes it. */
 int api_server_address(const struct api_server *srv, char *buf, size_t size, unsigned *ret_port);
+
+/* Check a task credentials document (struct api_config.task_credentials) as --task-credentials-file gives it; the
+ * sentence in `e` names the entry, never a value. */
+int api_task_credentials_check(json_t *doc, struct err *e);
 /* Stop accepting, finish in-flight requests, and free the server. NULL-safe. */
 void api_server_stop(struct api_server *srv);

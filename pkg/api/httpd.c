@@ -56,7 +56,8 @@ struct api_server {
         struct MHD_Daemon *daemon;
         struct api *api;
         bool metadata_only;
-        int listen_fd; /* ours; libmicrohttpd listens on a duplicate */
+        bool credentials_only; /* also metadata_only: the same thread-per-connection mode */
+        int listen_fd;         /* ours; libmicrohttpd listens on a duplicate */
 
         pthread_mutex_t lock;
         struct stream *streams;
@@ -309,6 +310,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 .query = query_lookup,
                 .query_ctx = conn,
                 .metadata_only = srv->metadata_only,
+                .credentials_only = srv->credentials_only,
         };
         if (!st) {
                 st = calloc(1, sizeof(*st));
@@ -453,11 +455,12 @@ static void server_free(struct api_server *srv) {
 }
 
 /* Serve on the listening socket `fd` (always taken: closed on failure too). */
-static int server_start(struct api *api, int fd, unsigned threads, bool metadata_only, struct api_server **ret,
-                        struct err *e) {
+static int server_start(struct api *api, int fd, unsigned threads, bool metadata_only, bool credentials_only,
+                        struct api_server **ret, struct err *e) {
         struct api_server *srv = xcalloc(1, sizeof(*srv));
         srv->api = api;
         srv->metadata_only = metadata_only;
+        srv->credentials_only = credentials_only;
         srv->listen_fd = fd;
         pthread_mutex_init(&srv->lock, NULL);
         srv->wake_fd = -1;
@@ -513,17 +516,17 @@ void api_server_stop(struct api_server *srv) {
 }
 
 int api_server_start_fd(struct api *api, int fd, unsigned threads, struct api_server **ret, struct err *e) {
-        return server_start(api, fd, threads, false, ret, e);
+        return server_start(api, fd, threads, false, false, ret, e);
 }
 
 /* Bind `listen` exclusively, then serve on it; *ret_port gets the bound port. */
 static int listen_and_start(struct api *api, const char *listen, unsigned threads, bool metadata_only,
-                            struct api_server **ret, unsigned *ret_port, struct err *e) {
+                            bool credentials_only, struct api_server **ret, unsigned *ret_port, struct err *e) {
         int fd = -1;
         int r = api_listen(listen, &fd, e);
         if (r < 0)
                 return r;
-        if ((r = server_start(api, fd, threads, metadata_only, ret, e)) < 0)
+        if ((r = server_start(api, fd, threads, metadata_only, credentials_only, ret, e)) < 0)
                 return r;
         char addr[API_ADDRESS_MAX];
         if (api_server_address(*ret, addr, sizeof(addr), ret_port) < 0)
@@ -533,12 +536,17 @@ static int listen_and_start(struct api *api, const char *listen, unsigned thread
 
 int api_server_start(struct api *api, const char *listen, unsigned threads, struct api_server **ret,
                      unsigned *ret_port, struct err *e) {
-        return listen_and_start(api, listen, threads, false, ret, ret_port, e);
+        return listen_and_start(api, listen, threads, false, false, ret, ret_port, e);
 }
 
 int api_metadata_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
                               struct err *e) {
-        return listen_and_start(api, listen, 1, true, ret, ret_port, e);
+        return listen_and_start(api, listen, 1, true, false, ret, ret_port, e);
+}
+
+int api_credentials_server_start(struct api *api, const char *listen, struct api_server **ret, unsigned *ret_port,
+                                 struct err *e) {
+        return listen_and_start(api, listen, 1, true, true, ret, ret_port, e);
 }
 
 int api_server_address(const struct api_server *srv, char *buf, size_t size, unsigned *ret_port) {

@@ -162,6 +162,7 @@ static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, str
                 .cluster_name = in->cluster_name,
                 .metadata_endpoint = b->metadata_endpoint,
                 .credentials_endpoint = b->credentials_endpoint,
+                .credentials_id = in->credentials_id,
                 .host_alias = b->host_alias,
                 .owner_label = b->owner,
                 .publish_address = b->publish_address,

@@ -38,9 +38,12 @@ struct docker_task_spec {
         /* Base of the task metadata endpoint as a container sees it, e.g.
          * "http://host.docker.internal:4566/_ecsd/metadata"; a container's URI is <this>/<task_id>/<container>. */
         const char *metadata_endpoint;
-        /* Base of the credentials endpoint, e.g. "http://host.docker.internal:4566/_ecsd/credentials"; a task's
-         * AWS_CONTAINER_CREDENTIALS_FULL_URI is <this>/<task_id>. May be NULL: a task role then only gets a note. */
+        /* The credentials listener as a container reaches it, a URL without a path. ECS_CREDENTIALS_URL (ECS's own
+         * address, port 80): a task with credentials gets AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/<id>,
+         * exactly as on ECS; another ("http://169.254.170.2:PORT"): AWS_CONTAINER_CREDENTIALS_FULL_URI=<this>/v2/
+         * credentials/<id>. May be NULL (no listener): a task role then only gets a note. */
         const char *credentials_endpoint;
+        const char *credentials_id; /* the task's credentials id (rt_task_input); NULL: no credentials variables */
         const char *host_alias;  /* "host.docker.internal" (docker); the plan adds --add-host <alias>:host-gateway */
         const char *owner_label; /* value of ecsd's io.ecsd.owner label (the instance id) */
         /* Host address ports are published on in bridge/awsvpc mode. NULL: all interfaces, like ECS and plain

@@ -296,7 +296,7 @@ static int plan_task_members(struct ctx *x) {
                 note(x, "ephemeralStorage is ignored: containers use the engine's storage");
         if (flag_on(td, "enableFaultInjection"))
                 note(x, "enableFaultInjection is ignored");
-        if (x->task_role && !x->spec->credentials_endpoint)
+        if (x->task_role && (!x->spec->credentials_endpoint || !x->spec->credentials_id))
                 note(x, "taskRoleArn is set but no credentials endpoint is configured: containers get no credentials");
         return 0;
 }
@@ -376,14 +376,25 @@ static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *ar
 
         /* Injected variables: the endpoints win over the definition (the container cannot work otherwise). */
         static const char *const injected[] = {"ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI",
+                                               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                                                "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
         json_object_set_new(env, injected[0],
                             json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id, cname));
         json_object_set_new(env, injected[1],
                             json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id, cname));
-        if (x->task_role && x->spec->credentials_endpoint)
-                json_object_set_new(env, injected[2],
-                                    json_sprintf("%s/%s", x->spec->credentials_endpoint, x->spec->task_id));
+        if (x->task_role && x->spec->credentials_endpoint && x->spec->credentials_id) {
+                /* One of the two, so an SDK cannot prefer a definition's own value to ours: ECS's address and port
+                 * get the relative URI, exactly as on ECS; another listener the full URL. */
+                json_object_del(env, injected[2]);
+                json_object_del(env, injected[3]);
+                if (strcmp(x->spec->credentials_endpoint, ECS_CREDENTIALS_URL) == 0)
+                        json_object_set_new(env, injected[2],
+                                            json_sprintf(ECS_CREDENTIALS_PATH "%s", x->spec->credentials_id));
+                else
+                        json_object_set_new(env, injected[3],
+                                            json_sprintf("%s" ECS_CREDENTIALS_PATH "%s", x->spec->credentials_endpoint,
+                                                         x->spec->credentials_id));
+        }
         /* Fargate sets the region for SDKs; keep the definition's when it has one. */
         bool region_set = false;
         size_t i;

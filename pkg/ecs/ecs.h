@@ -10,6 +10,10 @@
 
 #define ECS_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
 #define ECS_DEFAULT_CLUSTER "default"
+/* Where ECS serves task credentials (the agent's address, port 80), and their path: a container with a task role gets
+ * AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=ECS_CREDENTIALS_PATH<id>, which the SDKs resolve against this URL. */
+#define ECS_CREDENTIALS_URL "http://169.254.170.2"
+#define ECS_CREDENTIALS_PATH "/v2/credentials/"
 
 /* Longest region / account / name / ARN we accept; longer input is rejected, never truncated. */
 #define ECS_REGION_MAX 32

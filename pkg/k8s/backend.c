@@ -412,6 +412,7 @@ static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, str
                 .node_name = b->node_name,
                 .metadata_endpoint = b->metadata_endpoint,
                 .credentials_endpoint = b->credentials_endpoint,
+                .credentials_id = in->credentials_id,
                 .owner_label = b->owner,
                 .default_stop_timeout_s = b->default_stop_timeout_s,
                 .native_sidecars = b->native_sidecars,

@@ -57,9 +57,11 @@ struct k8s_task_spec {
         /* Base of the task metadata endpoint as a Pod reaches ecsd, e.g. "http://ecsd.ecsd.svc:4566/_ecsd/metadata";
          * a container's ECS_CONTAINER_METADATA_URI_V4 is <this>/<task_id>/<container>. */
         const char *metadata_endpoint;
-        /* Base of the credentials endpoint; AWS_CONTAINER_CREDENTIALS_FULL_URI is <this>/<task_id> when the task has
-         * a role. May be NULL: a task role then only gets a note. */
+        /* The credentials listener as a Pod reaches it, a URL without a path: as struct docker_task_spec's
+         * (ECS_CREDENTIALS_URL gives AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, another URL ..._FULL_URI). May be NULL
+         * (no listener): a task role then only gets a note. */
         const char *credentials_endpoint;
+        const char *credentials_id; /* the task's credentials id (rt_task_input); NULL: no credentials variables */
         const char *owner_label;    /* value of the io.ecsd/owner label (the instance id); must be a valid label value */
         int default_stop_timeout_s; /* 0: K8S_STOP_TIMEOUT_DEFAULT_S */
         /* The API server runs native sidecars (restartPolicy Always init containers; Kubernetes >= 1.29, see

@@ -338,7 +338,7 @@ static int task_members(struct ctx *x, json_t *pspec) {
                 note(x, "ephemeralStorage is ignored: containers use the node's storage");
         if (flag_on(td, "enableFaultInjection"))
                 note(x, "enableFaultInjection is ignored");
-        if (x->task_role && !x->spec->credentials_endpoint)
+        if (x->task_role && (!x->spec->credentials_endpoint || !x->spec->credentials_id))
                 note(x, "taskRoleArn is set but no credentials endpoint is configured: containers get no credentials");
         if (strcmp(x->mode, "host") == 0)
                 json_object_set_new(pspec, "hostNetwork", json_true());
@@ -508,16 +508,24 @@ static int container_env(struct ctx *x, const struct cinfo *ci, json_t *kc) {
                                "use 'environment' or 'secrets'.", cname);
 
         static const char *const injected[] = {"ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI",
+                                               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                                                "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
         for (size_t k = 0; k < 2; k++)
                 json_object_set_new(env, injected[k],
                                     json_pack("{s:s, s:o}", "name", injected[k], "value",
                                               json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id,
                                                            cname)));
-        if (x->task_role && x->spec->credentials_endpoint)
-                json_object_set_new(env, injected[2],
-                                    json_pack("{s:s, s:o}", "name", injected[2], "value",
-                                              json_sprintf("%s/%s", x->spec->credentials_endpoint, x->spec->task_id)));
+        if (x->task_role && x->spec->credentials_endpoint && x->spec->credentials_id) {
+                /* As the docker plan: ECS's address and port get the relative URI, another listener the full URL. */
+                json_object_del(env, injected[2]);
+                json_object_del(env, injected[3]);
+                bool relative = strcmp(x->spec->credentials_endpoint, ECS_CREDENTIALS_URL) == 0;
+                json_t *value = relative ? json_sprintf(ECS_CREDENTIALS_PATH "%s", x->spec->credentials_id)
+                                         : json_sprintf("%s" ECS_CREDENTIALS_PATH "%s", x->spec->credentials_endpoint,
+                                                        x->spec->credentials_id);
+                const char *name = injected[relative ? 2 : 3];
+                json_object_set_new(env, name, json_pack("{s:s, s:o}", "name", name, "value", value));
+        }
 
         bool region_secret = false;
         size_t i;

@@ -30,6 +30,9 @@ struct rt_task_input {
         const char *task_arn;
         const char *task_id;
         const char *cluster_name;
+        /* The task's credentials id (a random UUID, the key of /v2/credentials/<id>), or NULL when the task has no
+         * task role: its containers then get no credentials variables. */
+        const char *credentials_id;
 };
 
 struct rt_backend {

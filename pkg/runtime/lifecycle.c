@@ -115,6 +115,16 @@ static void random_hex(char *buf, size_t n_bytes) {
                 snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* A random (version 4) UUID, as ECS's credentials ids are. */
+static void uuid_v4(char out[37]) {
+        char hex[33];
+        random_hex(hex, 16);
+        int nibble = hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10;
+        hex[12] = '4';                  /* the version */
+        hex[16] = "89ab"[nibble & 3];   /* the variant, 10xx */
+        str_printf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
 static json_t *doc_container(struct task *t, size_t i) {
         return json_array_get(json_object_get(t->doc, "containers"), i);
 }
@@ -920,9 +930,18 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                       new_container_doc(def, req->region, req->account, req->cluster_name, task_arn,
                                                         t->id));
 
+        /* The task role as ECS picks it (the override, else the definition's). A task with one gets an unguessable
+         * credentials id: containers fetch their credentials by it, never by the task id, which anyone may list. */
+        const char *role = ecs_json_str(req->overrides, "taskRoleArn", NULL);
+        if (!role || !*role)
+                role = ecs_json_str(req->taskdef, "taskRoleArn", NULL);
+        char credentials_id[37] = "";
+        if (role && *role)
+                uuid_v4(credentials_id);
         json_auto_t *plan = NULL;
         struct rt_task_input in = {.taskdef = req->taskdef, .overrides = req->overrides, .task_arn = task_arn,
-                                   .task_id = t->id, .cluster_name = req->cluster_name};
+                                   .task_id = t->id, .cluster_name = req->cluster_name,
+                                   .credentials_id = credentials_id[0] ? credentials_id : NULL};
         struct err plan_err = {0};
         int plan_r = lc->be->plan(lc->be->impl, &in, &plan, &plan_err);
         /* A definition the backend refuses outright (backend.h: -EOPNOTSUPP) is RunTask's error: no task. */
@@ -939,6 +958,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                        : TAKE_PTR(plan),
                             "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "statuses",
                             "PROVISIONING");
+        if (credentials_id[0])
+                json_object_set_new(t->priv, "credentials", json_pack("{s:s, s:s}", "id", credentials_id, "role", role));
         if (plan_r < 0) {
                 /* Containers exist in the document but not in the empty plan: give the plan placeholders. */
                 json_t *pcs = json_object_get(json_object_get(t->priv, "plan"), "containers");
@@ -1265,6 +1286,33 @@ int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret
         if (ret_plan)
                 *ret_plan = json_incref(json_object_get(priv, "plan"));
         return 0;
+}
+
+/* Compare a secret without an early exit, so the time taken tells nothing about how much of it matched. */
+static bool secret_equal(const char *a, const char *b) {
+        size_t n = strlen(a);
+        if (n != strlen(b))
+                return false;
+        unsigned char diff = 0;
+        for (size_t i = 0; i < n; i++)
+                diff |= (unsigned char) (a[i] ^ b[i]);
+        return diff == 0;
+}
+
+int rt_lifecycle_credentials(struct rt_lifecycle *lc, const char *id, char *role, size_t role_size, struct err *e) {
+        bool found = false;
+        pthread_mutex_lock(&lc->lock);
+        for (struct task *t = lc->tasks; t && !found; t = t->next) {
+                const json_t *c = json_object_get(t->priv, "credentials");
+                const char *held = ecs_json_str(c, "id", NULL);
+                const char *status = last_status(t);
+                if (held && secret_equal(held, id) && !(status && strcmp(status, "STOPPED") == 0)) {
+                        str_printf(role, role_size, "%s", ecs_json_str(c, "role", ""));
+                        found = true;
+                }
+        }
+        pthread_mutex_unlock(&lc->lock);
+        return found ? 0 : err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "No task holds these credentials.");
 }
 
 static void append(char **buf, size_t *len, const char *data, size_t n) {

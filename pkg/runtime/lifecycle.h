@@ -132,3 +132,8 @@ int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char 
  * (either may be NULL on input). */
 int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret_doc, json_t **ret_plan,
                       struct err *e);
+
+/* The credentials endpoint (/v2/credentials/<id>): the task role of the task that was given credentials id `id`
+ * when it ran (a task with a role gets a random UUID, kept with the task, so it survives a restart). The role ARN is
+ * written to `role` (`role_size` bytes). -ENOENT when no task that has not STOPPED holds that id. */
+int rt_lifecycle_credentials(struct rt_lifecycle *lc, const char *id, char *role, size_t role_size, struct err *e);

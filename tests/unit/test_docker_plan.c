@@ -13,9 +13,11 @@
 #include <cmocka.h>
 
 #include "docker.h"
+#include "ecs.h"
 
 #define TASK_ID "0123456789abcdef0123456789abcdef"
 #define TASK_ARN "arn:aws:ecs:us-east-1:000000000000:task/default/" TASK_ID
+#define CREDS_ID "5f0c9e3a-1b2d-4c8e-9f60-7a1b2c3d4e5f"
 
 static const char *golden_dir(void) {
 #ifdef GOLDEN_DIR
@@ -38,7 +40,8 @@ static struct docker_task_spec fixed_spec(const json_t *td, const json_t *ov) {
                 .task_id = TASK_ID,
                 .cluster_name = "default",
                 .metadata_endpoint = "http://host.docker.internal:4566/_ecsd/metadata",
-                .credentials_endpoint = "http://host.docker.internal:4566/_ecsd/credentials",
+                .credentials_endpoint = ECS_CREDENTIALS_URL,
+                .credentials_id = CREDS_ID,
                 .host_alias = "host.docker.internal",
                 .owner_label = "ecsd-test",
         };
@@ -273,8 +276,10 @@ static void overrides_win(void **state) {
         assert_string_equal(json_string_value(json_object_get(env, "REPORT_KIND")), "monthly-override");
         assert_string_equal(json_string_value(json_object_get(env, "EXTRA_FLAG")), "override-only-value");
         assert_string_equal(json_string_value(json_object_get(env, "OUTPUT_BUCKET")), "s3://reports-default-bucket");
-        assert_string_equal(json_string_value(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI")),
-                            "http://host.docker.internal:4566/_ecsd/credentials/" TASK_ID);
+        /* ECS's address and port: the relative URI, by the credentials id, exactly as ECS sets it. */
+        assert_string_equal(json_string_value(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")),
+                            "/v2/credentials/" CREDS_ID);
+        assert_null(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
         assert_string_equal(flag_value(run, "--cpu-shares"), "1024");
         assert_string_equal(flag_value(run, "--memory"), "2048m");
         assert_string_equal(flag_value(run, "--memory-reservation"), "1024m");
@@ -447,6 +452,54 @@ static void defaults_for_a_bare_definition(void **state) {
         assert_true(json_is_null(json_object_get(plan, "network")));
 }
 
+/* The task role and the credentials variables: the definition's role counts as much as an override's; another port
+ * gives the full URL; a task without a role, or without a credentials id, gets none; a definition's own values of
+ * these names never survive beside ours (an SDK would pick the relative one first). */
+static void credentials_variables(void **state) {
+        (void) state;
+        json_auto_t *td = json_pack("{s:s, s:i, s:s, s:[{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}]}", "family", "creds",
+                                    "revision", 1, "taskRoleArn", "arn:aws:iam::000000000000:role/from-definition",
+                                    "containerDefinitions", "name", "app", "image", "busybox:local", "environment",
+                                    "name", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "value", "/stale", "name",
+                                    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "value", "http://localhost/stale");
+        struct docker_task_spec s = fixed_spec(td, NULL);
+        s.credentials_endpoint = "http://169.254.170.2:40123";
+        struct err e = {0};
+        json_auto_t *plan = NULL;
+        assert_int_equal(docker_plan_task(&s, &plan, &e), 0);
+        const json_t *env = json_object_get(container(plan, "app"), "env");
+        assert_string_equal(json_string_value(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI")),
+                            "http://169.254.170.2:40123/v2/credentials/" CREDS_ID);
+        assert_null(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+
+        s.credentials_endpoint = ECS_CREDENTIALS_URL;
+        json_auto_t *relative = NULL;
+        assert_int_equal(docker_plan_task(&s, &relative, &e), 0);
+        env = json_object_get(container(relative, "app"), "env");
+        assert_string_equal(json_string_value(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")),
+                            "/v2/credentials/" CREDS_ID);
+        assert_null(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+
+        /* No credentials id (no listener, or the lifecycle gave none): the definition's values stay, with a note. */
+        s.credentials_id = NULL;
+        json_auto_t *none = NULL;
+        assert_int_equal(docker_plan_task(&s, &none, &e), 0);
+        env = json_object_get(container(none, "app"), "env");
+        assert_string_equal(json_string_value(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")),
+                            "/stale");
+        assert_true(json_array_size(json_object_get(none, "notes")) > 0);
+
+        /* No role: no variables, whatever the spec carries. */
+        json_object_del(td, "taskRoleArn");
+        json_object_del(json_array_get(json_object_get(td, "containerDefinitions"), 0), "environment");
+        s.credentials_id = CREDS_ID;
+        json_auto_t *norole = NULL;
+        assert_int_equal(docker_plan_task(&s, &norole, &e), 0);
+        env = json_object_get(container(norole, "app"), "env");
+        assert_null(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+        assert_null(json_object_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+}
+
 static void publish_address(void **state) {
         (void) state;
         json_auto_t *td = small_td("{\"portMappings\": [{\"containerPort\": 80}, {\"containerPort\": 81, \"hostPort\": "
@@ -501,6 +554,7 @@ int main(void) {
                 cmocka_unit_test(spec_checked),
                 cmocka_unit_test(defaults_for_a_bare_definition),
                 cmocka_unit_test(publish_address),
+                cmocka_unit_test(credentials_variables),
                 cmocka_unit_test(render_shows_names_not_values),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,10 +15,12 @@
 #include <cmocka.h>
 
 #include "k8s-internal.h"
+#include "ecs.h"
 #include "k8s.h"
 
 #define TASK_ID "0123456789abcdef0123456789abcdef"
 #define TASK_ARN "arn:aws:ecs:us-east-1:000000000000:task/default/" TASK_ID
+#define CREDS_ID "5f0c9e3a-1b2d-4c8e-9f60-7a1b2c3d4e5f"
 
 static const char *golden_dir(void) {
 #ifdef GOLDEN_DIR
@@ -38,7 +40,8 @@ static struct k8s_task_spec fixed_spec(const json_t *td, const json_t *ov, const
                 .namespace_ = "ecsd",
                 .node_name = "kwok-node-0",
                 .metadata_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/metadata",
-                .credentials_endpoint = "http://ecsd.ecsd.svc:4566/_ecsd/credentials",
+                .credentials_endpoint = ECS_CREDENTIALS_URL,
+                .credentials_id = CREDS_ID,
                 .owner_label = "ecsd-test",
                 .native_sidecars = true,
         };
@@ -309,9 +312,26 @@ static void env_secrets_and_endpoints(void **state) {
         json_auto_t *op = pod_file("overrides.json");
         const json_t *r = container(op, "report");
         assert_string_equal(json_string_value(json_object_get(env_var(r, "REPORT_KIND"), "value")), "monthly-override");
-        assert_string_equal(json_string_value(json_object_get(env_var(r, "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+        assert_string_equal(json_string_value(json_object_get(env_var(r, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
                                                               "value")),
-                            "http://ecsd.ecsd.svc:4566/_ecsd/credentials/" TASK_ID);
+                            "/v2/credentials/" CREDS_ID);
+        assert_null(env_var(r, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+        /* Another port of the credentials address: the full URL; no credentials id: no variable. */
+        char path[4096];
+        str_printf(path, sizeof(path), "%s/overrides.json", golden_dir());
+        const json_t *td, *ov, *sp;
+        json_auto_t *doc = load_input(path, &td, &ov, &sp);
+        struct k8s_task_spec s = fixed_spec(td, ov, sp);
+        s.credentials_endpoint = "http://169.254.170.2:40123";
+        json_auto_t *full = pod_ok_spec(&s);
+        assert_string_equal(json_string_value(json_object_get(env_var(container(full, "report"),
+                                                                      "AWS_CONTAINER_CREDENTIALS_FULL_URI"), "value")),
+                            "http://169.254.170.2:40123/v2/credentials/" CREDS_ID);
+        assert_null(env_var(container(full, "report"), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+        s.credentials_id = NULL;
+        json_auto_t *none = pod_ok_spec(&s);
+        assert_null(env_var(container(none, "report"), "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+        assert_null(env_var(container(none, "report"), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
         const json_t *res = json_object_get(r, "resources");
         assert_string_equal(json_string_value(json_object_get(json_object_get(res, "requests"), "cpu")), "1000m");
         assert_string_equal(json_string_value(json_object_get(json_object_get(res, "limits"), "memory")), "2048Mi");
