@@ -27,6 +27,7 @@
 #include "ecs.h"
 #include "k8s-backend.h"
 #include "k8s-client-internal.h"
+#include "k8s-internal.h"
 
 #define POOL_MAX 8                     /* idle API clients kept for the operations */
 #define STOP_MARGIN_S 15               /* beyond the grace period, before ecsd forces the deletion */
@@ -502,17 +503,20 @@ static int op_create(void *impl, const json_t *plan, const json_t *container, co
 }
 
 /* Why a waiting container will not start by itself, or NULL while it may still. */
-static const char *waiting_failure(const struct observed *o) {
+const char *k8s_waiting_failure(const char *reason, const char *message) {
         static const char *const pull[] = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                                            "RegistryUnavailable", "SignatureValidationFailed"};
-        if (!o->waiting_reason)
+        if (!reason)
                 return NULL;
         for (size_t i = 0; i < sizeof(pull) / sizeof(pull[0]); i++)
-                if (strcmp(o->waiting_reason, pull[i]) == 0)
+                if (strcmp(reason, pull[i]) == 0)
                         return "CannotPullContainerError";
-        if (strcmp(o->waiting_reason, "CreateContainerConfigError") == 0)
-                return "ResourceInitializationError";
-        if (strcmp(o->waiting_reason, "CreateContainerError") == 0 || strcmp(o->waiting_reason, "RunContainerError") == 0)
+        /* The kubelet reads a Pod's Secrets and ConfigMaps through caches that it fills after the Pod arrives; until
+         * they are filled it reports "failed to sync secret cache: ..." under this reason and tries again. Only
+         * what stays wrong (a Secret or key that does not exist) fails the task. */
+        if (strcmp(reason, "CreateContainerConfigError") == 0)
+                return message && strncmp(message, "failed to sync ", 15) == 0 ? NULL : "ResourceInitializationError";
+        if (strcmp(reason, "CreateContainerError") == 0 || strcmp(reason, "RunContainerError") == 0)
                 return "CannotStartContainerError";
         return NULL;
 }
@@ -558,7 +562,7 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                 observe_container(p->obj, cs, &o);
                 if (o.started)
                         break;
-                const char *failure = waiting_failure(&o);
+                const char *failure = k8s_waiting_failure(o.waiting_reason, o.waiting_message);
                 if (failure) {
                         r = err_set(e, -EIO, ERR_KIND_INTERNAL, "%s: %s: %s", failure, o.waiting_reason,
                                     o.waiting_message);

@@ -19,6 +19,13 @@ bool k8s_dns_subdomain_valid(const char *s);
  * name 1..63 of [A-Za-z0-9._-] starting and ending alphanumeric. */
 bool k8s_qualified_name_valid(const char *s);
 
+/* ---- container states ---- */
+
+/* The ECS error a container's waiting state means once it is certain, or NULL while it may still start: an image
+ * that cannot be pulled, a config error that stays (a missing Secret or key; the kubelet's "failed to sync ... cache"
+ * passes), a container the runtime cannot create. `reason` and `message` are the state's (either may be NULL). */
+const char *k8s_waiting_failure(const char *reason, const char *message);
+
 /* ---- escaping: every path segment and query value goes through one of these ---- */
 
 /* Percent-encode `s` for one path segment or one query value: every byte outside [A-Za-z0-9._~-] becomes %XX. Returns

@@ -199,10 +199,28 @@ static void capped_body(void **state) {
         k8s_body_free(&b);
 }
 
+/* Which waiting states fail a task at once. The kubelet's "failed to sync secret cache" came from a real kubelet
+ * that had not yet filled its Secret cache: it retries, and a task failed on it was a flake of the kubelet suite. */
+static void waiting_states(void **state) {
+        (void) state;
+        assert_string_equal(k8s_waiting_failure("ErrImageNeverPull", "Container image ... not present"),
+                            "CannotPullContainerError");
+        assert_string_equal(k8s_waiting_failure("CreateContainerConfigError", "secret \"db-creds\" not found"),
+                            "ResourceInitializationError");
+        assert_string_equal(k8s_waiting_failure("CreateContainerConfigError", NULL), "ResourceInitializationError");
+        assert_null(k8s_waiting_failure("CreateContainerConfigError",
+                                        "failed to sync secret cache: timed out waiting for the condition"));
+        assert_null(k8s_waiting_failure("CreateContainerConfigError", "failed to sync configmap cache: timed out"));
+        assert_string_equal(k8s_waiting_failure("RunContainerError", "oci runtime"), "CannotStartContainerError");
+        assert_null(k8s_waiting_failure("ContainerCreating", ""));
+        assert_null(k8s_waiting_failure(NULL, NULL));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(escaping),       cmocka_unit_test(lines_across_chunks), cmocka_unit_test(lines_over_cap),
                 cmocka_unit_test(watch_lines),    cmocka_unit_test(status_objects),      cmocka_unit_test(capped_body),
+                cmocka_unit_test(waiting_states),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
