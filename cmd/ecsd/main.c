@@ -102,7 +102,8 @@ static const char usage_text[] =
         "                        (ECSD_CLEANUP_ON_EXIT=1)\n"
         "  --ready-file FILE     once every listener is up, write the addresses they are bound to\n"
         "                        (the ports port 0 gave) as JSON to FILE, e.g.\n"
-        "                        {\"api\":\"127.0.0.1:41234\",\"metadata\":\"172.17.0.1:40111\",\"pid\":123}\n"
+        "                        {\"api\":\"127.0.0.1:41234\",\"metadata\":\"172.17.0.1:40111\",\n"
+        "                        \"credentials\":\"169.254.170.2:80\",\"pid\":123}\n"
         "                        (ECSD_READY_FILE)\n";
 
 /* Two strings: one would be longer than C11 promises a literal may be. */
@@ -644,18 +645,22 @@ static void block_signals(sigset_t *signals) {
         signal(SIGPIPE, SIG_IGN);
 }
 
-/* Write the ready file: {"api":"HOST:PORT","metadata":"HOST:PORT" or null,"pid":N}, atomically (a temporary file in
+/* Write the ready file: {"api":"HOST:PORT","metadata":"HOST:PORT" or null,"credentials":"HOST:PORT" or null,
+ * "pid":N}, atomically (a temporary file in
  * the same directory, renamed over the name), so a reader sees either no file or the whole of it. */
-static int write_ready_file(const char *path, const char *api_address, const char *metadata_address, struct err *e) {
+static int write_ready_file(const char *path, const char *api_address, const char *metadata_address,
+                            const char *credentials_address, struct err *e) {
         char tmp[4096];
         if (str_printf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid()) < 0)
                 return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "--ready-file: the path is too long");
         /* The addresses come from inet_ntop (digits, hex, '.', ':', '[', ']'): nothing in them needs escaping. */
         char text[256];
-        char metadata[API_ADDRESS_MAX + 2];
+        char metadata[API_ADDRESS_MAX + 2], credentials[API_ADDRESS_MAX + 2];
         str_printf(metadata, sizeof(metadata), metadata_address[0] ? "\"%s\"" : "null", metadata_address);
-        str_printf(text, sizeof(text), "{\"api\":\"%s\",\"metadata\":%s,\"pid\":%ld}\n", api_address, metadata,
-                   (long) getpid());
+        str_printf(credentials, sizeof(credentials), credentials_address[0] ? "\"%s\"" : "null",
+                   credentials_address);
+        str_printf(text, sizeof(text), "{\"api\":\"%s\",\"metadata\":%s,\"credentials\":%s,\"pid\":%ld}\n",
+                   api_address, metadata, credentials, (long) getpid());
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return err_set(e, -errno, ERR_KIND_INVALID, "--ready-file: cannot create %s: %s", tmp,
@@ -699,6 +704,7 @@ static int cmd_serve(int argc, char **argv) {
          * here, before it touches a container or the store's contents. */
         _cleanup_close_ int api_fd = -1;
         char api_address[API_ADDRESS_MAX] = "", metadata_address[API_ADDRESS_MAX] = "";
+        char credentials_address[API_ADDRESS_MAX] = "";
         r = rt_store_open(cfg.data_dir, &s.store, &e);
         if (r >= 0)
                 r = api_listen(cfg.listen, &api_fd, &e);
@@ -725,8 +731,11 @@ static int cmd_serve(int argc, char **argv) {
         if (r >= 0 && s.metadata_srv &&
             (r = api_server_address(s.metadata_srv, metadata_address, sizeof(metadata_address), NULL)) < 0)
                 err_set(&e, r, ERR_KIND_INTERNAL, "cannot read the metadata listener's address: %s", strerror(-r));
+        if (r >= 0 && s.credentials_srv &&
+            (r = api_server_address(s.credentials_srv, credentials_address, sizeof(credentials_address), NULL)) < 0)
+                err_set(&e, r, ERR_KIND_INTERNAL, "cannot read the credentials listener's address: %s", strerror(-r));
         if (r >= 0 && cfg.ready_file)
-                r = write_ready_file(cfg.ready_file, api_address, metadata_address, &e);
+                r = write_ready_file(cfg.ready_file, api_address, metadata_address, credentials_address, &e);
         if (r < 0) {
                 log_error("main", "\"cannot start\" error=\"%s\"", e.msg);
                 service_stop(&s);

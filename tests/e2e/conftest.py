@@ -47,7 +47,7 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 class EcsdServer:
     """One ecsd process. start() waits for its ready file, then reads its ports from it (.port: the API;
-    .metadata_address: "host:port" of the metadata listener, or None); kill9()/restart() keep the data dir
+    .metadata_address, .credentials_address: "host:port" of those listeners, or None); kill9()/restart() keep the data dir
     (a restarted server gets new ports)."""
 
     def __init__(self, binary: str, workdir: Path, data_dir: str, region: str,
@@ -63,6 +63,7 @@ class EcsdServer:
         self.use_flags = use_flags
         self.port = 0
         self.metadata_address: str | None = None
+        self.credentials_address: str | None = None
         self.ready_path: Path | None = None
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -85,6 +86,7 @@ class EcsdServer:
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self.port = 0
         self.metadata_address = None
+        self.credentials_address = None
         self.starts += 1
         self.ready_path = self.workdir / f"ready-{self.starts}.json"
         self.stopped_by_test = False
@@ -123,6 +125,7 @@ class EcsdServer:
                 assert host == "127.0.0.1", ready
                 self.port = int(port)
                 self.metadata_address = ready["metadata"]
+                self.credentials_address = ready["credentials"]
             try:
                 status, body = http_get(self.port, "/_ecsd/readyz", timeout=0.5)
                 if status == 200:

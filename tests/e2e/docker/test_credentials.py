@@ -80,6 +80,7 @@ def test_role_from_the_definition_reaches_the_container_and_botocore(docker_serv
     cred_id = credentials_id(env)
     assert credential_vars(env) == {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{url}/v2/credentials/{cred_id}"}
     assert url.startswith(f"http://{CREDS_ADDR}:")
+    assert url == f"http://{srv.credentials_address}"  # the ready file names the same listener
     uuid.UUID(cred_id, version=4)  # a random id, not the task id
     assert cred_id != task["taskArn"].rsplit("/", 1)[1]
     frozen, creds = botocore_fetch(env)
@@ -204,6 +205,7 @@ def test_without_the_address_ecsd_warns_and_tasks_get_no_credentials(docker_serv
     assert "169.254.170.99 is not an address of this host" in srv.logs()
     assert "ip addr add 169.254.170.99/32 dev lo" in srv.logs()
     assert credentials_url(srv) == ""
+    assert srv.credentials_address is None
     td = register(ecs, [fetcher()], family="creds-noaddr", taskRoleArn=ROLE)
     arn = run(ecs, td)["taskArn"]
     out = wait_output(lambda: logs(srv, arn, "app"), lambda o: "no-credentials" in o or "{" in o)
