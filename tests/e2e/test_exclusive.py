@@ -84,23 +84,29 @@ def reuseport_bind(address: str) -> OSError | None:
     return None
 
 
-def test_no_listening_socket_lets_another_process_share_it(ecsd):
+def test_no_listening_socket_lets_another_process_share_it(ecsd_factory):
     """Linux lets a second socket of the same user bind a listening address only if both set SO_REUSEPORT: a third
-    process that asks for it is refused on every ecsd listener, so none of them sets it."""
-    for address in (f"127.0.0.1:{ecsd.port}", ecsd.metadata_address):
+    process that asks for it is refused on every ecsd listener, so none of them sets it. (The credentials listener
+    is put on loopback here, so the test does not depend on the host having 169.254.170.2.)"""
+    ecsd = ecsd_factory(args=["--credentials-listen", "127.0.0.1:0"])
+    assert ecsd.credentials_address and ecsd.credentials_address.startswith("127.0.0.1:")
+    for address in (f"127.0.0.1:{ecsd.port}", ecsd.metadata_address, ecsd.credentials_address):
         exc = reuseport_bind(address)
         assert exc is not None, f"a SO_REUSEPORT socket could bind {address}: ecsd's listener sets SO_REUSEPORT"
         assert exc.errno == 98, exc  # EADDRINUSE
 
 
 def test_ready_file_names_the_bound_addresses(ecsd_factory):
-    srv = ecsd_factory(use_flags=False)  # ECSD_LISTEN=127.0.0.1:0 and ECSD_READY_FILE from the environment
+    srv = ecsd_factory(use_flags=False, env={"ECSD_CREDENTIALS_LISTEN": "127.0.0.1:0"})
+    # ECSD_LISTEN=127.0.0.1:0 and ECSD_READY_FILE from the environment
     ready = json.loads(srv.ready_path.read_text())
-    assert set(ready) == {"api", "metadata", "pid"}
+    assert set(ready) == {"api", "metadata", "credentials", "pid"}
     assert ready["pid"] == srv.proc.pid
     assert ready["api"] == f"127.0.0.1:{srv.port}" and srv.port > 0
     mhost, _, mport = ready["metadata"].rpartition(":")
     assert mhost and int(mport) > 0
+    chost, _, cport = ready["credentials"].rpartition(":")
+    assert chost == "127.0.0.1" and int(cport) > 0
     line = next(line for line in srv.logs().splitlines() if 'msg="listening"' in line)
     assert f"addr={ready['api']}" in line and f"metadata={ready['metadata']}" in line, line
     assert not list(srv.ready_path.parent.glob("*.tmp")), "the ready file's temporary was left"
