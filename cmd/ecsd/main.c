@@ -990,8 +990,11 @@ static int cmd_run(int argc, char **argv) {
                 if (sigtimedwait(&signals, NULL, &tick) > 0 && !stop_sent) {
                         fprintf(stderr, "ecsd run: stopping the task (its containers get SIGTERM)\n");
                         json_auto_t *stopped = NULL;
-                        rt_lifecycle_stop(s.lc, id, "Stopped by ecsd run (interrupted)", &stopped, &e);
-                        stop_sent = true;
+                        if (rt_lifecycle_stop(s.lc, id, "Stopped by ecsd run (interrupted)", &stopped, &e) < 0)
+                                fprintf(stderr, "ecsd run: cannot stop the task: %s (interrupt again to retry)\n",
+                                        e.msg);
+                        else
+                                stop_sent = true;
                 }
         }
         for (size_t i = 0; i < n; i++)

@@ -174,17 +174,19 @@ int api_list_task_definitions(struct api_call *call, const json_t *in, json_t **
                 .descending = strcmp(ecs_json_str(in, "sort", "ASC"), "DESC") == 0,
                 .limit = limit + 1,
         };
-        char after[ECS_PAGE_KEY_MAX];
+        char after[ECS_PAGE_KEY_MAX], after_family[ECS_NAME_MAX + 1];
         const char *token = ecs_json_str(in, "nextToken", NULL);
         if (token) {
                 r = ecs_page_token_decode("task-definitions", token, after, e);
                 if (r < 0)
                         return r;
-                char *colon = strrchr(after, ':');
-                if (!colon || parse_int64(colon + 1, 1, INT32_MAX, &q.after_revision) < 0)
+                /* The key is the last "family:revision" listed: split by the one family:revision parser. */
+                if (strncmp(after, "arn:", 4) == 0 ||
+                    ecs_taskdef_ref_resolve(after, call->region, call->account, after_family, &q.after_revision,
+                                            NULL) < 0 ||
+                    q.after_revision == 0)
                         return err_set(e, -EINVAL, ERR_KIND_INVALID, "Invalid nextToken.");
-                *colon = '\0';
-                q.after_family = after;
+                q.after_family = after_family;
         }
         json_auto_t *rows = NULL;
         r = rt_taskdef_list(call->store, call->region, &q, &rows, e);
