@@ -92,6 +92,7 @@ struct k8s_backend {
         struct pooled_client pool[POOL_MAX];
         size_t n_pool;
         uint64_t calls;
+        uint64_t starts_cancelled; /* start waits ended by a cancel (StopTask, shutdown) before the container ran */
         struct k8s_watch *watch;
 };
 
@@ -555,6 +556,7 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                         break;
                 }
                 if (p->cancelled || b->closing) {
+                        b->starts_cancelled++;
                         r = err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "the launch was cancelled");
                         break;
                 }
@@ -1090,9 +1092,10 @@ json_t *k8s_backend_counters(struct k8s_backend *b) {
         size_t n = 0;
         for (struct pod *p = b->pods; p; p = p->next)
                 n++;
-        json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I}", "api_calls", (json_int_t) b->calls, "watch_calls",
+        json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "api_calls", (json_int_t) b->calls, "watch_calls",
                                 (json_int_t) ws.calls, "watch_relists_410", (json_int_t) ws.relists_410,
-                                "watch_reconnects", (json_int_t) ws.reconnects, "pods", (json_int_t) n);
+                                "watch_reconnects", (json_int_t) ws.reconnects, "pods", (json_int_t) n,
+                                "starts_cancelled", (json_int_t) b->starts_cancelled);
         pthread_mutex_unlock(&b->lock);
         return out;
 }
