@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-          busybox-static util-linux)
+          busybox-static util-linux iproute2)
 if [ "$want_test" = 1 ]; then
   packages+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv curl procps openssl)
   # tests/k8s/env kubelet mode (`up --kubelet`): a containerd + kubelet node. containerd and runc are also what

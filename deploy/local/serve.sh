@@ -8,7 +8,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/deploy/local/install-deps.sh"
-eval "$("$root/deploy/local/docker-engine-up")"
+# Assigned first, so that set -e stops here when no engine can be made reachable (an eval of a failed command
+# substitution would go on without one).
+engine_env=$("$root/deploy/local/docker-engine-up")
+eval "$engine_env"
 ecsd=$("$root/deploy/local/build-release")
 
 # Task credentials: ecsd serves them at 169.254.170.2, the address ECS uses, and containers reach it through their
