@@ -11,17 +11,16 @@ import sys
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction. At its end, pass the half-close on (a client that shuts down its sending side, as nc
+    does after its request, still gets the whole answer); the sockets are closed once both directions are done."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
     except (ConnectionError, OSError):
         pass
-    finally:
-        try:
-            writer.close()
-        except OSError:
-            pass
 
 
 async def main() -> None:
@@ -34,6 +33,11 @@ async def main() -> None:
             client_w.close()
             return
         await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+        for w in (up_w, client_w):
+            try:
+                w.close()
+            except OSError:
+                pass
 
     server = await asyncio.start_server(handle, listen_host, listen_port, reuse_address=True)
     print(f"tcp-relay: {listen_host}:{listen_port} -> {target_host}:{target_port}", flush=True)
