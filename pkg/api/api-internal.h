@@ -25,6 +25,8 @@ struct api {
         pthread_mutex_t regions_lock;
         char (*regions)[ECS_REGION_MAX + 1];
         size_t n_regions;
+
+        struct api_metrics *metrics; /* owned; counters for /_ecsd/metrics */
 };
 
 /* One API call: the region it was signed for and what it may touch. */
@@ -86,5 +88,20 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
 bool api_credentials_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* /_ecsd/tasks/<task-id>/logs[?container=NAME] and POST /_ecsd/cleanup. False when the path is not one of them. */
 bool api_tasks_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* ---- GET /_ecsd/metrics (metrics.c) ---- */
+
+/* The ECS actions the router knows, by index (0 .. api_action_count() - 1); names are static strings. */
+size_t api_action_count(void);
+const char *api_action_name(size_t i);
+struct api_metrics;
+/* A zeroed block of counters (owned by the caller), and its destructor (NULL-safe). */
+struct api_metrics *api_metrics_new(void);
+void api_metrics_free(struct api_metrics *m);
+/* Count one ECS call: `action` an index as above, or api_action_count() when the call named no known action; `kind`
+ * -1 for success, else the enum err_kind of its error. Lock-free; any thread. */
+void api_metrics_observe(struct api_metrics *m, size_t action, int kind, int64_t duration_us);
+/* GET /_ecsd/metrics in the Prometheus text format. False when the path is not it. */
+bool api_metrics_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+
 /* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body);

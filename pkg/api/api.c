@@ -10,6 +10,7 @@
 
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "lifecycle.h"
 #include "shape.h"
@@ -40,6 +41,14 @@ static const struct action actions[] = {
         {"UntagResource", api_untag_resource},
 };
 
+size_t api_action_count(void) {
+        return ARRAY_SIZE(actions);
+}
+
+const char *api_action_name(size_t i) {
+        return i < ARRAY_SIZE(actions) ? actions[i].name : NULL;
+}
+
 static const struct action *action_find(const char *name) {
         for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
                 if (strcmp(actions[i].name, name) == 0)
@@ -58,6 +67,7 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
         memcpy(api->region, cfg->region, strlen(cfg->region) + 1);
         memcpy(api->account, cfg->account, alen + 1);
         api->store = cfg->store;
+        api->metrics = api_metrics_new();
         api->task_credentials = cfg->task_credentials ? json_deep_copy(cfg->task_credentials) : NULL;
         api_attach_lifecycle(api, cfg->lifecycle);
         pthread_mutex_init(&api->regions_lock, NULL);
@@ -81,6 +91,7 @@ void api_free(struct api *api) {
         pthread_rwlock_destroy(&api->clusters_lock);
         free(api->regions);
         json_decref(api->task_credentials);
+        api_metrics_free(api->metrics);
         free(api);
 }
 
@@ -166,6 +177,8 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
         }
         if (api_tasks_handle(api, req, resp))
                 return;
+        if (api_metrics_handle(api, req, resp))
+                return;
         if (strcmp(req->path, "/_ecsd/healthz") == 0) {
                 json_auto_t *body = json_pack("{s:s}", "status", "ok");
                 api_respond_json(resp, 200, "application/json", body);
@@ -186,7 +199,7 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
 
 /* Decode, check and dispatch one ECS call. Returns the handler's output or fails with `e`. */
 static int handle_ecs(struct api *api, const struct api_request *req, const char *region, const char **ret_action,
-                      json_t **out, struct err *e) {
+                      size_t *ret_index, json_t **out, struct err *e) {
         if (strcmp(req->method, "POST") != 0)
                 return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION,
                                "ecsd serves the ECS API only as POST / (AWS JSON 1.1); got %s.", req->method);
@@ -207,6 +220,7 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
                 return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION, "Unknown operation %.100s.", name);
         }
         *ret_action = action->name;
+        *ret_index = (size_t) (action - actions);
 
         json_error_t jerr;
         json_auto_t *in = req->body_len == 0 ? json_object()
@@ -230,6 +244,12 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
                 return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
         struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
         return action->fn(&call, checked, out, e);
+}
+
+static int64_t mono_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
@@ -256,17 +276,19 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
         }
         char region[ECS_REGION_MAX + 1];
         region_from_authorization(req->authorization, api->region, region);
-        int64_t start = time_mono_ms();
+        int64_t start = time_mono_ms(), start_us = mono_us();
         const char *action = "-";
+        size_t action_index = ARRAY_SIZE(actions);
         struct err e = {0};
         json_auto_t *out = NULL;
-        int r = handle_ecs(api, req, region, &action, &out, &e);
+        int r = handle_ecs(api, req, region, &action, &action_index, &out, &e);
         if (r < 0) {
                 respond_error(resp, &e);
                 if (e.kind == ERR_KIND_INTERNAL)
                         log_error("api", "\"request failed\" action=%s region=%s error=\"%s\"", action, region, e.msg);
         } else
                 api_respond_json(resp, 200, "application/x-amz-json-1.1", out);
+        api_metrics_observe(api->metrics, action_index, r < 0 ? e.kind : -1, mono_us() - start_us);
         log_debug("api", "\"request\" action=%s region=%s status=%u duration_ms=%lld request_id=%s", action, region,
                   resp->status, (long long) (time_mono_ms() - start), resp->request_id);
 }

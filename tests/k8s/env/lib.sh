@@ -34,6 +34,8 @@ KWOK_BIN=$ECSD_K8S_CACHE/kwok-$KWOK_VERSION-r$BUILD_RECIPE/kwok
 KUBECTL_BIN=$ECSD_K8S_CACHE/kubectl-$K8S_VERSION-r$BUILD_RECIPE/kubectl
 # Only kubelet mode (`up --kubelet`) builds and runs it.
 KUBELET_BIN=$ECSD_K8S_CACHE/kubelet-$K8S_VERSION-r$BUILD_RECIPE/kubelet
+# Only tests that start workload controllers themselves build it (build --controller-manager).
+KCM_BIN=$ECSD_K8S_CACHE/kube-controller-manager-$K8S_VERSION-r$BUILD_RECIPE/kube-controller-manager
 
 # Kubelet mode's images. No registry is reachable, so `build --kubelet` makes
 # OCI image tarballs (a static pause program compiled here; Debian's static

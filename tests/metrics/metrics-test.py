@@ -1,0 +1,123 @@
+"""metrics-test.py ECSD_BIN — GET /_ecsd/metrics is valid Prometheus text whose numbers match what was done.
+
+Starts the real ecsd (docker backend, no engine needed: only the API is used) on a kernel-chosen loopback port, makes
+a known set of ECS calls with the real AWS CLI (successes, a ClusterNotFoundException) and two raw requests (an
+unknown action, malformed JSON), then parses /_ecsd/metrics with prometheus_client's own text parser, the one a
+Prometheus client library ships, and checks the exact counts, the histogram's shape, and that the metadata listener
+does not serve it. Run with a Python that has prometheus_client (Debian: python3-prometheus-client).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+TARGET = "AmazonEC2ContainerServiceV20141113."
+
+
+def fail(msg: str) -> None:
+    print(f"metrics-test: FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def raw(url: str, action: str, body: bytes) -> int:
+    req = urllib.request.Request(url + "/", data=body, method="POST", headers={
+        "X-Amz-Target": TARGET + action, "Content-Type": "application/x-amz-json-1.1"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def main() -> None:
+    ecsd = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+        proc = subprocess.Popen([ecsd, "serve", "--listen", "127.0.0.1:0", "--metadata-listen", "127.0.0.1:0",
+                                 "--data-dir", ":memory:", "--credentials-listen", "off",
+                                 "--docker-cli", "/nonexistent/docker", "--ready-file", ready],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(200):
+                if os.path.exists(ready) and os.path.getsize(ready) > 0:
+                    break
+                if proc.poll() is not None:
+                    fail("ecsd exited")
+                time.sleep(0.05)
+            addrs = json.load(open(ready))
+            url = "http://" + addrs["api"]
+
+            def aws(*args: str, ok: bool = True) -> None:
+                r = subprocess.run(["aws", "--endpoint-url", url, "ecs", *args], env=env, capture_output=True, text=True)
+                if (r.returncode == 0) != ok:
+                    fail(f"aws ecs {' '.join(args)}: exit {r.returncode}: {r.stderr}")
+
+            aws("create-cluster", "--cluster-name", "m1")
+            aws("create-cluster", "--cluster-name", "m2")
+            aws("describe-clusters", "--clusters", "m1")
+            aws("delete-cluster", "--cluster", "no-such-cluster", ok=False)
+            if raw(url, "NoSuchAction", b"{}") != 400:
+                fail("an unknown action did not answer 400")
+            if raw(url, "CreateCluster", b"{not json") != 400:
+                fail("malformed JSON did not answer 400")
+
+            with urllib.request.urlopen(url + "/_ecsd/metrics", timeout=10) as r:
+                ctype = r.headers.get("Content-Type", "")
+                text = r.read().decode()
+            if not ctype.startswith("text/plain; version=0.0.4"):
+                fail(f"Content-Type {ctype!r}")
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+
+            reqs = families.get("ecsd_api_requests")
+            if not reqs or reqs.type != "counter":
+                fail("no counter ecsd_api_requests_total")
+            got = {(s.labels["action"], s.labels["code"]): s.value for s in reqs.samples if s.name.endswith("_total")}
+            want = {("CreateCluster", "OK"): 2, ("DescribeClusters", "OK"): 1,
+                    ("DeleteCluster", "ClusterNotFoundException"): 1,
+                    ("unknown", "UnknownOperationException"): 1,
+                    ("CreateCluster", "SerializationException"): 1}
+            if got != want:
+                fail(f"ecsd_api_requests_total is {got}, want {want}")
+
+            hist = families.get("ecsd_api_request_duration_seconds")
+            if not hist or hist.type != "histogram":
+                fail("no histogram ecsd_api_request_duration_seconds")
+            cc = [s for s in hist.samples if s.labels.get("action") == "CreateCluster"]
+            buckets = [(s.labels["le"], s.value) for s in cc if s.name.endswith("_bucket")]
+            count = [s.value for s in cc if s.name.endswith("_count")]
+            if count != [3] or buckets[-1] != ("+Inf", 3):
+                fail(f"CreateCluster histogram: count {count}, last bucket {buckets[-1:]}, want 3")
+            values = [v for _, v in buckets]
+            if values != sorted(values):
+                fail(f"CreateCluster buckets are not cumulative: {buckets}")
+
+            info = families.get("ecsd_build_info")
+            version = subprocess.run([ecsd, "version"], capture_output=True, text=True).stdout.split()[1]
+            if not info or info.samples[0].labels.get("version") != version:
+                fail(f"ecsd_build_info does not carry version {version}")
+            live = families.get("ecsd_tasks_live")
+            if not live or live.type != "gauge" or live.samples[0].value != 0:
+                fail("no gauge ecsd_tasks_live = 0")
+
+            # The metadata listener, which task containers reach, answers the metadata paths only.
+            try:
+                urllib.request.urlopen("http://" + addrs["metadata"] + "/_ecsd/metrics", timeout=10)
+                fail("the metadata listener serves /_ecsd/metrics")
+            except urllib.error.HTTPError as e:
+                if e.code != 404:
+                    fail(f"the metadata listener answered {e.code} for /_ecsd/metrics, want 404")
+            print(f"metrics-test: ok ({len(families)} metric families)")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
