@@ -24,8 +24,6 @@ if [ "$want_test" = 1 ]; then
   # Debian's docker.io brings; busybox-static (installed above) goes into its busybox image, iproute2 makes the pod
   # bridge.
   packages+=(containerd runc containernetworking-plugins iproute2)
-  # tests/metrics/metrics-test.py parses /_ecsd/metrics with prometheus_client's text parser (Debian's python3).
-  packages+=(python3-prometheus-client)
   # tests/deploy/kind-files-test checks deploy/kind/up with it.
   packages+=(shellcheck)
 fi

@@ -4,7 +4,7 @@ Starts the real ecsd (docker backend, no engine needed: only the API is used) on
 a known set of ECS calls with the real AWS CLI (successes, a ClusterNotFoundException) and two raw requests (an
 unknown action, malformed JSON), then parses /_ecsd/metrics with prometheus_client's own text parser, the one a
 Prometheus client library ships, and checks the exact counts, the histogram's shape, and that the metadata listener
-does not serve it. Run with a Python that has prometheus_client (Debian: python3-prometheus-client).
+does not serve it. Run with the test virtualenv's Python (prometheus_client is pinned in tests/e2e/requirements.txt).
 """
 import json
 import os
