@@ -80,11 +80,12 @@ run_suite() { # NAME "CTEST_SELECTION" EXTRA_CMAKE_ARGS...
 
 wanted() { [[ " $builds " == *" $1 "* ]]; }
 
-# build/release-fresh builds its own Release ecsd whatever the build's flags: once, in the plain build.
+# build/release-fresh and the deploy tests (the image, the chart, the chart on the kubelet node) build and run the
+# Release ecsd whatever the build's flags: once, in the plain build.
 if wanted plain; then run_suite plain "" -DCMAKE_BUILD_TYPE=RelWithDebInfo; fi
 if wanted asan; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite asan "-LE build" -DCMAKE_BUILD_TYPE=Debug -DECSD_SANITIZE=address,undefined
+    run_suite asan "-LE ^(build|deploy)$" -DCMAKE_BUILD_TYPE=Debug -DECSD_SANITIZE=address,undefined
 fi
 # ThreadSanitizer: the unit tests, the e2e suites on the docker backend (ecsd's threads together: the HTTP pool, the
 # lifecycle's task threads, the docker events monitor) and pkg/k8s against its API server (the Pod watch thread).
