@@ -990,7 +990,7 @@ static int cmd_run(int argc, char **argv) {
                 if (sigtimedwait(&signals, NULL, &tick) > 0 && !stop_sent) {
                         fprintf(stderr, "ecsd run: stopping the task (its containers get SIGTERM)\n");
                         json_auto_t *stopped = NULL;
-                        if (rt_lifecycle_stop(s.lc, id, "Stopped by ecsd run (interrupted)", &stopped, &e) < 0)
+                        if (rt_lifecycle_stop(s.lc, id, NULL, "Stopped by ecsd run (interrupted)", &stopped, &e) < 0)
                                 fprintf(stderr, "ecsd run: cannot stop the task: %s (interrupt again to retry)\n",
                                         e.msg);
                         else

@@ -65,6 +65,11 @@ int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t *
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret. Unknown or INACTIVE: ClusterNotFoundException. */
 int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
 
+/* Resolve a service reference (a name, or an ARN service/CLUSTER/NAME or service/NAME of the call's region and
+ * account) to its name in `name` (ECS_NAME_MAX + 1 bytes). An ARN of another cluster, region or account is
+ * ServiceNotFoundException; a malformed reference InvalidParameterException. The service need not exist. */
+int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e);
+
 /* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);
 
