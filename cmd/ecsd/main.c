@@ -20,6 +20,7 @@
 #include "k8s-backend.h"
 #include "k8s.h"
 #include "lifecycle.h"
+#include "scheduler.h"
 #include "runner.h"
 #include "store.h"
 
@@ -427,6 +428,7 @@ struct service {
         struct k8s_backend *k8s;
         struct rt_backend backend;
         struct rt_lifecycle *lc;
+        struct rt_scheduler *sched;
         struct docker_events *events;
         json_t *secrets;
         json_t *task_credentials;
@@ -457,7 +459,10 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
                 .retention_ms = cfg->retention_s * 1000,
                 .secrets = s->secrets,
         };
-        return rt_lifecycle_new(&lcfg, &s->lc, e);
+        int r = rt_lifecycle_new(&lcfg, &s->lc, e);
+        if (r >= 0)
+                r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc}, &s->sched, e);
+        return r;
 }
 
 /* Start the credentials listener (--credentials-listen) and write the URL containers reach it at into `url`, "" when
@@ -551,6 +556,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         if ((r = docker_events_start(&ec, &s->events, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
+        api_attach_scheduler(s->api, s->sched);
         log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,
                  cfg->docker_cli, cfg->pull_behavior);
         return 0;
@@ -612,6 +618,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         if ((r = k8s_backend_start(s->k8s, &hooks, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
+        api_attach_scheduler(s->api, s->sched);
         log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace%s=%s metadata=%s", owner,
                  k8s_config_server(s->kube), kc.ns_mode == K8S_NS_FIXED ? "" : "_prefix", kc.namespace_, endpoint);
         return 0;
@@ -620,8 +627,11 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
         api_server_stop(s->credentials_srv); /* its requests read the lifecycle, freed below; they never wait */
-        if (s->api) /* a start that failed early has none */
+        if (s->api) { /* a start that failed early has none */
+                api_attach_scheduler(s->api, NULL);
                 api_attach_lifecycle(s->api, NULL);
+        }
+        rt_scheduler_free(s->sched); /* before the lifecycle, whose subscriber it is */
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
@@ -750,6 +760,10 @@ static int cmd_serve(int argc, char **argv) {
         sigwait(&signals, &sig);
         log_info("main", "\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
         if (cfg.cleanup_on_exit && s.lc) {
+                /* The scheduler first: it would replace the services' tasks as they stop. */
+                api_attach_scheduler(s.api, NULL);
+                rt_scheduler_free(s.sched);
+                s.sched = NULL;
                 int left = rt_lifecycle_stop_all(s.lc, "Stopped because ecsd exited (--cleanup-on-exit)",
                                                  5 * 60 * 1000);
                 if (left)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api-internal.h"
+#include "scheduler.h"
 
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
         const char *tail = ref;
@@ -29,4 +30,296 @@ int api_service_ref_name(struct api_call *call, const char *cluster, const char 
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "Service name must be 1 to 255 letters, numbers, hyphens and underscores.");
         return str_printf(name, ECS_NAME_MAX + 1, "%s", tail);
+}
+
+#define DESCRIBE_SERVICES_MAX 10
+#define LIST_SERVICES_DEFAULT 10
+
+/* The scheduler, or ServerException when ecsd runs without a backend (nothing could run a service's tasks). */
+static struct rt_scheduler *scheduler_or_fail(struct api_call *call, struct err *e) {
+        struct rt_scheduler *s = api_scheduler(call->api);
+        if (!s)
+                err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; services cannot run.");
+        return s;
+}
+
+static int service_arn(struct api_call *call, const char *cluster, const char *name, char *buf, size_t size) {
+        char resource[2 * ECS_NAME_MAX + 2];
+        str_printf(resource, sizeof(resource), "%s/%s", cluster, name);
+        return ecs_arn_format(buf, size, call->region, call->account, "service", resource);
+}
+
+static int check_percent(const json_t *cfg, struct err *e) {
+        int64_t max_pct, min_pct;
+        if (ecs_json_int(cfg, "maximumPercent", &max_pct) && (max_pct < 100 || max_pct > 10000))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "maximumPercent must be between 100 and 10000.");
+        if (ecs_json_int(cfg, "minimumHealthyPercent", &min_pct) && (min_pct < 0 || min_pct > 100))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "minimumHealthyPercent must be between 0 and 100.");
+        return 0;
+}
+
+/* The ARN of the ACTIVE task definition `ref` names, in `arn` (ECS_ARN_MAX bytes). */
+static int taskdef_resolve(struct api_call *call, const char *ref, char *arn, struct err *e) {
+        char family[ECS_NAME_MAX + 1];
+        int64_t rev;
+        int r = ecs_taskdef_ref_resolve(ref, call->region, call->account, family, &rev, e);
+        if (r < 0)
+                return r;
+        json_auto_t *td = NULL;
+        r = rt_taskdef_get(call->store, call->region, family, rev, &td, e);
+        if (r == -ENOENT || (r >= 0 && strcmp(ecs_json_str(td, "status", ""), "ACTIVE") != 0))
+                return err_set(e, -ENOENT, ERR_KIND_INVALID, "TaskDefinition not found.");
+        if (r < 0)
+                return r;
+        return str_printf(arn, ECS_ARN_MAX, "%s", ecs_json_str(td, "taskDefinitionArn", ""));
+}
+
+static int create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const char *name = ecs_json_str(in, "serviceName", "");
+        if (!ecs_name_valid(name))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Service name must be 1 to 255 letters, numbers, hyphens and underscores.");
+        const char *strategy = ecs_json_str(in, "schedulingStrategy", "REPLICA");
+        if (strcmp(strategy, "REPLICA") != 0)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
+                               "ecsd supports only the REPLICA scheduling strategy for now.");
+        const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
+        if (strcmp(controller, "ECS") != 0)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
+                               "ecsd supports only the ECS deployment controller for now.");
+        const char *launch_type = ecs_json_str(in, "launchType", NULL);
+        const json_t *cps = json_object_get(in, "capacityProviderStrategy");
+        if (launch_type && json_array_size(cps))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Specifying both a launchType and capacityProviderStrategy is not supported.");
+        int64_t desired;
+        if (!ecs_json_int(in, "desiredCount", &desired))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "desiredCount is required for a service with the REPLICA scheduling strategy.");
+        if (desired < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
+        const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
+        if (!tdref)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "A task definition is required for this service.");
+        char tdarn[ECS_ARN_MAX];
+        if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+                return r;
+        const json_t *dcfg = json_object_get(in, "deploymentConfiguration");
+        if ((r = check_percent(dcfg, e)) < 0)
+                return r;
+        const json_t *tags = json_object_get(in, "tags");
+        if ((r = api_tags_validate(tags, e)) < 0)
+                return r;
+        int64_t grace = 0;
+        if (ecs_json_int(in, "healthCheckGracePeriodSeconds", &grace) && grace < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "healthCheckGracePeriodSeconds must be at least 0.");
+
+        char arn[ECS_ARN_MAX], created_by[64];
+        if (service_arn(call, cluster, name, arn, sizeof(arn)) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "The service ARN would be too long.");
+        str_printf(created_by, sizeof(created_by), "arn:aws:iam::%s:root", call->account);
+        json_t *cfg = json_pack("{s:{s:b, s:b}, s:i, s:i}", "deploymentCircuitBreaker", "enable", 0, "rollback", 0,
+                                "maximumPercent", 200, "minimumHealthyPercent", 100);
+        if (dcfg) {
+                json_auto_t *copy = json_deep_copy(dcfg);
+                json_object_update(cfg, copy);
+        }
+        json_auto_t *doc = json_pack(
+                "{s:s, s:s, s:s, s:[], s:[], s:s, s:I, s:i, s:i, s:s, s:o, s:[], s:o, s:[], s:[], s:s, s:{s:s}, s:s,"
+                " s:b, s:s, s:b, s:s}",
+                "serviceArn", arn, "serviceName", name, "clusterArn", ecs_json_str(cluster_doc, "clusterArn", ""),
+                "loadBalancers", "serviceRegistries", "status", "ACTIVE", "desiredCount", (json_int_t) desired,
+                "runningCount", 0, "pendingCount", 0, "taskDefinition", tdarn, "deploymentConfiguration", cfg,
+                "events", "createdAt", ecs_timestamp_now(), "placementConstraints", "placementStrategy",
+                "schedulingStrategy", "REPLICA", "deploymentController", "type", "ECS", "createdBy", created_by,
+                "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")), "propagateTags",
+                ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
+                json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",
+                ecs_json_str(in, "availabilityZoneRebalancing", "ENABLED"));
+        if (json_array_size(cps))
+                json_object_set_new(doc, "capacityProviderStrategy", json_deep_copy(cps));
+        else
+                json_object_set_new(doc, "launchType", json_string(launch_type ? launch_type : "EC2"));
+        if (launch_type && strcmp(launch_type, "FARGATE") == 0)
+                json_object_set_new(doc, "platformVersion",
+                                    json_string(ecs_json_str(in, "platformVersion", "LATEST")));
+        static const char *const echoed[] = {"loadBalancers", "serviceRegistries", "placementConstraints",
+                                             "placementStrategy", "networkConfiguration", "roleArn"};
+        for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
+                const json_t *v = json_object_get(in, echoed[i]);
+                if (v)
+                        json_object_set_new(doc, echoed[i], json_deep_copy(v));
+        }
+        if (json_object_get(in, "healthCheckGracePeriodSeconds"))
+                json_object_set_new(doc, "healthCheckGracePeriodSeconds", json_integer(grace));
+
+        json_auto_t *stored = NULL;
+        if ((r = rt_scheduler_create(sch, call->region, cluster, doc, &stored, e)) < 0)
+                return r;
+        if (json_array_size(tags) > 0) {
+                if ((r = rt_tags_clear(call->store, arn, e)) < 0 || (r = rt_tags_put(call->store, arn, tags, e)) < 0)
+                        return r;
+                json_object_set_new(stored, "tags", json_deep_copy(tags));
+        }
+        *out = json_pack("{s:O}", "service", stored);
+        return 0;
+}
+
+/* DeleteCluster waits while a service is being created in the cluster (api->clusters_lock), as for RunTask. */
+int api_create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_rwlock_rdlock(&call->api->clusters_lock);
+        int r = create_service(call, in, out, e);
+        pthread_rwlock_unlock(&call->api->clusters_lock);
+        return r;
+}
+
+int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        struct rt_service_update u = {.desired_count = -1, .health_check_grace_s = -1};
+        if (ecs_json_int(in, "desiredCount", &u.desired_count) && u.desired_count < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
+        if (ecs_json_int(in, "healthCheckGracePeriodSeconds", &u.health_check_grace_s) && u.health_check_grace_s < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "healthCheckGracePeriodSeconds must be at least 0.");
+        char tdarn[ECS_ARN_MAX];
+        const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
+        if (tdref) {
+                if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+                        return r;
+                u.task_definition = tdarn;
+        }
+        u.force_new_deployment = json_is_true(json_object_get(in, "forceNewDeployment"));
+        u.deployment_configuration = json_object_get(in, "deploymentConfiguration");
+        if ((r = check_percent(u.deployment_configuration, e)) < 0)
+                return r;
+        json_t *doc = NULL;
+        if ((r = rt_scheduler_update(sch, call->region, cluster, name, &u, &doc, e)) < 0)
+                return r;
+        *out = json_pack("{s:o}", "service", doc);
+        return 0;
+}
+
+int api_delete_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        json_t *doc = NULL;
+        r = rt_scheduler_delete(sch, call->region, cluster, name, json_is_true(json_object_get(in, "force")), &doc, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:o}", "service", doc);
+        return 0;
+}
+
+int api_describe_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const json_t *refs = json_object_get(in, "services");
+        if (json_array_size(refs) == 0 || json_array_size(refs) > DESCRIBE_SERVICES_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "services must list 1 to %d services.",
+                               DESCRIBE_SERVICES_MAX);
+        bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
+        json_auto_t *services = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(refs, i, ref) {
+                const char *s = json_string_value(ref);
+                char name[ECS_NAME_MAX + 1], arn[ECS_ARN_MAX];
+                struct err lookup = {0};
+                json_t *doc = NULL;
+                r = api_service_ref_name(call, cluster, s, name, &lookup);
+                if (r >= 0)
+                        r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, &lookup);
+                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                        *e = lookup;
+                        return r;
+                }
+                if (r < 0) {
+                        if (strncmp(s, "arn:", 4) == 0 || service_arn(call, cluster, s, arn, sizeof(arn)) < 0)
+                                str_printf(arn, sizeof(arn), "%s", s);
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING"));
+                        continue;
+                }
+                if (with_tags) {
+                        json_t *tags = NULL;
+                        if ((r = rt_tags_get(call->store, ecs_json_str(doc, "serviceArn", ""), &tags, e)) < 0) {
+                                json_decref(doc);
+                                return r;
+                        }
+                        json_object_set_new(doc, "tags", tags);
+                }
+                json_array_append_new(services, doc);
+        }
+        *out = json_pack("{s:O, s:O}", "services", services, "failures", failures);
+        return 0;
+}
+
+int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        int limit;
+        if ((r = ecs_page_max_results(in, LIST_SERVICES_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListServices", token, after, e)) < 0)
+                return r;
+        struct rt_service_query q = {
+                .region = call->region,
+                .cluster = cluster,
+                .launch_type = ecs_json_str(in, "launchType", NULL),
+                .strategy = ecs_json_str(in, "schedulingStrategy", NULL),
+                .after = after[0] ? after : NULL,
+                .limit = limit + 1,
+        };
+        json_auto_t *docs = NULL;
+        if ((r = rt_service_list(call->store, &q, &docs, e)) < 0)
+                return r;
+        json_auto_t *arns = json_array();
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(docs, i, doc) {
+                if (i == (size_t) limit)
+                        break;
+                json_array_append_new(arns, json_string(ecs_json_str(doc, "serviceArn", "")));
+        }
+        *out = json_pack("{s:O}", "serviceArns", arns);
+        if (json_array_size(docs) > (size_t) limit) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                const json_t *last = json_array_get(docs, (size_t) limit - 1);
+                r = ecs_page_token_encode("ListServices", ecs_json_str(last, "serviceName", ""), next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
+        return 0;
 }

@@ -1,0 +1,234 @@
+"""ECS services on the docker backend: the real ecsd, the real engine, boto3 (its waiters too) and the AWS CLI.
+
+Run by ctest as e2e/services (e2e/docker leaves this file out). The tasks are busybox:local `sleep`s with a 1 s
+stopTimeout: sleep as PID 1 ignores SIGTERM, so each stop costs about a second, which keeps the suite short."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import botocore.exceptions
+import pytest
+from helpers import make_client
+from tasklib import IMAGE, docker
+
+FAST = {"Delay": 1, "MaxAttempts": 120}
+
+
+def taskdef(ecs, family: str = "svc", marker: str = "v1") -> str:
+    return ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "essential": True,
+                               "command": ["sleep", "600"], "stopTimeout": 1,
+                               "environment": [{"name": "MARKER", "value": marker}]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def service(ecs, name: str, cluster: str = "default") -> dict:
+    resp = ecs.describe_services(cluster=cluster, services=[name])
+    assert resp["failures"] == [], resp["failures"]
+    return resp["services"][0]
+
+
+def service_tasks(ecs, name: str, cluster: str = "default") -> list[dict]:
+    arns = ecs.list_tasks(cluster=cluster, serviceName=name)["taskArns"]
+    return ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+
+
+def wait_stable(ecs, name: str, cluster: str = "default") -> dict:
+    ecs.get_waiter("services_stable").wait(cluster=cluster, services=[name], WaiterConfig=FAST)
+    return service(ecs, name, cluster)
+
+
+def messages(svc: dict) -> list[str]:
+    return [e["message"] for e in svc["events"]]
+
+
+def running_containers(owner_task_arns: set[str]) -> int:
+    """Containers of the given tasks that the engine runs (read from the engine, not from ecsd)."""
+    out = docker("ps", "--format", "{{json .Labels}}", "--filter", "label=com.amazonaws.ecs.task-arn")
+    n = 0
+    for line in out.splitlines():
+        labels = dict(kv.split("=", 1) for kv in json.loads(line).split(",") if "=" in kv)
+        if labels.get("com.amazonaws.ecs.task-arn") in owner_task_arns:
+            n += 1
+    return n
+
+
+def test_create_scale_replace_delete(ecs, dsrv, aws_for):
+    aws = aws_for(dsrv)
+    td = taskdef(ecs)
+    created = ecs.create_service(serviceName="web", taskDefinition=td, desiredCount=3,
+                                 deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100},
+                                 tags=[{"key": "team", "value": "a"}])["service"]
+    assert created["status"] == "ACTIVE"
+    assert created["serviceArn"] == "arn:aws:ecs:us-east-1:000000000000:service/default/web"
+    assert len(created["deployments"]) == 1
+    dep = created["deployments"][0]
+    assert dep["status"] == "PRIMARY" and dep["rolloutState"] == "IN_PROGRESS"
+    assert dep["id"].startswith("ecs-svc/") and len(dep["id"]) == len("ecs-svc/") + 19 and dep["id"][8:].isdigit()
+
+    svc = wait_stable(ecs, "web")
+    assert svc["runningCount"] == 3 and svc["pendingCount"] == 0
+    assert svc["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert svc["deployments"][0]["rolloutStateReason"] == f"ECS deployment {dep['id']} completed."
+    msgs = messages(svc)
+    assert msgs[0] == "(service web) has reached a steady state.", msgs
+    assert msgs[1] == f"(service web) (deployment {dep['id']}) deployment completed.", msgs
+    assert any(m.startswith("(service web) has started 3 tasks: (task ") for m in msgs), msgs
+    tasks = service_tasks(ecs, "web")
+    assert len(tasks) == 3
+    assert {t["startedBy"] for t in tasks} == {dep["id"]}
+    assert {t["group"] for t in tasks} == {"service:web"}
+    assert {t["lastStatus"] for t in tasks} == {"RUNNING"}
+    assert running_containers({t["taskArn"] for t in tasks}) == 3
+    assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["activeServicesCount"] == 1
+    tagged = ecs.describe_services(services=["web"], include=["TAGS"])["services"][0]
+    assert tagged["tags"] == [{"key": "team", "value": "a"}]
+
+    # The same name again is not idempotent; an unknown name is MISSING.
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ecs.create_service(serviceName="web", taskDefinition=td, desiredCount=1)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert err.value.response["Error"]["Message"] == "Creation of service was not idempotent."
+    missing = ecs.describe_services(services=["nope"])
+    assert missing["failures"] == [{"arn": "arn:aws:ecs:us-east-1:000000000000:service/default/nope",
+                                    "reason": "MISSING"}]
+
+    # Scale out and in.
+    ecs.update_service(service="web", desiredCount=5)
+    svc = wait_stable(ecs, "web")
+    assert svc["runningCount"] == 5 and len(service_tasks(ecs, "web")) == 5
+    before = {t["taskArn"] for t in service_tasks(ecs, "web")}
+    ecs.update_service(service="web", desiredCount=1)
+    svc = wait_stable(ecs, "web")
+    assert svc["runningCount"] == 1
+    assert any(m.startswith("(service web) has stopped 4 running tasks: (task ") for m in messages(svc)), messages(svc)
+    stopped = ecs.describe_tasks(tasks=sorted(before))["tasks"]
+    scaled_in = [t for t in stopped if t["desiredStatus"] == "STOPPED"]
+    assert len(scaled_in) == 4
+    for t in scaled_in:
+        assert t["stopCode"] == "ServiceSchedulerInitiated", t
+        assert t["stoppedReason"] == f"Scaling activity initiated by (deployment {dep['id']})", t
+
+    # A task stopped by hand is replaced.
+    (only,) = service_tasks(ecs, "web")
+    ecs.stop_task(task=only["taskArn"], reason="by hand")
+    deadline = time.monotonic() + 60
+    while True:
+        now = [t for t in service_tasks(ecs, "web") if t["lastStatus"] == "RUNNING"]
+        if now and now[0]["taskArn"] != only["taskArn"]:
+            break
+        assert time.monotonic() < deadline, "the stopped task was not replaced"
+        time.sleep(0.2)
+    svc = wait_stable(ecs, "web")
+    assert svc["runningCount"] == 1
+    replaced = ecs.describe_tasks(tasks=[only["taskArn"]])["tasks"][0]
+    assert replaced["stopCode"] == "UserInitiated" and replaced["stoppedReason"] == "by hand"
+    new_id = now[0]["taskArn"].rsplit("/", 1)[1]
+    assert f"(service web) has started 1 tasks: (task {new_id})." in messages(svc), messages(svc)
+
+    # The cluster cannot go while it has a service; the service cannot go while scaled above 0 without force.
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ecs.delete_cluster(cluster="default")
+    assert err.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ecs.delete_service(service="web")
+    assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert err.value.response["Error"]["Message"] == "The service cannot be stopped while it is scaled above 0."
+    ecs.update_service(service="web", desiredCount=0)
+    wait_stable(ecs, "web")
+    gone = ecs.delete_service(service="web")["service"]
+    assert gone["status"] == "DRAINING"
+    ecs.get_waiter("services_inactive").wait(services=["web"], WaiterConfig=FAST)
+    assert ecs.list_services()["serviceArns"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ecs.update_service(service="web", desiredCount=1)
+    assert err.value.response["Error"]["Code"] == "ServiceNotActiveException"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        ecs.update_service(service="never", desiredCount=1)
+    assert err.value.response["Error"]["Code"] == "ServiceNotFoundException"
+
+    # With force, a service scaled above 0 drains its tasks and goes INACTIVE; the AWS CLI's waiter sees it stable
+    # before.
+    ecs.create_service(serviceName="web", taskDefinition=td, desiredCount=2)
+    aws("ecs", "wait", "services-stable", "--services", "web")
+    arns = {t["taskArn"] for t in service_tasks(ecs, "web")}
+    assert len(arns) == 2
+    assert ecs.delete_service(service="web", force=True)["service"]["status"] == "DRAINING"
+    ecs.get_waiter("services_inactive").wait(services=["web"], WaiterConfig=FAST)
+    for t in ecs.describe_tasks(tasks=sorted(arns))["tasks"]:
+        assert t["lastStatus"] == "STOPPED" and t["stopCode"] == "ServiceSchedulerInitiated", t
+    assert running_containers(arns) == 0
+    assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["activeServicesCount"] == 0
+
+
+def test_list_services_pages_and_filters(ecs, dsrv):
+    td = taskdef(ecs)
+    for name in ("a", "b", "c"):
+        ecs.create_service(serviceName=name, taskDefinition=td, desiredCount=0, launchType="EC2")
+    page = ecs.list_services(maxResults=2)
+    assert [a.rsplit("/", 1)[1] for a in page["serviceArns"]] == ["a", "b"]
+    rest = ecs.list_services(maxResults=2, nextToken=page["nextToken"])
+    assert [a.rsplit("/", 1)[1] for a in rest["serviceArns"]] == ["c"] and "nextToken" not in rest
+    assert ecs.list_services(launchType="FARGATE")["serviceArns"] == []
+    assert len(ecs.list_services(launchType="EC2", schedulingStrategy="REPLICA")["serviceArns"]) == 3
+    assert ecs.list_services(schedulingStrategy="DAEMON")["serviceArns"] == []
+    for name in ("a", "b", "c"):
+        ecs.delete_service(service=name)
+
+
+def test_rolling_update_keeps_min_and_max(ecs, dsrv):
+    """v1 → v2 of 4 tasks under min 50 % / max 150 %: at every observed step at least 2 tasks run and at most 6 are
+    running or pending across deployments; the old deployment drains and leaves deployments[]."""
+    v1 = taskdef(ecs, marker="v1")
+    v2 = taskdef(ecs, marker="v2")
+    ecs.create_service(serviceName="roll", taskDefinition=v1, desiredCount=4,
+                       deploymentConfiguration={"maximumPercent": 150, "minimumHealthyPercent": 50})
+    wait_stable(ecs, "roll")
+    ecs.update_service(service="roll", taskDefinition=v2)
+    deadline = time.monotonic() + 180
+    observed = 0
+    saw_two = False
+    while True:
+        svc = service(ecs, "roll")
+        deps = svc["deployments"]
+        running = sum(d["runningCount"] for d in deps)
+        inflight = sum(d["runningCount"] + d["pendingCount"] for d in deps)
+        assert running >= 2, deps
+        assert inflight <= 6, deps
+        assert deps[0]["status"] == "PRIMARY" and deps[0]["taskDefinition"] == v2, deps
+        saw_two = saw_two or len(deps) == 2
+        observed += 1
+        if len(deps) == 1 and deps[0]["runningCount"] == 4:
+            break
+        assert time.monotonic() < deadline, deps
+        time.sleep(0.1)
+    assert saw_two and observed > 3
+    svc = wait_stable(ecs, "roll")
+    assert svc["taskDefinition"] == v2 and svc["deployments"][0]["rolloutState"] == "COMPLETED"
+    tasks = service_tasks(ecs, "roll")
+    assert len(tasks) == 4 and {t["taskDefinitionArn"] for t in tasks} == {v2}
+    ecs.delete_service(service="roll", force=True)
+    ecs.get_waiter("services_inactive").wait(services=["roll"], WaiterConfig=FAST)
+
+
+def test_kill9_mid_scale_restart_no_duplicates(ecs, dsrv):
+    td = taskdef(ecs)
+    ecs.create_service(serviceName="crash", taskDefinition=td, desiredCount=2)
+    wait_stable(ecs, "crash")
+    ecs.update_service(service="crash", desiredCount=6)
+    dsrv.kill9()
+    dsrv.restart(kill=False)
+    ecs2 = make_client(dsrv)
+    svc = wait_stable(ecs2, "crash")
+    assert svc["runningCount"] == 6
+    live = [t for t in service_tasks(ecs2, "crash") if t["lastStatus"] == "RUNNING"]
+    assert len(live) == 6
+    # Every task the service ever started that is still asked to run runs exactly once in the engine.
+    assert running_containers({t["taskArn"] for t in live}) == 6
+    all_arns = ecs2.list_tasks(serviceName="crash", desiredStatus="RUNNING")["taskArns"]
+    assert len(all_arns) == 6
+    ecs2.delete_service(service="crash", force=True)
+    ecs2.get_waiter("services_inactive").wait(services=["crash"], WaiterConfig=FAST)
