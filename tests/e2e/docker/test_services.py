@@ -179,11 +179,17 @@ def test_list_services_pages_and_filters(ecs, dsrv):
         ecs.delete_service(service=name)
 
 
+def family_containers(family: str) -> int:
+    """Containers of the task definition family that the engine runs, stopping ones included."""
+    return len(docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-definition-family={family}").split())
+
+
 def test_rolling_update_keeps_min_and_max(ecs, dsrv):
     """v1 → v2 of 4 tasks under min 50 % / max 150 %: at every observed step at least 2 tasks run and at most 6 are
-    running or pending across deployments; the old deployment drains and leaves deployments[]."""
-    v1 = taskdef(ecs, marker="v1")
-    v2 = taskdef(ecs, marker="v2")
+    running or pending across deployments, and the engine never runs more than 6 of the family's containers (a task
+    being stopped counts until it is gone); the old deployment drains and leaves deployments[]."""
+    v1 = taskdef(ecs, family="roll", marker="v1")
+    v2 = taskdef(ecs, family="roll", marker="v2")
     ecs.create_service(serviceName="roll", taskDefinition=v1, desiredCount=4,
                        deploymentConfiguration={"maximumPercent": 150, "minimumHealthyPercent": 50})
     wait_stable(ecs, "roll")
@@ -198,6 +204,7 @@ def test_rolling_update_keeps_min_and_max(ecs, dsrv):
         inflight = sum(d["runningCount"] + d["pendingCount"] for d in deps)
         assert running >= 2, deps
         assert inflight <= 6, deps
+        assert family_containers("roll") <= 6, deps
         assert deps[0]["status"] == "PRIMARY" and deps[0]["taskDefinition"] == v2, deps
         saw_two = saw_two or len(deps) == 2
         observed += 1
@@ -230,5 +237,10 @@ def test_kill9_mid_scale_restart_no_duplicates(ecs, dsrv):
     assert running_containers({t["taskArn"] for t in live}) == 6
     all_arns = ecs2.list_tasks(serviceName="crash", desiredStatus="RUNNING")["taskArns"]
     assert len(all_arns) == 6
+    # Nothing was launched twice: had the restarted scheduler started tasks beyond the count, it would have had to
+    # stop the extra ones (ServiceSchedulerInitiated). The only stopped tasks may be launches the kill interrupted.
+    stopped = ecs2.list_tasks(serviceName="crash", desiredStatus="STOPPED")["taskArns"]
+    for t in (ecs2.describe_tasks(tasks=stopped)["tasks"] if stopped else []):
+        assert t["stopCode"] == "TaskFailedToStart", t
     ecs2.delete_service(service="crash", force=True)
     ecs2.get_waiter("services_inactive").wait(services=["crash"], WaiterConfig=FAST)
