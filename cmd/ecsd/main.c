@@ -40,6 +40,7 @@ struct config {
         const char *pull_behavior;
         const char *secrets_file;
         int64_t retention_s;
+        int64_t service_healthy_after_s;
         int64_t stop_timeout_s;
         bool cleanup_on_exit;
         const char *kubeconfig;   /* NULL: in-cluster, $KUBECONFIG, ~/.kube/config */
@@ -97,6 +98,9 @@ static const char usage_text[] =
         "                        (ECSD_SECRETS_FILE)\n"
         "  --task-retention S    seconds a STOPPED task stays describable (ECSD_TASK_RETENTION,\n"
         "                        default 3600)\n"
+        "  --service-healthy-after S  seconds a service task without a health check must run before\n"
+        "                        a deployment counts it healthy (ECSD_SERVICE_HEALTHY_AFTER, default 40,\n"
+        "                        as ECS)\n"
         "  --stop-timeout S      default container stop timeout (ECSD_CONTAINER_STOP_TIMEOUT,\n"
         "                        default 30)\n"
         "  --cleanup-on-exit     stop and remove every task when ecsd exits\n"
@@ -231,10 +235,12 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"ready-file", required_argument, NULL, 'W'},
                 {"credentials-listen", required_argument, NULL, 'c'},
                 {"task-credentials-file", required_argument, NULL, 'F'},
+                {"service-healthy-after", required_argument, NULL, 'Y'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
         const char *retention = env_or("ECSD_TASK_RETENTION", "3600");
+        const char *healthy_after = env_or("ECSD_SERVICE_HEALTHY_AFTER", "40");
         const char *stop_timeout = env_or("ECSD_CONTAINER_STOP_TIMEOUT", "30");
         const char *start_timeout = env_or("ECSD_K8S_START_TIMEOUT", "600");
         *cfg = (struct config){
@@ -289,6 +295,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'W': cfg->ready_file = optarg; break;
                 case 'c': cfg->credentials_listen = optarg; break;
                 case 'F': cfg->task_credentials_file = optarg; break;
+                case 'Y': healthy_after = optarg; break;
                 case 'h': usage(); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -314,6 +321,10 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 return EXIT_USAGE;
         }
         log_max_level = level;
+        if (parse_int64(healthy_after, 0, 3600, &cfg->service_healthy_after_s) < 0) {
+                fprintf(stderr, "ecsd serve: --service-healthy-after must be a number of seconds from 0 to 3600\n");
+                return EXIT_USAGE;
+        }
         if (parse_int64(retention, 1, 30 * 24 * 3600, &cfg->retention_s) < 0) {
                 fprintf(stderr, "ecsd serve: --task-retention must be a number of seconds from 1 to 2592000\n");
                 return EXIT_USAGE;
@@ -461,7 +472,10 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
         };
         int r = rt_lifecycle_new(&lcfg, &s->lc, e);
         if (r >= 0)
-                r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc}, &s->sched, e);
+                r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc,
+                                                                   .healthy_after_ms =
+                                                                           cfg->service_healthy_after_s * 1000},
+                                     &s->sched, e);
         return r;
 }
 

@@ -17,8 +17,8 @@
  * - every task of the service not yet STOPPED, stopping ones included, counts against the ceiling
  *   floor(desired × maximumPercent / 100); a pass never starts a task above it;
  * - a task of an older deployment is stopped only while the healthy tasks left (RUNNING, and HEALTHY when the
- *   definition has a health check) stay at or above ceil(desired × minimumHealthyPercent / 100); one that is not
- *   healthy is stopped at once;
+ *   definition has a health check, else RUNNING for healthy_after_ms) stay at or above
+ *   ceil(desired × minimumHealthyPercent / 100); one that is not running (or is unhealthy) is stopped at once;
  * - an older deployment with no task left leaves deployments[]; a DRAINING service with no task left is INACTIVE. */
 #include "scheduler.h"
 
@@ -37,6 +37,7 @@ struct rt_scheduler {
         struct rt_store *store;
         struct rt_lifecycle *lc;
         int64_t sweep_ms;
+        int64_t healthy_after_ms;
 
         pthread_mutex_t lock; /* service read-modify-write (see the top of this file) */
 
@@ -176,7 +177,9 @@ struct view {
         const json_t *dep; /* its deployment in doc.deployments, or NULL (an orphan: stopped) */
         bool asked;        /* desiredStatus RUNNING */
         bool running;
-        bool healthy;
+        bool up;           /* asked, RUNNING, and HEALTHY when it has a health check: what steady state counts */
+        bool healthy;      /* up, and without a health check RUNNING for healthy_after_ms: what the floor counts */
+        int64_t settles_ms; /* up but not yet healthy: when it will be (epoch ms) */
         bool stop;         /* chosen to stop in this pass */
 };
 
@@ -187,7 +190,8 @@ static json_t *deployment_of(const json_t *deps, const char *started_by) {
         return NULL;
 }
 
-static void classify(const json_t *tasks, const json_t *deps, struct view *v) {
+static void classify(const json_t *tasks, const json_t *deps, int64_t healthy_after_ms, struct view *v) {
+        int64_t now_ms = time_now_ms();
         size_t i;
         const json_t *t;
         json_array_foreach(tasks, i, t) {
@@ -196,13 +200,23 @@ static void classify(const json_t *tasks, const json_t *deps, struct view *v) {
                 v[i].asked = str_eq(ecs_json_str(t, "desiredStatus", ""), "RUNNING");
                 v[i].running = str_eq(ecs_json_str(t, "lastStatus", ""), "RUNNING");
                 bool check = json_is_true(json_object_get(t, "healthCheck"));
-                v[i].healthy = v[i].asked && v[i].running &&
-                               (!check || str_eq(ecs_json_str(t, "healthStatus", ""), "HEALTHY"));
+                v[i].up = v[i].asked && v[i].running &&
+                          (!check || str_eq(ecs_json_str(t, "healthStatus", ""), "HEALTHY"));
+                v[i].healthy = v[i].up;
+                if (v[i].up && !check && healthy_after_ms > 0) {
+                        const json_t *started = json_object_get(t, "startedAt");
+                        int64_t since_ms = json_is_number(started) ? (int64_t) (json_number_value(started) * 1000) : 0;
+                        if (now_ms < since_ms + healthy_after_ms) {
+                                v[i].healthy = false;
+                                v[i].settles_ms = since_ms + healthy_after_ms;
+                        }
+                }
         }
 }
 
-/* Apply the queued task changes of this service to its deployments: a task that failed to start counts in its
- * deployment's failedTasks and delays the next launch (doubling, up to a minute); one that reached RUNNING resets it. */
+/* Apply the queued task changes of this service to its deployments. A task that failed to start, or whose essential
+ * container exited (a crash loop), counts in its deployment's failedTasks (what the circuit breaker reads) and delays
+ * the service's next launch (1 s, doubling, at most a minute); a task that reaches RUNNING ends the delay. */
 static void apply_changes(json_t *doc, json_t *priv, const json_t *changes) {
         size_t i;
         const json_t *c;
@@ -211,20 +225,75 @@ static void apply_changes(json_t *doc, json_t *priv, const json_t *changes) {
                 if (!dep)
                         continue;
                 const char *status = ecs_json_str(c, "lastStatus", "");
+                const char *code = ecs_json_str(c, "stopCode", "");
                 if (str_eq(status, "RUNNING")) {
-                        json_object_set_new(dep, "failedTasks", json_integer(0));
                         json_object_del(priv, "backoffUntil");
-                } else if (str_eq(status, "STOPPED") && str_eq(ecs_json_str(c, "stopCode", ""), "TaskFailedToStart")) {
-                        int64_t failed = int_or(dep, "failedTasks", 0) + 1;
-                        json_object_set_new(dep, "failedTasks", json_integer(failed));
+                        json_object_del(priv, "failures");
+                } else if (str_eq(status, "STOPPED") &&
+                           (str_eq(code, "TaskFailedToStart") || str_eq(code, "EssentialContainerExited"))) {
+                        json_object_set_new(dep, "failedTasks", json_integer(int_or(dep, "failedTasks", 0) + 1));
+                        int64_t failures = int_or(priv, "failures", 0) + 1;
+                        json_object_set_new(priv, "failures", json_integer(failures));
                         int64_t delay = 1000;
-                        for (int64_t k = 1; k < failed && delay < BACKOFF_MAX_MS; k++)
+                        for (int64_t k = 1; k < failures && delay < BACKOFF_MAX_MS; k++)
                                 delay *= 2;
                         if (delay > BACKOFF_MAX_MS)
                                 delay = BACKOFF_MAX_MS;
                         json_object_set_new(priv, "backoffUntil", json_integer(time_now_ms() + delay));
                 }
         }
+}
+
+/* The deployment circuit breaker (ECS controller): once the IN_PROGRESS PRIMARY has failedTasks at the threshold
+ * (half the desired count, at least 3, at most 200), it is FAILED; with rollback, the last COMPLETED deployment
+ * becomes PRIMARY again under its own id (as ECS reports it), and the failed one drains. */
+static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t desired) {
+        const json_t *cb = json_object_get(json_object_get(doc, "deploymentConfiguration"), "deploymentCircuitBreaker");
+        json_t *deps = json_object_get(doc, "deployments");
+        json_t *primary = json_array_get(deps, 0);
+        if (!json_is_true(json_object_get(cb, "enable")) || !primary ||
+            !str_eq(ecs_json_str(primary, "rolloutState", ""), "IN_PROGRESS"))
+                return;
+        int64_t threshold = (desired + 1) / 2;
+        threshold = threshold < 3 ? 3 : threshold > 200 ? 200 : threshold;
+        if (int_or(primary, "failedTasks", 0) < threshold)
+                return;
+        char failed_id[32];
+        str_printf(failed_id, sizeof(failed_id), "%s", ecs_json_str(primary, "id", ""));
+        json_object_set_new(primary, "rolloutState", json_string("FAILED"));
+        json_object_set_new(primary, "rolloutStateReason",
+                            json_string("ECS deployment circuit breaker: tasks failed to start."));
+        add_event(doc, "(service %s) (deployment %s) deployment failed: tasks failed to start.", name, failed_id);
+        const json_t *last = json_object_get(priv, "lastCompleted");
+        const char *last_id = ecs_json_str(last, "id", NULL);
+        if (!json_is_true(json_object_get(cb, "rollback")) || !last_id || str_eq(last_id, failed_id))
+                return;
+        json_t *back = NULL;
+        size_t i;
+        json_t *d;
+        json_array_foreach(deps, i, d) if (str_eq(ecs_json_str(d, "id", NULL), last_id)) {
+                back = json_incref(d);
+                json_array_remove(deps, i);
+                break;
+        }
+        if (!back) {
+                back = deployment_new(doc, ecs_json_str(last, "taskDefinition", ""), desired);
+                json_object_set_new(back, "id", json_string(last_id));
+        }
+        char why[128];
+        str_printf(why, sizeof(why), "ECS deployment circuit breaker: rolling back to deploymentId %s.", last_id);
+        json_object_set_new(back, "status", json_string("PRIMARY"));
+        json_object_set_new(back, "rolloutState", json_string("IN_PROGRESS"));
+        json_object_set_new(back, "rolloutStateReason", json_string(why));
+        json_object_set_new(back, "failedTasks", json_integer(0));
+        json_object_set_new(back, "updatedAt", ecs_timestamp_now());
+        json_object_set_new(primary, "status", json_string("ACTIVE"));
+        json_object_set_new(doc, "taskDefinition", json_string(ecs_json_str(back, "taskDefinition", "")));
+        json_array_insert_new(deps, 0, back);
+        json_object_set_new(priv, "steady", json_false());
+        json_object_del(priv, "backoffUntil");
+        json_object_del(priv, "failures");
+        add_event(doc, "(service %s) rolling back to deployment %s.", name, last_id);
 }
 
 static void task_list_text(char *buf, size_t size, const json_t *ids) {
@@ -288,7 +357,7 @@ static void recount(json_t *doc, const json_t *tasks) {
         json_t *deps = json_object_get(doc, "deployments");
         size_t n = json_array_size(tasks);
         struct view *v = xcalloc(n ? n : 1, sizeof(*v));
-        classify(tasks, deps, v);
+        classify(tasks, deps, 0, v);
         int64_t total_running = 0, total_pending = 0;
         for (size_t i = json_array_size(deps); i-- > 0;) {
                 json_t *d = json_array_get(deps, i);
@@ -361,6 +430,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
 
         bool draining = str_eq(status, "DRAINING");
         int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
+        if (!draining)
+                circuit_breaker(doc, priv, name, desired);
         const json_t *cfg = json_object_get(doc, "deploymentConfiguration");
         int64_t max_pct = int_or(cfg, "maximumPercent", 200), min_pct = int_or(cfg, "minimumHealthyPercent", 100);
         int64_t ceiling = desired * max_pct / 100;
@@ -373,7 +444,11 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         json_auto_t *tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
         size_t n = json_array_size(tasks);
         struct view *v = xcalloc(n ? n : 1, sizeof(*v));
-        classify(tasks, deps, v);
+        classify(tasks, deps, s->healthy_after_ms, v);
+        /* A pass when a task becomes healthy by running long enough (an older deployment may then drain). */
+        for (size_t i = 0; i < n; i++)
+                if (v[i].settles_ms && json_array_size(deps) > 1)
+                        timer_at(s, time_mono_ms() + v[i].settles_ms - time_now_ms() + 10);
         int64_t grace_ms = int_or(doc, "healthCheckGracePeriodSeconds", 0) * 1000;
         int64_t now_ms = time_now_ms();
 
@@ -416,12 +491,13 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 for (size_t i = 0; i < n; i++) {
                         if (!v[i].asked || v[i].stop || v[i].dep == primary || !v[i].dep)
                                 continue;
-                        if (pass == 0 && !v[i].healthy)
+                        if (pass == 0 && !v[i].up)
                                 v[i].stop = true;
-                        else if (pass == 1 && healthy - 1 >= floor_healthy) {
+                        else if (pass == 1 && v[i].healthy && healthy - 1 >= floor_healthy) {
                                 v[i].stop = true;
                                 healthy--;
-                        }
+                        } else if (pass == 1 && !v[i].healthy && healthy >= floor_healthy)
+                                v[i].stop = true; /* up but not yet counted healthy: the floor does not lose it */
                 }
 
         char reason[128];
@@ -438,6 +514,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         int64_t room = ceiling - live;
         if (want > room)
                 want = room;
+        if (str_eq(ecs_json_str(primary, "rolloutState", ""), "FAILED"))
+                want = 0; /* the circuit breaker stopped this deployment, and there was nothing to roll back to */
         int64_t backoff = int_or(priv, "backoffUntil", 0);
         if (want > 0 && backoff > now_ms) {
                 timer_at(s, time_mono_ms() + backoff - now_ms);
@@ -481,10 +559,10 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 /* Healthy too, where the definition has a health check. */
                 size_t nt = json_array_size(tasks);
                 struct view *w = xcalloc(nt ? nt : 1, sizeof(*w));
-                classify(tasks, json_object_get(doc, "deployments"), w);
+                classify(tasks, json_object_get(doc, "deployments"), 0, w);
                 int64_t h = 0;
                 for (size_t i = 0; i < nt; i++)
-                        if (w[i].healthy && w[i].dep == primary)
+                        if (w[i].up && w[i].dep == primary)
                                 h++;
                 free(w);
                 steady = h == desired;
@@ -498,6 +576,9 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         add_event(doc, "(service %s) (deployment %s) deployment completed.", name,
                                   ecs_json_str(primary, "id", ""));
                 }
+                json_object_set_new(priv, "lastCompleted",
+                                    json_pack("{s:s, s:s}", "id", ecs_json_str(primary, "id", ""), "taskDefinition",
+                                              ecs_json_str(primary, "taskDefinition", "")));
                 add_event(doc, "(service %s) has reached a steady state.", name);
         }
         json_object_set_new(priv, "steady", json_boolean(steady));
@@ -572,6 +653,7 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         s->store = cfg->store;
         s->lc = cfg->lifecycle;
         s->sweep_ms = cfg->sweep_ms > 0 ? cfg->sweep_ms : SWEEP_DEFAULT_MS;
+        s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
         s->changes = json_array();
         s->dirty = true; /* the first pass re-adopts what a restart left */
         pthread_mutex_init(&s->lock, NULL);

@@ -23,6 +23,10 @@ struct rt_scheduler_config {
         /* The safety sweep: every service is reconciled at least this often even when nothing woke the scheduler.
          * 0: 30 s. */
         int64_t sweep_ms;
+        /* How long a task without a health check must have been RUNNING before a deployment counts it healthy
+         * (ECS: 40 s): until then an older deployment's task is not stopped in its favour, so a task that starts and
+         * then crashes does not take a working one's place. 0: at once. */
+        int64_t healthy_after_ms;
 };
 
 /* Subscribe to the lifecycle and start the scheduler's thread. Its first pass re-adopts the tasks of every ACTIVE or

@@ -16,6 +16,12 @@ from tasklib import IMAGE, docker
 FAST = {"Delay": 1, "MaxAttempts": 120}
 
 
+@pytest.fixture
+def dsrv(docker_server):
+    """A task without a health check counts as healthy for a rolling update after 2 s of RUNNING here (ECS: 40 s)."""
+    return docker_server(["--service-healthy-after", "2"])
+
+
 def taskdef(ecs, family: str = "svc", marker: str = "v1") -> str:
     return ecs.register_task_definition(
         family=family,
@@ -244,3 +250,44 @@ def test_kill9_mid_scale_restart_no_duplicates(ecs, dsrv):
         assert t["stopCode"] == "TaskFailedToStart", t
     ecs2.delete_service(service="crash", force=True)
     ecs2.get_waiter("services_inactive").wait(services=["crash"], WaiterConfig=FAST)
+
+
+def test_circuit_breaker_rolls_back_a_crash_looping_deployment(ecs, dsrv):
+    """v2 exits at once: its tasks fail, the circuit breaker trips at 3 failures (3 tasks: half, at least 3), the
+    deployment FAILS and the last COMPLETED deployment (v1) comes back as PRIMARY under its own id and completes."""
+    v1 = taskdef(ecs, family="cb", marker="v1")
+    v2 = ecs.register_task_definition(
+        family="cb",
+        containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "essential": True,
+                               "command": ["sh", "-c", "exit 1"], "stopTimeout": 1}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    first = ecs.create_service(
+        serviceName="cb", taskDefinition=v1, desiredCount=3,
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+    )["service"]["deployments"][0]["id"]
+    wait_stable(ecs, "cb")
+    v1_tasks = {t["taskArn"] for t in service_tasks(ecs, "cb")}
+    second = ecs.update_service(service="cb", taskDefinition=v2)["service"]["deployments"][0]["id"]
+    assert second != first
+    deadline = time.monotonic() + 120
+    while True:
+        svc = service(ecs, "cb")
+        msgs = messages(svc)
+        if f"(service cb) rolling back to deployment {first}." in msgs:
+            break
+        assert time.monotonic() < deadline, msgs
+        time.sleep(0.2)
+    assert f"(service cb) (deployment {second}) deployment failed: tasks failed to start." in msgs, msgs
+    svc = wait_stable(ecs, "cb")
+    deps = svc["deployments"]
+    assert len(deps) == 1 and deps[0]["id"] == first and deps[0]["taskDefinition"] == v1, deps
+    assert deps[0]["rolloutState"] == "COMPLETED"
+    assert deps[0]["rolloutStateReason"] == f"ECS deployment {first} completed."
+    assert svc["taskDefinition"] == v1
+    # min 100 %: the v1 tasks were never stopped while v2 failed.
+    assert {t["taskArn"] for t in service_tasks(ecs, "cb")} == v1_tasks
+    failed = [t for t in ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="cb", desiredStatus="STOPPED")
+                                            ["taskArns"])["tasks"]]
+    assert len(failed) >= 3 and {t["taskDefinitionArn"] for t in failed} == {v2}
+    ecs.delete_service(service="cb", force=True)
+    ecs.get_waiter("services_inactive").wait(services=["cb"], WaiterConfig=FAST)
