@@ -323,3 +323,203 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
         }
         return 0;
 }
+
+/* ---- service deployments: the records the scheduler keeps in a service's private record (scheduler.c) ---- */
+
+#define SERVICE_DEPLOYMENTS_DEFAULT 20
+#define DESCRIBE_SERVICE_DEPLOYMENTS_MAX 20
+
+static void typed_arn(char *buf, size_t size, struct api_call *call, const char *type, const char *cluster,
+                      const char *service, const char *id) {
+        char resource[ECS_ARN_MAX];
+        str_printf(resource, sizeof(resource), "%s/%s/%s", cluster, service, id);
+        if (ecs_arn_format(buf, size, call->region, call->account, type, resource) < 0)
+                buf[0] = '\0';
+}
+
+static void revision_arn(char *buf, size_t size, struct api_call *call, const char *cluster, const char *service,
+                         const json_t *priv, const char *deployment) {
+        const char *rev = ecs_json_str(json_object_get(priv, "revisions"), deployment, "0");
+        typed_arn(buf, size, call, "service-revision", cluster, service, rev);
+}
+
+static json_t *deployment_brief(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                                const json_t *r) {
+        const char *name = ecs_json_str(svc, "serviceName", "");
+        char arn[ECS_ARN_MAX], target[ECS_ARN_MAX];
+        typed_arn(arn, sizeof(arn), call, "service-deployment", cluster, name, ecs_json_str(r, "id", ""));
+        revision_arn(target, sizeof(target), call, cluster, name, priv, ecs_json_str(r, "deployment", ""));
+        json_t *b = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s}", "serviceDeploymentArn", arn, "serviceArn",
+                              ecs_json_str(svc, "serviceArn", ""), "clusterArn", ecs_json_str(svc, "clusterArn", ""),
+                              "createdAt", json_object_get(r, "createdAt"), "startedAt",
+                              json_object_get(r, "startedAt"), "targetServiceRevisionArn", target, "status",
+                              ecs_json_str(r, "status", ""));
+        static const char *const optional[] = {"finishedAt", "statusReason"};
+        for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
+                json_t *v = json_object_get(r, optional[i]);
+                if (v)
+                        json_object_set(b, optional[i], v);
+        }
+        return b;
+}
+
+/* A revision summary with the task counts of its deployment, when it is still in deployments[]. */
+static json_t *revision_summary(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                                const char *deployment) {
+        char arn[ECS_ARN_MAX];
+        revision_arn(arn, sizeof(arn), call, cluster, ecs_json_str(svc, "serviceName", ""), priv, deployment);
+        int64_t requested = 0, running = 0, pending = 0;
+        size_t i;
+        const json_t *d;
+        json_array_foreach(json_object_get(svc, "deployments"), i, d) {
+                if (strcmp(ecs_json_str(d, "id", ""), deployment) != 0)
+                        continue;
+                ecs_json_int(d, "desiredCount", &requested);
+                ecs_json_int(d, "runningCount", &running);
+                ecs_json_int(d, "pendingCount", &pending);
+        }
+        return json_pack("{s:s, s:I, s:I, s:I}", "arn", arn, "requestedTaskCount", (json_int_t) requested,
+                         "runningTaskCount", (json_int_t) running, "pendingTaskCount", (json_int_t) pending);
+}
+
+static json_t *deployment_full(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                               const json_t *r) {
+        json_t *out = deployment_brief(call, cluster, svc, priv, r);
+        json_object_del(out, "targetServiceRevisionArn");
+        json_object_set(out, "updatedAt", json_object_get(r, "updatedAt"));
+        json_t *stopped = json_object_get(r, "stoppedAt");
+        if (stopped)
+                json_object_set(out, "stoppedAt", stopped);
+        json_t *sources = json_array();
+        size_t i;
+        const json_t *src;
+        json_array_foreach(json_object_get(r, "sources"), i, src)
+                json_array_append_new(sources, revision_summary(call, cluster, svc, priv, json_string_value(src)));
+        json_object_set_new(out, "sourceServiceRevisions", sources);
+        const char *dep = ecs_json_str(r, "deployment", "");
+        json_object_set_new(out, "targetServiceRevision", revision_summary(call, cluster, svc, priv, dep));
+        const json_t *cfg = json_object_get(r, "deploymentConfiguration");
+        if (cfg)
+                json_object_set_new(out, "deploymentConfiguration", json_deep_copy(cfg));
+        const json_t *rb = json_object_get(r, "rollback");
+        if (rb) {
+                char arn[ECS_ARN_MAX];
+                revision_arn(arn, sizeof(arn), call, cluster, ecs_json_str(svc, "serviceName", ""), priv,
+                             ecs_json_str(rb, "deployment", ""));
+                json_object_set_new(out, "rollback", json_pack("{s:s, s:O, s:s}", "reason",
+                                                               ecs_json_str(rb, "reason", ""), "startedAt",
+                                                               json_object_get(rb, "startedAt"),
+                                                               "serviceRevisionArn", arn));
+        }
+        /* The breaker as the deployment sees it: DISABLED, MONITORING while it runs, TRIGGERED when it tripped it,
+         * MONITORING_COMPLETE once it finished otherwise. */
+        const json_t *cb = json_object_get(cfg, "deploymentCircuitBreaker");
+        int64_t failed = 0, desired = 0;
+        json_array_foreach(json_object_get(svc, "deployments"), i, src) if (strcmp(ecs_json_str(src, "id", ""),
+                                                                                   dep) == 0)
+                ecs_json_int(src, "failedTasks", &failed);
+        ecs_json_int(svc, "desiredCount", &desired);
+        int64_t threshold = (desired + 1) / 2;
+        threshold = threshold < 3 ? 3 : threshold > 200 ? 200 : threshold;
+        const char *status = !json_is_true(json_object_get(cb, "enable")) ? "DISABLED"
+                             : strcmp(ecs_json_str(priv, "tripped", ""), dep) == 0 ? "TRIGGERED"
+                             : strcmp(ecs_json_str(r, "status", ""), "IN_PROGRESS") == 0 ? "MONITORING"
+                                                                                           : "MONITORING_COMPLETE";
+        json_object_set_new(out, "deploymentCircuitBreaker",
+                            json_pack("{s:s, s:I, s:I}", "status", status, "failureCount", (json_int_t) failed,
+                                      "threshold", (json_int_t) threshold));
+        return out;
+}
+
+int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        int limit;
+        if ((r = ecs_page_max_results(in, SERVICE_DEPLOYMENTS_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListServiceDeployments", token, after, e)) < 0)
+                return r;
+        json_auto_t *svc = NULL;
+        json_auto_t *priv = NULL;
+        if ((r = rt_service_get(call->store, call->region, cluster, name, &svc, &priv, e)) < 0)
+                return r;
+        const json_t *statuses = json_object_get(in, "status");
+        const json_t *created = json_object_get(in, "createdAt");
+        const json_t *before = json_object_get(created, "before"), *since = json_object_get(created, "after");
+        json_auto_t *list = json_array();
+        bool skipping = after[0] != '\0', more = false;
+        size_t i;
+        const json_t *rec;
+        json_array_foreach(json_object_get(priv, "serviceDeployments"), i, rec) {
+                if (skipping) {
+                        if (strcmp(ecs_json_str(rec, "id", ""), after) == 0)
+                                skipping = false;
+                        continue;
+                }
+                double at = json_number_value(json_object_get(rec, "createdAt"));
+                if ((json_array_size(statuses) && !ecs_json_list_has(statuses, ecs_json_str(rec, "status", ""))) ||
+                    (before && at >= json_number_value(before)) || (since && at <= json_number_value(since)))
+                        continue;
+                if (json_array_size(list) == (size_t) limit) {
+                        more = true;
+                        break;
+                }
+                json_array_append_new(list, deployment_brief(call, cluster, svc, priv, rec));
+        }
+        *out = json_pack("{s:O}", "serviceDeployments", list);
+        if (more) {
+                const char *last = strrchr(ecs_json_str(json_array_get(list, (size_t) limit - 1),
+                                                        "serviceDeploymentArn", ""), '/');
+                char next[ECS_PAGE_TOKEN_MAX];
+                r = ecs_page_token_encode("ListServiceDeployments", last ? last + 1 : "", next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
+        return 0;
+}
+
+int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const json_t *arns = json_object_get(in, "serviceDeploymentArns");
+        if (json_array_size(arns) == 0 || json_array_size(arns) > DESCRIBE_SERVICE_DEPLOYMENTS_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "serviceDeploymentArns must list 1 to %d ARNs.",
+                               DESCRIBE_SERVICE_DEPLOYMENTS_MAX);
+        json_auto_t *found = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *a;
+        json_array_foreach(arns, i, a) {
+                const char *s = json_string_value(a);
+                struct ecs_arn arn;
+                char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
+                bool ok = ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, "service-deployment") == 0 &&
+                          strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
+                          sscanf(arn.resource, "%255[^/]/%255[^/]/%63s", cluster, name, id) == 3;
+                json_auto_t *svc = NULL;
+                json_auto_t *priv = NULL;
+                struct err lookup = {0};
+                int r = ok ? rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup) : -ENOENT;
+                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                        *e = lookup;
+                        return r;
+                }
+                const json_t *rec = NULL, *c;
+                size_t k;
+                if (r >= 0)
+                        json_array_foreach(json_object_get(priv, "serviceDeployments"), k, c) if (
+                                strcmp(ecs_json_str(c, "id", ""), id) == 0) rec = c;
+                if (!rec) {
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", s, "reason", "MISSING"));
+                        continue;
+                }
+                json_array_append_new(found, deployment_full(call, cluster, svc, priv, rec));
+        }
+        *out = json_pack("{s:O, s:O}", "serviceDeployments", found, "failures", failures);
+        return 0;
+}

@@ -63,6 +63,8 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
 int api_delete_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);

@@ -32,6 +32,7 @@
 #define EVENTS_MAX 100
 #define BACKOFF_MAX_MS (60 * 1000)
 #define CHANGES_MAX 10000
+#define SERVICE_DEPLOYMENTS_MAX 50
 
 struct rt_scheduler {
         struct rt_store *store;
@@ -134,6 +135,91 @@ static json_t *deployment_new(const json_t *svc, const char *taskdef, int64_t de
                         json_object_set_new(d, copied[i], json_deep_copy(v));
         }
         return d;
+}
+
+/* ---- service deployments (ListServiceDeployments, DescribeServiceDeployments) ----
+ * Kept in the service's private record: priv.serviceDeployments, newest first, at most SERVICE_DEPLOYMENTS_MAX, each
+ * {"id", "deployment": ecs-svc/N, "createdAt", "startedAt", "updatedAt", "status", "statusReason"?, "finishedAt"?,
+ * "stoppedAt"?, "sources": [deployment ids], "rollback"?, "deploymentConfiguration"}; priv.revisions maps each
+ * deployment id to its service revision number (19 digits). */
+
+static void revision_digits(char out[24]) {
+        uint64_t v;
+        random_bytes(&v, sizeof(v));
+        str_printf(out, 24, "%" PRIu64, (uint64_t) (1000000000000000000ULL + v % 8000000000000000000ULL));
+}
+
+/* 22 url-safe characters, as ECS's service deployment ids. */
+static void service_deployment_id(char out[24]) {
+        static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        unsigned char raw[22];
+        random_bytes(raw, sizeof(raw));
+        for (size_t i = 0; i < sizeof(raw); i++)
+                out[i] = abc[raw[i] & 63];
+        out[22] = '\0';
+}
+
+static json_t *records(json_t *priv) {
+        json_t *list = json_object_get(priv, "serviceDeployments");
+        if (!json_is_array(list)) {
+                list = json_array();
+                json_object_set_new(priv, "serviceDeployments", list);
+        }
+        return list;
+}
+
+/* Move records in `from` status to `to` (finished: finishedAt/stoppedAt), with `reason` when not NULL. */
+static void records_move(json_t *priv, const char *from, const char *to, const char *reason, bool stopped) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(records(priv), i, r) {
+                if (!str_eq(ecs_json_str(r, "status", ""), from))
+                        continue;
+                json_object_set_new(r, "status", json_string(to));
+                if (reason)
+                        json_object_set_new(r, "statusReason", json_string(reason));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                json_object_set_new(r, "finishedAt", ecs_timestamp_now());
+                if (stopped)
+                        json_object_set_new(r, "stoppedAt", ecs_timestamp_now());
+        }
+}
+
+/* A new service deployment (and service revision) for deployment `dep`, the others in `deps` its sources. */
+static void record_new(json_t *doc, json_t *priv, const json_t *dep, const json_t *deps) {
+        json_t *revs = json_object_get(priv, "revisions");
+        if (!json_is_object(revs)) {
+                revs = json_object();
+                json_object_set_new(priv, "revisions", revs);
+        }
+        char rev[24], id[24];
+        revision_digits(rev);
+        service_deployment_id(id);
+        const char *dep_id = ecs_json_str(dep, "id", "");
+        json_object_set_new(revs, dep_id, json_string(rev));
+        json_t *sources = json_array();
+        size_t i;
+        const json_t *d;
+        json_array_foreach(deps, i, d) if (d != dep) json_array_append_new(sources,
+                                                                            json_string(ecs_json_str(d, "id", "")));
+        json_t *now = ecs_timestamp_now();
+        json_t *r = json_pack("{s:s, s:s, s:O, s:O, s:O, s:s, s:o, s:O}", "id", id, "deployment", dep_id, "createdAt",
+                              now, "startedAt", now, "updatedAt", now, "status", "IN_PROGRESS", "sources", sources,
+                              "deploymentConfiguration", json_object_get(doc, "deploymentConfiguration"));
+        json_decref(now);
+        json_t *list = records(priv);
+        json_array_insert_new(list, 0, r);
+        while (json_array_size(list) > SERVICE_DEPLOYMENTS_MAX)
+                json_array_remove(list, json_array_size(list) - 1);
+        /* serviceArn is arn:...:service/CLUSTER/NAME: the deployment's ARN is service-deployment/CLUSTER/NAME/ID. */
+        const char *sarn = ecs_json_str(doc, "serviceArn", "");
+        const char *colon = strstr(sarn, ":service/");
+        if (colon) {
+                char arn[ECS_ARN_MAX];
+                str_printf(arn, sizeof(arn), "%.*s:service-deployment/%s/%s", (int) (colon - sarn), sarn,
+                           colon + strlen(":service/"), id);
+                json_object_set_new(doc, "currentServiceDeployment", json_string(arn));
+        }
 }
 
 /* ---- waking ---- */
@@ -264,10 +350,14 @@ static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t
         json_object_set_new(primary, "rolloutStateReason",
                             json_string("ECS deployment circuit breaker: tasks failed to start."));
         add_event(doc, "(service %s) (deployment %s) deployment failed: tasks failed to start.", name, failed_id);
+        json_object_set_new(priv, "tripped", json_string(failed_id));
         const json_t *last = json_object_get(priv, "lastCompleted");
         const char *last_id = ecs_json_str(last, "id", NULL);
-        if (!json_is_true(json_object_get(cb, "rollback")) || !last_id || str_eq(last_id, failed_id))
+        if (!json_is_true(json_object_get(cb, "rollback")) || !last_id || str_eq(last_id, failed_id)) {
+                records_move(priv, "IN_PROGRESS", "STOPPED", "ECS deployment circuit breaker: tasks failed to start.",
+                             true);
                 return;
+        }
         json_t *back = NULL;
         size_t i;
         json_t *d;
@@ -294,6 +384,17 @@ static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t
         json_object_del(priv, "backoffUntil");
         json_object_del(priv, "failures");
         add_event(doc, "(service %s) rolling back to deployment %s.", name, last_id);
+        size_t k;
+        json_t *r;
+        json_array_foreach(records(priv), k, r) {
+                if (!str_eq(ecs_json_str(r, "status", ""), "IN_PROGRESS"))
+                        continue;
+                json_object_set_new(r, "status", json_string("ROLLBACK_IN_PROGRESS"));
+                json_object_set_new(r, "statusReason", json_string(why));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                json_object_set_new(r, "rollback", json_pack("{s:s, s:o, s:s}", "reason", why, "startedAt",
+                                                             ecs_timestamp_now(), "deployment", last_id));
+        }
 }
 
 static void task_list_text(char *buf, size_t size, const json_t *ids) {
@@ -576,6 +677,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         add_event(doc, "(service %s) (deployment %s) deployment completed.", name,
                                   ecs_json_str(primary, "id", ""));
                 }
+                records_move(priv, "IN_PROGRESS", "SUCCESSFUL", NULL, false);
+                records_move(priv, "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", NULL, false);
                 json_object_set_new(priv, "lastCompleted",
                                     json_pack("{s:s, s:s}", "id", ecs_json_str(primary, "id", ""), "taskDefinition",
                                               ecs_json_str(primary, "taskDefinition", "")));
@@ -704,6 +807,8 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
                                     json_pack("[o]", deployment_new(fresh, ecs_json_str(fresh, "taskDefinition", ""),
                                                                     int_or(fresh, "desiredCount", 0))));
                 json_auto_t *priv = json_object();
+                json_t *deps = json_object_get(fresh, "deployments");
+                record_new(fresh, priv, json_array_get(deps, 0), deps);
                 r = rt_service_put(s->store, region, cluster, fresh, priv, e);
                 if (r >= 0) {
                         *ret = TAKE_PTR(fresh);
@@ -760,6 +865,8 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                         json_array_insert_new(deps, 0,
                                               deployment_new(doc, ecs_json_str(doc, "taskDefinition", ""),
                                                              int_or(doc, "desiredCount", 0)));
+                        records_move(priv, "IN_PROGRESS", "STOPPED", "Stopped by a newer deployment.", true);
+                        record_new(doc, priv, json_array_get(deps, 0), deps);
                         json_object_set_new(priv, "steady", json_false());
                         json_object_del(priv, "backoffUntil");
                 } else if (json_array_size(deps))

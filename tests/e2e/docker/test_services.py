@@ -221,6 +221,27 @@ def test_rolling_update_keeps_min_and_max(ecs, dsrv):
     assert saw_two and observed > 3
     svc = wait_stable(ecs, "roll")
     assert svc["taskDefinition"] == v2 and svc["deployments"][0]["rolloutState"] == "COMPLETED"
+    # One service deployment per deployment, newest first, both SUCCESSFUL; the newer one's source is the older's
+    # target revision.
+    briefs = ecs.list_service_deployments(service="roll")["serviceDeployments"]
+    assert [b["status"] for b in briefs] == ["SUCCESSFUL", "SUCCESSFUL"], briefs
+    assert briefs[0]["serviceDeploymentArn"].startswith(
+        "arn:aws:ecs:us-east-1:000000000000:service-deployment/default/roll/")
+    assert svc["currentServiceDeployment"] == briefs[0]["serviceDeploymentArn"]
+    full = ecs.describe_service_deployments(
+        serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs] + [briefs[0]["serviceDeploymentArn"] + "x"])
+    assert [f["reason"] for f in full["failures"]] == ["MISSING"]
+    newer, older = full["serviceDeployments"]
+    assert newer["sourceServiceRevisions"][0]["arn"] == older["targetServiceRevision"]["arn"]
+    assert newer["targetServiceRevision"]["runningTaskCount"] == 4
+    assert newer["targetServiceRevision"]["arn"].startswith(
+        "arn:aws:ecs:us-east-1:000000000000:service-revision/default/roll/")
+    assert newer["deploymentCircuitBreaker"]["status"] == "DISABLED"
+    assert ecs.list_service_deployments(service="roll", status=["STOPPED"])["serviceDeployments"] == []
+    page = ecs.list_service_deployments(service="roll", maxResults=1)
+    assert page["serviceDeployments"] == briefs[:1]
+    assert ecs.list_service_deployments(service="roll", maxResults=1,
+                                        nextToken=page["nextToken"])["serviceDeployments"] == briefs[1:]
     tasks = service_tasks(ecs, "roll")
     assert len(tasks) == 4 and {t["taskDefinitionArn"] for t in tasks} == {v2}
     ecs.delete_service(service="roll", force=True)
@@ -286,6 +307,15 @@ def test_circuit_breaker_rolls_back_a_crash_looping_deployment(ecs, dsrv):
     assert svc["taskDefinition"] == v1
     # min 100 %: the v1 tasks were never stopped while v2 failed.
     assert {t["taskArn"] for t in service_tasks(ecs, "cb")} == v1_tasks
+    briefs = ecs.list_service_deployments(service="cb")["serviceDeployments"]
+    assert [b["status"] for b in briefs] == ["ROLLBACK_SUCCESSFUL", "SUCCESSFUL"], briefs
+    (failed_dep,) = ecs.describe_service_deployments(
+        serviceDeploymentArns=[briefs[0]["serviceDeploymentArn"]])["serviceDeployments"]
+    assert failed_dep["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
+    assert failed_dep["deploymentCircuitBreaker"]["threshold"] == 3
+    assert failed_dep["rollback"]["serviceRevisionArn"] == briefs[1]["targetServiceRevisionArn"]
+    assert failed_dep["rollback"]["reason"] == \
+        f"ECS deployment circuit breaker: rolling back to deploymentId {first}."
     failed = [t for t in ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="cb", desiredStatus="STOPPED")
                                             ["taskArns"])["tasks"]]
     assert len(failed) >= 3 and {t["taskDefinitionArn"] for t in failed} == {v2}
