@@ -321,3 +321,46 @@ def test_circuit_breaker_rolls_back_a_crash_looping_deployment(ecs, dsrv):
     assert len(failed) >= 3 and {t["taskDefinitionArn"] for t in failed} == {v2}
     ecs.delete_service(service="cb", force=True)
     ecs.get_waiter("services_inactive").wait(services=["cb"], WaiterConfig=FAST)
+
+
+def test_rolling_update_waits_for_health_checks(ecs, dsrv):
+    """With a health check, a new task counts only once HEALTHY: under min 100 % / max 150 % of 2 tasks, at every
+    observed step at least 2 of the service's tasks that are asked to run are RUNNING and HEALTHY."""
+    def td(marker: str) -> str:
+        return ecs.register_task_definition(
+            family="hc",
+            containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "essential": True,
+                                   "command": ["sleep", "600"], "stopTimeout": 1,
+                                   "environment": [{"name": "MARKER", "value": marker}],
+                                   "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2,
+                                                   "retries": 1}}],
+        )["taskDefinition"]["taskDefinitionArn"]
+    v1, v2 = td("v1"), td("v2")
+    ecs.create_service(serviceName="hc", taskDefinition=v1, desiredCount=2,
+                       deploymentConfiguration={"maximumPercent": 150, "minimumHealthyPercent": 100})
+    # runningCount counts RUNNING tasks, as in ECS, so the waiter can succeed before the health checks pass; the
+    # steady-state event waits for them.
+    wait_stable(ecs, "hc")
+    deadline = time.monotonic() + 60
+    while messages(service(ecs, "hc"))[0] != "(service hc) has reached a steady state.":
+        assert time.monotonic() < deadline, messages(service(ecs, "hc"))
+        time.sleep(0.2)
+    assert {t["healthStatus"] for t in service_tasks(ecs, "hc")} == {"HEALTHY"}
+    ecs.update_service(service="hc", taskDefinition=v2)
+    deadline = time.monotonic() + 120
+    saw_unhealthy_new = False
+    while True:
+        tasks = [t for t in service_tasks(ecs, "hc") if t["desiredStatus"] == "RUNNING"]
+        healthy = [t for t in tasks if t["lastStatus"] == "RUNNING" and t["healthStatus"] == "HEALTHY"]
+        assert len(healthy) >= 2, [(t["taskDefinitionArn"], t["lastStatus"], t["healthStatus"]) for t in tasks]
+        saw_unhealthy_new = saw_unhealthy_new or any(
+            t["taskDefinitionArn"] == v2 and t["healthStatus"] != "HEALTHY" for t in tasks)
+        deps = service(ecs, "hc")["deployments"]
+        if len(deps) == 1 and len(healthy) == 2 and {t["taskDefinitionArn"] for t in healthy} == {v2}:
+            break
+        assert time.monotonic() < deadline, deps
+        time.sleep(0.2)
+    assert saw_unhealthy_new  # the check above ran while a v2 task was not yet HEALTHY
+    wait_stable(ecs, "hc")
+    ecs.delete_service(service="hc", force=True)
+    ecs.get_waiter("services_inactive").wait(services=["hc"], WaiterConfig=FAST)
