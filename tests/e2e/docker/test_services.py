@@ -364,3 +364,27 @@ def test_rolling_update_waits_for_health_checks(ecs, dsrv):
     wait_stable(ecs, "hc")
     ecs.delete_service(service="hc", force=True)
     ecs.get_waiter("services_inactive").wait(services=["hc"], WaiterConfig=FAST)
+
+
+def test_force_new_deployment_replaces_every_task(ecs, dsrv):
+    td = taskdef(ecs, family="force")
+    ecs.create_service(serviceName="force", taskDefinition=td, desiredCount=2,
+                       deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 50})
+    wait_stable(ecs, "force")
+    before = {t["taskArn"] for t in service_tasks(ecs, "force")}
+    first = service(ecs, "force")["deployments"][0]["id"]
+    # The same task definition without forceNewDeployment starts nothing new.
+    same = ecs.update_service(service="force", taskDefinition=td)["service"]["deployments"]
+    assert [d["id"] for d in same] == [first]
+    second = ecs.update_service(service="force", forceNewDeployment=True)["service"]["deployments"]
+    assert len(second) == 2 and second[1]["id"] == first and second[1]["status"] == "ACTIVE"
+    deadline = time.monotonic() + 120
+    while len(service(ecs, "force")["deployments"]) != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    svc = wait_stable(ecs, "force")
+    after = {t["taskArn"] for t in service_tasks(ecs, "force") if t["desiredStatus"] == "RUNNING"}
+    assert len(after) == 2 and not (after & before)
+    assert svc["deployments"][0]["id"] == second[0]["id"]
+    ecs.delete_service(service="force", force=True)
+    ecs.get_waiter("services_inactive").wait(services=["force"], WaiterConfig=FAST)
