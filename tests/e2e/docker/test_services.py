@@ -112,8 +112,11 @@ def test_create_scale_replace_delete(ecs, dsrv, aws_for):
     assert svc["runningCount"] == 1
     assert any(m.startswith("(service web) has stopped 4 running tasks: (task ") for m in messages(svc)), messages(svc)
     stopped = ecs.describe_tasks(tasks=sorted(before))["tasks"]
-    scaled_in = [t for t in stopped if t["desiredStatus"] == "STOPPED"]
+    scaled_in = [t["taskArn"] for t in stopped if t["desiredStatus"] == "STOPPED"]
     assert len(scaled_in) == 4
+    # stopCode is written when the stop begins, a moment after desiredStatus: read it once they are STOPPED.
+    ecs.get_waiter("tasks_stopped").wait(tasks=scaled_in, WaiterConfig=FAST)
+    scaled_in = ecs.describe_tasks(tasks=scaled_in)["tasks"]
     for t in scaled_in:
         assert t["stopCode"] == "ServiceSchedulerInitiated", t
         assert t["stoppedReason"] == f"Scaling activity initiated by (deployment {dep['id']})", t
@@ -130,6 +133,7 @@ def test_create_scale_replace_delete(ecs, dsrv, aws_for):
         time.sleep(0.2)
     svc = wait_stable(ecs, "web")
     assert svc["runningCount"] == 1
+    ecs.get_waiter("tasks_stopped").wait(tasks=[only["taskArn"]], WaiterConfig=FAST)
     replaced = ecs.describe_tasks(tasks=[only["taskArn"]])["tasks"][0]
     assert replaced["stopCode"] == "UserInitiated" and replaced["stoppedReason"] == "by hand"
     new_id = now[0]["taskArn"].rsplit("/", 1)[1]
@@ -267,6 +271,8 @@ def test_kill9_mid_scale_restart_no_duplicates(ecs, dsrv):
     # Nothing was launched twice: had the restarted scheduler started tasks beyond the count, it would have had to
     # stop the extra ones (ServiceSchedulerInitiated). The only stopped tasks may be launches the kill interrupted.
     stopped = ecs2.list_tasks(serviceName="crash", desiredStatus="STOPPED")["taskArns"]
+    if stopped:
+        ecs2.get_waiter("tasks_stopped").wait(tasks=stopped, WaiterConfig=FAST)
     for t in (ecs2.describe_tasks(tasks=stopped)["tasks"] if stopped else []):
         assert t["stopCode"] == "TaskFailedToStart", t
     ecs2.delete_service(service="crash", force=True)

@@ -170,8 +170,11 @@ def test_service_keeps_its_count_and_drains(ecs):
     before = ecs.list_tasks(serviceName="keep")["taskArns"]
     ecs.update_service(service="keep", desiredCount=1)
     ecs.get_waiter("services_stable").wait(services=["keep"], WaiterConfig=fast)
-    gone = [t for t in ecs.describe_tasks(tasks=before)["tasks"] if t["desiredStatus"] == "STOPPED"]
-    assert len(gone) == 2 and {t["stopCode"] for t in gone} == {"ServiceSchedulerInitiated"}
+    gone = [t["taskArn"] for t in ecs.describe_tasks(tasks=before)["tasks"] if t["desiredStatus"] == "STOPPED"]
+    assert len(gone) == 2
+    # stopCode is written when the stop begins, a moment after desiredStatus: read it once they are STOPPED.
+    ecs.get_waiter("tasks_stopped").wait(tasks=gone, WaiterConfig=fast)
+    assert {t["stopCode"] for t in ecs.describe_tasks(tasks=gone)["tasks"]} == {"ServiceSchedulerInitiated"}
 
     assert ecs.delete_service(service="keep", force=True)["service"]["status"] == "DRAINING"
     ecs.get_waiter("services_inactive").wait(services=["keep"], WaiterConfig=fast)
