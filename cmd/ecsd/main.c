@@ -20,6 +20,7 @@
 #include "k8s-backend.h"
 #include "k8s.h"
 #include "lifecycle.h"
+#include "scheduler.h"
 #include "runner.h"
 #include "store.h"
 
@@ -39,6 +40,7 @@ struct config {
         const char *pull_behavior;
         const char *secrets_file;
         int64_t retention_s;
+        int64_t service_healthy_after_s;
         int64_t stop_timeout_s;
         bool cleanup_on_exit;
         const char *kubeconfig;   /* NULL: in-cluster, $KUBECONFIG, ~/.kube/config */
@@ -96,6 +98,9 @@ static const char usage_text[] =
         "                        (ECSD_SECRETS_FILE)\n"
         "  --task-retention S    seconds a STOPPED task stays describable (ECSD_TASK_RETENTION,\n"
         "                        default 3600)\n"
+        "  --service-healthy-after S  seconds a service task without a health check must run before\n"
+        "                        a deployment counts it healthy (ECSD_SERVICE_HEALTHY_AFTER, default 40,\n"
+        "                        as ECS)\n"
         "  --stop-timeout S      default container stop timeout (ECSD_CONTAINER_STOP_TIMEOUT,\n"
         "                        default 30)\n"
         "  --cleanup-on-exit     stop and remove every task when ecsd exits\n"
@@ -230,10 +235,12 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"ready-file", required_argument, NULL, 'W'},
                 {"credentials-listen", required_argument, NULL, 'c'},
                 {"task-credentials-file", required_argument, NULL, 'F'},
+                {"service-healthy-after", required_argument, NULL, 'Y'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
         const char *retention = env_or("ECSD_TASK_RETENTION", "3600");
+        const char *healthy_after = env_or("ECSD_SERVICE_HEALTHY_AFTER", "40");
         const char *stop_timeout = env_or("ECSD_CONTAINER_STOP_TIMEOUT", "30");
         const char *start_timeout = env_or("ECSD_K8S_START_TIMEOUT", "600");
         *cfg = (struct config){
@@ -288,6 +295,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'W': cfg->ready_file = optarg; break;
                 case 'c': cfg->credentials_listen = optarg; break;
                 case 'F': cfg->task_credentials_file = optarg; break;
+                case 'Y': healthy_after = optarg; break;
                 case 'h': usage(); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -313,6 +321,10 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 return EXIT_USAGE;
         }
         log_max_level = level;
+        if (parse_int64(healthy_after, 0, 3600, &cfg->service_healthy_after_s) < 0) {
+                fprintf(stderr, "ecsd serve: --service-healthy-after must be a number of seconds from 0 to 3600\n");
+                return EXIT_USAGE;
+        }
         if (parse_int64(retention, 1, 30 * 24 * 3600, &cfg->retention_s) < 0) {
                 fprintf(stderr, "ecsd serve: --task-retention must be a number of seconds from 1 to 2592000\n");
                 return EXIT_USAGE;
@@ -427,6 +439,7 @@ struct service {
         struct k8s_backend *k8s;
         struct rt_backend backend;
         struct rt_lifecycle *lc;
+        struct rt_scheduler *sched;
         struct docker_events *events;
         json_t *secrets;
         json_t *task_credentials;
@@ -457,7 +470,13 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
                 .retention_ms = cfg->retention_s * 1000,
                 .secrets = s->secrets,
         };
-        return rt_lifecycle_new(&lcfg, &s->lc, e);
+        int r = rt_lifecycle_new(&lcfg, &s->lc, e);
+        if (r >= 0)
+                r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc,
+                                                                   .healthy_after_ms =
+                                                                           cfg->service_healthy_after_s * 1000},
+                                     &s->sched, e);
+        return r;
 }
 
 /* Start the credentials listener (--credentials-listen) and write the URL containers reach it at into `url`, "" when
@@ -551,6 +570,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         if ((r = docker_events_start(&ec, &s->events, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
+        api_attach_scheduler(s->api, s->sched);
         log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,
                  cfg->docker_cli, cfg->pull_behavior);
         return 0;
@@ -612,6 +632,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         if ((r = k8s_backend_start(s->k8s, &hooks, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
+        api_attach_scheduler(s->api, s->sched);
         log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace%s=%s metadata=%s", owner,
                  k8s_config_server(s->kube), kc.ns_mode == K8S_NS_FIXED ? "" : "_prefix", kc.namespace_, endpoint);
         return 0;
@@ -620,8 +641,11 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
 static void service_stop(struct service *s) {
         api_server_stop(s->srv);
         api_server_stop(s->credentials_srv); /* its requests read the lifecycle, freed below; they never wait */
-        if (s->api) /* a start that failed early has none */
+        if (s->api) { /* a start that failed early has none */
+                api_attach_scheduler(s->api, NULL);
                 api_attach_lifecycle(s->api, NULL);
+        }
+        rt_scheduler_free(s->sched); /* before the lifecycle, whose subscriber it is */
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
@@ -750,6 +774,10 @@ static int cmd_serve(int argc, char **argv) {
         sigwait(&signals, &sig);
         log_info("main", "\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
         if (cfg.cleanup_on_exit && s.lc) {
+                /* The scheduler first: it would replace the services' tasks as they stop. */
+                api_attach_scheduler(s.api, NULL);
+                rt_scheduler_free(s.sched);
+                s.sched = NULL;
                 int left = rt_lifecycle_stop_all(s.lc, "Stopped because ecsd exited (--cleanup-on-exit)",
                                                  5 * 60 * 1000);
                 if (left)
@@ -990,7 +1018,7 @@ static int cmd_run(int argc, char **argv) {
                 if (sigtimedwait(&signals, NULL, &tick) > 0 && !stop_sent) {
                         fprintf(stderr, "ecsd run: stopping the task (its containers get SIGTERM)\n");
                         json_auto_t *stopped = NULL;
-                        if (rt_lifecycle_stop(s.lc, id, "Stopped by ecsd run (interrupted)", &stopped, &e) < 0)
+                        if (rt_lifecycle_stop(s.lc, id, NULL, "Stopped by ecsd run (interrupted)", &stopped, &e) < 0)
                                 fprintf(stderr, "ecsd run: cannot stop the task: %s (interrupt again to retry)\n",
                                         e.msg);
                         else

@@ -2,9 +2,10 @@
  *
  * A cluster is a stored document (the botocore Cluster shape minus tags, which live in the tags table, and minus the
  * task counts, which are counted from the tasks table whenever a cluster is returned). Deleting a cluster marks it
- * INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. A cluster with tasks
- * not yet STOPPED cannot be deleted (ClusterContainsTasksException); api->clusters_lock keeps RunTask from adding
- * one while DeleteCluster decides. */
+ * INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. A cluster with
+ * ACTIVE or DRAINING services (ClusterContainsServicesException) or tasks not yet STOPPED
+ * (ClusterContainsTasksException) cannot be deleted; api->clusters_lock keeps RunTask and CreateService from adding
+ * one while DeleteCluster decides. activeServicesCount is counted from the services table. */
 #include <string.h>
 
 #include "api-internal.h"
@@ -30,6 +31,11 @@ static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, stru
                 return r;
         json_object_set_new(doc, "runningTasksCount", json_integer(counts.running));
         json_object_set_new(doc, "pendingTasksCount", json_integer(counts.pending));
+        int64_t active = 0, draining = 0;
+        if ((r = rt_service_count(call->store, call->region, ecs_json_str(doc, "clusterName", ""), &active, &draining,
+                                  e)) < 0)
+                return r;
+        json_object_set_new(doc, "activeServicesCount", json_integer(active));
         if (!with_tags)
                 return 0;
         json_t *tags = NULL;
@@ -181,6 +187,12 @@ static int delete_cluster(struct api_call *call, const json_t *in, json_t **out,
         int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), name, &doc, e);
         if (r < 0)
                 return r;
+        int64_t active = 0, draining = 0;
+        if ((r = rt_service_count(call->store, call->region, name, &active, &draining, e)) < 0)
+                return r;
+        if (active + draining > 0)
+                return err_set(e, -EBUSY, ERR_KIND_CLUSTER_CONTAINS_SERVICES,
+                               "The Cluster cannot be deleted while Services are active.");
         struct rt_task_counts counts;
         r = rt_task_count(call->store, call->region, name, &counts, e);
         if (r < 0)

@@ -238,7 +238,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
         const char *arn = ecs_json_str(doc, "taskArn", "");
         const char *id = strrchr(arn, '/') + 1;
         json_t *task = NULL;
-        r = rt_lifecycle_stop(api_lifecycle(call->api), id, reason, &task, e);
+        r = rt_lifecycle_stop(api_lifecycle(call->api), id, NULL, reason, &task, e);
         if (r < 0)
                 return r;
         *out = json_pack("{s:o}", "task", task);
@@ -298,9 +298,16 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                 return r;
         const char *desired = ecs_json_str(in, "desiredStatus", "RUNNING");
         const char *family = ecs_json_str(in, "family", NULL);
-        /* ecsd runs no services and no container instances yet: those filters match no task. */
-        bool none = strcmp(desired, "PENDING") == 0 || ecs_json_str(in, "serviceName", NULL) ||
-                    ecs_json_str(in, "containerInstance", NULL);
+        /* ecsd has no container instances: that filter matches no task. A service's tasks are those of its group. */
+        bool none = strcmp(desired, "PENDING") == 0 || ecs_json_str(in, "containerInstance", NULL);
+        const char *service = ecs_json_str(in, "serviceName", NULL);
+        char group[ECS_NAME_MAX + 16] = "";
+        if (service) {
+                char name[ECS_NAME_MAX + 1];
+                if ((r = api_service_ref_name(call, cluster, service, name, e)) < 0)
+                        return r;
+                str_printf(group, sizeof(group), "service:%s", name);
+        }
         json_auto_t *arns = NULL;
         if (none)
                 arns = json_array();
@@ -312,6 +319,7 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         .started_by = ecs_json_str(in, "startedBy", NULL),
                         .desired = desired,
                         .launch_type = ecs_json_str(in, "launchType", NULL),
+                        .group = group[0] ? group : NULL,
                         .after_id = after[0] ? after : NULL,
                         .limit = limit + 1,
                 };

@@ -14,6 +14,7 @@ struct api {
         char account[ECS_ACCOUNT_MAX + 1];
         struct rt_store *store;
         struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
+        struct rt_scheduler *scheduler; /* NULL: no backend, the service changes are refused */
         json_t *task_credentials;       /* owned copy of api_config.task_credentials; NULL: placeholders */
 
         /* Held shared by RunTask and StartTask from their cluster check until the task is stored, and exclusively by
@@ -59,6 +60,14 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
 int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -66,6 +75,11 @@ int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t *
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret. Unknown or INACTIVE: ClusterNotFoundException. */
 int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
+
+/* Resolve a service reference (a name, or an ARN service/CLUSTER/NAME or service/NAME of the call's region and
+ * account) to its name in `name` (ECS_NAME_MAX + 1 bytes). An ARN of another cluster, region or account is
+ * ServiceNotFoundException; a malformed reference InvalidParameterException. The service need not exist. */
+int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e);
 
 /* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);
@@ -77,6 +91,8 @@ int api_tags_validate(const json_t *tags, struct err *e);
 
 /* The lifecycle, or NULL before api_attach_lifecycle / without a backend. */
 struct rt_lifecycle *api_lifecycle(struct api *api);
+/* The service scheduler, or NULL before api_attach_scheduler / without a backend. */
+struct rt_scheduler *api_scheduler(struct api *api);
 
 /* ---- operator endpoints under /_ecsd/ (api-operator.c) ---- */
 

@@ -22,13 +22,19 @@ struct action {
 
 static const struct action actions[] = {
         {"CreateCluster", api_create_cluster},
+        {"CreateService", api_create_service},
         {"DeleteCluster", api_delete_cluster},
+        {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
         {"DeregisterTaskDefinition", api_deregister_task_definition},
         {"DescribeClusters", api_describe_clusters},
+        {"DescribeServiceDeployments", api_describe_service_deployments},
+        {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
         {"ListClusters", api_list_clusters},
+        {"ListServiceDeployments", api_list_service_deployments},
+        {"ListServices", api_list_services},
         {"ListTagsForResource", api_list_tags_for_resource},
         {"ListTaskDefinitionFamilies", api_list_task_definition_families},
         {"ListTaskDefinitions", api_list_task_definitions},
@@ -39,6 +45,7 @@ static const struct action actions[] = {
         {"StopTask", api_stop_task},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
+        {"UpdateService", api_update_service},
 };
 
 size_t api_action_count(void) {
@@ -78,6 +85,14 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
 
 void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc) {
         __atomic_store_n(&api->lifecycle, lc, __ATOMIC_RELEASE);
+}
+
+void api_attach_scheduler(struct api *api, struct rt_scheduler *s) {
+        __atomic_store_n(&api->scheduler, s, __ATOMIC_RELEASE);
+}
+
+struct rt_scheduler *api_scheduler(struct api *api) {
+        return __atomic_load_n(&api->scheduler, __ATOMIC_ACQUIRE);
 }
 
 struct rt_lifecycle *api_lifecycle(struct api *api) {

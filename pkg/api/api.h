@@ -34,6 +34,9 @@ void api_free(struct api *api);
 /* Give the api its lifecycle once the backend is up (the metadata listener starts before it, as the backend needs its
  * address). Safe while requests are served. */
 void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc);
+/* Attach (or with NULL detach) the service scheduler; the service changes are refused without one. */
+struct rt_scheduler;
+void api_attach_scheduler(struct api *api, struct rt_scheduler *s);
 
 /* One HTTP request as the server saw it. All pointers are borrowed for the duration of api_handle(). */
 struct api_request {

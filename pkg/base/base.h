@@ -36,6 +36,8 @@ enum err_kind {
         ERR_KIND_RESOURCE_IN_USE,
         ERR_KIND_UNKNOWN_OPERATION,
         ERR_KIND_TOO_LARGE,
+        ERR_KIND_SERVICE_NOT_FOUND,
+        ERR_KIND_SERVICE_NOT_ACTIVE,
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

@@ -232,6 +232,8 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_RESOURCE_IN_USE] = {"ResourceInUseException", 400},
         [ERR_KIND_UNKNOWN_OPERATION] = {"UnknownOperationException", 400},
         [ERR_KIND_TOO_LARGE] = {"ClientException", 400},
+        [ERR_KIND_SERVICE_NOT_FOUND] = {"ServiceNotFoundException", 400},
+        [ERR_KIND_SERVICE_NOT_ACTIVE] = {"ServiceNotActiveException", 400},
 };
 
 const char *ecs_error_type(int kind) {

@@ -70,6 +70,7 @@ struct task {
         bool stop_unstarted; /* begin_stop found no thread for the stop: the janitor begins it again */
         char stop_code[32];
         char stop_reason[256];
+        uint64_t seq;     /* creation order (recovered tasks first, in id order) */
 };
 
 struct rt_lifecycle {
@@ -86,6 +87,9 @@ struct rt_lifecycle {
         bool shutdown;
         pthread_t janitor;
         bool janitor_started;
+        rt_task_change_fn subscriber; /* called with `lock` held (lifecycle.h) */
+        void *subscriber_data;
+        uint64_t next_seq;            /* creation order of tasks, for rt_lifecycle_tasks */
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
@@ -177,6 +181,24 @@ static void task_save(struct rt_lifecycle *lc, struct task *t) {
                 log_error("lifecycle", "\"cannot save task\" task=%s error=\"%s\"", t->id, e.msg);
 }
 
+/* Tell the subscriber of a change of `t` (lock held; lifecycle.h says what the subscriber may do). */
+static void publish(struct rt_lifecycle *lc, struct task *t) {
+        if (!lc->subscriber)
+                return;
+        struct rt_task_change ch = {
+                .task_id = t->id,
+                .region = t->region,
+                .cluster = t->cluster,
+                .group = ecs_json_str(t->doc, "group", ""),
+                .started_by = ecs_json_str(t->doc, "startedBy", NULL),
+                .last_status = ecs_json_str(t->doc, "lastStatus", ""),
+                .desired_status = ecs_json_str(t->doc, "desiredStatus", ""),
+                .health_status = ecs_json_str(t->doc, "healthStatus", "UNKNOWN"),
+                .stop_code = t->stop_requested ? t->stop_code : NULL,
+        };
+        lc->subscriber(lc->subscriber_data, &ch);
+}
+
 /* Every status a task takes is also appended to priv.statuses, which is stored with it: the task's history, so
  * "this task was never RUNNING" can be read from the store instead of guessed from samples of lastStatus. */
 static void set_status(struct rt_lifecycle *lc, struct task *t, const char *status) {
@@ -188,12 +210,12 @@ static void set_status(struct rt_lifecycle *lc, struct task *t, const char *stat
         }
         json_array_append_new(history, json_string(status));
         log_info("lifecycle", "\"task status\" task=%s status=%s", t->id, status);
-        (void) lc;
+        publish(lc, t);
 }
 
 /* The task's healthStatus from its essential containers (ECS): UNHEALTHY if any is unhealthy, HEALTHY when every
- * one with a health check is healthy, else UNKNOWN. */
-static void update_task_health(struct task *t) {
+ * one with a health check is healthy, else UNKNOWN. Returns true when it changed. */
+static bool update_task_health(struct task *t) {
         bool any_check = false, all_healthy = true, any_unhealthy = false;
         for (size_t i = 0; i < t->n; i++) {
                 const struct container *c = &t->c[i];
@@ -206,11 +228,13 @@ static void update_task_health(struct task *t) {
                         all_healthy = false;
         }
         const char *s = any_unhealthy ? "UNHEALTHY" : any_check && all_healthy ? "HEALTHY" : "UNKNOWN";
+        bool changed = strcmp(ecs_json_str(t->doc, "healthStatus", ""), s) != 0;
         json_object_set_new(t->doc, "healthStatus", json_string(s));
+        return changed;
 }
 
-/* Mirror a container's state into the Task document. */
-static void sync_container_doc(struct task *t, struct container *c) {
+/* Mirror a container's state into the Task document. Returns true when the task's healthStatus changed. */
+static bool sync_container_doc(struct task *t, struct container *c) {
         json_t *d = doc_container(t, (size_t) (c - t->c));
         const char *status = c->state == C_RUNNING ? "RUNNING" : c->state == C_STOPPED ? "STOPPED" : "PENDING";
         json_object_set_new(d, "lastStatus", json_string(status));
@@ -220,7 +244,7 @@ static void sync_container_doc(struct task *t, struct container *c) {
                 json_object_set_new(d, "reason", json_string(c->reason));
         if (c->has_health)
                 json_object_set_new(d, "healthStatus", json_string(c->health));
-        update_task_health(t);
+        return update_task_health(t);
 }
 
 static bool essential_stopped(const struct task *t) {
@@ -231,7 +255,8 @@ static bool essential_stopped(const struct task *t) {
 }
 
 /* Record the first stop request; later ones do not change the stop code or reason (ECS keeps the first). */
-static void request_stop(struct task *t, const char *code, const char *reason) {
+static void request_stop(struct rt_lifecycle *lc, struct task *t, const char *code, const char *reason) {
+        bool first = !t->stop_requested;
         if (!t->stop_requested) {
                 t->stop_requested = true;
                 str_printf(t->stop_code, sizeof(t->stop_code), "%s", code);
@@ -240,6 +265,8 @@ static void request_stop(struct task *t, const char *code, const char *reason) {
         }
         json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
         json_object_set_new(t->priv, "stop", json_pack("{s:s, s:s}", "code", t->stop_code, "reason", t->stop_reason));
+        if (first)
+                publish(lc, t);
 }
 
 /* ---- workers ---- */
@@ -388,14 +415,14 @@ static void cancel_launch(struct rt_lifecycle *lc, struct task *t) {
 }
 
 /* Fail the launch (lock held): the stop path runs next with TaskFailedToStart. */
-static void launch_failed(struct task *t, struct container *c, const char *why) {
+static void launch_failed(struct rt_lifecycle *lc, struct task *t, struct container *c, const char *why) {
         log_warn("lifecycle", "\"task failed to start\" task=%s reason=\"%s\"", t->id, why);
         if (c) {
                 str_printf(c->reason, sizeof(c->reason), "%s", why);
                 str_utf8_sanitize(c->reason);
                 sync_container_doc(t, c);
         }
-        request_stop(t, "TaskFailedToStart", why);
+        request_stop(lc, t, "TaskFailedToStart", why);
 }
 
 static void run_stop(struct rt_lifecycle *lc, struct task *t);
@@ -413,7 +440,7 @@ static bool launch_run(struct rt_lifecycle *lc, struct task *t, struct container
         if (r < 0 && r != -ECANCELED) {
                 /* The backend names the ECS error, since only it knows how far it got (backend.h). */
                 backend_reason(why, why_size, "CannotStartContainerError", e.msg);
-                launch_failed(t, c, why);
+                launch_failed(lc, t, c, why);
         } else if (r >= 0) {
                 json_t *d = doc_container(t, (size_t) (c - t->c));
                 json_object_set(d, "runtimeId", json_object_get(info, "runtimeId"));
@@ -469,7 +496,7 @@ static void *launch_worker(void *arg) {
                 if (r < 0) {
                         backend_reason(why, sizeof(why), "CannotPullContainerError", e.msg);
                         pthread_mutex_lock(&lc->lock);
-                        launch_failed(t, &t->c[i], why);
+                        launch_failed(lc, t, &t->c[i], why);
                         pthread_mutex_unlock(&lc->lock);
                         break;
                 }
@@ -488,7 +515,7 @@ static void *launch_worker(void *arg) {
         if (go_on && lc->be->setup(lc->be->impl, plan, &e) < 0) {
                 backend_reason(why, sizeof(why), "ResourceInitializationError", e.msg);
                 pthread_mutex_lock(&lc->lock);
-                launch_failed(t, NULL, why);
+                launch_failed(lc, t, NULL, why);
                 pthread_mutex_unlock(&lc->lock);
         }
 
@@ -509,7 +536,7 @@ static void *launch_worker(void *arg) {
                                 continue; /* the plan was validated; nothing to wait for */
                         r = wait_dependency(lc, t, c, dep, condition, why, sizeof(why));
                         if (r == -EINVAL)
-                                launch_failed(t, c, why);
+                                launch_failed(lc, t, c, why);
                         if (r < 0)
                                 break;
                 }
@@ -536,7 +563,7 @@ static void *launch_worker(void *arg) {
                 /* The container exists: record its id before it runs, then look at desiredStatus once more. */
                 pthread_mutex_lock(&lc->lock);
                 if (r < 0 && r != -ECANCELED)
-                        launch_failed(t, c, why);
+                        launch_failed(lc, t, c, why);
                 else {
                         json_object_set(doc_container(t, (size_t) (c - t->c)), "runtimeId",
                                         json_object_get(info, "runtimeId"));
@@ -555,7 +582,7 @@ static void *launch_worker(void *arg) {
                         backend_reason(why, sizeof(why), "CannotStartContainerError", e.msg);
                 pthread_mutex_lock(&lc->lock);
                 if (r < 0 && r != -ECANCELED)
-                        launch_failed(t, c, why);
+                        launch_failed(lc, t, c, why);
                 else {
                         json_t *bindings = json_object_get(info, "networkBindings");
                         if (bindings)
@@ -580,7 +607,7 @@ static void *launch_worker(void *arg) {
                 return NULL;
         }
         if (!t->stop_requested && essential_stopped(t))
-                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+                request_stop(lc, t, "EssentialContainerExited", ESSENTIAL_EXITED);
         if (t->stop_requested) {
                 pthread_mutex_unlock(&lc->lock);
                 run_stop(lc, t);
@@ -979,7 +1006,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         if (plan_r < 0) {
                 char why[512];
                 str_printf(why, sizeof(why), "ClientException: %s", plan_err.msg);
-                launch_failed(t, NULL, why);
+                launch_failed(lc, t, NULL, why);
         }
         /* The launch thread first, so that a task is stored only when something will launch it; the thread waits
          * for the lock, and a task that could not be stored is `abandoned` to it. Tags before the task: a task is
@@ -1005,6 +1032,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                 pthread_mutex_unlock(&lc->lock);
                 return r;
         }
+        t->seq = lc->next_seq++;
         t->next = lc->tasks;
         lc->tasks = t;
         *ret = json_deep_copy(t->doc);
@@ -1013,8 +1041,21 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         return 0;
 }
 
-int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *reason, json_t **ret,
-                      struct err *e) {
+static int lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *stop_code, const char *reason,
+                          json_t **ret, struct err *e);
+
+int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *stop_code, const char *reason,
+                      json_t **ret, struct err *e) {
+        json_t *ignored = NULL;
+        if (!ret)
+                ret = &ignored;
+        int r = lifecycle_stop(lc, task_id, stop_code, reason, ret, e);
+        json_decref(ignored);
+        return r;
+}
+
+static int lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *stop_code, const char *reason,
+                          json_t **ret, struct err *e) {
         pthread_mutex_lock(&lc->lock);
         struct task *t = task_find(lc, task_id);
         if (!t) {
@@ -1037,7 +1078,7 @@ int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *
         bool had_request = t->stop_requested;
         json_t *old_desired = json_incref(json_object_get(t->doc, "desiredStatus"));
         json_t *old_stop = json_incref(json_object_get(t->priv, "stop"));
-        request_stop(t, "UserInitiated", reason && *reason ? reason : dflt);
+        request_stop(lc, t, stop_code ? stop_code : "UserInitiated", reason && *reason ? reason : dflt);
         r = task_write(lc, t, e);
         if (r < 0) {
                 if (!had_request) {
@@ -1065,7 +1106,7 @@ int rt_lifecycle_stop_all(struct rt_lifecycle *lc, const char *reason, int64_t t
         int64_t deadline = time_mono_ms() + timeout_ms;
         pthread_mutex_lock(&lc->lock);
         for (struct task *t = lc->tasks; t; t = t->next) {
-                request_stop(t, "UserInitiated", reason);
+                request_stop(lc, t, "UserInitiated", reason);
                 task_save(lc, t);
                 cancel_launch(lc, t);
                 begin_stop(lc, t);
@@ -1101,7 +1142,7 @@ static void workload_gone(struct rt_lifecycle *lc, struct task *t, const char *r
                 sync_container_doc(t, c);
         }
         log_warn("lifecycle", "\"workload gone\" task=%s reason=\"%s\"", t->id, reason);
-        request_stop(t, launching ? "TaskFailedToStart" : "EssentialContainerExited", reason);
+        request_stop(lc, t, launching ? "TaskFailedToStart" : "EssentialContainerExited", reason);
         task_save(lc, t);
         cancel_launch(lc, t);
         begin_stop(lc, t);
@@ -1153,10 +1194,12 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
         case RT_EVENT_GONE:
                 break; /* handled above */
         }
-        sync_container_doc(t, c);
+        bool health_changed = sync_container_doc(t, c);
         task_save(lc, t);
+        if (health_changed)
+                publish(lc, t);
         if (ev->kind == RT_EVENT_DIE && c->essential && !t->worker && !t->stopping) {
-                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+                request_stop(lc, t, "EssentialContainerExited", ESSENTIAL_EXITED);
                 task_save(lc, t);
                 begin_stop(lc, t);
         } else if (ev->kind == RT_EVENT_DIE && c->essential)
@@ -1219,13 +1262,13 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
                         continue;
                 if (strcmp(status, "RUNNING") == 0 && !t->stop_requested) {
                         if (essential_stopped(t)) {
-                                request_stop(t, "EssentialContainerExited", ESSENTIAL_EXITED);
+                                request_stop(lc, t, "EssentialContainerExited", ESSENTIAL_EXITED);
                                 begin_stop(lc, t);
                         }
                 } else {
                         /* Stopped mid-launch or mid-stop by a restart of ecsd: finish the stop. */
                         if (!t->stop_requested)
-                                request_stop(t, "TaskFailedToStart",
+                                request_stop(lc, t, "TaskFailedToStart",
                                              "ResourceInitializationError: ecsd restarted while the task was starting");
                         begin_stop(lc, t);
                 }
@@ -1260,6 +1303,55 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
 }
 
 /* ---- reading ---- */
+
+void rt_lifecycle_subscribe(struct rt_lifecycle *lc, rt_task_change_fn fn, void *userdata) {
+        /* Calls are made with the lock held, so once it is ours no call to the old subscriber is running. */
+        pthread_mutex_lock(&lc->lock);
+        lc->subscriber = fn;
+        lc->subscriber_data = userdata;
+        pthread_mutex_unlock(&lc->lock);
+}
+
+static int task_seq_cmp(const void *a, const void *b) {
+        uint64_t x = (*(struct task *const *) a)->seq, y = (*(struct task *const *) b)->seq;
+        return x < y ? -1 : x > y;
+}
+
+json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const char *cluster, const char *group) {
+        json_t *out = json_array();
+        pthread_mutex_lock(&lc->lock);
+        size_t n = 0;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                n++;
+        struct task **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
+        n = 0;
+        for (struct task *t = lc->tasks; t; t = t->next)
+                if (strcmp(t->region, region) == 0 && strcmp(t->cluster, cluster) == 0 &&
+                    strcmp(ecs_json_str(t->doc, "group", ""), group) == 0)
+                        sorted[n++] = t;
+        qsort(sorted, n, sizeof(*sorted), task_seq_cmp);
+        for (size_t i = 0; i < n; i++) {
+                struct task *t = sorted[i];
+                bool check = false;
+                for (size_t k = 0; k < t->n; k++)
+                        if (t->c[k].essential && t->c[k].has_health)
+                                check = true;
+                json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", t->id, "taskArn",
+                                      ecs_json_str(t->doc, "taskArn", ""), "lastStatus", last_status(t),
+                                      "desiredStatus", ecs_json_str(t->doc, "desiredStatus", ""), "healthStatus",
+                                      ecs_json_str(t->doc, "healthStatus", "UNKNOWN"), "healthCheck", check);
+                const char *by = ecs_json_str(t->doc, "startedBy", NULL);
+                if (by)
+                        json_object_set_new(o, "startedBy", json_string(by));
+                json_t *started = json_object_get(t->doc, "startedAt");
+                if (started)
+                        json_object_set(o, "startedAt", started);
+                json_array_append_new(out, o);
+        }
+        pthread_mutex_unlock(&lc->lock);
+        free(sorted);
+        return out;
+}
 
 json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         pthread_mutex_lock(&lc->lock);
@@ -1639,6 +1731,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                         task_free(t);
                         break;
                 }
+                t->seq = lc->next_seq++;
                 t->next = lc->tasks;
                 lc->tasks = t;
                 log_info("lifecycle", "\"task recovered\" task=%s status=%s", t->id, last_status(t));

@@ -61,13 +61,41 @@ struct rt_run_request {
  * (ERR_KIND_INTERNAL), or when the backend refuses the definition (-EOPNOTSUPP, ERR_KIND_CLIENT; backend.h). */
 int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e);
 
-/* Ask a task to stop (StopTask): desiredStatus becomes STOPPED at once; the stop itself runs in the background with
- * stopCode UserInitiated and stoppedReason `reason` (NULL or "": "Task stopped by user", or "Task stopped during
- * launch" when the task has not reached RUNNING). A task already stopped is
- * returned as it is. *ret gets the Task object. -ENOENT when the id is unknown. When the stop cannot be stored or no
- * thread can be started for it, fails (ERR_KIND_INTERNAL) and the task goes on as if it had not been asked. */
-int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *reason, json_t **ret,
-                      struct err *e);
+/* Ask a task to stop (StopTask, the service scheduler): desiredStatus becomes STOPPED at once; the stop itself runs in
+ * the background with stopCode `stop_code` (NULL: UserInitiated; the scheduler passes ServiceSchedulerInitiated) and
+ * stoppedReason `reason` (NULL or "": "Task stopped by user", or "Task stopped during launch" when the task has not
+ * reached RUNNING). A task already stopped, or already asked to stop, keeps its first code and reason and is returned
+ * as it is. *ret gets the Task object (ret may be NULL). -ENOENT when the id is unknown. When the stop cannot be stored
+ * or no thread can be started for it, fails (ERR_KIND_INTERNAL) and the task goes on as if it had not been asked. */
+int rt_lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const char *stop_code, const char *reason,
+                      json_t **ret, struct err *e);
+
+/* A task's state changed: what a subscriber is told. All borrowed, valid only during the call. */
+struct rt_task_change {
+        const char *task_id;
+        const char *region;
+        const char *cluster;
+        const char *group;          /* "service:NAME" for a service's task */
+        const char *started_by;     /* or NULL */
+        const char *last_status;
+        const char *desired_status;
+        const char *health_status;  /* HEALTHY, UNHEALTHY, UNKNOWN */
+        const char *stop_code;      /* or NULL */
+};
+typedef void (*rt_task_change_fn)(void *userdata, const struct rt_task_change *change);
+
+/* Tell `fn` of every change of a task's lastStatus (RUNNING, STOPPED and the steps between), of its healthStatus,
+ * and of its desiredStatus becoming STOPPED. One subscriber; NULL unsubscribes (and returns only when no call to the
+ * old one is running).
+ * `fn` is called with the lifecycle's lock held, from whichever thread made the change: it must not block and must
+ * not call into the lifecycle. It is meant to note the change and wake a thread of its own (the scheduler does). */
+void rt_lifecycle_subscribe(struct rt_lifecycle *lc, rt_task_change_fn fn, void *userdata);
+
+/* The tasks not yet finalized (STOPPED tasks are not listed) of `group` in (`region`, `cluster`), read from the
+ * lifecycle's own table: [{"id", "taskArn", "startedBy"?, "lastStatus", "desiredStatus", "healthStatus",
+ * "healthCheck": an essential container has a health check, "startedAt"?: epoch seconds}], ordered by creation,
+ * oldest first. New array. */
+json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const char *cluster, const char *group);
 
 /* Stop every task (ecsd's cleanup request, or --cleanup-on-exit) and wait up to `timeout_ms` for all of them to be
  * STOPPED and removed. Returns the number still not finalized. */

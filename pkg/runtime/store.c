@@ -1,4 +1,5 @@
-/* store.c — SQLite persistence for clusters, task definitions, tags, tasks and their captured logs (see store.h).
+/* store.c — SQLite persistence for clusters, task definitions, tags, tasks and their captured logs, and services
+ * (see store.h).
  *
  * One connection, guarded by `lock`; every public function takes the lock for its whole duration, so a function is
  * one atomic step (revision allocation + insert included). WAL with synchronous=NORMAL: a committed transaction is in
@@ -46,7 +47,12 @@ static void store_unlockp(pthread_mutex_t **m) {
 }
 #define LOCK_STORE(s) _cleanup_(store_unlockp) pthread_mutex_t *_store_locked_ __attribute__((unused)) = store_lock(s)
 
-static const char schema_sql[] =
+/* The schema grows by numbered migrations; PRAGMA user_version is the number of the last one applied. A database
+ * made before versioning (user_version 0, tables present) takes migration 1 as a no-op, since it only creates what is
+ * missing, and then the later ones: an existing state directory upgrades in place. Each migration runs in one
+ * transaction with the user_version bump, so a kill -9 mid-upgrade leaves the previous version whole. */
+static const char *const migrations[] = {
+        /* 1: clusters, task definitions, tags, tasks, captured output, small named values. */
         "CREATE TABLE IF NOT EXISTS clusters ("
         "  region TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,"
         "  PRIMARY KEY (region, name));"
@@ -64,7 +70,18 @@ static const char schema_sql[] =
         "CREATE INDEX IF NOT EXISTS tasks_by_cluster_status ON tasks (region, cluster, last_status);"
         "CREATE TABLE IF NOT EXISTS task_logs ("
         "  task_id TEXT NOT NULL, container TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (task_id, container));"
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        /* 2: services (the Service document and the scheduler's own record), and the task's group as a column so
+         * that ListTasks --service-name and the scheduler's recovery find a service's tasks by index. */
+        "ALTER TABLE tasks ADD COLUMN grp TEXT;"
+        "UPDATE tasks SET grp = json_extract(doc, '$.group');"
+        "CREATE INDEX tasks_by_group ON tasks (region, cluster, grp);"
+        "CREATE TABLE services ("
+        "  region TEXT NOT NULL, cluster TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
+        "  launch_type TEXT, strategy TEXT NOT NULL, doc TEXT NOT NULL, private TEXT NOT NULL,"
+        "  PRIMARY KEY (region, cluster, name));"
+        "CREATE INDEX services_by_status ON services (status);",
+};
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
         log_debug("store", "\"sqlite error\" op=\"%s\" error=\"%s\"", what, sqlite3_errmsg(s->db));
@@ -84,6 +101,53 @@ static int exec_sql(struct rt_store *s, const char *sql, struct err *e) {
 static int prepare(struct rt_store *s, const char *sql, sqlite3_stmt **ret, struct err *e) {
         if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
                 return db_error(s, e, "prepare");
+        return 0;
+}
+
+static int user_version(struct rt_store *s, int *ret, struct err *e) {
+        sqlite3_stmt *st = NULL;
+        int r = prepare(s, "PRAGMA user_version", &st, e);
+        if (r < 0)
+                return r;
+        if (sqlite3_step(st) == SQLITE_ROW)
+                *ret = sqlite3_column_int(st, 0);
+        else
+                r = db_error(s, e, "user_version");
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Apply every migration newer than the database (see `migrations`). A database of a newer ecsd is refused: this one
+ * would not know what its tables mean. */
+static int migrate(struct rt_store *s, struct err *e) {
+        int version = 0;
+        int r = user_version(s, &version, e);
+        if (r < 0)
+                return r;
+        int known = (int) ARRAY_SIZE(migrations);
+        if (version > known)
+                return err_set(e, -EPROTO, ERR_KIND_INTERNAL,
+                               "the state database has schema version %d, newer than this ecsd knows (%d); use a "
+                               "newer ecsd or another --data-dir",
+                               version, known);
+        for (int v = version; v < known; v++) {
+                char bump[64];
+                str_printf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+                if ((r = exec_sql(s, "BEGIN IMMEDIATE", e)) < 0)
+                        return r;
+                r = exec_sql(s, migrations[v], e);
+                if (r >= 0)
+                        r = exec_sql(s, bump, e);
+                if (r < 0) {
+                        exec_sql(s, "ROLLBACK", NULL);
+                        err_prefix(e, "schema migration %d", v + 1);
+                        return r;
+                }
+                if ((r = exec_sql(s, "COMMIT", e)) < 0)
+                        return r;
+                if (v > 0 || version > 0)
+                        log_info("store", "\"schema migrated\" version=%d", v + 1);
+        }
         return 0;
 }
 
@@ -241,7 +305,7 @@ int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e) {
         sqlite3_busy_timeout(s->db, 5000);
         int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", e);
         if (r >= 0)
-                r = exec_sql(s, schema_sql, e);
+                r = migrate(s, e);
         if (r < 0) {
                 err_prefix(e, "opening state database %s", path);
                 rt_store_free(s);
@@ -615,7 +679,7 @@ int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "INSERT OR REPLACE INTO tasks (id, region, cluster, family, started_by, desired, last_status,"
-                        " launch_type, stopped_ms, doc, private) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " launch_type, stopped_ms, doc, private, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         &st, e);
         if (r >= 0) {
                 bind_text(st, 1, row->id);
@@ -632,6 +696,7 @@ int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e
                         sqlite3_bind_null(st, 9);
                 bind_text(st, 10, text);
                 bind_text(st, 11, priv);
+                bind_text(st, 12, json_string_value(json_object_get(doc, "group")));
                 r = step_done(s, st, "task write", e);
         }
         return r;
@@ -668,7 +733,7 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
                         "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE region = ?1 AND cluster = ?2"
                         " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
                         " AND (?5 IS NULL OR desired = ?5) AND (?6 IS NULL OR launch_type = ?6) AND id > ?7"
-                        " ORDER BY id LIMIT ?8",
+                        " AND (?9 IS NULL OR grp = ?9) ORDER BY id LIMIT ?8",
                         &st, e);
         if (r < 0)
                 return r;
@@ -680,6 +745,7 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
         bind_text(st, 6, q->launch_type);
         bind_text(st, 7, q->after_id ? q->after_id : "");
         sqlite3_bind_int(st, 8, q->limit);
+        bind_text(st, 9, q->group);
         json_auto_t *arr = json_array();
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -773,6 +839,123 @@ int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_remov
         if (r >= 0 && ret_removed)
                 *ret_removed = removed;
         return r;
+}
+
+/* ---- services ---- */
+
+int rt_service_get(struct rt_store *s, const char *region, const char *cluster, const char *name, json_t **ret_doc,
+                   json_t **ret_priv, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc, private FROM services WHERE region = ? AND cluster = ? AND name = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, name);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "service lookup");
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
+                return r;
+        if (ret_priv && (r = doc_from_column(s, st, 1, &priv, e)) < 0)
+                return r;
+        *ret_doc = TAKE_PTR(doc);
+        if (ret_priv)
+                *ret_priv = TAKE_PTR(priv);
+        return 0;
+}
+
+int rt_service_put(struct rt_store *s, const char *region, const char *cluster, const json_t *doc,
+                   const json_t *priv, struct err *e) {
+        const char *name = json_string_value(json_object_get(doc, "serviceName"));
+        const char *status = json_string_value(json_object_get(doc, "status"));
+        ASSERT(name && status);
+        _cleanup_free_ char *text = doc_to_text(doc);
+        _cleanup_free_ char *ptext = doc_to_text(priv);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "INSERT OR REPLACE INTO services (region, cluster, name, status, launch_type, strategy, doc,"
+                        " private) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, cluster);
+                bind_text(st, 3, name);
+                bind_text(st, 4, status);
+                bind_text(st, 5, json_string_value(json_object_get(doc, "launchType")));
+                bind_text(st, 6, ecs_json_str(doc, "schedulingStrategy", "REPLICA"));
+                bind_text(st, 7, text);
+                bind_text(st, 8, ptext);
+                r = step_done(s, st, "service write", e);
+        }
+        return r;
+}
+
+int rt_service_list(struct rt_store *s, const struct rt_service_query *q, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT doc FROM services WHERE region = ?1 AND cluster = ?2 AND status = 'ACTIVE'"
+                        " AND (?3 IS NULL OR launch_type = ?3) AND (?4 IS NULL OR strategy = ?4) AND name > ?5"
+                        " ORDER BY name LIMIT ?6",
+                        &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, q->region);
+                bind_text(st, 2, q->cluster);
+                bind_text(st, 3, q->launch_type);
+                bind_text(st, 4, q->strategy);
+                bind_text(st, 5, q->after ? q->after : "");
+                sqlite3_bind_int(st, 6, q->limit);
+                r = collect_docs(s, st, 0, ret, e);
+        }
+        return r;
+}
+
+int rt_service_live(struct rt_store *s, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT region, cluster, name FROM services WHERE status IN ('ACTIVE', 'DRAINING')"
+                        " ORDER BY region, cluster, name",
+                        &st, e);
+        if (r < 0)
+                return r;
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "region",
+                                                     (const char *) sqlite3_column_text(st, 0), "cluster",
+                                                     (const char *) sqlite3_column_text(st, 1), "name",
+                                                     (const char *) sqlite3_column_text(st, 2)));
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "live service list");
+        *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+int rt_service_count(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_active,
+                     int64_t *ret_draining, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT count(*) FILTER (WHERE status = 'ACTIVE'), count(*) FILTER (WHERE status = 'DRAINING')"
+                        " FROM services WHERE region = ? AND cluster = ?",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return db_error(s, e, "service count");
+        *ret_active = sqlite3_column_int64(st, 0);
+        *ret_draining = sqlite3_column_int64(st, 1);
+        return 0;
 }
 
 /* ---- captured container output ---- */

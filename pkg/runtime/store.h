@@ -1,4 +1,5 @@
-/* store.h — the durable state of ecsd: clusters, task definitions, tags, tasks and captured task output, in one SQLite database (WAL mode).
+/* store.h — the durable state of ecsd: clusters, task definitions, tags, tasks, captured task output and services, in
+ * one SQLite database (WAL mode).
  *
  * Every function is safe to call from any thread (one connection behind a mutex) and returns only after the change
  * is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
@@ -93,6 +94,7 @@ struct rt_task_query {
         const char *started_by;  /* NULL: any */
         const char *desired;     /* NULL: any */
         const char *launch_type; /* NULL: any */
+        const char *group;       /* NULL: any; "service:NAME" finds a service's tasks */
         const char *after_id;    /* resume after this task id; NULL: from the start */
         int limit;
 };
@@ -111,6 +113,31 @@ int rt_task_count(struct rt_store *s, const char *region, const char *cluster, s
 int rt_task_active(struct rt_store *s, json_t **ret, struct err *e);
 /* Forget STOPPED tasks that stopped before `stopped_before_ms` (epoch ms), with their tags and captured output. */
 int rt_task_expire(struct rt_store *s, int64_t stopped_before_ms, int *ret_removed, struct err *e);
+
+/* ---- services: one row per (region, cluster, name); `doc` is the ECS Service object as DescribeServices returns
+ * it (without tags), `priv` what the scheduler keeps for itself. status ACTIVE, DRAINING or INACTIVE. ---- */
+
+/* -ENOENT (ERR_KIND_SERVICE_NOT_FOUND) when no service of that name was ever made; ret_priv may be NULL. */
+int rt_service_get(struct rt_store *s, const char *region, const char *cluster, const char *name, json_t **ret_doc,
+                   json_t **ret_priv, struct err *e);
+/* Insert or replace; `doc` must carry serviceName and status. */
+int rt_service_put(struct rt_store *s, const char *region, const char *cluster, const json_t *doc,
+                   const json_t *priv, struct err *e);
+struct rt_service_query {
+        const char *region;
+        const char *cluster;
+        const char *launch_type; /* NULL: any */
+        const char *strategy;    /* REPLICA, DAEMON; NULL: any */
+        const char *after;       /* resume after this name; NULL: from the start */
+        int limit;
+};
+/* ACTIVE services matching the query, ordered by name (documents). */
+int rt_service_list(struct rt_store *s, const struct rt_service_query *q, json_t **ret, struct err *e);
+/* Every ACTIVE or DRAINING service of every region, as [{"region","cluster","name"}]: what the scheduler keeps. */
+int rt_service_live(struct rt_store *s, json_t **ret, struct err *e);
+/* How many services of a cluster are ACTIVE and DRAINING. */
+int rt_service_count(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_active,
+                     int64_t *ret_draining, struct err *e);
 
 /* Captured output of one container of a task (written once, when the task's workload is removed). *ret is
  * NUL-terminated, caller frees. -ENOENT when nothing was captured. */

@@ -431,7 +431,7 @@ static void stop_while_start_hangs(struct fx *f, const char *reason, const char 
         assert_int_equal(tb.cancels, 0);
         pthread_mutex_unlock(&tb.lock);
         json_t *task = NULL;
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, reason, &task, &e), 0);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, reason, &task, &e), 0);
         assert_string_equal(ecs_json_str(task, "desiredStatus", ""), "STOPPED");
         json_decref(task);
         json_t *doc = wait_status(f, id, "STOPPED");
@@ -457,7 +457,7 @@ static void stop_running_task_default_reason(void **state) {
         assert_int_equal(run_task(f, taskdef("plain", json_pack("[o]", cdef("app", true, ""))), id, &e), 0);
         json_decref(wait_status(f, id, "RUNNING"));
         json_t *task = NULL;
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, "", &task, &e), 0);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, "", &task, &e), 0);
         json_decref(task);
         json_t *doc = wait_status(f, id, "STOPPED");
         assert_string_equal(ecs_json_str(doc, "stoppedReason", ""), "Task stopped by user");
@@ -575,7 +575,7 @@ static void store_write_failure_is_the_callers_error(void **state) {
         db = lock_store(f);
         json_t *task = NULL;
         e = (struct err){0};
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, &task, &e), -EIO);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, &task, &e), -EIO);
         assert_null(task);
         assert_int_equal(e.kind, ERR_KIND_INTERNAL);
         unlock_store(db);
@@ -587,7 +587,7 @@ static void store_write_failure_is_the_callers_error(void **state) {
         json_decref(doc);
 
         /* Asked again with the store back, the stop happens, with this request's reason (the failed one left none). */
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, "second try", &task, &e), 0);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, "second try", &task, &e), 0);
         json_decref(task);
         doc = wait_status(f, id, "STOPPED");
         assert_string_equal(ecs_json_str(doc, "stoppedReason", ""), "second try");
@@ -610,14 +610,14 @@ static void thread_exhaustion_is_the_callers_error(void **state) {
         json_decref(wait_status(f, id, "RUNNING"));
         __atomic_store_n(&threads_exhausted, true, __ATOMIC_SEQ_CST);
         json_t *task = NULL;
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, &task, &e), -EAGAIN);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, &task, &e), -EAGAIN);
         assert_null(task);
         json_t *doc = stored(f, id, NULL);
         assert_string_equal(ecs_json_str(doc, "desiredStatus", ""), "RUNNING");
         json_decref(doc);
 
         __atomic_store_n(&threads_exhausted, false, __ATOMIC_SEQ_CST);
-        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, &task, &e), 0);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, &task, &e), 0);
         json_decref(task);
         doc = wait_status(f, id, "STOPPED");
         assert_string_equal(ecs_json_str(doc, "stopCode", ""), "UserInitiated");
@@ -645,6 +645,85 @@ static void recovery_keeps_the_family(void **state) {
         json_decref(doc);
 }
 
+/* What the subscriber was told, in order: "<lastStatus>/<desiredStatus>/<healthStatus>/<stopCode or ->". The
+ * subscriber runs with the lifecycle's lock held (lifecycle.h), so it only records, under a lock of its own. */
+static struct {
+        pthread_mutex_t lock;
+        char seen[32][96];
+        int n;
+} changes = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_change(void *userdata, const struct rt_task_change *ch) {
+        const char *want = userdata;
+        if (strcmp(ch->task_id, want) != 0 && want[0])
+                return;
+        pthread_mutex_lock(&changes.lock);
+        if (changes.n < 32)
+                str_printf(changes.seen[changes.n++], sizeof(changes.seen[0]), "%s/%s/%s/%s/%s", ch->last_status,
+                           ch->desired_status, ch->health_status, ch->stop_code ? ch->stop_code : "-", ch->group);
+        pthread_mutex_unlock(&changes.lock);
+}
+
+static bool saw(const char *prefix) {
+        pthread_mutex_lock(&changes.lock);
+        bool found = false;
+        for (int i = 0; i < changes.n; i++)
+                if (strncmp(changes.seen[i], prefix, strlen(prefix)) == 0)
+                        found = true;
+        pthread_mutex_unlock(&changes.lock);
+        return found;
+}
+
+/* The scheduler's stop: ServiceSchedulerInitiated with its reason; the subscriber is told of RUNNING, of the stop
+ * request and of STOPPED; rt_lifecycle_tasks lists the task by its group while it lives, and no more once STOPPED. */
+static void scheduler_stop_is_published(void **state) {
+        struct fx *f = *state;
+        static char any[1] = "";
+        changes.n = 0;
+        rt_lifecycle_subscribe(f->lc, on_change, any);
+        struct rt_run_request req = {.region = "us-east-1", .account = "000000000000", .cluster_name = "default",
+                                     .cluster_arn = "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+                                     .started_by = "ecs-svc/1234567890123456789", .group = "service:web"};
+        json_t *td = taskdef("svc", json_pack("[o]", cdef("app", true, "")));
+        req.taskdef = td;
+        json_t *task = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_lifecycle_run(f->lc, &req, &task, &e), 0);
+        char id[64];
+        str_printf(id, sizeof(id), "%s", strrchr(ecs_json_str(task, "taskArn", ""), '/') + 1);
+        json_decref(task);
+        json_decref(td);
+        json_decref(wait_status(f, id, "RUNNING"));
+        assert_true(saw("RUNNING/RUNNING/UNKNOWN/-/service:web"));
+
+        json_t *listed = rt_lifecycle_tasks(f->lc, "us-east-1", "default", "service:web");
+        assert_int_equal(json_array_size(listed), 1);
+        const json_t *one = json_array_get(listed, 0);
+        assert_string_equal(ecs_json_str(one, "id", ""), id);
+        assert_string_equal(ecs_json_str(one, "startedBy", ""), "ecs-svc/1234567890123456789");
+        assert_false(json_is_true(json_object_get(one, "healthCheck")));
+        json_decref(listed);
+        listed = rt_lifecycle_tasks(f->lc, "us-east-1", "default", "service:other");
+        assert_int_equal(json_array_size(listed), 0);
+        json_decref(listed);
+
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, "ServiceSchedulerInitiated",
+                                           "Scaling activity initiated by (deployment ecs-svc/1234567890123456789)",
+                                           NULL, &e),
+                         0);
+        json_t *doc = wait_status(f, id, "STOPPED");
+        assert_string_equal(ecs_json_str(doc, "stopCode", ""), "ServiceSchedulerInitiated");
+        assert_string_equal(ecs_json_str(doc, "stoppedReason", ""),
+                            "Scaling activity initiated by (deployment ecs-svc/1234567890123456789)");
+        json_decref(doc);
+        assert_true(saw("RUNNING/STOPPED/UNKNOWN/ServiceSchedulerInitiated/service:web"));
+        assert_true(saw("STOPPED/STOPPED/UNKNOWN/ServiceSchedulerInitiated/service:web"));
+        listed = rt_lifecycle_tasks(f->lc, "us-east-1", "default", "service:web");
+        assert_int_equal(json_array_size(listed), 0);
+        json_decref(listed);
+        rt_lifecycle_subscribe(f->lc, NULL, NULL);
+}
+
 int main(void) {
         log_max_level = LOG_WARN;
         const struct CMUnitTest tests[] = {
@@ -659,6 +738,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(store_write_failure_is_the_callers_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(thread_exhaustion_is_the_callers_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(recovery_keeps_the_family, setup, teardown),
+                cmocka_unit_test_setup_teardown(scheduler_stop_is_published, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

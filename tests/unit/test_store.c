@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -183,6 +185,117 @@ static void tags_and_persistence(void **state) {
         }
 }
 
+/* The schema of a state directory made before the store had versions (user_version 0): written here by hand, as
+ * that ecsd wrote it, to check that a directory of an older ecsd upgrades in place. */
+static const char old_schema[] =
+        "CREATE TABLE clusters (region TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,"
+        "  PRIMARY KEY (region, name));"
+        "CREATE TABLE task_definitions (region TEXT NOT NULL, family TEXT NOT NULL, revision INTEGER NOT NULL,"
+        "  status TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (region, family, revision));"
+        "CREATE TABLE tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));"
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, region TEXT NOT NULL, cluster TEXT NOT NULL, family TEXT NOT NULL,"
+        "  started_by TEXT, desired TEXT NOT NULL, last_status TEXT NOT NULL, launch_type TEXT,"
+        "  stopped_ms INTEGER, doc TEXT NOT NULL, private TEXT NOT NULL);"
+        "CREATE TABLE task_logs (task_id TEXT NOT NULL, container TEXT NOT NULL, data BLOB NOT NULL,"
+        "  PRIMARY KEY (task_id, container));"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO tasks VALUES ('abc', 'us-east-1', 'default', 'web', 'ecs-svc/1234567890123456789', 'RUNNING',"
+        "  'RUNNING', 'EC2', NULL, '{\"taskArn\":\"arn:aws:ecs:us-east-1:000000000000:task/default/abc\","
+        "\"group\":\"service:web\",\"desiredStatus\":\"RUNNING\",\"lastStatus\":\"RUNNING\"}', '{}');";
+
+static int db_user_version(const char *path) {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        int v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+static void db_exec(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* A state directory of an ecsd before schema versions upgrades in place: its task keeps its row and is found by its
+ * group (the new column, filled from the stored document), services can be stored, and the version is recorded. */
+static void old_state_directory_upgrades_in_place(void **state) {
+        (void) state;
+        char d[] = "/tmp/ecsd-test-store-mig-XXXXXX";
+        assert_non_null(mkdtemp(d));
+        char db[128];
+        snprintf(db, sizeof(db), "%s/ecsd.db", d);
+        db_exec(db, old_schema);
+        assert_int_equal(db_user_version(db), 0);
+
+        struct rt_store *s = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_store_open(d, &s, &e), 0);
+        json_t *arns = NULL;
+        struct rt_task_query q = {.region = "us-east-1", .cluster = "default", .group = "service:web", .limit = 10};
+        assert_int_equal(rt_task_list(s, &q, &arns, &e), 0);
+        assert_int_equal(json_array_size(arns), 1);
+        json_decref(arns);
+        q.group = "service:other";
+        assert_int_equal(rt_task_list(s, &q, &arns, &e), 0);
+        assert_int_equal(json_array_size(arns), 0);
+        json_decref(arns);
+
+        json_t *svc = json_pack("{s:s, s:s, s:s}", "serviceName", "web", "status", "ACTIVE", "launchType", "EC2");
+        json_t *priv = json_object();
+        assert_int_equal(rt_service_put(s, "us-east-1", "default", svc, priv, &e), 0);
+        json_t *got = NULL;
+        assert_int_equal(rt_service_get(s, "us-east-1", "default", "web", &got, NULL, &e), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "status")), "ACTIVE");
+        json_decref(got);
+        assert_int_equal(rt_service_get(s, "us-east-1", "default", "nope", &got, NULL, &e), -ENOENT);
+        assert_int_equal(e.kind, ERR_KIND_SERVICE_NOT_FOUND);
+        struct rt_service_query sq = {.region = "us-east-1", .cluster = "default", .launch_type = "FARGATE",
+                                      .limit = 10};
+        assert_int_equal(rt_service_list(s, &sq, &got, &e), 0);
+        assert_int_equal(json_array_size(got), 0);
+        json_decref(got);
+        sq.launch_type = "EC2";
+        assert_int_equal(rt_service_list(s, &sq, &got, &e), 0);
+        assert_int_equal(json_array_size(got), 1);
+        json_decref(got);
+        json_object_set_new(svc, "status", json_string("DRAINING"));
+        assert_int_equal(rt_service_put(s, "us-east-1", "default", svc, priv, &e), 0);
+        int64_t active = -1, draining = -1;
+        assert_int_equal(rt_service_count(s, "us-east-1", "default", &active, &draining, &e), 0);
+        assert_int_equal(active, 0);
+        assert_int_equal(draining, 1);
+        assert_int_equal(rt_service_live(s, &got, &e), 0);
+        assert_int_equal(json_array_size(got), 1);
+        json_decref(got);
+        json_decref(svc);
+        json_decref(priv);
+        rt_store_free(s);
+        assert_int_equal(db_user_version(db), 2);
+
+        /* Opening again applies nothing more, and keeps what is there. */
+        assert_int_equal(rt_store_open(d, &s, &e), 0);
+        assert_int_equal(rt_service_get(s, "us-east-1", "default", "web", &got, NULL, &e), 0);
+        json_decref(got);
+        rt_store_free(s);
+
+        /* A database of a newer ecsd is refused, not misread. */
+        db_exec(db, "PRAGMA user_version = 99");
+        assert_int_equal(rt_store_open(d, &s, &e), -EPROTO);
+        assert_non_null(strstr(e.msg, "schema version 99"));
+        static const char *const files[] = {"/ecsd.db", "/ecsd.db-wal", "/ecsd.db-shm", "/ecsd.lock", ""};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                char path[160];
+                snprintf(path, sizeof(path), "%s%s", d, files[i]);
+                (void) remove(path);
+        }
+}
+
 static void open_fails_clearly(void **state) {
         (void) state;
         struct rt_store *s = NULL;
@@ -199,6 +312,7 @@ int main(void) {
                 cmocka_unit_test(families_by_status_and_prefix),
                 cmocka_unit_test(tags_and_persistence),
                 cmocka_unit_test(open_fails_clearly),
+                cmocka_unit_test(old_state_directory_upgrades_in_place),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

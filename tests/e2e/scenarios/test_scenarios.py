@@ -143,3 +143,39 @@ def test_exit_while_ecsd_is_down_is_noticed(server):
     task, _ = wait_stopped(ecs, arn)
     assert task["stopCode"] == "EssentialContainerExited"
     assert container(task, "app")["exitCode"] == 5
+
+
+def test_service_keeps_its_count_and_drains(ecs):
+    """The service scheduler over this backend: 3 tasks reach a steady state, a task stopped by hand is replaced,
+    scale-in stops tasks with ServiceSchedulerInitiated, a forced delete drains the service to INACTIVE."""
+    fast = {"Delay": 1, "MaxAttempts": 120}
+    td = register(ecs, [runs("app", stopTimeout=2)], family="svc")
+    dep = ecs.create_service(serviceName="keep", taskDefinition=td, desiredCount=3)["service"]["deployments"][0]
+    ecs.get_waiter("services_stable").wait(services=["keep"], WaiterConfig=fast)
+    arns = ecs.list_tasks(serviceName="keep")["taskArns"]
+    tasks = ecs.describe_tasks(tasks=arns)["tasks"]
+    assert len(tasks) == 3 and {t["startedBy"] for t in tasks} == {dep["id"]}
+    assert {t["lastStatus"] for t in tasks} == {"RUNNING"}
+    svc = ecs.describe_services(services=["keep"])["services"][0]
+    assert svc["events"][0]["message"] == "(service keep) has reached a steady state."
+
+    ecs.stop_task(task=arns[0])
+    deadline = time.monotonic() + 60
+    while arns[0] in ecs.list_tasks(serviceName="keep")["taskArns"] or \
+            len(ecs.list_tasks(serviceName="keep")["taskArns"]) < 3:
+        assert time.monotonic() < deadline, "the stopped task was not replaced"
+        time.sleep(0.2)
+    ecs.get_waiter("services_stable").wait(services=["keep"], WaiterConfig=fast)
+
+    before = ecs.list_tasks(serviceName="keep")["taskArns"]
+    ecs.update_service(service="keep", desiredCount=1)
+    ecs.get_waiter("services_stable").wait(services=["keep"], WaiterConfig=fast)
+    gone = [t["taskArn"] for t in ecs.describe_tasks(tasks=before)["tasks"] if t["desiredStatus"] == "STOPPED"]
+    assert len(gone) == 2
+    # stopCode is written when the stop begins, a moment after desiredStatus: read it once they are STOPPED.
+    ecs.get_waiter("tasks_stopped").wait(tasks=gone, WaiterConfig=fast)
+    assert {t["stopCode"] for t in ecs.describe_tasks(tasks=gone)["tasks"]} == {"ServiceSchedulerInitiated"}
+
+    assert ecs.delete_service(service="keep", force=True)["service"]["status"] == "DRAINING"
+    ecs.get_waiter("services_inactive").wait(services=["keep"], WaiterConfig=fast)
+    assert ecs.list_tasks(serviceName="keep")["taskArns"] == []

@@ -1,0 +1,525 @@
+/* actions-service.c — CreateService, UpdateService, DeleteService, DescribeServices, ListServices, and the service
+ * reference rule the task actions share.
+ *
+ * A service is a stored document (the botocore Service shape without tags, which live in the tags table). The
+ * handlers check a request the way ECS does; every change to a stored service goes through the scheduler
+ * (pkg/runtime/scheduler.h), which owns service documents once they exist and keeps their tasks. */
+#include <string.h>
+
+#include "api-internal.h"
+#include "scheduler.h"
+
+int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
+        const char *tail = ref;
+        if (strncmp(ref, "arn:", 4) == 0) {
+                struct ecs_arn arn;
+                int r = ecs_arn_parse(ref, &arn, e);
+                if (r < 0)
+                        return r;
+                if (strcmp(arn.type, "service") != 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a service ARN.", ref);
+                if (strcmp(arn.region, call->region) != 0 || strcmp(arn.account, call->account) != 0)
+                        return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+                const char *slash = strchr(arn.resource, '/');
+                if (slash && ((size_t) (slash - arn.resource) != strlen(cluster) ||
+                              strncmp(arn.resource, cluster, strlen(cluster)) != 0))
+                        return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+                tail = strrchr(ref, '/') + 1;
+        }
+        if (!ecs_name_valid(tail))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Service name must be 1 to 255 letters, numbers, hyphens and underscores.");
+        return str_printf(name, ECS_NAME_MAX + 1, "%s", tail);
+}
+
+#define DESCRIBE_SERVICES_MAX 10
+#define LIST_SERVICES_DEFAULT 10
+
+/* The scheduler, or ServerException when ecsd runs without a backend (nothing could run a service's tasks). */
+static struct rt_scheduler *scheduler_or_fail(struct api_call *call, struct err *e) {
+        struct rt_scheduler *s = api_scheduler(call->api);
+        if (!s)
+                err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; services cannot run.");
+        return s;
+}
+
+static int service_arn(struct api_call *call, const char *cluster, const char *name, char *buf, size_t size) {
+        char resource[2 * ECS_NAME_MAX + 2];
+        str_printf(resource, sizeof(resource), "%s/%s", cluster, name);
+        return ecs_arn_format(buf, size, call->region, call->account, "service", resource);
+}
+
+static int check_percent(const json_t *cfg, struct err *e) {
+        int64_t max_pct, min_pct;
+        if (ecs_json_int(cfg, "maximumPercent", &max_pct) && (max_pct < 100 || max_pct > 10000))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "maximumPercent must be between 100 and 10000.");
+        if (ecs_json_int(cfg, "minimumHealthyPercent", &min_pct) && (min_pct < 0 || min_pct > 100))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "minimumHealthyPercent must be between 0 and 100.");
+        return 0;
+}
+
+/* The ARN of the ACTIVE task definition `ref` names, in `arn` (ECS_ARN_MAX bytes). */
+static int taskdef_resolve(struct api_call *call, const char *ref, char *arn, struct err *e) {
+        char family[ECS_NAME_MAX + 1];
+        int64_t rev;
+        int r = ecs_taskdef_ref_resolve(ref, call->region, call->account, family, &rev, e);
+        if (r < 0)
+                return r;
+        json_auto_t *td = NULL;
+        r = rt_taskdef_get(call->store, call->region, family, rev, &td, e);
+        if (r == -ENOENT || (r >= 0 && strcmp(ecs_json_str(td, "status", ""), "ACTIVE") != 0))
+                return err_set(e, -ENOENT, ERR_KIND_INVALID, "TaskDefinition not found.");
+        if (r < 0)
+                return r;
+        return str_printf(arn, ECS_ARN_MAX, "%s", ecs_json_str(td, "taskDefinitionArn", ""));
+}
+
+static int create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const char *name = ecs_json_str(in, "serviceName", "");
+        if (!ecs_name_valid(name))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Service name must be 1 to 255 letters, numbers, hyphens and underscores.");
+        const char *strategy = ecs_json_str(in, "schedulingStrategy", "REPLICA");
+        if (strcmp(strategy, "REPLICA") != 0)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
+                               "ecsd supports only the REPLICA scheduling strategy for now.");
+        const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
+        if (strcmp(controller, "ECS") != 0)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
+                               "ecsd supports only the ECS deployment controller for now.");
+        const char *launch_type = ecs_json_str(in, "launchType", NULL);
+        const json_t *cps = json_object_get(in, "capacityProviderStrategy");
+        if (launch_type && json_array_size(cps))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Specifying both a launchType and capacityProviderStrategy is not supported.");
+        int64_t desired;
+        if (!ecs_json_int(in, "desiredCount", &desired))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "desiredCount is required for a service with the REPLICA scheduling strategy.");
+        if (desired < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
+        const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
+        if (!tdref)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "A task definition is required for this service.");
+        char tdarn[ECS_ARN_MAX];
+        if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+                return r;
+        const json_t *dcfg = json_object_get(in, "deploymentConfiguration");
+        if ((r = check_percent(dcfg, e)) < 0)
+                return r;
+        const json_t *tags = json_object_get(in, "tags");
+        if ((r = api_tags_validate(tags, e)) < 0)
+                return r;
+        int64_t grace = 0;
+        if (ecs_json_int(in, "healthCheckGracePeriodSeconds", &grace) && grace < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "healthCheckGracePeriodSeconds must be at least 0.");
+
+        char arn[ECS_ARN_MAX], created_by[64];
+        if (service_arn(call, cluster, name, arn, sizeof(arn)) < 0)
+                return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "The service ARN would be too long.");
+        str_printf(created_by, sizeof(created_by), "arn:aws:iam::%s:root", call->account);
+        json_t *cfg = json_pack("{s:{s:b, s:b}, s:i, s:i}", "deploymentCircuitBreaker", "enable", 0, "rollback", 0,
+                                "maximumPercent", 200, "minimumHealthyPercent", 100);
+        if (dcfg) {
+                json_auto_t *copy = json_deep_copy(dcfg);
+                json_object_update(cfg, copy);
+        }
+        json_auto_t *doc = json_pack(
+                "{s:s, s:s, s:s, s:[], s:[], s:s, s:I, s:i, s:i, s:s, s:o, s:[], s:o, s:[], s:[], s:s, s:{s:s}, s:s,"
+                " s:b, s:s, s:b, s:s}",
+                "serviceArn", arn, "serviceName", name, "clusterArn", ecs_json_str(cluster_doc, "clusterArn", ""),
+                "loadBalancers", "serviceRegistries", "status", "ACTIVE", "desiredCount", (json_int_t) desired,
+                "runningCount", 0, "pendingCount", 0, "taskDefinition", tdarn, "deploymentConfiguration", cfg,
+                "events", "createdAt", ecs_timestamp_now(), "placementConstraints", "placementStrategy",
+                "schedulingStrategy", "REPLICA", "deploymentController", "type", "ECS", "createdBy", created_by,
+                "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")), "propagateTags",
+                ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
+                json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",
+                ecs_json_str(in, "availabilityZoneRebalancing", "ENABLED"));
+        if (json_array_size(cps))
+                json_object_set_new(doc, "capacityProviderStrategy", json_deep_copy(cps));
+        else
+                json_object_set_new(doc, "launchType", json_string(launch_type ? launch_type : "EC2"));
+        if (launch_type && strcmp(launch_type, "FARGATE") == 0)
+                json_object_set_new(doc, "platformVersion",
+                                    json_string(ecs_json_str(in, "platformVersion", "LATEST")));
+        static const char *const echoed[] = {"loadBalancers", "serviceRegistries", "placementConstraints",
+                                             "placementStrategy", "networkConfiguration", "roleArn"};
+        for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
+                const json_t *v = json_object_get(in, echoed[i]);
+                if (v)
+                        json_object_set_new(doc, echoed[i], json_deep_copy(v));
+        }
+        if (json_object_get(in, "healthCheckGracePeriodSeconds"))
+                json_object_set_new(doc, "healthCheckGracePeriodSeconds", json_integer(grace));
+
+        json_auto_t *stored = NULL;
+        if ((r = rt_scheduler_create(sch, call->region, cluster, doc, &stored, e)) < 0)
+                return r;
+        if (json_array_size(tags) > 0) {
+                if ((r = rt_tags_clear(call->store, arn, e)) < 0 || (r = rt_tags_put(call->store, arn, tags, e)) < 0)
+                        return r;
+                json_object_set_new(stored, "tags", json_deep_copy(tags));
+        }
+        *out = json_pack("{s:O}", "service", stored);
+        return 0;
+}
+
+/* DeleteCluster waits while a service is being created in the cluster (api->clusters_lock), as for RunTask. */
+int api_create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_rwlock_rdlock(&call->api->clusters_lock);
+        int r = create_service(call, in, out, e);
+        pthread_rwlock_unlock(&call->api->clusters_lock);
+        return r;
+}
+
+int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        struct rt_service_update u = {.desired_count = -1, .health_check_grace_s = -1};
+        if (ecs_json_int(in, "desiredCount", &u.desired_count) && u.desired_count < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
+        if (ecs_json_int(in, "healthCheckGracePeriodSeconds", &u.health_check_grace_s) && u.health_check_grace_s < 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "healthCheckGracePeriodSeconds must be at least 0.");
+        char tdarn[ECS_ARN_MAX];
+        const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
+        if (tdref) {
+                if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+                        return r;
+                u.task_definition = tdarn;
+        }
+        u.force_new_deployment = json_is_true(json_object_get(in, "forceNewDeployment"));
+        u.deployment_configuration = json_object_get(in, "deploymentConfiguration");
+        if ((r = check_percent(u.deployment_configuration, e)) < 0)
+                return r;
+        json_t *doc = NULL;
+        if ((r = rt_scheduler_update(sch, call->region, cluster, name, &u, &doc, e)) < 0)
+                return r;
+        *out = json_pack("{s:o}", "service", doc);
+        return 0;
+}
+
+int api_delete_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        json_t *doc = NULL;
+        r = rt_scheduler_delete(sch, call->region, cluster, name, json_is_true(json_object_get(in, "force")), &doc, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:o}", "service", doc);
+        return 0;
+}
+
+int api_describe_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        const json_t *refs = json_object_get(in, "services");
+        if (json_array_size(refs) == 0 || json_array_size(refs) > DESCRIBE_SERVICES_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "services must list 1 to %d services.",
+                               DESCRIBE_SERVICES_MAX);
+        bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
+        json_auto_t *services = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(refs, i, ref) {
+                const char *s = json_string_value(ref);
+                char name[ECS_NAME_MAX + 1], arn[ECS_ARN_MAX];
+                struct err lookup = {0};
+                json_t *doc = NULL;
+                r = api_service_ref_name(call, cluster, s, name, &lookup);
+                if (r >= 0)
+                        r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, &lookup);
+                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                        *e = lookup;
+                        return r;
+                }
+                if (r < 0) {
+                        if (strncmp(s, "arn:", 4) == 0 || service_arn(call, cluster, s, arn, sizeof(arn)) < 0)
+                                str_printf(arn, sizeof(arn), "%s", s);
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING"));
+                        continue;
+                }
+                if (with_tags) {
+                        json_t *tags = NULL;
+                        if ((r = rt_tags_get(call->store, ecs_json_str(doc, "serviceArn", ""), &tags, e)) < 0) {
+                                json_decref(doc);
+                                return r;
+                        }
+                        json_object_set_new(doc, "tags", tags);
+                }
+                json_array_append_new(services, doc);
+        }
+        *out = json_pack("{s:O, s:O}", "services", services, "failures", failures);
+        return 0;
+}
+
+int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        int limit;
+        if ((r = ecs_page_max_results(in, LIST_SERVICES_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListServices", token, after, e)) < 0)
+                return r;
+        struct rt_service_query q = {
+                .region = call->region,
+                .cluster = cluster,
+                .launch_type = ecs_json_str(in, "launchType", NULL),
+                .strategy = ecs_json_str(in, "schedulingStrategy", NULL),
+                .after = after[0] ? after : NULL,
+                .limit = limit + 1,
+        };
+        json_auto_t *docs = NULL;
+        if ((r = rt_service_list(call->store, &q, &docs, e)) < 0)
+                return r;
+        json_auto_t *arns = json_array();
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(docs, i, doc) {
+                if (i == (size_t) limit)
+                        break;
+                json_array_append_new(arns, json_string(ecs_json_str(doc, "serviceArn", "")));
+        }
+        *out = json_pack("{s:O}", "serviceArns", arns);
+        if (json_array_size(docs) > (size_t) limit) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                const json_t *last = json_array_get(docs, (size_t) limit - 1);
+                r = ecs_page_token_encode("ListServices", ecs_json_str(last, "serviceName", ""), next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
+        return 0;
+}
+
+/* ---- service deployments: the records the scheduler keeps in a service's private record (scheduler.c) ---- */
+
+#define SERVICE_DEPLOYMENTS_DEFAULT 20
+#define DESCRIBE_SERVICE_DEPLOYMENTS_MAX 20
+
+static void typed_arn(char *buf, size_t size, struct api_call *call, const char *type, const char *cluster,
+                      const char *service, const char *id) {
+        char resource[ECS_ARN_MAX];
+        str_printf(resource, sizeof(resource), "%s/%s/%s", cluster, service, id);
+        if (ecs_arn_format(buf, size, call->region, call->account, type, resource) < 0)
+                buf[0] = '\0';
+}
+
+static void revision_arn(char *buf, size_t size, struct api_call *call, const char *cluster, const char *service,
+                         const json_t *priv, const char *deployment) {
+        const char *rev = ecs_json_str(json_object_get(priv, "revisions"), deployment, "0");
+        typed_arn(buf, size, call, "service-revision", cluster, service, rev);
+}
+
+static json_t *deployment_brief(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                                const json_t *r) {
+        const char *name = ecs_json_str(svc, "serviceName", "");
+        char arn[ECS_ARN_MAX], target[ECS_ARN_MAX];
+        typed_arn(arn, sizeof(arn), call, "service-deployment", cluster, name, ecs_json_str(r, "id", ""));
+        revision_arn(target, sizeof(target), call, cluster, name, priv, ecs_json_str(r, "deployment", ""));
+        json_t *b = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s}", "serviceDeploymentArn", arn, "serviceArn",
+                              ecs_json_str(svc, "serviceArn", ""), "clusterArn", ecs_json_str(svc, "clusterArn", ""),
+                              "createdAt", json_object_get(r, "createdAt"), "startedAt",
+                              json_object_get(r, "startedAt"), "targetServiceRevisionArn", target, "status",
+                              ecs_json_str(r, "status", ""));
+        static const char *const optional[] = {"finishedAt", "statusReason"};
+        for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
+                json_t *v = json_object_get(r, optional[i]);
+                if (v)
+                        json_object_set(b, optional[i], v);
+        }
+        return b;
+}
+
+/* A revision summary with the task counts of its deployment, when it is still in deployments[]. */
+static json_t *revision_summary(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                                const char *deployment) {
+        char arn[ECS_ARN_MAX];
+        revision_arn(arn, sizeof(arn), call, cluster, ecs_json_str(svc, "serviceName", ""), priv, deployment);
+        int64_t requested = 0, running = 0, pending = 0;
+        size_t i;
+        const json_t *d;
+        json_array_foreach(json_object_get(svc, "deployments"), i, d) {
+                if (strcmp(ecs_json_str(d, "id", ""), deployment) != 0)
+                        continue;
+                ecs_json_int(d, "desiredCount", &requested);
+                ecs_json_int(d, "runningCount", &running);
+                ecs_json_int(d, "pendingCount", &pending);
+        }
+        return json_pack("{s:s, s:I, s:I, s:I}", "arn", arn, "requestedTaskCount", (json_int_t) requested,
+                         "runningTaskCount", (json_int_t) running, "pendingTaskCount", (json_int_t) pending);
+}
+
+static json_t *deployment_full(struct api_call *call, const char *cluster, const json_t *svc, const json_t *priv,
+                               const json_t *r) {
+        json_t *out = deployment_brief(call, cluster, svc, priv, r);
+        json_object_del(out, "targetServiceRevisionArn");
+        json_object_set(out, "updatedAt", json_object_get(r, "updatedAt"));
+        json_t *stopped = json_object_get(r, "stoppedAt");
+        if (stopped)
+                json_object_set(out, "stoppedAt", stopped);
+        json_t *sources = json_array();
+        size_t i;
+        const json_t *src;
+        json_array_foreach(json_object_get(r, "sources"), i, src)
+                json_array_append_new(sources, revision_summary(call, cluster, svc, priv, json_string_value(src)));
+        json_object_set_new(out, "sourceServiceRevisions", sources);
+        const char *dep = ecs_json_str(r, "deployment", "");
+        json_object_set_new(out, "targetServiceRevision", revision_summary(call, cluster, svc, priv, dep));
+        const json_t *cfg = json_object_get(r, "deploymentConfiguration");
+        if (cfg)
+                json_object_set_new(out, "deploymentConfiguration", json_deep_copy(cfg));
+        const json_t *rb = json_object_get(r, "rollback");
+        if (rb) {
+                char arn[ECS_ARN_MAX];
+                revision_arn(arn, sizeof(arn), call, cluster, ecs_json_str(svc, "serviceName", ""), priv,
+                             ecs_json_str(rb, "deployment", ""));
+                json_object_set_new(out, "rollback", json_pack("{s:s, s:O, s:s}", "reason",
+                                                               ecs_json_str(rb, "reason", ""), "startedAt",
+                                                               json_object_get(rb, "startedAt"),
+                                                               "serviceRevisionArn", arn));
+        }
+        /* The breaker as the deployment sees it: DISABLED, MONITORING while it runs, TRIGGERED when it tripped it,
+         * MONITORING_COMPLETE once it finished otherwise. */
+        const json_t *cb = json_object_get(cfg, "deploymentCircuitBreaker");
+        int64_t failed = 0, desired = 0;
+        json_array_foreach(json_object_get(svc, "deployments"), i, src) if (strcmp(ecs_json_str(src, "id", ""),
+                                                                                   dep) == 0)
+                ecs_json_int(src, "failedTasks", &failed);
+        ecs_json_int(svc, "desiredCount", &desired);
+        int64_t threshold = (desired + 1) / 2;
+        threshold = threshold < 3 ? 3 : threshold > 200 ? 200 : threshold;
+        const char *status = !json_is_true(json_object_get(cb, "enable")) ? "DISABLED"
+                             : strcmp(ecs_json_str(priv, "tripped", ""), dep) == 0 ? "TRIGGERED"
+                             : strcmp(ecs_json_str(r, "status", ""), "IN_PROGRESS") == 0 ? "MONITORING"
+                                                                                           : "MONITORING_COMPLETE";
+        json_object_set_new(out, "deploymentCircuitBreaker",
+                            json_pack("{s:s, s:I, s:I}", "status", status, "failureCount", (json_int_t) failed,
+                                      "threshold", (json_int_t) threshold));
+        return out;
+}
+
+int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
+                return r;
+        int limit;
+        if ((r = ecs_page_max_results(in, SERVICE_DEPLOYMENTS_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListServiceDeployments", token, after, e)) < 0)
+                return r;
+        json_auto_t *svc = NULL;
+        json_auto_t *priv = NULL;
+        if ((r = rt_service_get(call->store, call->region, cluster, name, &svc, &priv, e)) < 0)
+                return r;
+        const json_t *statuses = json_object_get(in, "status");
+        const json_t *created = json_object_get(in, "createdAt");
+        const json_t *before = json_object_get(created, "before"), *since = json_object_get(created, "after");
+        json_auto_t *list = json_array();
+        bool skipping = after[0] != '\0', more = false;
+        size_t i;
+        const json_t *rec;
+        json_array_foreach(json_object_get(priv, "serviceDeployments"), i, rec) {
+                if (skipping) {
+                        if (strcmp(ecs_json_str(rec, "id", ""), after) == 0)
+                                skipping = false;
+                        continue;
+                }
+                double at = json_number_value(json_object_get(rec, "createdAt"));
+                if ((json_array_size(statuses) && !ecs_json_list_has(statuses, ecs_json_str(rec, "status", ""))) ||
+                    (before && at >= json_number_value(before)) || (since && at <= json_number_value(since)))
+                        continue;
+                if (json_array_size(list) == (size_t) limit) {
+                        more = true;
+                        break;
+                }
+                json_array_append_new(list, deployment_brief(call, cluster, svc, priv, rec));
+        }
+        *out = json_pack("{s:O}", "serviceDeployments", list);
+        if (more) {
+                const char *last = strrchr(ecs_json_str(json_array_get(list, (size_t) limit - 1),
+                                                        "serviceDeploymentArn", ""), '/');
+                char next[ECS_PAGE_TOKEN_MAX];
+                r = ecs_page_token_encode("ListServiceDeployments", last ? last + 1 : "", next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
+        return 0;
+}
+
+int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const json_t *arns = json_object_get(in, "serviceDeploymentArns");
+        if (json_array_size(arns) == 0 || json_array_size(arns) > DESCRIBE_SERVICE_DEPLOYMENTS_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "serviceDeploymentArns must list 1 to %d ARNs.",
+                               DESCRIBE_SERVICE_DEPLOYMENTS_MAX);
+        json_auto_t *found = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *a;
+        json_array_foreach(arns, i, a) {
+                const char *s = json_string_value(a);
+                struct ecs_arn arn;
+                char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
+                bool ok = ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, "service-deployment") == 0 &&
+                          strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
+                          sscanf(arn.resource, "%255[^/]/%255[^/]/%63s", cluster, name, id) == 3;
+                json_auto_t *svc = NULL;
+                json_auto_t *priv = NULL;
+                struct err lookup = {0};
+                int r = ok ? rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup) : -ENOENT;
+                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                        *e = lookup;
+                        return r;
+                }
+                const json_t *rec = NULL, *c;
+                size_t k;
+                if (r >= 0)
+                        json_array_foreach(json_object_get(priv, "serviceDeployments"), k, c) if (
+                                strcmp(ecs_json_str(c, "id", ""), id) == 0) rec = c;
+                if (!rec) {
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", s, "reason", "MISSING"));
+                        continue;
+                }
+                json_array_append_new(found, deployment_full(call, cluster, svc, priv, rec));
+        }
+        *out = json_pack("{s:O, s:O}", "serviceDeployments", found, "failures", failures);
+        return 0;
+}

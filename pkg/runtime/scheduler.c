@@ -1,0 +1,919 @@
+/* scheduler.c — keeps each REPLICA service's desiredCount of tasks running, rolls deployments, drains deleted
+ * services (see scheduler.h, docs/internals/scheduler.md).
+ *
+ * Threads and locks:
+ * - `lock` serialises every read-modify-write of a stored service: the API's create/update/delete and the
+ *   scheduler's passes. It is held while the scheduler calls rt_lifecycle_run/rt_lifecycle_stop, which take the
+ *   lifecycle's lock: the order is `lock`, then the lifecycle's lock, then `wake_lock`.
+ * - `wake_lock` guards the wake-up state (`dirty`, the queue of task changes, `shutdown`, the next timer). The
+ *   lifecycle calls on_change with its own lock held; on_change takes only `wake_lock` and never blocks on anything
+ *   else, so it cannot deadlock with a pass that holds `lock` and calls into the lifecycle.
+ * - one scheduler thread runs the passes: woken by a task change of a service's task, by an API call, by a timer
+ *   (a launch back-off, a health-check grace period) or by the safety sweep.
+ *
+ * Invariants of a pass, per service (counted from rt_lifecycle_tasks, never from samples of the store):
+ * - the PRIMARY deployment has desiredCount tasks that are asked to run; extra ones are stopped
+ *   (ServiceSchedulerInitiated);
+ * - every task of the service not yet STOPPED, stopping ones included, counts against the ceiling
+ *   floor(desired × maximumPercent / 100); a pass never starts a task above it;
+ * - a task of an older deployment is stopped only while the healthy tasks left (RUNNING, and HEALTHY when the
+ *   definition has a health check, else RUNNING for healthy_after_ms) stay at or above
+ *   ceil(desired × minimumHealthyPercent / 100); one that is not running (or is unhealthy) is stopped at once;
+ * - an older deployment with no task left leaves deployments[]; a DRAINING service with no task left is INACTIVE. */
+#include "scheduler.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "ecs.h"
+
+#define SWEEP_DEFAULT_MS (30 * 1000)
+#define EVENTS_MAX 100
+#define BACKOFF_MAX_MS (60 * 1000)
+#define CHANGES_MAX 10000
+#define SERVICE_DEPLOYMENTS_MAX 50
+
+struct rt_scheduler {
+        struct rt_store *store;
+        struct rt_lifecycle *lc;
+        int64_t sweep_ms;
+        int64_t healthy_after_ms;
+
+        pthread_mutex_t lock; /* service read-modify-write (see the top of this file) */
+
+        pthread_mutex_t wake_lock;
+        pthread_cond_t wake;
+        bool dirty;
+        bool shutdown;
+        json_t *changes;       /* task changes of services' tasks not yet seen by a pass */
+        int64_t next_timer_ms; /* monotonic; 0: none */
+        pthread_t thread;
+        bool thread_started;
+};
+
+/* ---- small helpers ---- */
+
+static void random_bytes(void *buf, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+                ssize_t k = getrandom((char *) buf + got, n - got, 0);
+                ASSERT(k > 0 || errno == EINTR);
+                if (k > 0)
+                        got += (size_t) k;
+        }
+}
+
+static void uuid_v4(char out[37]) {
+        unsigned char b[16];
+        random_bytes(b, sizeof(b));
+        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* A deployment id as ECS writes them: "ecs-svc/" and 19 digits. */
+static void deployment_id_new(char out[32]) {
+        uint64_t v;
+        random_bytes(&v, sizeof(v));
+        v = 1000000000000000000ULL + v % 8000000000000000000ULL;
+        str_printf(out, 32, "ecs-svc/%" PRIu64, v);
+}
+
+static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
+        int64_t v;
+        return ecs_json_int(obj, key, &v) ? v : dflt;
+}
+
+static bool str_eq(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+static bool status_pending(const char *s) {
+        return str_eq(s, "PROVISIONING") || str_eq(s, "PENDING") || str_eq(s, "ACTIVATING");
+}
+
+/* Newest first, at most EVENTS_MAX (ECS's cap). */
+static void add_event(json_t *doc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_event(json_t *doc, const char *fmt, ...) {
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        char id[37];
+        uuid_v4(id);
+        json_t *events = json_object_get(doc, "events");
+        if (!json_is_array(events)) {
+                events = json_array();
+                json_object_set_new(doc, "events", events);
+        }
+        json_array_insert_new(events, 0, json_pack("{s:s, s:o, s:s}", "id", id, "createdAt", ecs_timestamp_now(),
+                                                   "message", msg));
+        while (json_array_size(events) > EVENTS_MAX)
+                json_array_remove(events, json_array_size(events) - 1);
+        log_info("scheduler", "\"service event\" message=\"%s\"", msg);
+}
+
+static json_t *deployment_new(const json_t *svc, const char *taskdef, int64_t desired) {
+        char id[32];
+        deployment_id_new(id);
+        char reason[96];
+        str_printf(reason, sizeof(reason), "ECS deployment %s in progress.", id);
+        json_t *now = ecs_timestamp_now();
+        json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:O, s:O, s:s, s:s}", "id", id, "status",
+                              "PRIMARY", "taskDefinition", taskdef, "desiredCount", (json_int_t) desired,
+                              "pendingCount", 0, "runningCount", 0, "failedTasks", 0, "createdAt", now, "updatedAt",
+                              now, "rolloutState", "IN_PROGRESS", "rolloutStateReason", reason);
+        json_decref(now);
+        static const char *const copied[] = {"launchType", "capacityProviderStrategy", "platformVersion",
+                                             "networkConfiguration"};
+        for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
+                json_t *v = json_object_get(svc, copied[i]);
+                if (v)
+                        json_object_set_new(d, copied[i], json_deep_copy(v));
+        }
+        return d;
+}
+
+/* ---- service deployments (ListServiceDeployments, DescribeServiceDeployments) ----
+ * Kept in the service's private record: priv.serviceDeployments, newest first, at most SERVICE_DEPLOYMENTS_MAX, each
+ * {"id", "deployment": ecs-svc/N, "createdAt", "startedAt", "updatedAt", "status", "statusReason"?, "finishedAt"?,
+ * "stoppedAt"?, "sources": [deployment ids], "rollback"?, "deploymentConfiguration"}; priv.revisions maps each
+ * deployment id to its service revision number (19 digits). */
+
+static void revision_digits(char out[24]) {
+        uint64_t v;
+        random_bytes(&v, sizeof(v));
+        str_printf(out, 24, "%" PRIu64, (uint64_t) (1000000000000000000ULL + v % 8000000000000000000ULL));
+}
+
+/* 22 url-safe characters, as ECS's service deployment ids. */
+static void service_deployment_id(char out[24]) {
+        static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        unsigned char raw[22];
+        random_bytes(raw, sizeof(raw));
+        for (size_t i = 0; i < sizeof(raw); i++)
+                out[i] = abc[raw[i] & 63];
+        out[22] = '\0';
+}
+
+static json_t *records(json_t *priv) {
+        json_t *list = json_object_get(priv, "serviceDeployments");
+        if (!json_is_array(list)) {
+                list = json_array();
+                json_object_set_new(priv, "serviceDeployments", list);
+        }
+        return list;
+}
+
+/* Move records in `from` status to `to` (finished: finishedAt/stoppedAt), with `reason` when not NULL. */
+static void records_move(json_t *priv, const char *from, const char *to, const char *reason, bool stopped) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(records(priv), i, r) {
+                if (!str_eq(ecs_json_str(r, "status", ""), from))
+                        continue;
+                json_object_set_new(r, "status", json_string(to));
+                if (reason)
+                        json_object_set_new(r, "statusReason", json_string(reason));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                json_object_set_new(r, "finishedAt", ecs_timestamp_now());
+                if (stopped)
+                        json_object_set_new(r, "stoppedAt", ecs_timestamp_now());
+        }
+}
+
+/* A new service deployment (and service revision) for deployment `dep`, the others in `deps` its sources. */
+static void record_new(json_t *doc, json_t *priv, const json_t *dep, const json_t *deps) {
+        json_t *revs = json_object_get(priv, "revisions");
+        if (!json_is_object(revs)) {
+                revs = json_object();
+                json_object_set_new(priv, "revisions", revs);
+        }
+        char rev[24], id[24];
+        revision_digits(rev);
+        service_deployment_id(id);
+        const char *dep_id = ecs_json_str(dep, "id", "");
+        json_object_set_new(revs, dep_id, json_string(rev));
+        json_t *sources = json_array();
+        size_t i;
+        const json_t *d;
+        json_array_foreach(deps, i, d) if (d != dep) json_array_append_new(sources,
+                                                                            json_string(ecs_json_str(d, "id", "")));
+        json_t *now = ecs_timestamp_now();
+        json_t *r = json_pack("{s:s, s:s, s:O, s:O, s:O, s:s, s:o, s:O}", "id", id, "deployment", dep_id, "createdAt",
+                              now, "startedAt", now, "updatedAt", now, "status", "IN_PROGRESS", "sources", sources,
+                              "deploymentConfiguration", json_object_get(doc, "deploymentConfiguration"));
+        json_decref(now);
+        json_t *list = records(priv);
+        json_array_insert_new(list, 0, r);
+        while (json_array_size(list) > SERVICE_DEPLOYMENTS_MAX)
+                json_array_remove(list, json_array_size(list) - 1);
+        /* serviceArn is arn:...:service/CLUSTER/NAME: the deployment's ARN is service-deployment/CLUSTER/NAME/ID. */
+        const char *sarn = ecs_json_str(doc, "serviceArn", "");
+        const char *colon = strstr(sarn, ":service/");
+        if (colon) {
+                char arn[ECS_ARN_MAX];
+                str_printf(arn, sizeof(arn), "%.*s:service-deployment/%s/%s", (int) (colon - sarn), sarn,
+                           colon + strlen(":service/"), id);
+                json_object_set_new(doc, "currentServiceDeployment", json_string(arn));
+        }
+}
+
+/* ---- waking ---- */
+
+void rt_scheduler_wake(struct rt_scheduler *s) {
+        pthread_mutex_lock(&s->wake_lock);
+        s->dirty = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* The lifecycle's subscriber: called with the lifecycle's lock held (lifecycle.h). Only notes the change. */
+static void on_change(void *userdata, const struct rt_task_change *ch) {
+        struct rt_scheduler *s = userdata;
+        if (strncmp(ch->group, "service:", 8) != 0)
+                return;
+        pthread_mutex_lock(&s->wake_lock);
+        if (json_array_size(s->changes) < CHANGES_MAX)
+                json_array_append_new(s->changes,
+                                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?}", "region", ch->region,
+                                                "cluster", ch->cluster, "name", ch->group + 8, "task", ch->task_id,
+                                                "lastStatus", ch->last_status, "startedBy", ch->started_by,
+                                                "stopCode", ch->stop_code));
+        s->dirty = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* Ask for a pass no later than `at_ms` (monotonic). */
+static void timer_at(struct rt_scheduler *s, int64_t at_ms) {
+        pthread_mutex_lock(&s->wake_lock);
+        if (!s->next_timer_ms || at_ms < s->next_timer_ms)
+                s->next_timer_ms = at_ms;
+        pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* ---- one service ---- */
+
+struct view {
+        const json_t *task;
+        const json_t *dep; /* its deployment in doc.deployments, or NULL (an orphan: stopped) */
+        bool asked;        /* desiredStatus RUNNING */
+        bool running;
+        bool up;           /* asked, RUNNING, and HEALTHY when it has a health check: what steady state counts */
+        bool healthy;      /* up, and without a health check RUNNING for healthy_after_ms: what the floor counts */
+        int64_t settles_ms; /* up but not yet healthy: when it will be (epoch ms) */
+        bool stop;         /* chosen to stop in this pass */
+};
+
+static json_t *deployment_of(const json_t *deps, const char *started_by) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(deps, i, d) if (str_eq(ecs_json_str(d, "id", NULL), started_by)) return d;
+        return NULL;
+}
+
+static void classify(const json_t *tasks, const json_t *deps, int64_t healthy_after_ms, struct view *v) {
+        int64_t now_ms = time_now_ms();
+        size_t i;
+        const json_t *t;
+        json_array_foreach(tasks, i, t) {
+                v[i] = (struct view){.task = t};
+                v[i].dep = deployment_of(deps, ecs_json_str(t, "startedBy", NULL));
+                v[i].asked = str_eq(ecs_json_str(t, "desiredStatus", ""), "RUNNING");
+                v[i].running = str_eq(ecs_json_str(t, "lastStatus", ""), "RUNNING");
+                bool check = json_is_true(json_object_get(t, "healthCheck"));
+                v[i].up = v[i].asked && v[i].running &&
+                          (!check || str_eq(ecs_json_str(t, "healthStatus", ""), "HEALTHY"));
+                v[i].healthy = v[i].up;
+                if (v[i].up && !check && healthy_after_ms > 0) {
+                        const json_t *started = json_object_get(t, "startedAt");
+                        int64_t since_ms = json_is_number(started) ? (int64_t) (json_number_value(started) * 1000) : 0;
+                        if (now_ms < since_ms + healthy_after_ms) {
+                                v[i].healthy = false;
+                                v[i].settles_ms = since_ms + healthy_after_ms;
+                        }
+                }
+        }
+}
+
+/* Apply the queued task changes of this service to its deployments. A task that failed to start, or whose essential
+ * container exited (a crash loop), counts in its deployment's failedTasks (what the circuit breaker reads) and delays
+ * the service's next launch (1 s, doubling, at most a minute); a task that reaches RUNNING ends the delay. */
+static void apply_changes(json_t *doc, json_t *priv, const json_t *changes) {
+        size_t i;
+        const json_t *c;
+        json_array_foreach(changes, i, c) {
+                json_t *dep = deployment_of(json_object_get(doc, "deployments"), ecs_json_str(c, "startedBy", NULL));
+                if (!dep)
+                        continue;
+                const char *status = ecs_json_str(c, "lastStatus", "");
+                const char *code = ecs_json_str(c, "stopCode", "");
+                if (str_eq(status, "RUNNING")) {
+                        json_object_del(priv, "backoffUntil");
+                        json_object_del(priv, "failures");
+                } else if (str_eq(status, "STOPPED") &&
+                           (str_eq(code, "TaskFailedToStart") || str_eq(code, "EssentialContainerExited"))) {
+                        json_object_set_new(dep, "failedTasks", json_integer(int_or(dep, "failedTasks", 0) + 1));
+                        int64_t failures = int_or(priv, "failures", 0) + 1;
+                        json_object_set_new(priv, "failures", json_integer(failures));
+                        int64_t delay = 1000;
+                        for (int64_t k = 1; k < failures && delay < BACKOFF_MAX_MS; k++)
+                                delay *= 2;
+                        if (delay > BACKOFF_MAX_MS)
+                                delay = BACKOFF_MAX_MS;
+                        json_object_set_new(priv, "backoffUntil", json_integer(time_now_ms() + delay));
+                }
+        }
+}
+
+/* The deployment circuit breaker (ECS controller): once the IN_PROGRESS PRIMARY has failedTasks at the threshold
+ * (half the desired count, at least 3, at most 200), it is FAILED; with rollback, the last COMPLETED deployment
+ * becomes PRIMARY again under its own id (as ECS reports it), and the failed one drains. */
+static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t desired) {
+        const json_t *cb = json_object_get(json_object_get(doc, "deploymentConfiguration"), "deploymentCircuitBreaker");
+        json_t *deps = json_object_get(doc, "deployments");
+        json_t *primary = json_array_get(deps, 0);
+        if (!json_is_true(json_object_get(cb, "enable")) || !primary ||
+            !str_eq(ecs_json_str(primary, "rolloutState", ""), "IN_PROGRESS"))
+                return;
+        int64_t threshold = (desired + 1) / 2;
+        threshold = threshold < 3 ? 3 : threshold > 200 ? 200 : threshold;
+        if (int_or(primary, "failedTasks", 0) < threshold)
+                return;
+        char failed_id[32];
+        str_printf(failed_id, sizeof(failed_id), "%s", ecs_json_str(primary, "id", ""));
+        json_object_set_new(primary, "rolloutState", json_string("FAILED"));
+        json_object_set_new(primary, "rolloutStateReason",
+                            json_string("ECS deployment circuit breaker: tasks failed to start."));
+        add_event(doc, "(service %s) (deployment %s) deployment failed: tasks failed to start.", name, failed_id);
+        json_object_set_new(priv, "tripped", json_string(failed_id));
+        const json_t *last = json_object_get(priv, "lastCompleted");
+        const char *last_id = ecs_json_str(last, "id", NULL);
+        if (!json_is_true(json_object_get(cb, "rollback")) || !last_id || str_eq(last_id, failed_id)) {
+                records_move(priv, "IN_PROGRESS", "STOPPED", "ECS deployment circuit breaker: tasks failed to start.",
+                             true);
+                return;
+        }
+        json_t *back = NULL;
+        size_t i;
+        json_t *d;
+        json_array_foreach(deps, i, d) if (str_eq(ecs_json_str(d, "id", NULL), last_id)) {
+                back = json_incref(d);
+                json_array_remove(deps, i);
+                break;
+        }
+        if (!back) {
+                back = deployment_new(doc, ecs_json_str(last, "taskDefinition", ""), desired);
+                json_object_set_new(back, "id", json_string(last_id));
+        }
+        char why[128];
+        str_printf(why, sizeof(why), "ECS deployment circuit breaker: rolling back to deploymentId %s.", last_id);
+        json_object_set_new(back, "status", json_string("PRIMARY"));
+        json_object_set_new(back, "rolloutState", json_string("IN_PROGRESS"));
+        json_object_set_new(back, "rolloutStateReason", json_string(why));
+        json_object_set_new(back, "failedTasks", json_integer(0));
+        json_object_set_new(back, "updatedAt", ecs_timestamp_now());
+        json_object_set_new(primary, "status", json_string("ACTIVE"));
+        json_object_set_new(doc, "taskDefinition", json_string(ecs_json_str(back, "taskDefinition", "")));
+        json_array_insert_new(deps, 0, back);
+        json_object_set_new(priv, "steady", json_false());
+        json_object_del(priv, "backoffUntil");
+        json_object_del(priv, "failures");
+        add_event(doc, "(service %s) rolling back to deployment %s.", name, last_id);
+        size_t k;
+        json_t *r;
+        json_array_foreach(records(priv), k, r) {
+                if (!str_eq(ecs_json_str(r, "status", ""), "IN_PROGRESS"))
+                        continue;
+                json_object_set_new(r, "status", json_string("ROLLBACK_IN_PROGRESS"));
+                json_object_set_new(r, "statusReason", json_string(why));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                json_object_set_new(r, "rollback", json_pack("{s:s, s:o, s:s}", "reason", why, "startedAt",
+                                                             ecs_timestamp_now(), "deployment", last_id));
+        }
+}
+
+static void task_list_text(char *buf, size_t size, const json_t *ids) {
+        size_t len = 0;
+        buf[0] = '\0';
+        size_t i;
+        const json_t *id;
+        json_array_foreach(ids, i, id) {
+                int n = snprintf(buf + len, size - len, "%s(task %s)", i ? " " : "", json_string_value(id));
+                if (n < 0 || (size_t) n >= size - len)
+                        break;
+                len += (size_t) n;
+        }
+}
+
+/* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
+static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
+                  const json_t *primary, int64_t n, json_t *started) {
+        const char *tdarn = ecs_json_str(primary, "taskDefinition", "");
+        char family[ECS_NAME_MAX + 1];
+        int64_t rev;
+        struct err e = {0};
+        json_auto_t *td = NULL;
+        if (ecs_taskdef_arn_parse(tdarn, family, &rev, &e) < 0 ||
+            rt_taskdef_get(s->store, region, family, rev, &td, &e) < 0) {
+                log_error("scheduler", "\"cannot read the task definition\" service=%s taskdef=%s error=\"%s\"",
+                          ecs_json_str(doc, "serviceName", ""), tdarn, e.msg);
+                return 0;
+        }
+        struct ecs_arn arn;
+        if (ecs_arn_parse(ecs_json_str(doc, "serviceArn", ""), &arn, &e) < 0)
+                return 0;
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "service:%s", ecs_json_str(doc, "serviceName", ""));
+        int done = 0;
+        for (int64_t i = 0; i < n; i++) {
+                struct rt_run_request req = {
+                        .region = region,
+                        .account = arn.account,
+                        .cluster_name = cluster,
+                        .cluster_arn = ecs_json_str(doc, "clusterArn", ""),
+                        .taskdef = td,
+                        .started_by = ecs_json_str(primary, "id", ""),
+                        .group = group,
+                        .launch_type = ecs_json_str(doc, "launchType", NULL),
+                };
+                json_auto_t *task = NULL;
+                if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
+                        log_error("scheduler", "\"cannot start a task\" service=%s error=\"%s\"", group + 8, e.msg);
+                        break;
+                }
+                const char *tarn = ecs_json_str(task, "taskArn", "");
+                json_array_append_new(started, json_string(strrchr(tarn, '/') + 1));
+                done++;
+        }
+        return done;
+}
+
+/* Recount deployments and the service from the lifecycle's tasks; drop drained older deployments. */
+static void recount(json_t *doc, const json_t *tasks) {
+        json_t *deps = json_object_get(doc, "deployments");
+        size_t n = json_array_size(tasks);
+        struct view *v = xcalloc(n ? n : 1, sizeof(*v));
+        classify(tasks, deps, 0, v);
+        int64_t total_running = 0, total_pending = 0;
+        for (size_t i = json_array_size(deps); i-- > 0;) {
+                json_t *d = json_array_get(deps, i);
+                int64_t running = 0, pending = 0, live = 0;
+                for (size_t k = 0; k < n; k++) {
+                        if (v[k].dep != d)
+                                continue;
+                        live++;
+                        if (v[k].asked && v[k].running)
+                                running++;
+                        else if (v[k].asked && status_pending(ecs_json_str(v[k].task, "lastStatus", "")))
+                                pending++;
+                }
+                if (i > 0 && live == 0) {
+                        json_array_remove(deps, i);
+                        continue;
+                }
+                if (i > 0)
+                        json_object_set_new(d, "desiredCount", json_integer(running + pending));
+                else
+                        json_object_set_new(d, "desiredCount", json_integer(int_or(doc, "desiredCount", 0)));
+                if (int_or(d, "runningCount", -1) != running || int_or(d, "pendingCount", -1) != pending) {
+                        json_object_set_new(d, "runningCount", json_integer(running));
+                        json_object_set_new(d, "pendingCount", json_integer(pending));
+                        json_object_set_new(d, "updatedAt", ecs_timestamp_now());
+                }
+                total_running += running;
+                total_pending += pending;
+        }
+        json_object_set_new(doc, "runningCount", json_integer(total_running));
+        json_object_set_new(doc, "pendingCount", json_integer(total_pending));
+        free(v);
+}
+
+static void stop_tasks(struct rt_scheduler *s, const char *name, struct view *v, size_t n, const char *reason,
+                       bool health, json_t *doc, json_t *stopped) {
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].stop || health != str_eq(ecs_json_str(v[i].task, "healthStatus", ""), "UNHEALTHY"))
+                        continue;
+                const char *id = ecs_json_str(v[i].task, "id", "");
+                struct err e = {0};
+                const char *why = health ? "Task failed container health checks" : reason;
+                if (rt_lifecycle_stop(s->lc, id, "ServiceSchedulerInitiated", why, NULL, &e) < 0) {
+                        log_error("scheduler", "\"cannot stop a task\" service=%s task=%s error=\"%s\"", name, id,
+                                  e.msg);
+                        continue;
+                }
+                if (health)
+                        add_event(doc, "(service %s) (task %s) failed container health checks.", name, id);
+                json_array_append_new(stopped, json_string(id));
+        }
+}
+
+/* One pass over one service (s->lock held). */
+static void reconcile(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                      const json_t *changes) {
+        struct err e = {0};
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        if (rt_service_get(s->store, region, cluster, name, &doc, &priv, &e) < 0) {
+                log_error("scheduler", "\"cannot read a service\" service=%s error=\"%s\"", name, e.msg);
+                return;
+        }
+        const char *status = ecs_json_str(doc, "status", "");
+        if (str_eq(status, "INACTIVE"))
+                return;
+        json_auto_t *before = json_deep_copy(doc);
+        json_auto_t *priv_before = json_deep_copy(priv);
+        apply_changes(doc, priv, changes);
+
+        bool draining = str_eq(status, "DRAINING");
+        int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
+        if (!draining)
+                circuit_breaker(doc, priv, name, desired);
+        const json_t *cfg = json_object_get(doc, "deploymentConfiguration");
+        int64_t max_pct = int_or(cfg, "maximumPercent", 200), min_pct = int_or(cfg, "minimumHealthyPercent", 100);
+        int64_t ceiling = desired * max_pct / 100;
+        int64_t floor_healthy = (desired * min_pct + 99) / 100;
+        json_t *deps = json_object_get(doc, "deployments");
+        json_t *primary = json_array_get(deps, 0);
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "service:%s", name);
+
+        json_auto_t *tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
+        size_t n = json_array_size(tasks);
+        struct view *v = xcalloc(n ? n : 1, sizeof(*v));
+        classify(tasks, deps, s->healthy_after_ms, v);
+        /* A pass when a task becomes healthy by running long enough (an older deployment may then drain). */
+        for (size_t i = 0; i < n; i++)
+                if (v[i].settles_ms && json_array_size(deps) > 1)
+                        timer_at(s, time_mono_ms() + v[i].settles_ms - time_now_ms() + 10);
+        int64_t grace_ms = int_or(doc, "healthCheckGracePeriodSeconds", 0) * 1000;
+        int64_t now_ms = time_now_ms();
+
+        /* A running task that failed its health check after the grace period is replaced. */
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].asked || !v[i].running || !str_eq(ecs_json_str(v[i].task, "healthStatus", ""), "UNHEALTHY"))
+                        continue;
+                const json_t *started = json_object_get(v[i].task, "startedAt");
+                int64_t since_ms = json_is_number(started) ? (int64_t) (json_number_value(started) * 1000) : 0;
+                if (grace_ms && now_ms < since_ms + grace_ms) {
+                        timer_at(s, time_mono_ms() + since_ms + grace_ms - now_ms);
+                        continue;
+                }
+                v[i].stop = true;
+        }
+        /* Tasks of no deployment (their deployment was dropped) and every task of a draining service go. */
+        int64_t primary_asked = 0, healthy = 0, live = (int64_t) n;
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].asked || v[i].stop)
+                        continue;
+                if (draining || !v[i].dep)
+                        v[i].stop = true;
+                else if (v[i].dep == primary)
+                        primary_asked++;
+                if (!v[i].stop && v[i].healthy)
+                        healthy++;
+        }
+        /* Scale in: the PRIMARY's extra tasks, those not running first, then the newest. */
+        for (int pass = 0; pass < 2 && primary_asked > desired; pass++)
+                for (size_t i = n; i-- > 0 && primary_asked > desired;) {
+                        if (!v[i].asked || v[i].stop || v[i].dep != primary || (pass == 0 && v[i].running))
+                                continue;
+                        v[i].stop = true;
+                        primary_asked--;
+                        if (v[i].healthy)
+                                healthy--;
+                }
+        /* Older deployments drain: tasks that are not healthy at once, healthy ones while the floor holds. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < n; i++) {
+                        if (!v[i].asked || v[i].stop || v[i].dep == primary || !v[i].dep)
+                                continue;
+                        if (pass == 0 && !v[i].up)
+                                v[i].stop = true;
+                        else if (pass == 1 && v[i].healthy && healthy - 1 >= floor_healthy) {
+                                v[i].stop = true;
+                                healthy--;
+                        } else if (pass == 1 && !v[i].healthy && healthy >= floor_healthy)
+                                v[i].stop = true; /* up but not yet counted healthy: the floor does not lose it */
+                }
+
+        char reason[128];
+        str_printf(reason, sizeof(reason), "Scaling activity initiated by (deployment %s)",
+                   ecs_json_str(primary, "id", ""));
+        json_auto_t *stopped = json_array();
+        stop_tasks(s, name, v, n, reason, true, doc, stopped);
+        json_auto_t *health_stopped = json_deep_copy(stopped);
+        stop_tasks(s, name, v, n, reason, false, doc, stopped);
+        free(v);
+
+        /* Scale out, under the ceiling (every task not yet STOPPED counts, stopping ones too) and any back-off. */
+        int64_t want = desired - primary_asked;
+        int64_t room = ceiling - live;
+        if (want > room)
+                want = room;
+        if (str_eq(ecs_json_str(primary, "rolloutState", ""), "FAILED"))
+                want = 0; /* the circuit breaker stopped this deployment, and there was nothing to roll back to */
+        int64_t backoff = int_or(priv, "backoffUntil", 0);
+        if (want > 0 && backoff > now_ms) {
+                timer_at(s, time_mono_ms() + backoff - now_ms);
+                want = 0;
+        }
+        json_auto_t *started = json_array();
+        if (want > 0 && primary)
+                launch(s, region, cluster, doc, primary, want, started);
+
+        char list[4096];
+        size_t n_stopped = json_array_size(stopped) - json_array_size(health_stopped);
+        if (json_array_size(started)) {
+                task_list_text(list, sizeof(list), started);
+                if (json_array_size(health_stopped))
+                        add_event(doc, "(service %s) has started %zu tasks: %s. Amazon ECS replaced %zu tasks due to "
+                                       "an unhealthy status.",
+                                  name, json_array_size(started), list, json_array_size(health_stopped));
+                else
+                        add_event(doc, "(service %s) has started %zu tasks: %s.", name, json_array_size(started), list);
+        }
+        if (n_stopped) {
+                json_auto_t *plain = json_array();
+                for (size_t i = json_array_size(health_stopped); i < json_array_size(stopped); i++)
+                        json_array_append(plain, json_array_get(stopped, i));
+                task_list_text(list, sizeof(list), plain);
+                add_event(doc, "(service %s) has stopped %zu running tasks: %s.", name, n_stopped, list);
+        }
+
+        /* Counts from what the lifecycle now holds, the tasks just started and stopped included. */
+        json_decref(tasks);
+        tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
+        recount(doc, tasks);
+        primary = json_array_get(json_object_get(doc, "deployments"), 0);
+        if (draining && json_array_size(tasks) == 0) {
+                json_object_set_new(doc, "status", json_string("INACTIVE"));
+                log_info("scheduler", "\"service inactive\" service=%s", name);
+        }
+        bool steady = !draining && json_array_size(json_object_get(doc, "deployments")) == 1 &&
+                      int_or(primary, "runningCount", -1) == desired && int_or(primary, "pendingCount", -1) == 0;
+        if (steady) {
+                /* Healthy too, where the definition has a health check. */
+                size_t nt = json_array_size(tasks);
+                struct view *w = xcalloc(nt ? nt : 1, sizeof(*w));
+                classify(tasks, json_object_get(doc, "deployments"), 0, w);
+                int64_t h = 0;
+                for (size_t i = 0; i < nt; i++)
+                        if (w[i].up && w[i].dep == primary)
+                                h++;
+                free(w);
+                steady = h == desired;
+        }
+        if (steady && !json_is_true(json_object_get(priv, "steady"))) {
+                if (str_eq(ecs_json_str(primary, "rolloutState", ""), "IN_PROGRESS")) {
+                        char why[96];
+                        str_printf(why, sizeof(why), "ECS deployment %s completed.", ecs_json_str(primary, "id", ""));
+                        json_object_set_new(primary, "rolloutState", json_string("COMPLETED"));
+                        json_object_set_new(primary, "rolloutStateReason", json_string(why));
+                        add_event(doc, "(service %s) (deployment %s) deployment completed.", name,
+                                  ecs_json_str(primary, "id", ""));
+                }
+                records_move(priv, "IN_PROGRESS", "SUCCESSFUL", NULL, false);
+                records_move(priv, "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", NULL, false);
+                json_object_set_new(priv, "lastCompleted",
+                                    json_pack("{s:s, s:s}", "id", ecs_json_str(primary, "id", ""), "taskDefinition",
+                                              ecs_json_str(primary, "taskDefinition", "")));
+                add_event(doc, "(service %s) has reached a steady state.", name);
+        }
+        json_object_set_new(priv, "steady", json_boolean(steady));
+
+        if (json_equal(doc, before) && json_equal(priv, priv_before))
+                return;
+        if (rt_service_put(s->store, region, cluster, doc, priv, &e) < 0)
+                log_error("scheduler", "\"cannot save a service\" service=%s error=\"%s\"", name, e.msg);
+}
+
+/* One pass over every ACTIVE and DRAINING service (s->lock held). */
+static void pass_all(struct rt_scheduler *s, const json_t *changes) {
+        json_auto_t *live = NULL;
+        struct err e = {0};
+        if (rt_service_live(s->store, &live, &e) < 0) {
+                log_error("scheduler", "\"cannot list services\" error=\"%s\"", e.msg);
+                return;
+        }
+        size_t i;
+        const json_t *svc;
+        json_array_foreach(live, i, svc) {
+                const char *region = ecs_json_str(svc, "region", "");
+                const char *cluster = ecs_json_str(svc, "cluster", "");
+                const char *name = ecs_json_str(svc, "name", "");
+                json_auto_t *mine = json_array();
+                size_t k;
+                json_t *c;
+                json_array_foreach(changes, k, c) {
+                        if (str_eq(ecs_json_str(c, "region", ""), region) &&
+                            str_eq(ecs_json_str(c, "cluster", ""), cluster) && str_eq(ecs_json_str(c, "name", ""), name))
+                                json_array_append(mine, c);
+                }
+                reconcile(s, region, cluster, name, mine);
+        }
+}
+
+static void *scheduler_main(void *arg) {
+        struct rt_scheduler *s = arg;
+        int64_t next_sweep = time_mono_ms() + s->sweep_ms;
+        pthread_mutex_lock(&s->wake_lock);
+        while (!s->shutdown) {
+                int64_t now = time_mono_ms();
+                bool timer_due = s->next_timer_ms && now >= s->next_timer_ms;
+                if (!s->dirty && !timer_due && now < next_sweep) {
+                        int64_t until = next_sweep;
+                        if (s->next_timer_ms && s->next_timer_ms < until)
+                                until = s->next_timer_ms;
+                        cond_wait_ms(&s->wake, &s->wake_lock, until - now);
+                        continue;
+                }
+                s->dirty = false;
+                if (timer_due)
+                        s->next_timer_ms = 0;
+                json_t *changes = s->changes;
+                s->changes = json_array();
+                pthread_mutex_unlock(&s->wake_lock);
+                next_sweep = now + s->sweep_ms;
+                pthread_mutex_lock(&s->lock);
+                pass_all(s, changes);
+                pthread_mutex_unlock(&s->lock);
+                json_decref(changes);
+                pthread_mutex_lock(&s->wake_lock);
+        }
+        pthread_mutex_unlock(&s->wake_lock);
+        return NULL;
+}
+
+/* ---- lifetime ---- */
+
+int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler **ret, struct err *e) {
+        struct rt_scheduler *s = xcalloc(1, sizeof(*s));
+        s->store = cfg->store;
+        s->lc = cfg->lifecycle;
+        s->sweep_ms = cfg->sweep_ms > 0 ? cfg->sweep_ms : SWEEP_DEFAULT_MS;
+        s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
+        s->changes = json_array();
+        s->dirty = true; /* the first pass re-adopts what a restart left */
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->wake_lock, NULL);
+        pthread_cond_init(&s->wake, NULL); /* the default clock: cond_wait_ms counts on it */
+        rt_lifecycle_subscribe(s->lc, on_change, s);
+        if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+                rt_scheduler_free(s);
+                return err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "cannot start the service scheduler's thread");
+        }
+        s->thread_started = true;
+        *ret = s;
+        return 0;
+}
+
+void rt_scheduler_free(struct rt_scheduler *s) {
+        if (!s)
+                return;
+        rt_lifecycle_subscribe(s->lc, NULL, NULL);
+        pthread_mutex_lock(&s->wake_lock);
+        s->shutdown = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+        if (s->thread_started)
+                pthread_join(s->thread, NULL);
+        json_decref(s->changes);
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->wake_lock);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+/* ---- the API's changes ---- */
+
+int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
+                        json_t **ret, struct err *e) {
+        const char *name = ecs_json_str(doc, "serviceName", "");
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *old = NULL;
+        int r = rt_service_get(s->store, region, cluster, name, &old, NULL, e);
+        if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "ACTIVE"))
+                r = err_set(e, -EEXIST, ERR_KIND_INVALID, "Creation of service was not idempotent.");
+        else if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "DRAINING"))
+                r = err_set(e, -EBUSY, ERR_KIND_INVALID, "Unable to Start a service that is still Draining.");
+        else if (r == -ENOENT || r >= 0) {
+                json_auto_t *fresh = json_deep_copy(doc);
+                json_object_set_new(fresh, "deployments",
+                                    json_pack("[o]", deployment_new(fresh, ecs_json_str(fresh, "taskDefinition", ""),
+                                                                    int_or(fresh, "desiredCount", 0))));
+                json_auto_t *priv = json_object();
+                json_t *deps = json_object_get(fresh, "deployments");
+                record_new(fresh, priv, json_array_get(deps, 0), deps);
+                r = rt_service_put(s->store, region, cluster, fresh, priv, e);
+                if (r >= 0) {
+                        *ret = TAKE_PTR(fresh);
+                        log_info("scheduler", "\"service created\" service=%s cluster=%s", name, cluster);
+                }
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                rt_scheduler_wake(s);
+        return r;
+}
+
+/* Read an ACTIVE service for a change (s->lock held). */
+static int service_for_change(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                              json_t **ret_doc, json_t **ret_priv, struct err *e) {
+        int r = rt_service_get(s->store, region, cluster, name, ret_doc, ret_priv, e);
+        if (r < 0)
+                return r;
+        if (!str_eq(ecs_json_str(*ret_doc, "status", ""), "ACTIVE")) {
+                json_decref(*ret_doc);
+                json_decref(*ret_priv);
+                *ret_doc = *ret_priv = NULL;
+                return err_set(e, -ESRCH, ERR_KIND_SERVICE_NOT_ACTIVE, "Service was not ACTIVE.");
+        }
+        return 0;
+}
+
+int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                        const struct rt_service_update *u, json_t **ret, struct err *e) {
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = service_for_change(s, region, cluster, name, &doc, &priv, e);
+        if (r >= 0) {
+                if (u->desired_count >= 0)
+                        json_object_set_new(doc, "desiredCount", json_integer(u->desired_count));
+                if (u->health_check_grace_s >= 0)
+                        json_object_set_new(doc, "healthCheckGracePeriodSeconds",
+                                            json_integer(u->health_check_grace_s));
+                if (u->deployment_configuration) {
+                        json_t *cfg = json_object_get(doc, "deploymentConfiguration");
+                        json_auto_t *copy = json_deep_copy(u->deployment_configuration);
+                        json_object_update(cfg, copy);
+                }
+                bool new_td = u->task_definition &&
+                              !str_eq(u->task_definition, ecs_json_str(doc, "taskDefinition", ""));
+                if (u->task_definition)
+                        json_object_set_new(doc, "taskDefinition", json_string(u->task_definition));
+                json_t *deps = json_object_get(doc, "deployments");
+                if (new_td || u->force_new_deployment) {
+                        json_t *old = json_array_get(deps, 0);
+                        if (old)
+                                json_object_set_new(old, "status", json_string("ACTIVE"));
+                        json_array_insert_new(deps, 0,
+                                              deployment_new(doc, ecs_json_str(doc, "taskDefinition", ""),
+                                                             int_or(doc, "desiredCount", 0)));
+                        records_move(priv, "IN_PROGRESS", "STOPPED", "Stopped by a newer deployment.", true);
+                        record_new(doc, priv, json_array_get(deps, 0), deps);
+                        json_object_set_new(priv, "steady", json_false());
+                        json_object_del(priv, "backoffUntil");
+                } else if (json_array_size(deps))
+                        json_object_set_new(json_array_get(deps, 0), "desiredCount",
+                                            json_integer(int_or(doc, "desiredCount", 0)));
+                r = rt_service_put(s->store, region, cluster, doc, priv, e);
+                if (r >= 0)
+                        *ret = TAKE_PTR(doc);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                rt_scheduler_wake(s);
+        return r;
+}
+
+int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                        bool force, json_t **ret, struct err *e) {
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = service_for_change(s, region, cluster, name, &doc, &priv, e);
+        if (r == -ESRCH) {
+                /* The model lists no ServiceNotActiveException for DeleteService: deleting a DRAINING service again
+                 * returns it as it is; an INACTIVE one is gone. */
+                r = rt_service_get(s->store, region, cluster, name, &doc, NULL, e);
+                if (r >= 0 && str_eq(ecs_json_str(doc, "status", ""), "DRAINING"))
+                        *ret = TAKE_PTR(doc);
+                else if (r >= 0)
+                        r = err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+                pthread_mutex_unlock(&s->lock);
+                return r;
+        }
+        if (r >= 0 && !force && str_eq(ecs_json_str(doc, "schedulingStrategy", "REPLICA"), "REPLICA") &&
+            int_or(doc, "desiredCount", 0) > 0)
+                r = err_set(e, -EBUSY, ERR_KIND_INVALID, "The service cannot be stopped while it is scaled above 0.");
+        if (r >= 0) {
+                json_object_set_new(doc, "status", json_string("DRAINING"));
+                json_object_set_new(doc, "desiredCount", json_integer(0));
+                json_object_set_new(priv, "steady", json_false());
+                r = rt_service_put(s->store, region, cluster, doc, priv, e);
+                if (r >= 0) {
+                        *ret = TAKE_PTR(doc);
+                        log_info("scheduler", "\"service draining\" service=%s cluster=%s", name, cluster);
+                }
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                rt_scheduler_wake(s);
+        return r;
+}

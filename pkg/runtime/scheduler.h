@@ -1,0 +1,68 @@
+/* scheduler.h — the ECS service scheduler (DESIGN.md §4, docs/internals/scheduler.md).
+ *
+ * It sits beside the lifecycle, not inside it: it runs tasks for a service's deployments and stops them through
+ * lifecycle.h, reads the live tasks of a service with rt_lifecycle_tasks, and is woken by the task changes the
+ * lifecycle publishes (rt_lifecycle_subscribe) and by the service calls below. Services are stored documents
+ * (store.h, rt_service_*); once a service exists, every change to its document goes through the scheduler, so the
+ * API's changes and the scheduler's own (counts, deployments, events) never overwrite each other.
+ *
+ * Thread-safe: API threads call the service functions; the scheduler's own thread reconciles. */
+#pragma once
+
+#include <jansson.h>
+
+#include "base.h"
+#include "lifecycle.h"
+#include "store.h"
+
+struct rt_scheduler;
+
+struct rt_scheduler_config {
+        struct rt_store *store;
+        struct rt_lifecycle *lifecycle;
+        /* The safety sweep: every service is reconciled at least this often even when nothing woke the scheduler.
+         * 0: 30 s. */
+        int64_t sweep_ms;
+        /* How long a task without a health check must have been RUNNING before a deployment counts it healthy
+         * (ECS: 40 s): until then an older deployment's task is not stopped in its favour, so a task that starts and
+         * then crashes does not take a working one's place. 0: at once. */
+        int64_t healthy_after_ms;
+};
+
+/* Subscribe to the lifecycle and start the scheduler's thread. Its first pass re-adopts the tasks of every ACTIVE or
+ * DRAINING service (counted from the lifecycle's task table, which a restart has loaded from the store), so a
+ * restart neither loses a service's tasks nor launches them twice. */
+int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler **ret, struct err *e);
+/* Unsubscribe and stop the thread. Tasks keep running. NULL-safe. Call before rt_lifecycle_free. */
+void rt_scheduler_free(struct rt_scheduler *s);
+
+/* Store a new service `doc` (a Service object as CreateService returns it, status ACTIVE, without deployments: its
+ * first PRIMARY deployment is made here) in (`region`, `cluster`) and wake the scheduler. A service of that name that
+ * is ACTIVE: -EEXIST, InvalidParameterException "Creation of service was not idempotent."; DRAINING: -EBUSY,
+ * InvalidParameterException "Unable to Start a service that is still Draining."; an INACTIVE one is replaced. *ret
+ * gets the stored document. */
+int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
+                        json_t **ret, struct err *e);
+
+/* What UpdateService changes; members left at their zero value (NULL, -1) are not changed. */
+struct rt_service_update {
+        int64_t desired_count;                 /* -1: unchanged */
+        const char *task_definition;           /* a task definition ARN; a different one starts a new deployment */
+        bool force_new_deployment;
+        const json_t *deployment_configuration; /* merged into the service's */
+        int64_t health_check_grace_s;          /* -1: unchanged */
+};
+/* Apply `u` to an ACTIVE service and wake the scheduler. Unknown: ServiceNotFoundException; DRAINING or INACTIVE:
+ * ServiceNotActiveException. *ret gets the stored document. */
+int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                        const struct rt_service_update *u, json_t **ret, struct err *e);
+
+/* DeleteService: an ACTIVE service becomes DRAINING (desiredCount 0 with `force`; without it a REPLICA service
+ * scaled above 0 is refused: InvalidParameterException); the scheduler stops its tasks and makes it INACTIVE. A
+ * DRAINING service is returned as it is; an INACTIVE or unknown one is ServiceNotFoundException (the model lists no
+ * ServiceNotActiveException for DeleteService). *ret gets it. */
+int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                        bool force, json_t **ret, struct err *e);
+
+/* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
+void rt_scheduler_wake(struct rt_scheduler *s);
