@@ -134,9 +134,21 @@ static void render_lifecycle(FILE *f, struct rt_lifecycle *lc) {
                 "ecsd_lifecycle_workers{backend=\"%s\"} %lld\n",
                 backend, (long long) json_integer_value(json_object_get(c, "live_tasks")), backend,
                 (long long) json_integer_value(json_object_get(c, "workers")));
-        json_t *stats = json_object_get(c, "backend_stats");
         const char *key;
         json_t *v;
+        fputs("# HELP ecsd_tasks Live tasks (not yet forgotten at STOPPED) by lastStatus.\n"
+              "# TYPE ecsd_tasks gauge\n",
+              f);
+        json_object_foreach(json_object_get(c, "tasks_by_status"), key, v)
+                fprintf(f, "ecsd_tasks{backend=\"%s\",last_status=\"%s\"} %lld\n", backend, key,
+                        (long long) json_integer_value(v));
+        fputs("# HELP ecsd_task_stops_total Tasks that reached STOPPED, by stopCode.\n"
+              "# TYPE ecsd_task_stops_total counter\n",
+              f);
+        json_object_foreach(json_object_get(c, "stops_by_code"), key, v)
+                fprintf(f, "ecsd_task_stops_total{backend=\"%s\",stop_code=\"%s\"} %lld\n", backend, key,
+                        (long long) json_integer_value(v));
+        json_t *stats = json_object_get(c, "backend_stats");
         json_object_foreach(stats, key, v) {
                 if (!json_is_integer(v))
                         continue;

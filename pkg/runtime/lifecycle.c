@@ -28,6 +28,11 @@
 #define STOPPED_BY_USER_DEFAULT "Task stopped by user"
 #define STOPPED_DURING_LAUNCH "Task stopped during launch"
 #define ESSENTIAL_EXITED "Essential container in task exited"
+
+/* The stop codes ECS defines, counted per code for operators (rt_lifecycle_counters); any other goes to "other". */
+static const char *const stop_codes[] = {"EssentialContainerExited", "UserInitiated", "TaskFailedToStart",
+                                         "ServiceSchedulerInitiated"};
+#define N_STOP_CODES (sizeof(stop_codes) / sizeof(stop_codes[0]))
 #define DEPENDENCY_WAIT_DEFAULT_MS (10 * 60 * 1000)
 /* After `docker stop` returns, the die event carrying the exit code follows within milliseconds; wait this long for
  * it before asking the backend directly. */
@@ -90,6 +95,7 @@ struct rt_lifecycle {
         rt_task_change_fn subscriber; /* called with `lock` held (lifecycle.h) */
         void *subscriber_data;
         uint64_t next_seq;            /* creation order of tasks, for rt_lifecycle_tasks */
+        uint64_t stops[N_STOP_CODES + 1]; /* tasks finalized STOPPED, by stop code; the last slot is any other */
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
@@ -799,6 +805,10 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
         json_object_set_new(t->doc, "stoppedAt", ecs_timestamp_now());
         task_save(lc, t);
         log_info("lifecycle", "\"task stopped\" task=%s stop_code=%s", t->id, t->stop_code);
+        size_t code = 0;
+        while (code < N_STOP_CODES && strcmp(stop_codes[code], t->stop_code) != 0)
+                code++;
+        lc->stops[code]++;
         t->worker = false;
         task_forget(lc, t);
         pthread_cond_broadcast(&lc->changed);
@@ -1356,10 +1366,19 @@ json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const ch
 json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         pthread_mutex_lock(&lc->lock);
         json_int_t live = 0;
-        for (struct task *t = lc->tasks; t; t = t->next)
+        json_t *by_status = json_object();
+        for (struct task *t = lc->tasks; t; t = t->next) {
                 live++;
-        json_t *out = json_pack("{s:s, s:I, s:i}", "backend", lc->be->name, "live_tasks", live, "workers",
-                                lc->n_workers);
+                const char *status = ecs_json_str(t->doc, "lastStatus", "UNKNOWN");
+                json_object_set_new(by_status, status,
+                                    json_integer(json_integer_value(json_object_get(by_status, status)) + 1));
+        }
+        json_t *stops = json_object();
+        for (size_t i = 0; i <= N_STOP_CODES; i++)
+                json_object_set_new(stops, i < N_STOP_CODES ? stop_codes[i] : "other",
+                                    json_integer((json_int_t) lc->stops[i]));
+        json_t *out = json_pack("{s:s, s:I, s:i, s:o, s:o}", "backend", lc->be->name, "live_tasks", live, "workers",
+                                lc->n_workers, "tasks_by_status", by_status, "stops_by_code", stops);
         pthread_mutex_unlock(&lc->lock);
         if (lc->be->counters)
                 json_object_set_new(out, "backend_stats", lc->be->counters(lc->be->impl));

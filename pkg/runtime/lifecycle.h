@@ -115,8 +115,9 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc);
 int rt_lifecycle_logs(struct rt_lifecycle *lc, const char *task_id, const char *container, char **ret,
                       size_t *ret_len, struct err *e);
 
-/* {"backend": name, "live_tasks": tasks not yet STOPPED, "workers": launch/stop threads, "backend_stats"?: the
- * backend's counters}. New object. */
+/* {"backend": name, "live_tasks": tasks not yet STOPPED, "workers": launch/stop threads, "tasks_by_status": {lastStatus:
+ * live tasks}, "stops_by_code": {stop code, or "other": tasks finalized since start}, "backend_stats"?: the backend's
+ * counters}. New object. */
 json_t *rt_lifecycle_counters(struct rt_lifecycle *lc);
 
 /* One container's output, followed as it is written (GET /_ecsd/tasks/<id>/logs?follow=1). */

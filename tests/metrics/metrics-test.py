@@ -1,10 +1,11 @@
 """metrics-test.py ECSD_BIN — GET /_ecsd/metrics is valid Prometheus text whose numbers match what was done.
 
-Starts the real ecsd (docker backend, no engine needed: only the API is used) on a kernel-chosen loopback port, makes
-a known set of ECS calls with the real AWS CLI (successes, a ClusterNotFoundException) and two raw requests (an
-unknown action, malformed JSON), then parses /_ecsd/metrics with prometheus_client's own text parser, the one a
-Prometheus client library ships, and checks the exact counts, the histogram's shape, and that the metadata listener
-does not serve it. Run with the test virtualenv's Python (prometheus_client is pinned in tests/e2e/requirements.txt).
+Starts the real ecsd (docker backend, on the engine DOCKER_HOST names) on a kernel-chosen loopback port, makes a
+known set of ECS calls with the real AWS CLI (successes, a ClusterNotFoundException) and two raw requests (an unknown
+action, malformed JSON), then parses /_ecsd/metrics with prometheus_client's own text parser, the one a Prometheus
+client library ships, and checks the exact counts, the histogram's shape, and that the metadata listener does not
+serve it. Then it runs one task whose essential container exits 3 and checks the task gauges by lastStatus and that
+exactly one EssentialContainerExited stop was counted. Run with the test virtualenv's Python (prometheus_client is pinned in tests/e2e/requirements.txt).
 """
 import json
 import os
@@ -42,7 +43,7 @@ def main() -> None:
         env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
         proc = subprocess.Popen([ecsd, "serve", "--listen", "127.0.0.1:0", "--metadata-listen", "127.0.0.1:0",
                                  "--data-dir", ":memory:", "--credentials-listen", "off",
-                                 "--docker-cli", "/nonexistent/docker", "--ready-file", ready],
+                                 "--ready-file", ready],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(200):
@@ -54,10 +55,21 @@ def main() -> None:
             addrs = json.load(open(ready))
             url = "http://" + addrs["api"]
 
-            def aws(*args: str, ok: bool = True) -> None:
+            def aws(*args: str, ok: bool = True) -> str:
                 r = subprocess.run(["aws", "--endpoint-url", url, "ecs", *args], env=env, capture_output=True, text=True)
                 if (r.returncode == 0) != ok:
                     fail(f"aws ecs {' '.join(args)}: exit {r.returncode}: {r.stderr}")
+                return r.stdout
+
+            def scrape() -> dict:
+                with urllib.request.urlopen(url + "/_ecsd/metrics", timeout=10) as r:
+                    return {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+
+            def by_label(families: dict, name: str, label: str, typ: str) -> dict:
+                fam = families.get(name)
+                if not fam or fam.type != typ:
+                    fail(f"no {typ} {name}")
+                return {s.labels[label]: s.value for s in fam.samples if not s.name.endswith("_created")}
 
             aws("create-cluster", "--cluster-name", "m1")
             aws("create-cluster", "--cluster-name", "m2")
@@ -105,6 +117,46 @@ def main() -> None:
             live = families.get("ecsd_tasks_live")
             if not live or live.type != "gauge" or live.samples[0].value != 0:
                 fail("no gauge ecsd_tasks_live = 0")
+            if by_label(families, "ecsd_tasks", "last_status", "gauge") != {}:
+                fail("ecsd_tasks has samples before any task ran")
+            codes = ("EssentialContainerExited", "UserInitiated", "TaskFailedToStart", "ServiceSchedulerInitiated")
+            want_stops = {c: 0 for c in codes + ("other",)}
+            stops = by_label(families, "ecsd_task_stops", "stop_code", "counter")
+            if stops != want_stops:
+                fail(f"ecsd_task_stops_total is {stops} before any task ran, want {want_stops}")
+
+            # One task whose essential container exits 3: it runs to STOPPED with EssentialContainerExited.
+            aws("register-task-definition", "--family", "metrics-exit3", "--container-definitions",
+                '[{"name":"main","image":"busybox:local","essential":true,"memory":32,"command":["sh","-c","exit 3"]}]')
+            arn = json.loads(aws("run-task", "--cluster", "m1", "--task-definition", "metrics-exit3"))["tasks"][0]["taskArn"]
+            aws("wait", "tasks-stopped", "--cluster", "m1", "--tasks", arn)
+            task = json.loads(aws("describe-tasks", "--cluster", "m1", "--tasks", arn))["tasks"][0]
+            if task["lastStatus"] != "STOPPED" or task.get("stopCode") != "EssentialContainerExited":
+                fail(f"the task ended {task['lastStatus']} / {task.get('stopCode')}")
+            families = scrape()
+            tasks = by_label(families, "ecsd_tasks", "last_status", "gauge")
+            if tasks != {}:
+                fail(f"ecsd_tasks is {tasks} after the task STOPPED, want no live task")
+            want_stops["EssentialContainerExited"] = 1
+            stops = by_label(families, "ecsd_task_stops", "stop_code", "counter")
+            if stops != want_stops:
+                fail(f"ecsd_task_stops_total is {stops} after the task STOPPED, want {want_stops}")
+
+            # A task that keeps running is counted RUNNING, and StopTask counts as UserInitiated once it is STOPPED.
+            aws("register-task-definition", "--family", "metrics-sleep", "--container-definitions",
+                '[{"name":"main","image":"busybox:local","essential":true,"memory":32,"stopTimeout":2,'
+                '"command":["sleep","300"]}]')
+            arn = json.loads(aws("run-task", "--cluster", "m1", "--task-definition", "metrics-sleep"))["tasks"][0]["taskArn"]
+            aws("wait", "tasks-running", "--cluster", "m1", "--tasks", arn)
+            tasks = by_label(scrape(), "ecsd_tasks", "last_status", "gauge")
+            if tasks != {"RUNNING": 1}:
+                fail(f"ecsd_tasks is {tasks} while one task runs, want {{'RUNNING': 1}}")
+            aws("stop-task", "--cluster", "m1", "--task", arn)
+            aws("wait", "tasks-stopped", "--cluster", "m1", "--tasks", arn)
+            want_stops["UserInitiated"] = 1
+            stops = by_label(scrape(), "ecsd_task_stops", "stop_code", "counter")
+            if stops != want_stops:
+                fail(f"ecsd_task_stops_total is {stops} after StopTask, want {want_stops}")
 
             # The metadata listener, which task containers reach, answers the metadata paths only.
             try:
