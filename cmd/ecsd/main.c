@@ -569,6 +569,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         };
         if ((r = docker_events_start(&ec, &s->events, e)) < 0)
                 return r;
+        docker_backend_set_events(s->docker, s->events);
         api_attach_lifecycle(s->api, s->lc);
         api_attach_scheduler(s->api, s->sched);
         log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,

@@ -34,6 +34,7 @@ struct docker_backend {
         pthread_mutex_t lock;
         json_t *pulled; /* image → true */
         struct launch *launches;
+        struct docker_events *events; /* for the counters; set once before the API can ask */
 };
 
 /* A launch whose pulls can be cancelled (see the top of the file). */
@@ -616,6 +617,15 @@ static int op_sweep_task(void *impl, const char *task_id, struct err *e) {
         return r < 0 ? r : 0;
 }
 
+static json_t *op_counters(void *impl) {
+        struct docker_backend *b = impl;
+        return json_pack("{s:I}", "watch_reconnects", (json_int_t) docker_events_reconnects(b->events));
+}
+
+void docker_backend_set_events(struct docker_backend *b, struct docker_events *w) {
+        b->events = w;
+}
+
 int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backend *ops, struct docker_backend **ret,
                        struct err *e) {
         if (!cfg->owner || !*cfg->owner || strlen(cfg->owner) >= 128 || !cfg->host_alias ||
@@ -647,6 +657,7 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .follow_close = op_follow_close,
                 .stats = op_stats,
                 .cancel = op_cancel,
+                .counters = op_counters,
         };
         *ret = b;
         return 0;

@@ -62,6 +62,11 @@ struct docker_events;
 int docker_events_start(const struct docker_events_config *cfg, struct docker_events **ret, struct err *e);
 /* Stop it and join. NULL-safe. */
 void docker_events_stop(struct docker_events *w);
+/* Times the event stream ended and was opened again (any thread). */
+long docker_events_reconnects(struct docker_events *w);
+/* Let the backend's counters (GET /_ecsd/stats, /_ecsd/metrics) report `w`'s reconnects. Call before the lifecycle
+ * is attached to the API; `w` must outlive the backend's use by the API. */
+void docker_backend_set_events(struct docker_backend *b, struct docker_events *w);
 /* Decode one `docker events --format '{{json .}}'` line and call cfg->on_event for the events the lifecycle uses.
  * *ret_time_ms (may be NULL) gets the event's time. Exposed for the tests and the fuzzer. */
 void docker_events_parse_line(const char *line, size_t len, const struct docker_events_config *cfg,

@@ -174,7 +174,8 @@ static void *monitor_main(void *arg) {
                 if (docker_stream_open(argv, &s, &e) < 0)
                         log_warn("docker-events", "\"cannot start docker events\" error=\"%s\"", e.msg);
                 else {
-                        log_info("docker-events", "\"watching\" since=%s reconnects=%ld", since, w->reconnects);
+                        log_info("docker-events", "\"watching\" since=%s reconnects=%ld", since,
+                                 docker_events_reconnects(w));
                         if (w->cfg.on_connect)
                                 w->cfg.on_connect(w->cfg.userdata);
                         stop = read_stream(w, s.fd);
@@ -182,7 +183,7 @@ static void *monitor_main(void *arg) {
                 }
                 if (stop)
                         return NULL;
-                w->reconnects++;
+                __atomic_fetch_add(&w->reconnects, 1, __ATOMIC_RELAXED); /* read by docker_events_reconnects */
                 if (time_mono_ms() - opened > HEALTHY_STREAM_MS)
                         backoff = BACKOFF_MIN_MS;
                 log_warn("docker-events", "\"event stream ended; reconnecting\" backoff_ms=%lld", (long long) backoff);
@@ -192,6 +193,10 @@ static void *monitor_main(void *arg) {
                 int64_t from = w->last_event_ms ? w->last_event_ms : asked_at;
                 since_ms = (from < asked_at ? from : asked_at) - 1000;
         }
+}
+
+long docker_events_reconnects(struct docker_events *w) {
+        return w ? __atomic_load_n(&w->reconnects, __ATOMIC_RELAXED) : 0;
 }
 
 int docker_events_start(const struct docker_events_config *cfg, struct docker_events **ret, struct err *e) {

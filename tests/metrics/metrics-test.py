@@ -158,6 +158,32 @@ def main() -> None:
             if stops != want_stops:
                 fail(f"ecsd_task_stops_total is {stops} after StopTask, want {want_stops}")
 
+            # The events stream's reconnects: end ecsd's `docker events` child (a real fault: the CLI dying) and the
+            # counter reaches 1 once ecsd has noticed; no reconnect before that.
+            recon = families.get("ecsd_backend_watch_reconnects")
+            if not recon or recon.type != "counter" or recon.samples[0].value != 0:
+                fail("no counter ecsd_backend_watch_reconnects_total = 0 before any reconnect")
+            kids = []
+            for pid in os.listdir("/proc"):
+                try:
+                    stat = open(f"/proc/{pid}/stat").read()
+                    argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                except OSError:
+                    continue
+                if pid.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == proc.pid and b"events" in argv:
+                    kids.append(int(pid))
+            if len(kids) != 1:
+                fail(f"ecsd's docker events children: {kids}, want one")
+            os.kill(kids[0], 9)
+            deadline = time.monotonic() + 60
+            while True:
+                recon = scrape()["ecsd_backend_watch_reconnects"].samples[0].value
+                if recon == 1:
+                    break
+                if recon != 0 or time.monotonic() > deadline:
+                    fail(f"ecsd_backend_watch_reconnects_total is {recon} after the events stream was killed, want 1")
+                time.sleep(0.1)
+
             # The metadata listener, which task containers reach, answers the metadata paths only.
             try:
                 urllib.request.urlopen("http://" + addrs["metadata"] + "/_ecsd/metrics", timeout=10)
