@@ -1246,6 +1246,9 @@ static void apply_observed(struct rt_lifecycle *lc, struct task *t, struct conta
 void rt_lifecycle_resync(struct rt_lifecycle *lc) {
         json_auto_t *seen = NULL;
         struct err e = {0};
+        /* The snapshot is taken without the lock: a container that came up since it began is not in it, and is not
+         * judged by it (its events, or the next resync, tell). */
+        int64_t snapshot_from_ms = time_mono_ms();
         if (lc->be->observe(lc->be->impl, &seen, &e) < 0) {
                 log_warn("lifecycle", "\"cannot observe workloads\" error=\"%s\"", e.msg);
                 return;
@@ -1257,6 +1260,8 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
                 if (launching)
                         continue; /* the launch worker owns it until it is RUNNING */
                 for (size_t i = 0; i < t->n; i++) {
+                        if (t->c[i].running_mono_ms >= snapshot_from_ms)
+                                continue;
                         const json_t *found = NULL;
                         size_t k;
                         const json_t *o;

@@ -45,6 +45,7 @@ struct tb {
         int pulls, setups, teardowns, cancels;
         bool cancelled;
         bool in_hanging_start;
+        void (*observe_hook)(void); /* runs after observe has taken its snapshot, before it returns it */
 };
 
 static struct tb tb;
@@ -209,6 +210,8 @@ static int tb_observe(void *impl, json_t **ret, struct err *e) {
                                                              "container", tb.c[i].name, "running", !tb.c[i].exited,
                                                              "oom", 0));
         pthread_mutex_unlock(&tb.lock);
+        if (tb.observe_hook)
+                tb.observe_hook();
         *ret = out;
         return 0;
 }
@@ -463,6 +466,42 @@ static void stop_running_task_default_reason(void **state) {
         assert_string_equal(ecs_json_str(doc, "stoppedReason", ""), "Task stopped by user");
         assert_non_null(json_object_get(doc, "startedAt"));
         json_decref(doc);
+}
+
+/* A resync's snapshot of the engine is taken without the lifecycle's lock, so a task can come up while it is taken;
+ * the snapshot cannot know that container and must not make it "found stopped". Seen in e2e/services under ASan:
+ * a restarted ecsd's scheduler launched tasks while the first resync listed the engine, and two fresh tasks were
+ * stopped as EssentialContainerExited while their containers ran. */
+static struct fx *late_fx;
+static char late_id[64];
+
+static void launch_while_the_snapshot_is_taken(void) {
+        struct err e = {0};
+        assert_int_equal(run_task(late_fx, taskdef("late", json_pack("[o]", cdef("app", true, ""))), late_id, &e), 0);
+        json_decref(wait_status(late_fx, late_id, "RUNNING"));
+        wait_workers_gone(late_fx); /* the launch is over: the task is the resync's to judge */
+}
+
+static void resync_does_not_judge_tasks_newer_than_its_snapshot(void **state) {
+        struct fx *f = *state;
+        late_fx = f;
+        tb.observe_hook = launch_while_the_snapshot_is_taken;
+        rt_lifecycle_resync(f->lc);
+        tb.observe_hook = NULL;
+        json_t *doc = stored(f, late_id, NULL);
+        assert_string_equal(ecs_json_str(doc, "lastStatus", ""), "RUNNING");
+        assert_string_equal(ecs_json_str(doc, "desiredStatus", ""), "RUNNING");
+        json_decref(doc);
+        /* The next resync sees the container and keeps the task. */
+        rt_lifecycle_resync(f->lc);
+        doc = stored(f, late_id, NULL);
+        assert_string_equal(ecs_json_str(doc, "desiredStatus", ""), "RUNNING");
+        json_decref(doc);
+        json_t *task = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_lifecycle_stop(f->lc, late_id, NULL, "", &task, &e), 0);
+        json_decref(task);
+        json_decref(wait_status(f, late_id, "STOPPED"));
 }
 
 static void essential_exit_stops_the_others(void **state) {
@@ -732,6 +771,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(stop_during_launch_default_reason, setup, teardown),
                 cmocka_unit_test_setup_teardown(stop_during_launch_keeps_callers_reason, setup, teardown),
                 cmocka_unit_test_setup_teardown(stop_running_task_default_reason, setup, teardown),
+                cmocka_unit_test_setup_teardown(resync_does_not_judge_tasks_newer_than_its_snapshot, setup, teardown),
                 cmocka_unit_test_setup_teardown(essential_exit_stops_the_others, setup, teardown),
                 cmocka_unit_test_setup_teardown(depends_on_success_fails_fast, setup, teardown),
                 cmocka_unit_test_setup_teardown(healthy_without_health_check_fails, setup, teardown),
