@@ -370,6 +370,21 @@ static int collect_docs(struct rt_store *s, sqlite3_stmt *st, int col, json_t **
 
 /* ---- clusters ---- */
 
+/* The doc (column 0) and, when ret_priv is not NULL, the private record (column 1) of the row `st` is on. */
+static int row_docs(struct rt_store *s, sqlite3_stmt *st, json_t **ret_doc, json_t **ret_priv, struct err *e) {
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = doc_from_column(s, st, 0, &doc, e);
+        if (r >= 0 && ret_priv)
+                r = doc_from_column(s, st, 1, &priv, e);
+        if (r < 0)
+                return r;
+        *ret_doc = TAKE_PTR(doc);
+        if (ret_priv)
+                *ret_priv = TAKE_PTR(priv);
+        return 0;
+}
+
 int rt_cluster_get(struct rt_store *s, const char *region, const char *name, json_t **ret, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -714,16 +729,7 @@ int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **r
                 return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
         if (rc != SQLITE_ROW)
                 return db_error(s, e, "task lookup");
-        json_auto_t *doc = NULL;
-        json_auto_t *priv = NULL;
-        if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
-                return r;
-        if (ret_priv && (r = doc_from_column(s, st, 1, &priv, e)) < 0)
-                return r;
-        *ret_doc = TAKE_PTR(doc);
-        if (ret_priv)
-                *ret_priv = TAKE_PTR(priv);
-        return 0;
+        return row_docs(s, st, ret_doc, ret_priv, e);
 }
 
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e) {
@@ -797,12 +803,8 @@ int rt_task_active(struct rt_store *s, json_t **ret, struct err *e) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 json_t *doc, *priv;
-                if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
+                if ((r = row_docs(s, st, &doc, &priv, e)) < 0)
                         return r;
-                if ((r = doc_from_column(s, st, 1, &priv, e)) < 0) {
-                        json_decref(doc);
-                        return r;
-                }
                 json_array_append_new(arr, json_pack("{s:o, s:o}", "doc", doc, "private", priv));
         }
         if (rc != SQLITE_DONE)
@@ -858,16 +860,7 @@ int rt_service_get(struct rt_store *s, const char *region, const char *cluster, 
                 return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
         if (rc != SQLITE_ROW)
                 return db_error(s, e, "service lookup");
-        json_auto_t *doc = NULL;
-        json_auto_t *priv = NULL;
-        if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
-                return r;
-        if (ret_priv && (r = doc_from_column(s, st, 1, &priv, e)) < 0)
-                return r;
-        *ret_doc = TAKE_PTR(doc);
-        if (ret_priv)
-                *ret_priv = TAKE_PTR(priv);
-        return 0;
+        return row_docs(s, st, ret_doc, ret_priv, e);
 }
 
 int rt_service_put(struct rt_store *s, const char *region, const char *cluster, const json_t *doc,
