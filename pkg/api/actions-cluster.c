@@ -36,14 +36,7 @@ static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, stru
                                   e)) < 0)
                 return r;
         json_object_set_new(doc, "activeServicesCount", json_integer(active));
-        if (!with_tags)
-                return 0;
-        json_t *tags = NULL;
-        r = rt_tags_get(call->store, ecs_json_str(doc, "clusterArn", ""), &tags, e);
-        if (r < 0)
-                return r;
-        json_object_set_new(doc, "tags", tags);
-        return 0;
+        return with_tags ? api_doc_attach_tags(call, doc, "clusterArn", e) : 0;
 }
 
 int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -148,22 +141,7 @@ int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, str
         r = rt_cluster_list(call->store, call->region, after, limit + 1, &docs, e);
         if (r < 0)
                 return r;
-        json_auto_t *arns = json_array();
-        size_t i;
-        const json_t *doc;
-        json_array_foreach(docs, i, doc) {
-                if (i == (size_t) limit)
-                        break;
-                json_array_append_new(arns, json_string(ecs_json_str(doc, "clusterArn", "")));
-        }
-        *out = json_pack("{s:O}", "clusterArns", arns);
-        if (json_array_size(docs) > (size_t) limit) {
-                char next[ECS_PAGE_TOKEN_MAX];
-                const json_t *last = json_array_get(docs, (size_t) limit - 1);
-                r = ecs_page_token_encode("clusters", ecs_json_str(last, "clusterName", ""), next, sizeof(next));
-                ASSERT(r >= 0);
-                json_object_set_new(*out, "nextToken", json_string(next));
-        }
+        *out = api_arn_page(docs, limit, "clusterArns", "clusterArn", "clusters", "clusterName");
         return 0;
 }
 

@@ -43,6 +43,15 @@ static struct rt_scheduler *scheduler_or_fail(struct api_call *call, struct err 
         return s;
 }
 
+/* The cluster (ACTIVE) and the service name that an input's `cluster` and `service` members name. */
+static int service_of_input(struct api_call *call, const json_t *in, char *cluster, char *name, struct err *e) {
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        if (r >= 0)
+                r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e);
+        return r;
+}
+
 static int service_arn(struct api_call *call, const char *cluster, const char *name, char *buf, size_t size) {
         char resource[2 * ECS_NAME_MAX + 2];
         str_printf(resource, sizeof(resource), "%s/%s", cluster, name);
@@ -186,11 +195,8 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
         if (!sch)
                 return -ENOTSUP;
         char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = service_of_input(call, in, cluster, name, e);
         if (r < 0)
-                return r;
-        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
                 return r;
         struct rt_service_update u = {.desired_count = -1, .health_check_grace_s = -1};
         if (ecs_json_int(in, "desiredCount", &u.desired_count) && u.desired_count < 0)
@@ -220,11 +226,8 @@ int api_delete_service(struct api_call *call, const json_t *in, json_t **out, st
         if (!sch)
                 return -ENOTSUP;
         char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = service_of_input(call, in, cluster, name, e);
         if (r < 0)
-                return r;
-        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
                 return r;
         json_t *doc = NULL;
         r = rt_scheduler_delete(sch, call->region, cluster, name, json_is_true(json_object_get(in, "force")), &doc, e);
@@ -267,15 +270,9 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING"));
                         continue;
                 }
-                if (with_tags) {
-                        json_t *tags = NULL;
-                        if ((r = rt_tags_get(call->store, ecs_json_str(doc, "serviceArn", ""), &tags, e)) < 0) {
-                                json_decref(doc);
-                                return r;
-                        }
-                        json_object_set_new(doc, "tags", tags);
-                }
                 json_array_append_new(services, doc);
+                if (with_tags && (r = api_doc_attach_tags(call, doc, "serviceArn", e)) < 0)
+                        return r;
         }
         *out = json_pack("{s:O, s:O}", "services", services, "failures", failures);
         return 0;
@@ -305,22 +302,7 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
         json_auto_t *docs = NULL;
         if ((r = rt_service_list(call->store, &q, &docs, e)) < 0)
                 return r;
-        json_auto_t *arns = json_array();
-        size_t i;
-        const json_t *doc;
-        json_array_foreach(docs, i, doc) {
-                if (i == (size_t) limit)
-                        break;
-                json_array_append_new(arns, json_string(ecs_json_str(doc, "serviceArn", "")));
-        }
-        *out = json_pack("{s:O}", "serviceArns", arns);
-        if (json_array_size(docs) > (size_t) limit) {
-                char next[ECS_PAGE_TOKEN_MAX];
-                const json_t *last = json_array_get(docs, (size_t) limit - 1);
-                r = ecs_page_token_encode("ListServices", ecs_json_str(last, "serviceName", ""), next, sizeof(next));
-                ASSERT(r >= 0);
-                json_object_set_new(*out, "nextToken", json_string(next));
-        }
+        *out = api_arn_page(docs, limit, "serviceArns", "serviceArn", "ListServices", "serviceName");
         return 0;
 }
 
@@ -433,11 +415,8 @@ static json_t *deployment_full(struct api_call *call, const char *cluster, const
 
 int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1], name[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = service_of_input(call, in, cluster, name, e);
         if (r < 0)
-                return r;
-        if ((r = api_service_ref_name(call, cluster, ecs_json_str(in, "service", ""), name, e)) < 0)
                 return r;
         int limit;
         if ((r = ecs_page_max_results(in, SERVICE_DEPLOYMENTS_DEFAULT, 100, &limit, e)) < 0)

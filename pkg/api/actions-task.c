@@ -269,15 +269,9 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
                         continue;
                 }
                 json_object_del(doc, "tags");
-                if (with_tags) {
-                        json_t *tags = NULL;
-                        if ((r = rt_tags_get(call->store, ecs_json_str(doc, "taskArn", ""), &tags, e)) < 0) {
-                                json_decref(doc);
-                                return r;
-                        }
-                        json_object_set_new(doc, "tags", tags);
-                }
                 json_array_append_new(tasks, doc);
+                if (with_tags && (r = api_doc_attach_tags(call, doc, "taskArn", e)) < 0)
+                        return r;
         }
         *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
         return 0;

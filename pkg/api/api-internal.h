@@ -88,6 +88,15 @@ json_t *api_cluster_doc_new(const char *region, const char *account, const char 
  * Errors are InvalidParameterException. */
 int api_tags_validate(const json_t *tags, struct err *e);
 
+/* Set doc.tags to the stored tags of the resource whose ARN is doc's member `arn_key` (include: TAGS). */
+int api_doc_attach_tags(struct api_call *call, json_t *doc, const char *arn_key, struct err *e);
+
+/* A List* answer of ARNs from `docs`, the store's page asked with limit + 1 rows so that a row past `limit` tells
+ * that another page exists: {out_key: [each doc's arn_key]} and, when there is one, a nextToken of `token_kind`
+ * naming the last listed doc's `name_key`. A new reference. */
+json_t *api_arn_page(const json_t *docs, int limit, const char *out_key, const char *arn_key, const char *token_kind,
+                     const char *name_key);
+
 
 /* The lifecycle, or NULL before api_attach_lifecycle / without a backend. */
 struct rt_lifecycle *api_lifecycle(struct api *api);

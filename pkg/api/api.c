@@ -336,3 +336,33 @@ int api_tags_validate(const json_t *tags, struct err *e) {
         }
         return 0;
 }
+
+int api_doc_attach_tags(struct api_call *call, json_t *doc, const char *arn_key, struct err *e) {
+        json_t *tags = NULL;
+        int r = rt_tags_get(call->store, ecs_json_str(doc, arn_key, ""), &tags, e);
+        if (r < 0)
+                return r;
+        json_object_set_new(doc, "tags", tags);
+        return 0;
+}
+
+json_t *api_arn_page(const json_t *docs, int limit, const char *out_key, const char *arn_key, const char *token_kind,
+                     const char *name_key) {
+        json_t *arns = json_array();
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(docs, i, doc) {
+                if (i == (size_t) limit)
+                        break;
+                json_array_append_new(arns, json_string(ecs_json_str(doc, arn_key, "")));
+        }
+        json_t *out = json_pack("{s:o}", out_key, arns);
+        if (json_array_size(docs) > (size_t) limit) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                const json_t *last = json_array_get(docs, (size_t) limit - 1);
+                int r = ecs_page_token_encode(token_kind, ecs_json_str(last, name_key, ""), next, sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(out, "nextToken", json_string(next));
+        }
+        return out;
+}
