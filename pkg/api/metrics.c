@@ -122,6 +122,33 @@ static const struct {
          "Container start waits that a stop ended."},
 };
 
+/* The lifecycle's event-to-state lag ({"buckets": [{"le_ms", "count"}...], "sum_ms"}, buckets not cumulative, the
+ * last one +Inf) as a histogram in seconds. */
+static void render_event_lag(FILE *f, const char *backend, const json_t *lag) {
+        fputs("# HELP ecsd_event_to_state_lag_seconds From the backend seeing a container event (docker's event time, "
+              "a Kubernetes watch event's arrival) to the task's new state being stored.\n"
+              "# TYPE ecsd_event_to_state_lag_seconds histogram\n",
+              f);
+        uint64_t cumulative = 0;
+        size_t i;
+        const json_t *b;
+        json_array_foreach(json_object_get(lag, "buckets"), i, b) {
+                cumulative += (uint64_t) json_integer_value(json_object_get(b, "count"));
+                json_int_t le_ms = json_integer_value(json_object_get(b, "le_ms"));
+                if (le_ms < 0)
+                        fprintf(f, "ecsd_event_to_state_lag_seconds_bucket{backend=\"%s\",le=\"+Inf\"} %llu\n",
+                                backend, (unsigned long long) cumulative);
+                else
+                        fprintf(f, "ecsd_event_to_state_lag_seconds_bucket{backend=\"%s\",le=\"%g\"} %llu\n",
+                                backend, (double) le_ms / 1e3, (unsigned long long) cumulative);
+        }
+        fprintf(f,
+                "ecsd_event_to_state_lag_seconds_sum{backend=\"%s\"} %.3f\n"
+                "ecsd_event_to_state_lag_seconds_count{backend=\"%s\"} %llu\n",
+                backend, (double) json_integer_value(json_object_get(lag, "sum_ms")) / 1e3, backend,
+                (unsigned long long) cumulative);
+}
+
 static void render_lifecycle(FILE *f, struct rt_lifecycle *lc) {
         json_auto_t *c = rt_lifecycle_counters(lc);
         const char *backend = ecs_json_str(c, "backend", "none");
@@ -148,6 +175,7 @@ static void render_lifecycle(FILE *f, struct rt_lifecycle *lc) {
         json_object_foreach(json_object_get(c, "stops_by_code"), key, v)
                 fprintf(f, "ecsd_task_stops_total{backend=\"%s\",stop_code=\"%s\"} %lld\n", backend, key,
                         (long long) json_integer_value(v));
+        render_event_lag(f, backend, json_object_get(c, "event_lag"));
         json_t *stats = json_object_get(c, "backend_stats");
         json_object_foreach(stats, key, v) {
                 if (!json_is_integer(v))

@@ -46,12 +46,13 @@ void docker_events_parse_line(const char *line, size_t len, const struct docker_
         }
         const char *action = ecs_json_str(ev, "Action", ecs_json_str(ev, "status", ""));
         const json_t *attrs = json_object_get(json_object_get(ev, "Actor"), "Attributes");
-        int64_t nano;
-        if (ret_time_ms && ecs_json_int(ev, "timeNano", &nano))
+        int64_t nano = 0;
+        if (ecs_json_int(ev, "timeNano", &nano) && ret_time_ms)
                 *ret_time_ms = nano / 1000000;
         struct rt_container_event out = {
                 .task_id = ecs_json_str(attrs, DOCKER_LABEL_TASK_ID, NULL),
                 .container = ecs_json_str(attrs, "com.amazonaws.ecs.container-name", NULL),
+                .observed_ms = nano > 0 ? nano / 1000000 : 0,
         };
         if (!out.task_id || !out.container)
                 return;

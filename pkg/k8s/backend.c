@@ -269,7 +269,8 @@ static void pending_add(struct pending_list *l, enum rt_event_kind kind, const c
                               .container = container ? xstrdup(container) : NULL,
                               .reason = reason ? xstrdup(reason) : NULL};
         p->ev = (struct rt_container_event){.kind = kind, .task_id = p->task_id, .container = p->container,
-                                            .exit_code = exit_code, .health = health, .reason = p->reason};
+                                            .exit_code = exit_code, .health = health, .reason = p->reason,
+                                            .observed_ms = time_now_ms()};
 }
 
 static void pending_deliver(struct k8s_backend *b, struct pending_list *l) {

@@ -112,4 +112,6 @@ struct rt_container_event {
         int exit_code;         /* RT_EVENT_DIE */
         const char *health;    /* RT_EVENT_HEALTH: "HEALTHY" or "UNHEALTHY" */
         const char *reason;    /* RT_EVENT_GONE: a sentence for stoppedReason */
+        int64_t observed_ms;   /* wall-clock ms when the backend saw it (docker's timeNano, a watch event's arrival);
+                                * 0: unknown. The lifecycle measures its event-to-state lag from it. */
 };

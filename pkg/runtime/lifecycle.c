@@ -38,6 +38,10 @@ static const char *const stop_codes[] = {"EssentialContainerExited", "UserInitia
  * it before asking the backend directly. */
 #define EXIT_CODE_WAIT_MS 2000
 #define LOG_CAPTURE_CAP (1024 * 1024)
+/* Upper bounds (ms) of the event-to-state lag histogram: from the moment the backend saw a container event to the
+ * moment the task's new state was stored. +Inf is the last slot. */
+static const int64_t lag_bound_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+#define N_LAG_BOUNDS (sizeof(lag_bound_ms) / sizeof(lag_bound_ms[0]))
 
 enum cstate { C_NONE, C_RUNNING, C_STOPPED };
 
@@ -96,6 +100,8 @@ struct rt_lifecycle {
         void *subscriber_data;
         uint64_t next_seq;            /* creation order of tasks, for rt_lifecycle_tasks */
         uint64_t stops[N_STOP_CODES + 1]; /* tasks finalized STOPPED, by stop code; the last slot is any other */
+        uint64_t lag_count[N_LAG_BOUNDS + 1]; /* applied events by lag bucket (not cumulative); the last is +Inf */
+        int64_t lag_sum_ms;
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
@@ -1158,6 +1164,20 @@ static void workload_gone(struct rt_lifecycle *lc, struct task *t, const char *r
         begin_stop(lc, t);
 }
 
+/* Count one applied event's lag (lock held): the time from the backend seeing it to its state being stored. */
+static void observe_lag(struct rt_lifecycle *lc, int64_t observed_ms) {
+        if (observed_ms <= 0)
+                return;
+        int64_t lag = time_now_ms() - observed_ms;
+        if (lag < 0)
+                lag = 0; /* the engine's clock and ours are one clock here; a negative lag is rounding */
+        size_t i = 0;
+        while (i < N_LAG_BOUNDS && lag > lag_bound_ms[i])
+                i++;
+        lc->lag_count[i]++;
+        lc->lag_sum_ms += lag;
+}
+
 void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event *ev) {
         if (!ev->task_id || (!ev->container && ev->kind != RT_EVENT_GONE))
                 return;
@@ -1206,6 +1226,7 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
         }
         bool health_changed = sync_container_doc(t, c);
         task_save(lc, t);
+        observe_lag(lc, ev->observed_ms);
         if (health_changed)
                 publish(lc, t);
         if (ev->kind == RT_EVENT_DIE && c->essential && !t->worker && !t->stopping) {
@@ -1382,8 +1403,13 @@ json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         for (size_t i = 0; i <= N_STOP_CODES; i++)
                 json_object_set_new(stops, i < N_STOP_CODES ? stop_codes[i] : "other",
                                     json_integer((json_int_t) lc->stops[i]));
-        json_t *out = json_pack("{s:s, s:I, s:i, s:o, s:o}", "backend", lc->be->name, "live_tasks", live, "workers",
-                                lc->n_workers, "tasks_by_status", by_status, "stops_by_code", stops);
+        json_t *lag = json_array();
+        for (size_t i = 0; i <= N_LAG_BOUNDS; i++)
+                json_array_append_new(lag, json_pack("{s:I, s:I}", "le_ms", i < N_LAG_BOUNDS ? lag_bound_ms[i] : -1,
+                                                     "count", (json_int_t) lc->lag_count[i]));
+        json_t *out = json_pack("{s:s, s:I, s:i, s:o, s:o, s:{s:o, s:I}}", "backend", lc->be->name, "live_tasks", live,
+                                "workers", lc->n_workers, "tasks_by_status", by_status, "stops_by_code", stops,
+                                "event_lag", "buckets", lag, "sum_ms", (json_int_t) lc->lag_sum_ms);
         pthread_mutex_unlock(&lc->lock);
         if (lc->be->counters)
                 json_object_set_new(out, "backend_stats", lc->be->counters(lc->be->impl));

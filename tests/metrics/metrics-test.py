@@ -5,7 +5,8 @@ known set of ECS calls with the real AWS CLI (successes, a ClusterNotFoundExcept
 action, malformed JSON), then parses /_ecsd/metrics with prometheus_client's own text parser, the one a Prometheus
 client library ships, and checks the exact counts, the histogram's shape, and that the metadata listener does not
 serve it. Then it runs one task whose essential container exits 3 and checks the task gauges by lastStatus and that
-exactly one EssentialContainerExited stop was counted. Run with the test virtualenv's Python (prometheus_client is pinned in tests/e2e/requirements.txt).
+exactly one EssentialContainerExited stop was counted, and that the container's events were counted in the
+event-to-state lag histogram. Run with the test virtualenv's Python (prometheus_client is pinned in tests/e2e/requirements.txt).
 """
 import json
 import os
@@ -71,6 +72,18 @@ def main() -> None:
                     fail(f"no {typ} {name}")
                 return {s.labels[label]: s.value for s in fam.samples if not s.name.endswith("_created")}
 
+            def lag_samples(families: dict) -> tuple:
+                """The event-to-state lag histogram: ([(le, cumulative count)...], count, sum)."""
+                fam = families.get("ecsd_event_to_state_lag_seconds")
+                if not fam or fam.type != "histogram":
+                    fail("no histogram ecsd_event_to_state_lag_seconds")
+                buckets = [(s.labels["le"], s.value) for s in fam.samples if s.name.endswith("_bucket")]
+                count = [s.value for s in fam.samples if s.name.endswith("_count")]
+                total = [s.value for s in fam.samples if s.name.endswith("_sum")]
+                if len(count) != 1 or len(total) != 1 or not buckets:
+                    fail(f"ecsd_event_to_state_lag_seconds has samples {fam.samples}")
+                return buckets, count[0], total[0]
+
             aws("create-cluster", "--cluster-name", "m1")
             aws("create-cluster", "--cluster-name", "m2")
             aws("describe-clusters", "--clusters", "m1")
@@ -119,6 +132,8 @@ def main() -> None:
                 fail("no gauge ecsd_tasks_live = 0")
             if by_label(families, "ecsd_tasks", "last_status", "gauge") != {}:
                 fail("ecsd_tasks has samples before any task ran")
+            if lag_samples(families)[1] != 0:
+                fail("ecsd_event_to_state_lag_seconds counted events before any task ran")
             codes = ("EssentialContainerExited", "UserInitiated", "TaskFailedToStart", "ServiceSchedulerInitiated")
             want_stops = {c: 0 for c in codes + ("other",)}
             stops = by_label(families, "ecsd_task_stops", "stop_code", "counter")
@@ -137,6 +152,12 @@ def main() -> None:
             tasks = by_label(families, "ecsd_tasks", "last_status", "gauge")
             if tasks != {}:
                 fail(f"ecsd_tasks is {tasks} after the task STOPPED, want no live task")
+            # The container's start and die events were applied: each one's lag was counted.
+            buckets, lag_count, lag_sum = lag_samples(families)
+            if lag_count < 2 or buckets[-1] != ("+Inf", lag_count) or lag_sum < 0:
+                fail(f"event-to-state lag after one task: count {lag_count}, buckets {buckets}, sum {lag_sum}")
+            if [v for _, v in buckets] != sorted(v for _, v in buckets):
+                fail(f"event-to-state lag buckets are not cumulative: {buckets}")
             want_stops["EssentialContainerExited"] = 1
             stops = by_label(families, "ecsd_task_stops", "stop_code", "counter")
             if stops != want_stops:
