@@ -149,6 +149,8 @@ int api_cluster_active(struct api_call *call, const char *ref, char *name, json_
         int r = ecs_cluster_ref_resolve(ref, call->region, call->account, name, e);
         if (r < 0)
                 return r;
+        if (!ret)
+                return rt_cluster_check_active(call->store, call->region, name, e);
         json_auto_t *doc = NULL;
         r = rt_cluster_get(call->store, call->region, name, &doc, e);
         if (r < 0)

@@ -32,6 +32,16 @@ static int task_ref_id(struct api_call *call, const char *ref, char *cluster, ch
         return str_printf(id, id_size, "%s", tail);
 }
 
+/* Whether the task of ARN `task_arn` belongs to `cluster` in the call's region. */
+static bool task_in_cluster(struct api_call *call, const char *cluster, const char *task_arn) {
+        struct ecs_arn arn;
+        if (ecs_arn_parse(task_arn, &arn, NULL) < 0 || strcmp(arn.region, call->region) != 0)
+                return false;
+        char expect[ECS_NAME_MAX + 2];
+        str_printf(expect, sizeof(expect), "%s/", cluster);
+        return strncmp(arn.resource, expect, strlen(expect)) == 0;
+}
+
 /* The stored task `ref` names, when it belongs to `cluster` in the call's region. */
 static int task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
         char arn_cluster[ECS_NAME_MAX + 1], id[72];
@@ -44,14 +54,52 @@ static int task_find(struct api_call *call, const char *cluster, const char *ref
         int r = rt_task_get(call->store, id, &doc, NULL, &ignored);
         if (r < 0)
                 return r;
-        struct ecs_arn arn;
-        if (ecs_arn_parse(ecs_json_str(doc, "taskArn", ""), &arn, NULL) < 0 || strcmp(arn.region, call->region) != 0)
-                return -ENOENT;
-        char expect[ECS_NAME_MAX + 2];
-        str_printf(expect, sizeof(expect), "%s/", cluster);
-        if (strncmp(arn.resource, expect, strlen(expect)) != 0)
+        if (!task_in_cluster(call, cluster, ecs_json_str(doc, "taskArn", "")))
                 return -ENOENT;
         *ret = TAKE_PTR(doc);
+        return 0;
+}
+
+/* task_find's twin for serving the stored text as it is (rt_task_doc_text): the text in *ret, its length in
+ * *ret_len. The ARN is read from the text's start, where the lifecycle writes it (see doc_text_arn); a document that
+ * does not start so is decoded for it. */
+static bool doc_text_arn(const char *text, char *buf, size_t size) {
+        static const char prefix[] = "{\"taskArn\":\"";
+        if (strncmp(text, prefix, sizeof(prefix) - 1) != 0)
+                return false;
+        const char *p = text + sizeof(prefix) - 1;
+        const char *q = strchr(p, '"');
+        if (!q || (size_t) (q - p) >= size || memchr(p, '\\', (size_t) (q - p)))
+                return false;
+        memcpy(buf, p, (size_t) (q - p));
+        buf[q - p] = '\0';
+        return true;
+}
+
+static int task_find_text(struct api_call *call, const char *cluster, const char *ref, char **ret, size_t *ret_len) {
+        char arn_cluster[ECS_NAME_MAX + 1], id[72];
+        if (task_ref_id(call, ref, arn_cluster, id, sizeof(id)) < 0)
+                return -EINVAL;
+        if (arn_cluster[0] && strcmp(arn_cluster, cluster) != 0)
+                return -ENOENT;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        struct err ignored = {0};
+        int r = rt_task_doc_text(call->store, id, &text, &len, &ignored);
+        if (r < 0)
+                return r;
+        char arn[ECS_ARN_MAX + 1];
+        bool owned;
+        if (doc_text_arn(text, arn, sizeof(arn)))
+                owned = task_in_cluster(call, cluster, arn);
+        else {
+                json_auto_t *doc = json_loadb(text, len, 0, NULL);
+                owned = task_in_cluster(call, cluster, ecs_json_str(doc, "taskArn", ""));
+        }
+        if (!owned)
+                return -ENOENT;
+        *ret = TAKE_PTR(text);
+        *ret_len = len;
         return 0;
 }
 
@@ -245,10 +293,13 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
         return 0;
 }
 
+/* The answer is written as text: {"tasks":[...],"failures":[...]}, each task its stored document as it is, byte for
+ * byte what decoding and encoding it again would give (the store wrote it with the same encoder), so a describe
+ * costs no JSON work per task. A document holding tags (RunTask --tags) is decoded, since the answer carries tags
+ * only with include TAGS, and then from the tags table. */
 int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, NULL, e);
         if (r < 0)
                 return r;
         const json_t *refs = json_object_get(in, "tasks");
@@ -257,30 +308,44 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
         if (json_array_size(refs) == 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "Tasks cannot be empty.");
         bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
-        json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
-        size_t i;
+        struct api_body *b = &call->body;
+        static const char head[] = "{\"tasks\":[", middle[] = "],\"failures\":";
+        api_body_append(b, head, sizeof(head) - 1);
+        size_t n = 0, i;
         const json_t *ref;
         json_array_foreach(refs, i, ref) {
-                json_t *doc = NULL;
-                if (task_find(call, cluster, json_string_value(ref), &doc) < 0) {
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                if (task_find_text(call, cluster, json_string_value(ref), &text, &len) < 0) {
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", json_string_value(ref),
                                                                   "reason", "MISSING"));
                         continue;
                 }
+                if (n++)
+                        api_body_append(b, ",", 1);
+                if (!with_tags && !memmem(text, len, "\"tags\":", 7)) {
+                        api_body_append(b, text, len);
+                        continue;
+                }
+                json_auto_t *doc = json_loadb(text, len, 0, NULL);
+                if (!doc)
+                        return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
                 json_object_del(doc, "tags");
-                json_array_append_new(tasks, doc);
                 if (with_tags && (r = api_doc_attach_tags(call, doc, "taskArn", e)) < 0)
                         return r;
+                api_body_append_json(b, doc);
         }
-        *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
+        api_body_append(b, middle, sizeof(middle) - 1);
+        api_body_append_json(b, failures);
+        api_body_append(b, "}", 1);
+        *out = NULL;
         return 0;
 }
 
 int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, NULL, e);
         if (r < 0)
                 return r;
         int limit;

@@ -9,6 +9,9 @@
 #include "ecs.h"
 #include "store.h"
 
+/* Regions found without a lock (see struct api); more regions work, through the lock. */
+#define API_REGIONS_FAST 16
+
 struct api {
         char region[ECS_REGION_MAX + 1];
         char account[ECS_ACCOUNT_MAX + 1];
@@ -22,12 +25,23 @@ struct api {
          * deleted. */
         pthread_rwlock_t clusters_lock;
 
-        /* Regions whose "default" cluster is known to exist, so it is created once per region, not per call. */
+        /* Regions whose "default" cluster is known to exist, so it is created once per region, not per call.
+         * `regions` grows under `regions_lock`; its first API_REGIONS_FAST entries are also copied to `fast_regions`,
+         * and published by a release store of `n_fast`, so that every call after the first in a region finds its
+         * region without a lock shared by all the HTTP threads. */
         pthread_mutex_t regions_lock;
         char (*regions)[ECS_REGION_MAX + 1];
         size_t n_regions;
+        char fast_regions[API_REGIONS_FAST][ECS_REGION_MAX + 1];
+        size_t n_fast; /* atomic */
 
         struct api_metrics *metrics; /* owned; counters for /_ecsd/metrics */
+};
+
+/* A response body built as text (api_body_*): what an action writes when it serves stored documents as they are. */
+struct api_body {
+        char *buf; /* owned; NUL-terminated */
+        size_t len, cap;
 };
 
 /* One API call: the region it was signed for and what it may touch. */
@@ -36,6 +50,9 @@ struct api_call {
         const char *region;
         const char *account;
         struct rt_store *store;
+        /* An action may answer with text instead of a json_t: it fills `body` and leaves *out NULL. The text must be
+         * what json_dumps(JSON_COMPACT) of the equivalent object gives, byte for byte. */
+        struct api_body body;
 };
 
 /* A handler gets the shape-checked input (only members the model knows; borrowed) and returns a new response
@@ -73,7 +90,8 @@ int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, st
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
- * (ECS_NAME_MAX + 1 bytes) and its document in *ret. Unknown or INACTIVE: ClusterNotFoundException. */
+ * (ECS_NAME_MAX + 1 bytes) and its document in *ret (ret NULL: only check it, without reading the document).
+ * Unknown or INACTIVE: ClusterNotFoundException. */
 int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
 
 /* Resolve a service reference (a name, or an ARN service/CLUSTER/NAME or service/NAME of the call's region and
@@ -127,6 +145,10 @@ void api_metrics_free(struct api_metrics *m);
 void api_metrics_observe(struct api_metrics *m, size_t action, int kind, int64_t duration_us);
 /* GET /_ecsd/metrics in the Prometheus text format. False when the path is not it. */
 bool api_metrics_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+
+/* Append `n` bytes of `text`, or the compact JSON of `v` (as json_dumps(v, JSON_COMPACT) writes it), to `b`. */
+void api_body_append(struct api_body *b, const char *text, size_t n);
+void api_body_append_json(struct api_body *b, const json_t *v);
 
 /* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body);

@@ -112,6 +112,10 @@ void api_free(struct api *api) {
 
 /* Make sure the region's "default" cluster exists; the store write happens once per region per process. */
 static int region_ensure(struct api *api, const char *region, struct err *e) {
+        size_t n_fast = __atomic_load_n(&api->n_fast, __ATOMIC_ACQUIRE);
+        for (size_t i = 0; i < n_fast; i++)
+                if (strcmp(api->fast_regions[i], region) == 0)
+                        return 0;
         pthread_mutex_lock(&api->regions_lock);
         for (size_t i = 0; i < api->n_regions; i++)
                 if (strcmp(api->regions[i], region) == 0) {
@@ -125,6 +129,11 @@ static int region_ensure(struct api *api, const char *region, struct err *e) {
                 if (!api->regions)
                         abort();
                 memcpy(api->regions[api->n_regions++], region, strlen(region) + 1);
+                size_t n = api->n_fast; /* only written under regions_lock */
+                if (n < API_REGIONS_FAST) {
+                        memcpy(api->fast_regions[n], region, strlen(region) + 1);
+                        __atomic_store_n(&api->n_fast, n + 1, __ATOMIC_RELEASE);
+                }
         }
         pthread_mutex_unlock(&api->regions_lock);
         return r;
@@ -165,6 +174,32 @@ static void request_id_new(char out[37]) {
         b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
         snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void api_body_append(struct api_body *b, const char *text, size_t n) {
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 1024;
+                while (cap < b->len + n + 1)
+                        cap *= 2;
+                char *buf = realloc(b->buf, cap);
+                if (!buf)
+                        abort();
+                b->buf = buf;
+                b->cap = cap;
+        }
+        memcpy(b->buf + b->len, text, n);
+        b->len += n;
+        b->buf[b->len] = '\0';
+}
+
+static int body_dump_cb(const char *text, size_t n, void *ud) {
+        api_body_append(ud, text, n);
+        return 0;
+}
+
+void api_body_append_json(struct api_body *b, const json_t *v) {
+        if (json_dump_callback(v, body_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+                abort(); /* only fails on out-of-memory */
 }
 
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body) {
@@ -213,8 +248,9 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
 }
 
 /* Decode, check and dispatch one ECS call. Returns the handler's output or fails with `e`. */
-static int handle_ecs(struct api *api, const struct api_request *req, const char *region, const char **ret_action,
+static int handle_ecs(struct api *api, const struct api_request *req, struct api_call *call, const char **ret_action,
                       size_t *ret_index, json_t **out, struct err *e) {
+        const char *region = call->region;
         if (strcmp(req->method, "POST") != 0)
                 return err_set(e, -EINVAL, ERR_KIND_UNKNOWN_OPERATION,
                                "ecsd serves the ECS API only as POST / (AWS JSON 1.1); got %s.", req->method);
@@ -257,8 +293,7 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
         if (!api_lifecycle(api) && (strcmp(action->name, "RunTask") == 0 || strcmp(action->name, "StartTask") == 0 ||
                                 strcmp(action->name, "StopTask") == 0))
                 return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
-        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
-        return action->fn(&call, checked, out, e);
+        return action->fn(call, checked, out, e);
 }
 
 static int64_t mono_us(void) {
@@ -296,13 +331,20 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
         size_t action_index = ARRAY_SIZE(actions);
         struct err e = {0};
         json_auto_t *out = NULL;
-        int r = handle_ecs(api, req, region, &action, &action_index, &out, &e);
+        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
+        int r = handle_ecs(api, req, &call, &action, &action_index, &out, &e);
         if (r < 0) {
                 respond_error(resp, &e);
                 if (e.kind == ERR_KIND_INTERNAL)
                         log_error("api", "\"request failed\" action=%s region=%s error=\"%s\"", action, region, e.msg);
+        } else if (!out && call.body.buf) {
+                resp->status = 200;
+                resp->content_type = "application/x-amz-json-1.1";
+                resp->body = TAKE_PTR(call.body.buf);
+                resp->body_len = call.body.len;
         } else
                 api_respond_json(resp, 200, "application/x-amz-json-1.1", out);
+        free(call.body.buf);
         api_metrics_observe(api->metrics, action_index, r < 0 ? e.kind : -1, mono_us() - start_us);
         log_debug("api", "\"request\" action=%s region=%s status=%u duration_ms=%lld request_id=%s", action, region,
                   resp->status, (long long) (time_mono_ms() - start), resp->request_id);

@@ -22,18 +22,35 @@
 /* The lock file in the state directory (see dir_lock). */
 #define STORE_LOCK_FILE "ecsd.lock"
 
+/* Distinct SQL texts the statement cache holds at most (see prepare). The store has a few dozen. */
+#define STMT_CACHE_MAX 256
+
+struct stmt_slot {
+        uint64_t hash;
+        char *sql;
+        sqlite3_stmt *st;
+};
+
 struct rt_store {
         pthread_mutex_t lock;
         sqlite3 *db;
         int lock_fd; /* holds the state directory's lock; -1 for :memory: */
+
+        /* Every statement prepare() made, by its SQL text, kept for the life of the connection (under `lock`). */
+        struct stmt_slot *stmts;
+        size_t n_stmts, cap_stmts;
 };
 
-/* The sqlite statement cleanup lives here rather than in base.h because only the store speaks SQL. */
-static void stmt_finalizep(sqlite3_stmt **st) {
-        if (*st)
-                sqlite3_finalize(*st);
+/* The sqlite statement cleanup lives here rather than in base.h because only the store speaks SQL. Statements come
+ * from the cache (prepare), so the cleanup does not finalize one: it resets it and drops its bindings, so that it
+ * holds no read transaction open and no bound text, ready for the next call. */
+static void stmt_releasep(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
 }
-#define _cleanup_stmt_ _cleanup_(stmt_finalizep)
+#define _cleanup_stmt_ _cleanup_(stmt_releasep)
 
 /* Hold the connection lock until the end of the enclosing scope. Declared before any statement variable, so that
  * statements are finalized (cleanups run in reverse order) while the lock is still held. */
@@ -98,14 +115,53 @@ static int exec_sql(struct rt_store *s, const char *sql, struct err *e) {
         return 0;
 }
 
+static uint64_t sql_hash(const char *sql) {
+        uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *) sql; *p; p++)
+                h = (h ^ *p) * 1099511628211ULL;
+        return h;
+}
+
+/* The prepared statement for `sql` (lock held), in *ret; release it with the _cleanup_stmt_ variable it is stored in
+ * (reset, not finalized). SQLite compiles a text once per connection: the first call prepares it and keeps it, later
+ * calls reuse it (parsing and planning was a fifth of a small API call's time). So `sql` must be constant text, with
+ * values bound as parameters, never formatted into it; STMT_CACHE_MAX bounds the distinct texts. A statement is
+ * used by one caller at a time, which the store lock gives, as long as one locked step does not prepare the text it
+ * is already stepping (that is refused). Statements survive schema changes (SQLite re-prepares them itself). */
 static int prepare(struct rt_store *s, const char *sql, sqlite3_stmt **ret, struct err *e) {
-        if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
+        uint64_t h = sql_hash(sql);
+        for (size_t i = 0; i < s->n_stmts; i++) {
+                struct stmt_slot *slot = &s->stmts[i];
+                if (slot->hash != h || strcmp(slot->sql, sql) != 0)
+                        continue;
+                if (sqlite3_stmt_busy(slot->st))
+                        return err_set(e, -EBUSY, ERR_KIND_INTERNAL,
+                                       "state store: a statement was prepared again while it was being stepped");
+                *ret = slot->st;
+                return 0;
+        }
+        if (s->n_stmts == STMT_CACHE_MAX)
+                return err_set(e, -ENOSPC, ERR_KIND_INTERNAL,
+                               "state store: more than %d distinct SQL statements (SQL must be constant text)",
+                               STMT_CACHE_MAX);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
                 return db_error(s, e, "prepare");
+        if (s->n_stmts == s->cap_stmts) {
+                size_t cap = s->cap_stmts ? s->cap_stmts * 2 : 32;
+                struct stmt_slot *v = realloc(s->stmts, cap * sizeof(*v));
+                if (!v)
+                        abort();
+                s->stmts = v;
+                s->cap_stmts = cap;
+        }
+        s->stmts[s->n_stmts++] = (struct stmt_slot){.hash = h, .sql = xstrdup(sql), .st = st};
+        *ret = st;
         return 0;
 }
 
 static int user_version(struct rt_store *s, int *ret, struct err *e) {
-        sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prepare(s, "PRAGMA user_version", &st, e);
         if (r < 0)
                 return r;
@@ -113,7 +169,6 @@ static int user_version(struct rt_store *s, int *ret, struct err *e) {
                 *ret = sqlite3_column_int(st, 0);
         else
                 r = db_error(s, e, "user_version");
-        sqlite3_finalize(st);
         return r;
 }
 
@@ -318,6 +373,11 @@ int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e) {
 void rt_store_free(struct rt_store *s) {
         if (!s)
                 return;
+        for (size_t i = 0; i < s->n_stmts; i++) {
+                sqlite3_finalize(s->stmts[i].st);
+                free(s->stmts[i].sql);
+        }
+        free(s->stmts);
         sqlite3_close(s->db);
         if (s->lock_fd >= 0)
                 close(s->lock_fd); /* after the database is closed: the next ecsd may open it at once */
@@ -398,6 +458,22 @@ int rt_cluster_get(struct rt_store *s, const char *region, const char *name, jso
                 else if (rc == SQLITE_DONE)
                         r = err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
                 else
+                        r = db_error(s, e, "cluster lookup");
+        }
+        return r;
+}
+
+int rt_cluster_check_active(struct rt_store *s, const char *region, const char *name, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT 1 FROM clusters WHERE region = ? AND name = ? AND status = 'ACTIVE'", &st, e);
+        if (r >= 0) {
+                bind_text(st, 1, region);
+                bind_text(st, 2, name);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE)
+                        r = err_set(e, -ENOENT, ERR_KIND_CLUSTER_NOT_FOUND, "Cluster not found.");
+                else if (rc != SQLITE_ROW)
                         r = db_error(s, e, "cluster lookup");
         }
         return r;
@@ -732,11 +808,53 @@ int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **r
         return row_docs(s, st, ret_doc, ret_priv, e);
 }
 
+int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret_len, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc FROM tasks WHERE id = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "task lookup");
+        const char *text = (const char *) sqlite3_column_text(st, 0);
+        size_t len = (size_t) sqlite3_column_bytes(st, 0);
+        if (!text)
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, text, len + 1);
+        *ret = copy;
+        *ret_len = len;
+        return 0;
+}
+
+/* The task's ARN at the start of a stored document's text (the first `n` bytes of it) into `buf`. The lifecycle
+ * writes taskArn as the document's first member, and an ARN holds no character that JSON escapes, so the text between
+ * its quotes is the ARN. False for a document written otherwise. */
+static bool doc_prefix_arn(const char *text, size_t n, char *buf, size_t size) {
+        static const char prefix[] = "{\"taskArn\":\"";
+        size_t plen = sizeof(prefix) - 1;
+        if (!text || n < plen || memcmp(text, prefix, plen) != 0)
+                return false;
+        const char *p = text + plen;
+        const char *q = memchr(p, '"', n - plen);
+        if (!q || (size_t) (q - p) >= size || memchr(p, '\\', (size_t) (q - p)))
+                return false;
+        memcpy(buf, p, (size_t) (q - p));
+        buf[q - p] = '\0';
+        return true;
+}
+
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* Only the start of each document is read (see doc_prefix_arn): SQLite's JSON parser over a whole document
+         * per row was most of a ListTasks, and every mention of `doc` in a statement copies it out of its pages. */
         int r = prepare(s,
-                        "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE region = ?1 AND cluster = ?2"
+                        "SELECT id, substr(doc, 1, 512) FROM tasks WHERE region = ?1 AND cluster = ?2"
                         " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
                         " AND (?5 IS NULL OR desired = ?5) AND (?6 IS NULL OR launch_type = ?6) AND id > ?7"
                         " AND (?9 IS NULL OR grp = ?9) ORDER BY id LIMIT ?8",
@@ -754,8 +872,21 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
         bind_text(st, 9, q->group);
         json_auto_t *arr = json_array();
         int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                json_array_append_new(arr, json_string((const char *) sqlite3_column_text(st, 0)));
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                char arn[ECS_ARN_MAX + 1];
+                const char *head = (const char *) sqlite3_column_text(st, 1);
+                if (doc_prefix_arn(head, (size_t) sqlite3_column_bytes(st, 1), arn, sizeof(arn))) {
+                        json_array_append_new(arr, json_string(arn));
+                        continue;
+                }
+                _cleanup_stmt_ sqlite3_stmt *one = NULL;
+                if ((r = prepare(s, "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE id = ?", &one, e)) < 0)
+                        return r;
+                bind_text(one, 1, (const char *) sqlite3_column_text(st, 0));
+                if (sqlite3_step(one) != SQLITE_ROW)
+                        return db_error(s, e, "task list");
+                json_array_append_new(arr, json_string((const char *) sqlite3_column_text(one, 0)));
+        }
         if (rc != SQLITE_DONE)
                 return db_error(s, e, "task list");
         *ret = TAKE_PTR(arr);

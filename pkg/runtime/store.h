@@ -23,6 +23,8 @@ void rt_store_free(struct rt_store *s);
 /* ---- clusters: one row per (region, name); status ACTIVE or INACTIVE ---- */
 
 int rt_cluster_get(struct rt_store *s, const char *region, const char *name, json_t **ret, struct err *e);
+/* 0 when the cluster exists and is ACTIVE, else -ENOENT (ERR_KIND_CLUSTER_NOT_FOUND); reads no document. */
+int rt_cluster_check_active(struct rt_store *s, const char *region, const char *name, struct err *e);
 /* Insert or replace the cluster; `doc` must carry clusterArn and status. */
 int rt_cluster_put(struct rt_store *s, const char *region, const char *name, const json_t *doc, struct err *e);
 /* Insert the cluster only when no row of that name exists (used for each region's "default" cluster). */
@@ -86,6 +88,9 @@ struct rt_task_row {
 int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e);
 /* The task's documents; ret_priv may be NULL. -ENOENT (ERR_KIND_NOT_FOUND) when there is no such task. */
 int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **ret_priv, struct err *e);
+/* The task's document as the stored compact JSON text (what json_dumps(doc, JSON_COMPACT) gave), for serving it
+ * without decoding it: a new NUL-terminated string in *ret (free it), its length in *ret_len. -ENOENT as above. */
+int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret_len, struct err *e);
 
 struct rt_task_query {
         const char *region;

@@ -296,6 +296,72 @@ static void old_state_directory_upgrades_in_place(void **state) {
         }
 }
 
+/* ListTasks' ARNs come from each stored document's first member when the lifecycle wrote taskArn first, else from
+ * the decoded document; DescribeTasks' stored text is the document exactly as encoded; a cluster check reads the
+ * status alone. Each call runs many times over, on statements the store keeps prepared. */
+static void task_reads_without_decoding(void **state) {
+        (void) state;
+        struct rt_store *s = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_store_open(":memory:", &s, &e), 0);
+        static const char *const docs[] = {
+                "{\"taskArn\":\"arn:aws:ecs:us-east-1:000000000000:task/default/a1\",\"lastStatus\":\"STOPPED\","
+                "\"desiredStatus\":\"STOPPED\",\"createdAt\":1764800000.123,\"note\":\"\\u00e9\\\"x\"}",
+                "{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\","
+                "\"taskArn\":\"arn:aws:ecs:us-east-1:000000000000:task/default/a2\"}",
+        };
+        static const char *const ids[] = {"a1", "a2"};
+        for (size_t i = 0; i < 2; i++) {
+                json_t *doc = json_loads(docs[i], 0, NULL);
+                json_t *priv = json_object();
+                assert_non_null(doc);
+                struct rt_task_row row = {.id = ids[i], .region = "us-east-1", .cluster = "default", .family = "f",
+                                          .doc = doc, .priv = priv};
+                assert_int_equal(rt_task_put(s, &row, &e), 0);
+                json_decref(doc);
+                json_decref(priv);
+        }
+        for (int round = 0; round < 200; round++) {
+                json_t *arns = NULL;
+                struct rt_task_query q = {.region = "us-east-1", .cluster = "default", .desired = "STOPPED",
+                                          .limit = 10};
+                assert_int_equal(rt_task_list(s, &q, &arns, &e), 0);
+                assert_int_equal(json_array_size(arns), 2);
+                assert_string_equal(json_string_value(json_array_get(arns, 0)),
+                                    "arn:aws:ecs:us-east-1:000000000000:task/default/a1");
+                assert_string_equal(json_string_value(json_array_get(arns, 1)),
+                                    "arn:aws:ecs:us-east-1:000000000000:task/default/a2");
+                json_decref(arns);
+                for (size_t i = 0; i < 2; i++) {
+                        char *text = NULL;
+                        size_t len = 0;
+                        assert_int_equal(rt_task_doc_text(s, ids[i], &text, &len, &e), 0);
+                        json_t *doc = json_loads(docs[i], 0, NULL);
+                        char *want = json_dumps(doc, JSON_COMPACT);
+                        assert_int_equal(len, strlen(want));
+                        assert_string_equal(text, want);
+                        free(want);
+                        free(text);
+                        json_decref(doc);
+                }
+        }
+        char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(rt_task_doc_text(s, "nope", &text, &len, &e), -ENOENT);
+        assert_null(text);
+
+        json_t *cluster = json_pack("{s:s, s:s}", "clusterName", "c1", "status", "ACTIVE");
+        assert_int_equal(rt_cluster_put(s, "us-east-1", "c1", cluster, &e), 0);
+        assert_int_equal(rt_cluster_check_active(s, "us-east-1", "c1", &e), 0);
+        assert_int_equal(rt_cluster_check_active(s, "eu-west-1", "c1", &e), -ENOENT);
+        assert_int_equal(e.kind, ERR_KIND_CLUSTER_NOT_FOUND);
+        json_object_set_new(cluster, "status", json_string("INACTIVE"));
+        assert_int_equal(rt_cluster_put(s, "us-east-1", "c1", cluster, &e), 0);
+        assert_int_equal(rt_cluster_check_active(s, "us-east-1", "c1", &e), -ENOENT);
+        json_decref(cluster);
+        rt_store_free(s);
+}
+
 static void open_fails_clearly(void **state) {
         (void) state;
         struct rt_store *s = NULL;
@@ -311,6 +377,7 @@ int main(void) {
                 cmocka_unit_test(listing_pages_visit_everything_once),
                 cmocka_unit_test(families_by_status_and_prefix),
                 cmocka_unit_test(tags_and_persistence),
+                cmocka_unit_test(task_reads_without_decoding),
                 cmocka_unit_test(open_fails_clearly),
                 cmocka_unit_test(old_state_directory_upgrades_in_place),
         };

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""ECS API calls per second next to the same server's /_ecsd/healthz rate (DESIGN.md §7: any call >= 25 % of it).
+
+One ecsd (state in :memory:), loopback only, keep-alive, 16 connections, driven by bench/httpload.c (built here with
+cc): GET /_ecsd/healthz (the HTTP floor), ListClusters {}, DescribeClusters of default, DescribeTasks of one task,
+ListTasks of a cluster holding --tasks tasks (one page of 100), and DescribeTasks of a missing task.
+
+The tasks are made without any engine: ecsd runs with --docker-cli /bin/false, so each RunTask stores a task that
+fails to start and is finalized STOPPED (TaskFailedToStart), and stays describable for --task-retention. A STOPPED
+task's document is the same size as a RUNNING one's, plus its stop fields; ListTasks reads them with
+desiredStatus=STOPPED. Bounded: every load phase stops at --requests answers or --seconds, whichever comes first.
+
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DECSD_TESTS=OFF && cmake --build build/release
+  ECSD_BIN=build/release/cmd/ecsd/ecsd ~/.cache/ecsd/venv/bin/python bench/api_throughput.py [--seconds 5]
+      [--perf ListClusters]   (also record `perf record -g` of ecsd during that call, report in bench/perf-*.txt)
+
+Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import boto3
+from botocore.config import Config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = "AmazonEC2ContainerServiceV20141113."
+
+
+def build_loadgen(workdir: str) -> str:
+    out = os.path.join(workdir, "httpload")
+    subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "httpload.c")], check=True)
+    return out
+
+
+class Server:
+    def __init__(self, binary: str, workdir: str, threads: int | None):
+        ready = os.path.join(workdir, "ready.json")
+        self.log = open(os.path.join(workdir, "ecsd.log"), "wb")
+        argv = [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready, "--data-dir", ":memory:",
+                "--docker-cli", "/bin/false", "--log-level", "error"]
+        if threads:
+            argv += ["--threads", str(threads)]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ecsd did not start (see {self.log.name})")
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(ready) as f:
+            self.port = int(json.load(f)["api"].rsplit(":", 1)[1])
+        self.ecs = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
+                                aws_access_key_id="x", aws_secret_access_key="x",
+                                config=Config(retries={"max_attempts": 1}))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def make_tasks(ecs, n: int) -> list[str]:
+    ecs.register_task_definition(family="bench-api", containerDefinitions=[
+        {"name": "main", "image": "busybox:local", "memory": 32, "command": ["sleep", "600"]}])
+    arns: list[str] = []
+    while len(arns) < n:
+        arns += [t["taskArn"] for t in ecs.run_task(taskDefinition="bench-api", count=min(10, n - len(arns)))["tasks"]]
+    deadline = time.monotonic() + 120
+    while True:
+        stopped = sum(1 for i in range(0, n, 100) for t in ecs.describe_tasks(tasks=arns[i:i + 100])["tasks"]
+                      if t["lastStatus"] == "STOPPED")
+        if stopped == n:
+            return arns
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {stopped}/{n} tasks were finalized")
+        time.sleep(0.2)
+
+
+def load(loadgen: str, port: int, args, path: str = "/", action: str | None = None, body: str | None = None) -> dict:
+    argv = [loadgen, "--port", str(port), "--connections", str(args.connections), "--requests", str(args.requests),
+            "--seconds", str(args.seconds), "--path", path]
+    if action:
+        argv += ["--header", f"X-Amz-Target: {TARGET}{action}", "--header", "Content-Type: application/x-amz-json-1.1",
+                 "--body", body or "{}"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=args.seconds + 30)
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=None, help="ecsd --threads (default: its own)")
+    ap.add_argument("--perf", default=None, help="a call name below (first word): perf record ecsd during it")
+    args = ap.parse_args()
+    binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
+    with tempfile.TemporaryDirectory(prefix="ecsd-bench-api-") as workdir:
+        loadgen = build_loadgen(workdir)
+        srv = Server(binary, workdir, args.threads)
+        try:
+            arns = make_tasks(srv.ecs, args.tasks)
+            one = json.dumps({"tasks": [arns[0]]})
+            missing = json.dumps({"tasks": ["0123456789abcdef0123456789abcdef"]})
+            calls = [
+                ("healthz", "/_ecsd/healthz", None, None),
+                ("ListClusters", "/", "ListClusters", "{}"),
+                ("DescribeClusters", "/", "DescribeClusters", "{}"),
+                ("DescribeTasks", "/", "DescribeTasks", one),
+                ("DescribeTasks missing", "/", "DescribeTasks", missing),
+                (f"ListTasks ({args.tasks} tasks)", "/", "ListTasks", json.dumps({"desiredStatus": "STOPPED"})),
+            ]
+            results = {}
+            for name, path, action, body in calls:
+                perf = None
+                if args.perf and args.perf == name.split()[0] and name != "DescribeTasks missing":
+                    perf_data = os.path.join(workdir, "perf.data")
+                    perf = subprocess.Popen(["perf", "record", "-g", "-o", perf_data, "-p", str(srv.proc.pid)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
+                results[name] = load(loadgen, srv.port, args, path, action, body)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait(timeout=60)
+                    report = os.path.join(HERE, f"perf-{name.split()[0]}.txt")
+                    with open(report, "w") as f:
+                        for sort in ("dso", "dso,symbol"):
+                            subprocess.run(["perf", "report", "-i", perf_data, "--no-children", "--percent-limit",
+                                            "0.5", "--stdio", "-g", "none", "--sort", sort], stdout=f,
+                                           stderr=subprocess.DEVNULL, timeout=300)
+                    results[name]["perf_report"] = report
+            floor = results["healthz"]["per_second"]
+            out = {"tasks": args.tasks, "connections": args.connections, "seconds_per_call": args.seconds,
+                   "target_ratio": 0.25, "calls": {}}
+            for name, r in results.items():
+                bad = r["non2xx"] + r["errors"]
+                if name.startswith("DescribeTasks missing"):
+                    bad = r["errors"]  # a failures entry is still a 200
+                out["calls"][name] = {"per_second": r["per_second"], "ratio_to_healthz": round(r["per_second"] / floor, 3),
+                                      "requests": r["requests"], "failed": bad}
+            print(json.dumps(out, indent=2))
+        finally:
+            srv.stop()
+
+
+if __name__ == "__main__":
+    main()
