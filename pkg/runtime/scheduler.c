@@ -39,6 +39,7 @@ struct rt_scheduler {
         struct rt_lifecycle *lc;
         int64_t sweep_ms;
         int64_t healthy_after_ms;
+        bool one_host;
 
         pthread_mutex_t lock; /* service read-modify-write (see the top of this file) */
 
@@ -552,9 +553,73 @@ static json_t *task_tags(struct rt_store *store, const json_t *doc, const json_t
         return tags;
 }
 
+/* ---- one host's ports (the docker backend: every task runs on the one engine) ---- */
+
+/* The host ports a task definition holds while its task runs, as "tcp/80" keys of `out`: in bridge mode (the
+ * default) each portMapping with a hostPort, in host mode each containerPort; awsvpc publishes on dynamic ports and
+ * none publishes nothing. */
+static void fixed_ports(const json_t *td, json_t *out) {
+        const char *mode = ecs_json_str(td, "networkMode", "bridge");
+        bool host = str_eq(mode, "host");
+        if (!host && !str_eq(mode, "bridge"))
+                return;
+        size_t i, k;
+        const json_t *c, *pm;
+        json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
+                json_array_foreach(json_object_get(c, "portMappings"), k, pm) {
+                        int64_t port = 0;
+                        if (!ecs_json_int(pm, "hostPort", &port) && host)
+                                ecs_json_int(pm, "containerPort", &port);
+                        if (port <= 0)
+                                continue;
+                        char key[32];
+                        str_printf(key, sizeof(key), "%s/%" PRId64, ecs_json_str(pm, "protocol", "tcp"), port);
+                        json_object_set_new(out, key, json_true());
+                }
+        }
+}
+
+/* How many of `want` tasks of `td` fit on the host: all when it holds no fixed host port; otherwise one when no task
+ * that is not yet STOPPED (of any service, cluster or region: they share the engine) holds one of its ports, else
+ * none. Read from the store, where rt_lifecycle_run records a task before it returns. */
+static int64_t placeable(struct rt_scheduler *s, const json_t *td, int64_t want) {
+        json_auto_t *mine = json_object();
+        fixed_ports(td, mine);
+        if (json_object_size(mine) == 0 || want <= 0)
+                return want;
+        json_auto_t *active = NULL;
+        struct err e = {0};
+        if (rt_task_active(s->store, &active, &e) < 0) {
+                log_error("scheduler", "\"cannot list the tasks for placement\" error=\"%s\"", e.msg);
+                return 0;
+        }
+        json_auto_t *seen = json_object(); /* task definition ARN -> its ports, read once per call */
+        size_t i;
+        const json_t *t;
+        json_array_foreach(active, i, t) {
+                const char *tdarn = ecs_json_str(json_object_get(t, "doc"), "taskDefinitionArn", "");
+                json_t *ports = json_object_get(seen, tdarn);
+                if (!ports) {
+                        ports = json_object();
+                        json_object_set_new(seen, tdarn, ports);
+                        struct ecs_arn arn;
+                        char family[ECS_NAME_MAX + 1];
+                        int64_t rev;
+                        json_auto_t *other = NULL;
+                        if (ecs_arn_parse(tdarn, &arn, &e) == 0 && ecs_taskdef_arn_parse(tdarn, family, &rev, &e) == 0 &&
+                            rt_taskdef_get(s->store, arn.region, family, rev, &other, &e) == 0)
+                                fixed_ports(other, ports);
+                }
+                const char *key;
+                json_t *v;
+                json_object_foreach(ports, key, v) if (json_object_get(mine, key)) return 0;
+        }
+        return 1;
+}
+
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
 static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
-                  const json_t *primary, int64_t n, json_t *started) {
+                  const json_t *primary, int64_t n, json_t *started, bool *unplaced) {
         const char *tdarn = ecs_json_str(primary, "taskDefinition", "");
         char family[ECS_NAME_MAX + 1];
         int64_t rev;
@@ -571,6 +636,13 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 return 0;
         char group[ECS_NAME_MAX + 16];
         str_printf(group, sizeof(group), "service:%s", ecs_json_str(doc, "serviceName", ""));
+        if (s->one_host) {
+                int64_t fit = placeable(s, td, n);
+                if (fit < n) {
+                        *unplaced = true;
+                        n = fit;
+                }
+        }
         json_auto_t *tags = task_tags(s->store, doc, td, cluster);
         int done = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -769,8 +841,19 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 want = 0;
         }
         json_auto_t *started = json_array();
+        bool unplaced = false;
         if (want > 0 && primary)
-                launch(s, region, cluster, doc, primary, want, started);
+                launch(s, region, cluster, doc, primary, want, started, &unplaced);
+        /* ECS repeats this event while it keeps failing to place; ecsd writes it when placing starts to fail, and
+         * tries again at each pass (a task's stop wakes one; the sweep covers ports freed by tasks of no service). */
+        if (unplaced && !json_is_true(json_object_get(priv, "unplaced")))
+                add_event(doc, "(service %s) was unable to place a task because no container instance met all of its "
+                               "requirements.",
+                          name);
+        if (unplaced)
+                json_object_set_new(priv, "unplaced", json_true());
+        else if (json_array_size(started))
+                json_object_del(priv, "unplaced");
 
         char list[4096];
         size_t n_stopped = json_array_size(stopped) - json_array_size(health_stopped);
@@ -903,6 +986,7 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         s->lc = cfg->lifecycle;
         s->sweep_ms = cfg->sweep_ms > 0 ? cfg->sweep_ms : SWEEP_DEFAULT_MS;
         s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
+        s->one_host = cfg->one_host;
         s->changes = json_array();
         s->dirty = true; /* the first pass re-adopts what a restart left */
         pthread_mutex_init(&s->lock, NULL);

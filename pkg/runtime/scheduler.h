@@ -27,6 +27,10 @@ struct rt_scheduler_config {
          * (ECS: 40 s): until then an older deployment's task is not stopped in its favour, so a task that starts and
          * then crashes does not take a working one's place. 0: at once. */
         int64_t healthy_after_ms;
+        /* Every task runs on one host (the docker backend): a task definition's fixed host ports are checked against
+         * the tasks that hold them before a task is started, and a task that cannot get them is not started (the
+         * service event says it could not be placed). On Kubernetes the kube-scheduler places Pods. */
+        bool one_host;
 };
 
 /* Subscribe to the lifecycle and start the scheduler's thread. Its first pass re-adopts the tasks of every ACTIVE or

@@ -274,3 +274,59 @@ def test_propagate_tags_and_managed_tags(ecs, dsrv):
     for name in ("ps", "pt", "pn"):
         ecs.delete_service(service=name, force=True)
     ecs.get_waiter("services_inactive").wait(services=["ps", "pt", "pn"], WaiterConfig=FAST)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def test_host_ports_of_a_services_tasks(ecs, dsrv):
+    """On one engine, a portMapping without hostPort gets a dynamic host port per task (networkBindings); a fixed
+    hostPort fits one task: the others are not launched (no task fails on a taken port) and the service event says
+    they could not be placed."""
+    dyn = ecs.register_task_definition(
+        family="dynports", networkMode="bridge",
+        containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "essential": True,
+                               "command": ["sleep", "600"], "stopTimeout": 1,
+                               "portMappings": [{"containerPort": 8080}]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(serviceName="dyn", taskDefinition=dyn, desiredCount=3)
+    wait_stable(ecs, "dyn")
+    tasks = [t for t in service_tasks(ecs, "dyn") if t["lastStatus"] == "RUNNING"]
+    assert len(tasks) == 3
+    # Each task has its own host port (per address: this engine picks IPv4 and IPv6 ports apart), none shared.
+    per_task = [{(b["bindIP"], b["hostPort"]) for b in t["containers"][0]["networkBindings"]
+                 if b["containerPort"] == 8080} for t in tasks]
+    assert all(per_task), per_task
+    assert sum(len(p) for p in per_task) == len(set().union(*per_task)), per_task
+
+    port = free_port()
+    fixed = ecs.register_task_definition(
+        family="fixedports", networkMode="bridge",
+        containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "essential": True,
+                               "command": ["sleep", "600"], "stopTimeout": 1,
+                               "portMappings": [{"containerPort": 8080, "hostPort": port}]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(serviceName="fixed", taskDefinition=fixed, desiredCount=2)
+    want = "(service fixed) was unable to place a task because no container instance met all of its requirements."
+    deadline = time.monotonic() + 60
+    while True:
+        svc = service(ecs, "fixed")
+        if want in messages(svc) and svc["runningCount"] == 1:
+            break
+        assert time.monotonic() < deadline, (svc["runningCount"], messages(svc))
+        time.sleep(0.2)
+    (only,) = service_tasks(ecs, "fixed")
+    assert only["containers"][0]["networkBindings"][0]["hostPort"] == port
+    # Nothing was launched onto the taken port: no task of the service failed or was stopped.
+    assert ecs.list_tasks(serviceName="fixed", desiredStatus="STOPPED")["taskArns"] == []
+    assert service(ecs, "fixed")["deployments"][0]["failedTasks"] == 0
+    # Scaled to 1, it is steady; the dynamic service was never in its way.
+    ecs.update_service(service="fixed", desiredCount=1)
+    wait_stable(ecs, "fixed")
+    for name in ("dyn", "fixed"):
+        ecs.delete_service(service=name, force=True)
+    ecs.get_waiter("services_inactive").wait(services=["dyn", "fixed"], WaiterConfig=FAST)
