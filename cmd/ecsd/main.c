@@ -474,7 +474,8 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
         if (r >= 0)
                 r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc,
                                                                    .healthy_after_ms =
-                                                                           cfg->service_healthy_after_s * 1000},
+                                                                           cfg->service_healthy_after_s * 1000,
+                                                                   .one_host = strcmp(cfg->backend, "docker") == 0},
                                      &s->sched, e);
         return r;
 }

@@ -83,6 +83,22 @@ static int taskdef_resolve(struct api_call *call, const char *ref, char *arn, st
         return str_printf(arn, ECS_ARN_MAX, "%s", ecs_json_str(td, "taskDefinitionArn", ""));
 }
 
+/* The inputs of CreateService and UpdateService that the Service shape has no member for, but its deployments and
+ * service revisions do (kept in the service's private record by the scheduler). */
+static const char *const config_members[] = {"serviceConnectConfiguration", "volumeConfigurations",
+                                              "vpcLatticeConfigurations"};
+
+/* Up to 36 ASCII characters in the range 33-126 (the model's rule for clientToken). */
+static bool client_token_valid(const char *t) {
+        size_t n = strlen(t);
+        if (n == 0 || n > 36)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) t[i] < 33 || (unsigned char) t[i] > 126)
+                        return false;
+        return true;
+}
+
 static int create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_scheduler *sch = scheduler_or_fail(call, e);
         if (!sch)
@@ -130,6 +146,10 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         int64_t grace = 0;
         if (ecs_json_int(in, "healthCheckGracePeriodSeconds", &grace) && grace < 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "healthCheckGracePeriodSeconds must be at least 0.");
+        const char *token = ecs_json_str(in, "clientToken", NULL);
+        if (token && !client_token_valid(token))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "clientToken must be 1 to 36 ASCII characters in the range 33 to 126.");
 
         char arn[ECS_ARN_MAX], created_by[64];
         if (service_arn(call, cluster, name, arn, sizeof(arn)) < 0)
@@ -170,9 +190,25 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         if (json_object_get(in, "healthCheckGracePeriodSeconds"))
                 json_object_set_new(doc, "healthCheckGracePeriodSeconds", json_integer(grace));
 
+        json_auto_t *config = json_object();
+        for (size_t i = 0; i < ARRAY_SIZE(config_members); i++) {
+                const json_t *v = json_object_get(in, config_members[i]);
+                if (v)
+                        json_object_set_new(config, config_members[i], json_deep_copy(v));
+        }
+        struct rt_service_create c = {.doc = doc, .config = config, .client_token = token, .request = in};
         json_auto_t *stored = NULL;
-        if ((r = rt_scheduler_create(sch, call->region, cluster, doc, &stored, e)) < 0)
+        if ((r = rt_scheduler_create(sch, call->region, cluster, &c, &stored, e)) < 0)
                 return r;
+        if (r == 1) {
+                /* A retry of the same request: the service as it is now, its tags untouched. */
+                if ((r = api_doc_attach_tags(call, stored, "serviceArn", e)) < 0)
+                        return r;
+                if (json_array_size(json_object_get(stored, "tags")) == 0)
+                        json_object_del(stored, "tags");
+                *out = json_pack("{s:O}", "service", stored);
+                return 0;
+        }
         if (json_array_size(tags) > 0) {
                 if ((r = rt_tags_clear(call->store, arn, e)) < 0 || (r = rt_tags_put(call->store, arn, tags, e)) < 0)
                         return r;
@@ -214,6 +250,32 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
         u.deployment_configuration = json_object_get(in, "deploymentConfiguration");
         if ((r = check_percent(u.deployment_configuration, e)) < 0)
                 return r;
+        const json_t *controller = json_object_get(in, "deploymentController");
+        if (controller && strcmp(ecs_json_str(controller, "type", "ECS"), "ECS") != 0)
+                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
+                               "ecsd supports only the ECS deployment controller for now.");
+        /* Every other member ECS applies: set on the Service as given (the scheduler starts a new deployment when one
+         * that changes what runs differs). */
+        static const char *const settable[] = {"capacityProviderStrategy", "availabilityZoneRebalancing",
+                                               "networkConfiguration",     "placementConstraints",
+                                               "placementStrategy",        "platformVersion",
+                                               "deploymentController",     "enableExecuteCommand",
+                                               "enableECSManagedTags",     "loadBalancers",
+                                               "propagateTags",            "serviceRegistries"};
+        json_auto_t *set = json_object();
+        for (size_t i = 0; i < ARRAY_SIZE(settable); i++) {
+                const json_t *v = json_object_get(in, settable[i]);
+                if (v)
+                        json_object_set_new(set, settable[i], json_deep_copy(v));
+        }
+        json_auto_t *config = json_object();
+        for (size_t i = 0; i < ARRAY_SIZE(config_members); i++) {
+                const json_t *v = json_object_get(in, config_members[i]);
+                if (v)
+                        json_object_set_new(config, config_members[i], json_deep_copy(v));
+        }
+        u.set = set;
+        u.config = config;
         json_t *doc = NULL;
         if ((r = rt_scheduler_update(sch, call->region, cluster, name, &u, &doc, e)) < 0)
                 return r;
@@ -500,5 +562,151 @@ int api_describe_service_deployments(struct api_call *call, const json_t *in, js
                 json_array_append_new(found, deployment_full(call, cluster, svc, priv, rec));
         }
         *out = json_pack("{s:O, s:O}", "serviceDeployments", found, "failures", failures);
+        return 0;
+}
+
+/* ---- service revisions and StopServiceDeployment ---- */
+
+#define DESCRIBE_SERVICE_REVISIONS_MAX 20
+
+/* Split a `type`/CLUSTER/SERVICE/ID ARN of the call's region and account. */
+static bool typed_arn_parse(struct api_call *call, const char *s, const char *type, char cluster[ECS_NAME_MAX + 1],
+                            char name[ECS_NAME_MAX + 1], char id[64]) {
+        struct ecs_arn arn;
+        char extra;
+        return s && ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, type) == 0 &&
+               strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
+               sscanf(arn.resource, "%255[^/]/%255[^/]/%63[^/]%c", cluster, name, id, &extra) == 3;
+}
+
+int api_describe_service_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const json_t *arns = json_object_get(in, "serviceRevisionArns");
+        if (json_array_size(arns) == 0 || json_array_size(arns) > DESCRIBE_SERVICE_REVISIONS_MAX)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "serviceRevisionArns must list 1 to %d ARNs.",
+                               DESCRIBE_SERVICE_REVISIONS_MAX);
+        json_auto_t *found = json_array();
+        json_auto_t *failures = json_array();
+        size_t i;
+        const json_t *a;
+        json_array_foreach(arns, i, a) {
+                const char *s = json_string_value(a);
+                char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
+                bool ok = typed_arn_parse(call, s, "service-revision", cluster, name, id);
+                json_auto_t *svc = NULL;
+                json_auto_t *priv = NULL;
+                struct err lookup = {0};
+                int r = ok ? rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup) : -ENOENT;
+                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                        *e = lookup;
+                        return r;
+                }
+                const json_t *rev = NULL, *c;
+                size_t k;
+                if (r >= 0)
+                        json_array_foreach(json_object_get(priv, "serviceRevisions"), k, c) if (
+                                strcmp(ecs_json_str(c, "id", ""), id) == 0) rev = c;
+                if (!rev) {
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", s, "reason", "MISSING"));
+                        continue;
+                }
+                json_t *doc = json_deep_copy(rev);
+                json_object_del(doc, "id");
+                json_object_del(doc, "deployment");
+                json_object_set_new(doc, "serviceRevisionArn", json_string(s));
+                json_object_set_new(doc, "serviceArn", json_string(ecs_json_str(svc, "serviceArn", "")));
+                json_object_set_new(doc, "clusterArn", json_string(ecs_json_str(svc, "clusterArn", "")));
+                json_array_append_new(found, doc);
+        }
+        *out = json_pack("{s:O, s:O}", "serviceRevisions", found, "failures", failures);
+        return 0;
+}
+
+int api_stop_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        struct rt_scheduler *sch = scheduler_or_fail(call, e);
+        if (!sch)
+                return -ENOTSUP;
+        const char *s = ecs_json_str(in, "serviceDeploymentArn", "");
+        char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
+        if (!typed_arn_parse(call, s, "service-deployment", cluster, name, id)) {
+                if (strncmp(s, "arn:", 4) != 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a service deployment ARN.", s);
+                return err_set(e, -ENOENT, ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND, "Service deployment not found.");
+        }
+        /* ROLLBACK is the documented stop type and the one ECS applies when none is given. */
+        bool rollback = strcmp(ecs_json_str(in, "stopType", "ROLLBACK"), "ROLLBACK") == 0;
+        int r = rt_scheduler_stop_deployment(sch, call->region, cluster, name, id, rollback, e);
+        if (r < 0)
+                return r;
+        *out = json_pack("{s:s}", "serviceDeploymentArn", s);
+        return 0;
+}
+
+/* ---- ListServicesByNamespace ---- */
+
+#define LIST_BY_NAMESPACE_DEFAULT 10
+
+/* The Service Connect namespace a service's PRIMARY deployment uses: its own, else (enabled without one) the
+ * cluster's serviceConnectDefaults; NULL when Service Connect is off. Borrowed from `svc` or `cluster_doc`. */
+static const char *service_namespace(const json_t *svc, const json_t *cluster_doc) {
+        const json_t *sc = json_object_get(json_array_get(json_object_get(svc, "deployments"), 0),
+                                           "serviceConnectConfiguration");
+        if (!json_is_true(json_object_get(sc, "enabled")))
+                return NULL;
+        const char *ns = ecs_json_str(sc, "namespace", NULL);
+        return ns ? ns : ecs_json_str(json_object_get(cluster_doc, "serviceConnectDefaults"), "namespace", NULL);
+}
+
+int api_list_services_by_namespace(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        const char *ns = ecs_json_str(in, "namespace", "");
+        if (!ns[0])
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "namespace must not be empty.");
+        int limit, r;
+        if ((r = ecs_page_max_results(in, LIST_BY_NAMESPACE_DEFAULT, 100, &limit, e)) < 0)
+                return r;
+        char after[ECS_PAGE_KEY_MAX] = "";
+        const char *token = ecs_json_str(in, "nextToken", NULL);
+        if (token && (r = ecs_page_token_decode("ListServicesByNamespace", token, after, e)) < 0)
+                return r;
+        json_auto_t *live = NULL;
+        if ((r = rt_service_live(call->store, &live, e)) < 0)
+                return r;
+        /* Every ACTIVE service of the region, whatever its cluster, whose namespace is `ns` (by name or ARN, as it
+         * was given to CreateService / UpdateService), ordered by ARN. */
+        json_auto_t *arns = json_array();
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(live, i, ref) {
+                if (strcmp(ecs_json_str(ref, "region", ""), call->region) != 0)
+                        continue;
+                const char *cluster = ecs_json_str(ref, "cluster", "");
+                json_auto_t *svc = NULL;
+                json_auto_t *cluster_doc = NULL;
+                struct err lookup = {0};
+                if (rt_service_get(call->store, call->region, cluster, ecs_json_str(ref, "name", ""), &svc, NULL,
+                                   &lookup) < 0 ||
+                    strcmp(ecs_json_str(svc, "status", ""), "ACTIVE") != 0)
+                        continue;
+                rt_cluster_get(call->store, call->region, cluster, &cluster_doc, &lookup);
+                const char *mine = service_namespace(svc, cluster_doc);
+                const char *arn = ecs_json_str(svc, "serviceArn", "");
+                if (!mine || strcmp(mine, ns) != 0 || strcmp(arn, after) <= 0)
+                        continue;
+                size_t at = json_array_size(arns); /* kept in ARN order, which the page token follows */
+                while (at > 0 && strcmp(json_string_value(json_array_get(arns, at - 1)), arn) > 0)
+                        at--;
+                json_array_insert_new(arns, at, json_string(arn));
+        }
+        json_auto_t *page = json_array();
+        for (i = 0; i < json_array_size(arns) && i < (size_t) limit; i++)
+                json_array_append(page, json_array_get(arns, i));
+        *out = json_pack("{s:O}", "serviceArns", page);
+        if (json_array_size(arns) > (size_t) limit) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                r = ecs_page_token_encode("ListServicesByNamespace",
+                                          json_string_value(json_array_get(page, (size_t) limit - 1)), next,
+                                          sizeof(next));
+                ASSERT(r >= 0);
+                json_object_set_new(*out, "nextToken", json_string(next));
+        }
         return 0;
 }

@@ -84,6 +84,9 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
 int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_service_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_stop_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_services_by_namespace(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);

@@ -38,6 +38,9 @@ enum err_kind {
         ERR_KIND_TOO_LARGE,
         ERR_KIND_SERVICE_NOT_FOUND,
         ERR_KIND_SERVICE_NOT_ACTIVE,
+        ERR_KIND_CONFLICT,
+        ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND,
+        ERR_KIND_NAMESPACE_NOT_FOUND,
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

@@ -234,6 +234,9 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_TOO_LARGE] = {"ClientException", 400},
         [ERR_KIND_SERVICE_NOT_FOUND] = {"ServiceNotFoundException", 400},
         [ERR_KIND_SERVICE_NOT_ACTIVE] = {"ServiceNotActiveException", 400},
+        [ERR_KIND_CONFLICT] = {"ConflictException", 400},
+        [ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND] = {"ServiceDeploymentNotFoundException", 400},
+        [ERR_KIND_NAMESPACE_NOT_FOUND] = {"NamespaceNotFoundException", 400},
 };
 
 const char *ecs_error_type(int kind) {

@@ -1356,10 +1356,15 @@ static int build_pod(struct ctx *x, json_t **ret) {
                 if (stop < 0 || stop > 86400 * 7)
                         return fail(x, "Invalid 'stopTimeout' setting for container '%s'. It must be between 0 and "
                                        "604800.", ci->name);
-                if (grace >= 0 && stop != grace)
-                        grace_differs = true;
-                if (stop > grace)
-                        grace = stop;
+                /* The grace period is for the containers that can still run when the Pod is deleted: regular ones
+                 * and native sidecars. An init container (a COMPLETE or SUCCESS dependency) has finished before any
+                 * regular container starts, so its stopTimeout (often the 30 s default) must not stretch it. */
+                if (ci->role != ROLE_INIT) {
+                        if (grace >= 0 && stop != grace)
+                                grace_differs = true;
+                        if (stop > grace)
+                                grace = stop;
+                }
                 json_t *kc = NULL;
                 if ((r = container_pod_network(x, ci, pspec, aliases, dns_ns, dns_search)) < 0 ||
                     (r = build_container(x, ci, sysctls, &kc)) < 0)

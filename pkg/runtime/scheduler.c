@@ -39,6 +39,7 @@ struct rt_scheduler {
         struct rt_lifecycle *lc;
         int64_t sweep_ms;
         int64_t healthy_after_ms;
+        bool one_host;
 
         pthread_mutex_t lock; /* service read-modify-write (see the top of this file) */
 
@@ -116,7 +117,15 @@ static void add_event(json_t *doc, const char *fmt, ...) {
         log_info("scheduler", "\"service event\" message=\"%s\"", msg);
 }
 
-static json_t *deployment_new(const json_t *svc, const char *taskdef, int64_t desired) {
+/* What a deployment runs besides its task definition: the members of the Service it copies, and those of the
+ * private record's `config` (the inputs the Service shape has no member for: serviceConnectConfiguration,
+ * volumeConfigurations). */
+static const char *const deployed_service_members[] = {"launchType", "capacityProviderStrategy", "platformVersion",
+                                                       "networkConfiguration"};
+static const char *const deployed_config_members[] = {"serviceConnectConfiguration", "volumeConfigurations",
+                                                      "vpcLatticeConfigurations"};
+
+static json_t *deployment_new(const json_t *svc, const json_t *priv, const char *taskdef, int64_t desired) {
         char id[32];
         deployment_id_new(id);
         char reason[96];
@@ -127,12 +136,16 @@ static json_t *deployment_new(const json_t *svc, const char *taskdef, int64_t de
                               "pendingCount", 0, "runningCount", 0, "failedTasks", 0, "createdAt", now, "updatedAt",
                               now, "rolloutState", "IN_PROGRESS", "rolloutStateReason", reason);
         json_decref(now);
-        static const char *const copied[] = {"launchType", "capacityProviderStrategy", "platformVersion",
-                                             "networkConfiguration"};
-        for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
-                json_t *v = json_object_get(svc, copied[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(deployed_service_members); i++) {
+                json_t *v = json_object_get(svc, deployed_service_members[i]);
                 if (v)
-                        json_object_set_new(d, copied[i], json_deep_copy(v));
+                        json_object_set_new(d, deployed_service_members[i], json_deep_copy(v));
+        }
+        const json_t *config = json_object_get(priv, "config");
+        for (size_t i = 0; i < ARRAY_SIZE(deployed_config_members); i++) {
+                json_t *v = json_object_get(config, deployed_config_members[i]);
+                if (v)
+                        json_object_set_new(d, deployed_config_members[i], json_deep_copy(v));
         }
         return d;
 }
@@ -185,8 +198,62 @@ static void records_move(json_t *priv, const char *from, const char *to, const c
         }
 }
 
+/* The containerImages of a service revision: each container's name and image, read from the task definition. */
+static json_t *container_images(struct rt_store *store, const char *region, const char *tdarn) {
+        json_t *out = json_array();
+        char family[ECS_NAME_MAX + 1];
+        int64_t rev;
+        struct err e = {0};
+        json_auto_t *td = NULL;
+        if (ecs_taskdef_arn_parse(tdarn, family, &rev, &e) < 0 || rt_taskdef_get(store, region, family, rev, &td, &e) < 0)
+                return out;
+        size_t i;
+        const json_t *c;
+        json_array_foreach(json_object_get(td, "containerDefinitions"), i, c)
+                json_array_append_new(out, json_pack("{s:s, s:s}", "containerName", ecs_json_str(c, "name", ""),
+                                                     "image", ecs_json_str(c, "image", "")));
+        return out;
+}
+
+/* The service revision of deployment `dep` (what it runs), newest first in priv.serviceRevisions, at most
+ * SERVICE_DEPLOYMENTS_MAX: {"id": 19 digits, "deployment", "createdAt", "taskDefinition", "containerImages", the
+ * deployment's launch, network, Service Connect and volume members, the service's loadBalancers and
+ * serviceRegistries}. DescribeServiceRevisions adds the ARNs. */
+static void revision_new(struct rt_store *store, const char *region, const json_t *doc, json_t *priv,
+                         const json_t *dep, const char *digits) {
+        const char *tdarn = ecs_json_str(dep, "taskDefinition", "");
+        json_t *rev = json_pack("{s:s, s:s, s:o, s:s, s:o}", "id", digits, "deployment", ecs_json_str(dep, "id", ""),
+                                "createdAt", ecs_timestamp_now(), "taskDefinition", tdarn, "containerImages",
+                                container_images(store, region, tdarn));
+        for (size_t i = 0; i < ARRAY_SIZE(deployed_service_members); i++) {
+                json_t *v = json_object_get(dep, deployed_service_members[i]);
+                if (v)
+                        json_object_set_new(rev, deployed_service_members[i], json_deep_copy(v));
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(deployed_config_members); i++) {
+                json_t *v = json_object_get(dep, deployed_config_members[i]);
+                if (v)
+                        json_object_set_new(rev, deployed_config_members[i], json_deep_copy(v));
+        }
+        static const char *const from_service[] = {"loadBalancers", "serviceRegistries"};
+        for (size_t i = 0; i < ARRAY_SIZE(from_service); i++) {
+                json_t *v = json_object_get(doc, from_service[i]);
+                if (v)
+                        json_object_set_new(rev, from_service[i], json_deep_copy(v));
+        }
+        json_t *list = json_object_get(priv, "serviceRevisions");
+        if (!json_is_array(list)) {
+                list = json_array();
+                json_object_set_new(priv, "serviceRevisions", list);
+        }
+        json_array_insert_new(list, 0, rev);
+        while (json_array_size(list) > SERVICE_DEPLOYMENTS_MAX)
+                json_array_remove(list, json_array_size(list) - 1);
+}
+
 /* A new service deployment (and service revision) for deployment `dep`, the others in `deps` its sources. */
-static void record_new(json_t *doc, json_t *priv, const json_t *dep, const json_t *deps) {
+static void record_new(struct rt_store *store, const char *region, json_t *doc, json_t *priv, const json_t *dep,
+                       const json_t *deps) {
         json_t *revs = json_object_get(priv, "revisions");
         if (!json_is_object(revs)) {
                 revs = json_object();
@@ -197,6 +264,7 @@ static void record_new(json_t *doc, json_t *priv, const json_t *dep, const json_
         service_deployment_id(id);
         const char *dep_id = ecs_json_str(dep, "id", "");
         json_object_set_new(revs, dep_id, json_string(rev));
+        revision_new(store, region, doc, priv, dep, rev);
         json_t *sources = json_array();
         size_t i;
         const json_t *d;
@@ -330,6 +398,51 @@ static void apply_changes(json_t *doc, json_t *priv, const json_t *changes) {
         }
 }
 
+/* Make the last COMPLETED deployment `last` ({"id", "taskDefinition"}) PRIMARY again under its own id (as ECS reports
+ * a rollback), with `why` as its rolloutStateReason; the PRIMARY it replaces becomes ACTIVE and drains. The service
+ * deployment records in status `from` become ROLLBACK_IN_PROGRESS. */
+static void roll_back(json_t *doc, json_t *priv, const char *name, int64_t desired, const json_t *last,
+                      const char *why, const char *from) {
+        json_t *deps = json_object_get(doc, "deployments");
+        json_t *primary = json_array_get(deps, 0);
+        const char *last_id = ecs_json_str(last, "id", "");
+        json_t *back = NULL;
+        size_t i;
+        json_t *d;
+        json_array_foreach(deps, i, d) if (str_eq(ecs_json_str(d, "id", NULL), last_id)) {
+                back = json_incref(d);
+                json_array_remove(deps, i);
+                break;
+        }
+        if (!back) {
+                back = deployment_new(doc, priv, ecs_json_str(last, "taskDefinition", ""), desired);
+                json_object_set_new(back, "id", json_string(last_id));
+        }
+        json_object_set_new(back, "status", json_string("PRIMARY"));
+        json_object_set_new(back, "rolloutState", json_string("IN_PROGRESS"));
+        json_object_set_new(back, "rolloutStateReason", json_string(why));
+        json_object_set_new(back, "failedTasks", json_integer(0));
+        json_object_set_new(back, "updatedAt", ecs_timestamp_now());
+        if (primary)
+                json_object_set_new(primary, "status", json_string("ACTIVE"));
+        json_object_set_new(doc, "taskDefinition", json_string(ecs_json_str(back, "taskDefinition", "")));
+        json_array_insert_new(deps, 0, back);
+        json_object_set_new(priv, "steady", json_false());
+        json_object_del(priv, "backoffUntil");
+        json_object_del(priv, "failures");
+        add_event(doc, "(service %s) rolling back to deployment %s.", name, last_id);
+        json_t *r;
+        json_array_foreach(records(priv), i, r) {
+                if (!str_eq(ecs_json_str(r, "status", ""), from))
+                        continue;
+                json_object_set_new(r, "status", json_string("ROLLBACK_IN_PROGRESS"));
+                json_object_set_new(r, "statusReason", json_string(why));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                json_object_set_new(r, "rollback", json_pack("{s:s, s:o, s:s}", "reason", why, "startedAt",
+                                                             ecs_timestamp_now(), "deployment", last_id));
+        }
+}
+
 /* The deployment circuit breaker (ECS controller): once the IN_PROGRESS PRIMARY has failedTasks at the threshold
  * (half the desired count, at least 3, at most 200), it is FAILED; with rollback, the last COMPLETED deployment
  * becomes PRIMARY again under its own id (as ECS reports it), and the failed one drains. */
@@ -358,42 +471,45 @@ static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t
                              true);
                 return;
         }
-        json_t *back = NULL;
-        size_t i;
-        json_t *d;
-        json_array_foreach(deps, i, d) if (str_eq(ecs_json_str(d, "id", NULL), last_id)) {
-                back = json_incref(d);
-                json_array_remove(deps, i);
-                break;
-        }
-        if (!back) {
-                back = deployment_new(doc, ecs_json_str(last, "taskDefinition", ""), desired);
-                json_object_set_new(back, "id", json_string(last_id));
-        }
         char why[128];
         str_printf(why, sizeof(why), "ECS deployment circuit breaker: rolling back to deploymentId %s.", last_id);
-        json_object_set_new(back, "status", json_string("PRIMARY"));
-        json_object_set_new(back, "rolloutState", json_string("IN_PROGRESS"));
-        json_object_set_new(back, "rolloutStateReason", json_string(why));
-        json_object_set_new(back, "failedTasks", json_integer(0));
-        json_object_set_new(back, "updatedAt", ecs_timestamp_now());
-        json_object_set_new(primary, "status", json_string("ACTIVE"));
-        json_object_set_new(doc, "taskDefinition", json_string(ecs_json_str(back, "taskDefinition", "")));
-        json_array_insert_new(deps, 0, back);
-        json_object_set_new(priv, "steady", json_false());
-        json_object_del(priv, "backoffUntil");
-        json_object_del(priv, "failures");
-        add_event(doc, "(service %s) rolling back to deployment %s.", name, last_id);
-        size_t k;
+        roll_back(doc, priv, name, desired, last, why, "IN_PROGRESS");
+}
+
+/* StopServiceDeployment's requests (rt_scheduler_stop_deployment marked the record): ROLLBACK_REQUESTED brings the
+ * last COMPLETED deployment back as PRIMARY, as the circuit breaker's rollback does; STOP_REQUESTED (stopType ABORT)
+ * leaves the tasks as they are and starts no more of the PRIMARY (rolloutState FAILED), and the record is STOPPED. */
+static void stop_requests(json_t *doc, json_t *priv, const char *name, int64_t desired) {
+        json_t *primary = json_array_get(json_object_get(doc, "deployments"), 0);
+        size_t i;
         json_t *r;
-        json_array_foreach(records(priv), k, r) {
-                if (!str_eq(ecs_json_str(r, "status", ""), "IN_PROGRESS"))
-                        continue;
-                json_object_set_new(r, "status", json_string("ROLLBACK_IN_PROGRESS"));
-                json_object_set_new(r, "statusReason", json_string(why));
-                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
-                json_object_set_new(r, "rollback", json_pack("{s:s, s:o, s:s}", "reason", why, "startedAt",
-                                                             ecs_timestamp_now(), "deployment", last_id));
+        json_array_foreach(records(priv), i, r) {
+                const char *status = ecs_json_str(r, "status", "");
+                if (str_eq(status, "STOP_REQUESTED")) {
+                        if (primary && str_eq(ecs_json_str(primary, "id", ""), ecs_json_str(r, "deployment", ""))) {
+                                json_object_set_new(primary, "rolloutState", json_string("FAILED"));
+                                json_object_set_new(primary, "rolloutStateReason",
+                                                    json_string("Service deployment stopped by a user request."));
+                                json_object_set_new(primary, "updatedAt", ecs_timestamp_now());
+                        }
+                        records_move(priv, "STOP_REQUESTED", "STOPPED", "Service deployment stopped by a user request.",
+                                     true);
+                        return;
+                }
+                if (str_eq(status, "ROLLBACK_REQUESTED")) {
+                        const json_t *last = json_object_get(priv, "lastCompleted");
+                        const char *last_id = ecs_json_str(last, "id", "");
+                        if (primary && str_eq(ecs_json_str(primary, "id", ""), ecs_json_str(r, "deployment", ""))) {
+                                json_object_set_new(primary, "rolloutState", json_string("FAILED"));
+                                json_object_set_new(primary, "rolloutStateReason",
+                                                    json_string("Service deployment rolled back by a user request."));
+                        }
+                        char why[128];
+                        str_printf(why, sizeof(why), "Service deployment rolled back to deploymentId %s by a user "
+                                   "request.", last_id);
+                        roll_back(doc, priv, name, desired, last, why, "ROLLBACK_REQUESTED");
+                        return;
+                }
         }
 }
 
@@ -410,9 +526,100 @@ static void task_list_text(char *buf, size_t size, const json_t *ids) {
         }
 }
 
+/* The tags a service's new task gets: with propagateTags SERVICE the service's tags, TASK_DEFINITION the task
+ * definition's (NONE: none), and with enableECSManagedTags aws:ecs:serviceName and aws:ecs:clusterName, as ECS tags
+ * them. New array, or NULL when there are none. */
+static json_t *task_tags(struct rt_store *store, const json_t *doc, const json_t *td, const char *cluster) {
+        const char *propagate = ecs_json_str(doc, "propagateTags", "NONE");
+        const char *from = str_eq(propagate, "SERVICE")           ? ecs_json_str(doc, "serviceArn", NULL)
+                           : str_eq(propagate, "TASK_DEFINITION") ? ecs_json_str(td, "taskDefinitionArn", NULL)
+                                                                  : NULL;
+        json_t *tags = NULL;
+        struct err e = {0};
+        if (from && rt_tags_get(store, from, &tags, &e) < 0)
+                log_warn("scheduler", "\"cannot read tags to propagate\" service=%s error=\"%s\"",
+                         ecs_json_str(doc, "serviceName", ""), e.msg);
+        if (json_is_true(json_object_get(doc, "enableECSManagedTags"))) {
+                if (!tags)
+                        tags = json_array();
+                json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "aws:ecs:serviceName", "value",
+                                                      ecs_json_str(doc, "serviceName", "")));
+                json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "aws:ecs:clusterName", "value", cluster));
+        }
+        if (tags && json_array_size(tags) == 0) {
+                json_decref(tags);
+                tags = NULL;
+        }
+        return tags;
+}
+
+/* ---- one host's ports (the docker backend: every task runs on the one engine) ---- */
+
+/* The host ports a task definition holds while its task runs, as "tcp/80" keys of `out`: in bridge mode (the
+ * default) each portMapping with a hostPort, in host mode each containerPort; awsvpc publishes on dynamic ports and
+ * none publishes nothing. */
+static void fixed_ports(const json_t *td, json_t *out) {
+        const char *mode = ecs_json_str(td, "networkMode", "bridge");
+        bool host = str_eq(mode, "host");
+        if (!host && !str_eq(mode, "bridge"))
+                return;
+        size_t i, k;
+        const json_t *c, *pm;
+        json_array_foreach(json_object_get(td, "containerDefinitions"), i, c) {
+                json_array_foreach(json_object_get(c, "portMappings"), k, pm) {
+                        int64_t port = 0;
+                        if (!ecs_json_int(pm, "hostPort", &port) && host)
+                                ecs_json_int(pm, "containerPort", &port);
+                        if (port <= 0)
+                                continue;
+                        char key[32];
+                        str_printf(key, sizeof(key), "%s/%" PRId64, ecs_json_str(pm, "protocol", "tcp"), port);
+                        json_object_set_new(out, key, json_true());
+                }
+        }
+}
+
+/* How many of `want` tasks of `td` fit on the host: all when it holds no fixed host port; otherwise one when no task
+ * that is not yet STOPPED (of any service, cluster or region: they share the engine) holds one of its ports, else
+ * none. Read from the store, where rt_lifecycle_run records a task before it returns. */
+static int64_t placeable(struct rt_scheduler *s, const json_t *td, int64_t want) {
+        json_auto_t *mine = json_object();
+        fixed_ports(td, mine);
+        if (json_object_size(mine) == 0 || want <= 0)
+                return want;
+        json_auto_t *active = NULL;
+        struct err e = {0};
+        if (rt_task_active(s->store, &active, &e) < 0) {
+                log_error("scheduler", "\"cannot list the tasks for placement\" error=\"%s\"", e.msg);
+                return 0;
+        }
+        json_auto_t *seen = json_object(); /* task definition ARN -> its ports, read once per call */
+        size_t i;
+        const json_t *t;
+        json_array_foreach(active, i, t) {
+                const char *tdarn = ecs_json_str(json_object_get(t, "doc"), "taskDefinitionArn", "");
+                json_t *ports = json_object_get(seen, tdarn);
+                if (!ports) {
+                        ports = json_object();
+                        json_object_set_new(seen, tdarn, ports);
+                        struct ecs_arn arn;
+                        char family[ECS_NAME_MAX + 1];
+                        int64_t rev;
+                        json_auto_t *other = NULL;
+                        if (ecs_arn_parse(tdarn, &arn, &e) == 0 && ecs_taskdef_arn_parse(tdarn, family, &rev, &e) == 0 &&
+                            rt_taskdef_get(s->store, arn.region, family, rev, &other, &e) == 0)
+                                fixed_ports(other, ports);
+                }
+                const char *key;
+                json_t *v;
+                json_object_foreach(ports, key, v) if (json_object_get(mine, key)) return 0;
+        }
+        return 1;
+}
+
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
 static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
-                  const json_t *primary, int64_t n, json_t *started) {
+                  const json_t *primary, int64_t n, json_t *started, bool *unplaced) {
         const char *tdarn = ecs_json_str(primary, "taskDefinition", "");
         char family[ECS_NAME_MAX + 1];
         int64_t rev;
@@ -429,6 +636,14 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 return 0;
         char group[ECS_NAME_MAX + 16];
         str_printf(group, sizeof(group), "service:%s", ecs_json_str(doc, "serviceName", ""));
+        if (s->one_host) {
+                int64_t fit = placeable(s, td, n);
+                if (fit < n) {
+                        *unplaced = true;
+                        n = fit;
+                }
+        }
+        json_auto_t *tags = task_tags(s->store, doc, td, cluster);
         int done = 0;
         for (int64_t i = 0; i < n; i++) {
                 struct rt_run_request req = {
@@ -440,6 +655,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .started_by = ecs_json_str(primary, "id", ""),
                         .group = group,
                         .launch_type = ecs_json_str(doc, "launchType", NULL),
+                        .tags = tags,
                 };
                 json_auto_t *task = NULL;
                 if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
@@ -531,8 +747,10 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
 
         bool draining = str_eq(status, "DRAINING");
         int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
-        if (!draining)
+        if (!draining) {
+                stop_requests(doc, priv, name, desired);
                 circuit_breaker(doc, priv, name, desired);
+        }
         const json_t *cfg = json_object_get(doc, "deploymentConfiguration");
         int64_t max_pct = int_or(cfg, "maximumPercent", 200), min_pct = int_or(cfg, "minimumHealthyPercent", 100);
         int64_t ceiling = desired * max_pct / 100;
@@ -623,8 +841,19 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 want = 0;
         }
         json_auto_t *started = json_array();
+        bool unplaced = false;
         if (want > 0 && primary)
-                launch(s, region, cluster, doc, primary, want, started);
+                launch(s, region, cluster, doc, primary, want, started, &unplaced);
+        /* ECS repeats this event while it keeps failing to place; ecsd writes it when placing starts to fail, and
+         * tries again at each pass (a task's stop wakes one; the sweep covers ports freed by tasks of no service). */
+        if (unplaced && !json_is_true(json_object_get(priv, "unplaced")))
+                add_event(doc, "(service %s) was unable to place a task because no container instance met all of its "
+                               "requirements.",
+                          name);
+        if (unplaced)
+                json_object_set_new(priv, "unplaced", json_true());
+        else if (json_array_size(started))
+                json_object_del(priv, "unplaced");
 
         char list[4096];
         size_t n_stopped = json_array_size(stopped) - json_array_size(health_stopped);
@@ -757,6 +986,7 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         s->lc = cfg->lifecycle;
         s->sweep_ms = cfg->sweep_ms > 0 ? cfg->sweep_ms : SWEEP_DEFAULT_MS;
         s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
+        s->one_host = cfg->one_host;
         s->changes = json_array();
         s->dirty = true; /* the first pass re-adopts what a restart left */
         pthread_mutex_init(&s->lock, NULL);
@@ -791,32 +1021,48 @@ void rt_scheduler_free(struct rt_scheduler *s) {
 
 /* ---- the API's changes ---- */
 
-int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
-                        json_t **ret, struct err *e) {
-        const char *name = ecs_json_str(doc, "serviceName", "");
+int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster,
+                        const struct rt_service_create *c, json_t **ret, struct err *e) {
+        const char *name = ecs_json_str(c->doc, "serviceName", "");
         pthread_mutex_lock(&s->lock);
         json_auto_t *old = NULL;
-        int r = rt_service_get(s->store, region, cluster, name, &old, NULL, e);
-        if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "ACTIVE"))
-                r = err_set(e, -EEXIST, ERR_KIND_INVALID, "Creation of service was not idempotent.");
-        else if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "DRAINING"))
+        json_auto_t *old_priv = NULL;
+        int r = rt_service_get(s->store, region, cluster, name, &old, &old_priv, e);
+        if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "ACTIVE")) {
+                /* CreateService again with the same clientToken and the same input is the same request: ECS answers
+                 * with the service it made. */
+                if (c->client_token && str_eq(ecs_json_str(old_priv, "clientToken", NULL), c->client_token) &&
+                    json_equal(json_object_get(old_priv, "createRequest"), c->request)) {
+                        *ret = TAKE_PTR(old);
+                        r = 1;
+                } else
+                        r = err_set(e, -EEXIST, ERR_KIND_INVALID, "Creation of service was not idempotent.");
+        } else if (r >= 0 && str_eq(ecs_json_str(old, "status", ""), "DRAINING"))
                 r = err_set(e, -EBUSY, ERR_KIND_INVALID, "Unable to Start a service that is still Draining.");
         else if (r == -ENOENT || r >= 0) {
-                json_auto_t *fresh = json_deep_copy(doc);
-                json_object_set_new(fresh, "deployments",
-                                    json_pack("[o]", deployment_new(fresh, ecs_json_str(fresh, "taskDefinition", ""),
-                                                                    int_or(fresh, "desiredCount", 0))));
+                json_auto_t *fresh = json_deep_copy(c->doc);
                 json_auto_t *priv = json_object();
+                if (c->config)
+                        json_object_set_new(priv, "config", json_deep_copy(c->config));
+                if (c->client_token) {
+                        json_object_set_new(priv, "clientToken", json_string(c->client_token));
+                        json_object_set_new(priv, "createRequest", json_deep_copy(c->request));
+                }
+                json_object_set_new(fresh, "deployments",
+                                    json_pack("[o]", deployment_new(fresh, priv,
+                                                                    ecs_json_str(fresh, "taskDefinition", ""),
+                                                                    int_or(fresh, "desiredCount", 0))));
                 json_t *deps = json_object_get(fresh, "deployments");
-                record_new(fresh, priv, json_array_get(deps, 0), deps);
+                record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
                 r = rt_service_put(s->store, region, cluster, fresh, priv, e);
                 if (r >= 0) {
                         *ret = TAKE_PTR(fresh);
+                        r = 0;
                         log_info("scheduler", "\"service created\" service=%s cluster=%s", name, cluster);
                 }
         }
         pthread_mutex_unlock(&s->lock);
-        if (r >= 0)
+        if (r == 0)
                 rt_scheduler_wake(s);
         return r;
 }
@@ -836,6 +1082,33 @@ static int service_for_change(struct rt_scheduler *s, const char *region, const 
         return 0;
 }
 
+/* Members of UpdateService's input that start a new deployment when they change what runs (the others, such as
+ * desiredCount, deploymentConfiguration, enableExecuteCommand, propagateTags, apply to the service as it is). */
+static bool deploys(const char *member) {
+        static const char *const list[] = {"taskDefinition",     "networkConfiguration",     "loadBalancers",
+                                           "serviceRegistries",  "capacityProviderStrategy", "platformVersion",
+                                           "launchType",         "serviceConnectConfiguration",
+                                           "volumeConfigurations", "vpcLatticeConfigurations"};
+        for (size_t i = 0; i < ARRAY_SIZE(list); i++)
+                if (strcmp(list[i], member) == 0)
+                        return true;
+        return false;
+}
+
+/* Apply the members of `set` to `target`; true when one that deploys changed. */
+static bool apply_members(json_t *target, const json_t *set) {
+        bool deploy = false;
+        json_auto_t *copy = json_deep_copy(set); /* json_object_foreach wants a mutable object */
+        const char *key;
+        json_t *v;
+        json_object_foreach(copy, key, v) {
+                if (deploys(key) && !json_equal(json_object_get(target, key), v))
+                        deploy = true;
+                json_object_set_new(target, key, json_deep_copy(v));
+        }
+        return deploy;
+}
+
 int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                         const struct rt_service_update *u, json_t **ret, struct err *e) {
         pthread_mutex_lock(&s->lock);
@@ -853,20 +1126,38 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                         json_auto_t *copy = json_deep_copy(u->deployment_configuration);
                         json_object_update(cfg, copy);
                 }
-                bool new_td = u->task_definition &&
-                              !str_eq(u->task_definition, ecs_json_str(doc, "taskDefinition", ""));
-                if (u->task_definition)
+                bool deploy = u->force_new_deployment;
+                if (u->task_definition && !str_eq(u->task_definition, ecs_json_str(doc, "taskDefinition", ""))) {
                         json_object_set_new(doc, "taskDefinition", json_string(u->task_definition));
+                        deploy = true;
+                }
+                /* A capacity provider strategy replaces the launch type (they are exclusive). */
+                if (json_array_size(json_object_get(u->set, "capacityProviderStrategy")) &&
+                    json_object_get(doc, "launchType")) {
+                        json_object_del(doc, "launchType");
+                        deploy = true;
+                }
+                if (u->set && apply_members(doc, u->set))
+                        deploy = true;
+                if (u->config) {
+                        json_t *config = json_object_get(priv, "config");
+                        if (!json_is_object(config)) {
+                                config = json_object();
+                                json_object_set_new(priv, "config", config);
+                        }
+                        if (apply_members(config, u->config))
+                                deploy = true;
+                }
                 json_t *deps = json_object_get(doc, "deployments");
-                if (new_td || u->force_new_deployment) {
+                if (deploy) {
                         json_t *old = json_array_get(deps, 0);
                         if (old)
                                 json_object_set_new(old, "status", json_string("ACTIVE"));
                         json_array_insert_new(deps, 0,
-                                              deployment_new(doc, ecs_json_str(doc, "taskDefinition", ""),
+                                              deployment_new(doc, priv, ecs_json_str(doc, "taskDefinition", ""),
                                                              int_or(doc, "desiredCount", 0)));
                         records_move(priv, "IN_PROGRESS", "STOPPED", "Stopped by a newer deployment.", true);
-                        record_new(doc, priv, json_array_get(deps, 0), deps);
+                        record_new(s->store, region, doc, priv, json_array_get(deps, 0), deps);
                         json_object_set_new(priv, "steady", json_false());
                         json_object_del(priv, "backoffUntil");
                 } else if (json_array_size(deps))
@@ -875,6 +1166,49 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                 r = rt_service_put(s->store, region, cluster, doc, priv, e);
                 if (r >= 0)
                         *ret = TAKE_PTR(doc);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                rt_scheduler_wake(s);
+        return r;
+}
+
+int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                                 const char *record_id, bool rollback, struct err *e) {
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = rt_service_get(s->store, region, cluster, name, &doc, &priv, e);
+        json_t *rec = NULL;
+        if (r >= 0) {
+                size_t i;
+                json_t *c;
+                json_array_foreach(records(priv), i, c) if (str_eq(ecs_json_str(c, "id", ""), record_id)) rec = c;
+        }
+        const char *status = ecs_json_str(rec, "status", "");
+        if (r == -ENOENT || (r >= 0 && !rec))
+                r = err_set(e, -ENOENT, ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND, "Service deployment not found.");
+        else if (r < 0)
+                ;
+        else if (str_eq(status, "STOP_REQUESTED") || str_eq(status, "ROLLBACK_REQUESTED") ||
+                 str_eq(status, "ROLLBACK_IN_PROGRESS"))
+                r = 0; /* ECS goes on with the stop or the rollback already asked for */
+        else if (!str_eq(ecs_json_str(doc, "status", ""), "ACTIVE") ||
+                 !(str_eq(status, "PENDING") || str_eq(status, "IN_PROGRESS")))
+                r = err_set(e, -EBUSY, ERR_KIND_CONFLICT, "The service deployment is %s and cannot be stopped.",
+                            status);
+        else if (rollback && (!json_object_get(priv, "lastCompleted") ||
+                              str_eq(ecs_json_str(json_object_get(priv, "lastCompleted"), "id", ""),
+                                     ecs_json_str(rec, "deployment", ""))))
+                r = err_set(e, -EBUSY, ERR_KIND_CONFLICT,
+                            "The service deployment has no previous service revision to roll back to.");
+        else {
+                json_object_set_new(rec, "status", json_string(rollback ? "ROLLBACK_REQUESTED" : "STOP_REQUESTED"));
+                json_object_set_new(rec, "updatedAt", ecs_timestamp_now());
+                r = rt_service_put(s->store, region, cluster, doc, priv, e);
+                if (r >= 0)
+                        log_info("scheduler", "\"service deployment stop requested\" service=%s deployment=%s type=%s",
+                                 name, record_id, rollback ? "ROLLBACK" : "ABORT");
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)

@@ -27,6 +27,10 @@ struct rt_scheduler_config {
          * (ECS: 40 s): until then an older deployment's task is not stopped in its favour, so a task that starts and
          * then crashes does not take a working one's place. 0: at once. */
         int64_t healthy_after_ms;
+        /* Every task runs on one host (the docker backend): a task definition's fixed host ports are checked against
+         * the tasks that hold them before a task is started, and a task that cannot get them is not started (the
+         * service event says it could not be placed). On Kubernetes the kube-scheduler places Pods. */
+        bool one_host;
 };
 
 /* Subscribe to the lifecycle and start the scheduler's thread. Its first pass re-adopts the tasks of every ACTIVE or
@@ -36,13 +40,21 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
 /* Unsubscribe and stop the thread. Tasks keep running. NULL-safe. Call before rt_lifecycle_free. */
 void rt_scheduler_free(struct rt_scheduler *s);
 
-/* Store a new service `doc` (a Service object as CreateService returns it, status ACTIVE, without deployments: its
- * first PRIMARY deployment is made here) in (`region`, `cluster`) and wake the scheduler. A service of that name that
- * is ACTIVE: -EEXIST, InvalidParameterException "Creation of service was not idempotent."; DRAINING: -EBUSY,
- * InvalidParameterException "Unable to Start a service that is still Draining."; an INACTIVE one is replaced. *ret
- * gets the stored document. */
-int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
-                        json_t **ret, struct err *e);
+/* What CreateService stores. */
+struct rt_service_create {
+        const json_t *doc;        /* a Service object as CreateService returns it, status ACTIVE, without deployments */
+        const json_t *config;     /* or NULL: {serviceConnectConfiguration, volumeConfigurations,
+                                   * vpcLatticeConfigurations}, what its deployments and revisions carry */
+        const char *client_token; /* or NULL */
+        const json_t *request;    /* the input, kept with client_token to tell a retry from another request */
+};
+/* Store a new service `c->doc` in (`region`, `cluster`), make its first PRIMARY deployment, and wake the scheduler;
+ * returns 0. A service of that name that is ACTIVE: returns 1 and the stored service when it was made with the same
+ * client_token and the same request (a retry), else -EEXIST, InvalidParameterException "Creation of service was not
+ * idempotent."; DRAINING: -EBUSY, InvalidParameterException "Unable to Start a service that is still Draining."; an
+ * INACTIVE one is replaced. *ret gets the stored document. */
+int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster,
+                        const struct rt_service_create *c, json_t **ret, struct err *e);
 
 /* What UpdateService changes; members left at their zero value (NULL, -1) are not changed. */
 struct rt_service_update {
@@ -51,6 +63,11 @@ struct rt_service_update {
         bool force_new_deployment;
         const json_t *deployment_configuration; /* merged into the service's */
         int64_t health_check_grace_s;          /* -1: unchanged */
+        /* Or NULL: members set on the Service as given (launch, network, placement, tags settings, load balancers,
+         * ...); those that change what runs start a new deployment when their value differs. */
+        const json_t *set;
+        /* Or NULL: the same for the members the Service shape does not carry (rt_service_create.config). */
+        const json_t *config;
 };
 /* Apply `u` to an ACTIVE service and wake the scheduler. Unknown: ServiceNotFoundException; DRAINING or INACTIVE:
  * ServiceNotActiveException. *ret gets the stored document. */
@@ -63,6 +80,14 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
  * ServiceNotActiveException for DeleteService). *ret gets it. */
 int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                         bool force, json_t **ret, struct err *e);
+
+/* StopServiceDeployment: the service deployment `record_id` of the service, PENDING or IN_PROGRESS, becomes
+ * ROLLBACK_REQUESTED (`rollback`: the scheduler then brings the last COMPLETED deployment back, ROLLBACK_IN_PROGRESS,
+ * ROLLBACK_SUCCESSFUL) or STOP_REQUESTED (ABORT: the PRIMARY starts no more tasks, STOPPED). One already stopping or
+ * rolling back is left as it is. Unknown: -ENOENT, ServiceDeploymentNotFoundException; finished, of a service that is
+ * not ACTIVE, or a rollback with no COMPLETED deployment before it: -EBUSY, ConflictException. */
+int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                                 const char *record_id, bool rollback, struct err *e);
 
 /* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
 void rt_scheduler_wake(struct rt_scheduler *s);
