@@ -332,6 +332,16 @@ int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *
         int r = rt_instances_all(in, req->region, req->account, req->cluster, &all, e);
         if (r < 0)
                 return r;
+        if (req->only && json_array_size(all) == 0) {
+                /* No instances at all (the backend reports no hosts, e.g. without the rights to read Nodes): the task
+                 * runs wherever the backend puts it, recorded under the instance it named. */
+                if (strncmp(req->only, "arn:", 4) == 0)
+                        str_printf(ret->arn, sizeof(ret->arn), "%s", req->only);
+                else
+                        str_printf(ret->arn, sizeof(ret->arn), "arn:aws:ecs:%s:%s:container-instance/%s/%s",
+                                   req->region, req->account, req->cluster, req->only);
+                return 0;
+        }
         if (req->only) {
                 const json_t *doc = rt_instances_find(all, req->region, req->cluster, req->only);
                 json_t *one = json_array();

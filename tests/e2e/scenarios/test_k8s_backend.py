@@ -134,8 +134,9 @@ def test_a_depends_on_a_pod_cannot_keep_is_refused(srv, ecs):
                         runs("a", dependsOn=[{"containerName": "up", "condition": "START"}]),
                         runs("b", essential=False, dependsOn=[{"containerName": "up", "condition": "COMPLETE"}])],
                   family="unkept")
+    node = ecs.list_container_instances()["containerInstanceArns"][0]
     for call in (lambda: ecs.run_task(taskDefinition=td),
-                 lambda: ecs.start_task(taskDefinition=td, containerInstances=["node-1"])):
+                 lambda: ecs.start_task(taskDefinition=td, containerInstances=[node])):
         with pytest.raises(ecs.exceptions.ClientException) as exc:
             call()
         msg = exc.value.response["Error"]["Message"]
