@@ -378,3 +378,51 @@ int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *
         str_printf(ret->host, sizeof(ret->host), "%s", ecs_json_str(json_object_get(doc, "_ecsd"), "host", ""));
         return 0;
 }
+
+int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               json_t **ret_leaving, struct err *e) {
+        json_auto_t *all = NULL, *placed = NULL;
+        int r = rt_instances_all(in, region, account, cluster, &all, e);
+        if (r < 0 || (r = rt_task_placements(in->store, &placed, e)) < 0)
+                return r;
+        json_auto_t *active = json_object(); /* ARN → true, for the instances that take tasks */
+        int64_t eligible = 0;
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(all, i, doc) {
+                if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
+                        continue;
+                json_object_set_new(active, ecs_json_str(doc, "containerInstanceArn", ""), json_true());
+                json_auto_t *view = rt_instances_view(doc);
+                if (!json_is_true(json_object_get(view, "runnable")))
+                        continue;
+                bool ok = true;
+                size_t k;
+                const json_t *c;
+                json_array_foreach(constraints, k, c) {
+                        if (strcmp(ecs_json_str(c, "type", ""), "memberOf") != 0)
+                                continue;
+                        json_auto_t *q = NULL;
+                        struct err ignored = {0};
+                        if (rt_query_parse(ecs_json_str(c, "expression", ""), &q, &ignored) < 0 ||
+                            !rt_query_match(q, view))
+                                ok = false;
+                }
+                eligible += ok;
+        }
+        json_t *leaving = json_object();
+        const json_t *p;
+        json_array_foreach(placed, i, p) {
+                if (strcmp(ecs_json_str(p, "region", ""), region) != 0 ||
+                    strcmp(ecs_json_str(p, "cluster", ""), cluster) != 0 ||
+                    strcmp(ecs_json_str(p, "group", ""), group) != 0)
+                        continue;
+                /* With no instances at all (no hosts reported) nothing is leaving: the tasks run where they run. */
+                if (json_array_size(all) && !json_object_get(active, ecs_json_str(p, "instance", "")))
+                        json_object_set_new(leaving, ecs_json_str(p, "id", ""), json_true());
+        }
+        *ret_eligible = json_array_size(all) ? eligible : -1;
+        *ret_leaving = leaving;
+        return 0;
+}

@@ -79,5 +79,13 @@ struct rt_placement {
 int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *req, struct rt_placement *ret,
                         json_t **ret_failures, struct err *e);
 
+/* What a service's pass needs (scheduler.c): *ret_eligible, how many ACTIVE instances of (region, cluster) can run
+ * tasks and meet the service's memberOf `constraints` (a DAEMON service keeps one task on each), and *ret_leaving,
+ * {task id: true} for the live tasks of `group` placed on an instance that is not ACTIVE (DRAINING) or is gone: the
+ * scheduler replaces them elsewhere. */
+int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               json_t **ret_leaving, struct err *e);
+
 /* Make the id of a container instance for a host key (stable: the same host has the same id everywhere). */
 void rt_instances_host_id(const char *host, char out[RT_INSTANCE_ID_LEN + 1]);

@@ -1103,7 +1103,7 @@ int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         /* The last_status index finds the live tasks; only they hold resources. */
         int r = prepare(s,
-                        "SELECT region, cluster, json_extract(doc, '$.containerInstanceArn'), last_status, grp,"
+                        "SELECT region, cluster, json_extract(doc, '$.containerInstanceArn'), last_status, grp, id,"
                         " json_extract(private, '$.reserved.cpu'), json_extract(private, '$.reserved.memory')"
                         " FROM tasks WHERE last_status != 'STOPPED'"
                         " AND json_extract(doc, '$.containerInstanceArn') IS NOT NULL",
@@ -1114,14 +1114,15 @@ int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *grp = (const char *) sqlite3_column_text(st, 4);
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "region",
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "region",
                                                      (const char *) sqlite3_column_text(st, 0), "cluster",
                                                      (const char *) sqlite3_column_text(st, 1), "instance",
                                                      (const char *) sqlite3_column_text(st, 2), "lastStatus",
                                                      (const char *) sqlite3_column_text(st, 3), "group",
-                                                     grp ? grp : "", "cpu",
-                                                     (json_int_t) sqlite3_column_int64(st, 5), "memory",
-                                                     (json_int_t) sqlite3_column_int64(st, 6)));
+                                                     grp ? grp : "", "id",
+                                                     (const char *) sqlite3_column_text(st, 5), "cpu",
+                                                     (json_int_t) sqlite3_column_int64(st, 6), "memory",
+                                                     (json_int_t) sqlite3_column_int64(st, 7)));
         }
         if (rc != SQLITE_DONE)
                 return db_error(s, e, "task placements");

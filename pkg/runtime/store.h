@@ -163,7 +163,7 @@ int rt_instance_put(struct rt_store *s, const char *region, const char *cluster,
 int rt_instance_delete(struct rt_store *s, const char *region, const char *cluster, const char *id, struct err *e);
 /* Every document of a cluster: {id: doc}, ordered by id. */
 int rt_instance_list(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e);
-/* Every task not yet STOPPED that was placed on a container instance, in every region: [{"region", "cluster",
+/* Every task not yet STOPPED that was placed on a container instance, in every region: [{"id", "region", "cluster",
  * "instance": its containerInstanceArn, "lastStatus", "group", "cpu", "memory": what it reserved there (the
  * private record's "reserved")}]. */
 int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e);

@@ -5,10 +5,11 @@ a client; attributes; placement constraints and strategies with ECS's failures; 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from helpers import ACCOUNT, REGION
+from helpers import ACCOUNT, REGION, make_client
 from tasklib import docker, register, run, wait_for, wait_stopped
 
 ARN_PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/"
@@ -272,3 +273,71 @@ def test_attributes(ecs, dsrv, aws_for):
     assert "stack" not in attrs(the_instance(ecs)) and "gpu" in attrs(the_instance(ecs))
     with pytest.raises(ecs.exceptions.TargetNotFoundException):
         ecs.delete_attributes(attributes=[{"name": "gpu", "targetId": ARN_PREFIX + "default/" + "0" * 32}])
+
+
+def wait_service(ecs, name: str, predicate, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        svc = ecs.describe_services(services=[name])["services"][0]
+        tasks = ecs.list_tasks(serviceName=name)["taskArns"]
+        if predicate(svc, tasks):
+            return svc
+        assert time.monotonic() < deadline, f"service {name} never matched: {svc['events'][:3]} {tasks}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def sched_ecs(docker_server):
+    """A server whose service tasks count as healthy once RUNNING, so a drain does not wait 40 s per task."""
+    return make_client(docker_server(args=["--service-healthy-after", "0"]))
+
+
+def test_daemon_service_runs_one_task_on_each_active_instance(sched_ecs):
+    ecs = sched_ecs
+    arn = the_instance(ecs)["containerInstanceArn"]
+    td = sleeper(ecs, "daemon", 16)
+    svc = ecs.create_service(serviceName="agent", taskDefinition=td, schedulingStrategy="DAEMON")["service"]
+    assert svc["schedulingStrategy"] == "DAEMON"
+    assert svc["deploymentConfiguration"]["maximumPercent"] == 100
+    assert svc["deploymentConfiguration"]["minimumHealthyPercent"] == 0
+    svc = wait_service(ecs, "agent", lambda s, t: s["runningCount"] == 1 and len(t) == 1)
+    assert svc["desiredCount"] == 1
+    first = ecs.list_tasks(serviceName="agent")["taskArns"][0]
+    assert ecs.describe_tasks(tasks=[first])["tasks"][0]["containerInstanceArn"] == arn
+    # DRAINING: the daemon task leaves the instance and nothing takes its place.
+    ecs.update_container_instances_state(containerInstances=[arn], status="DRAINING")
+    svc = wait_service(ecs, "agent", lambda s, t: s["desiredCount"] == 0 and s["runningCount"] == 0 and not t)
+    assert wait_stopped(ecs, first)[0]["stopCode"] == "ServiceSchedulerInitiated"
+    # ACTIVE again: one task again.
+    ecs.update_container_instances_state(containerInstances=[arn], status="ACTIVE")
+    wait_service(ecs, "agent", lambda s, t: s["desiredCount"] == 1 and s["runningCount"] == 1 and len(t) == 1)
+    for bad in ({"desiredCount": 1}, {"placementStrategy": [{"type": "spread", "field": "instanceId"}]},
+                {"placementConstraints": [{"type": "memberOf", "expression": "bad"}]}):
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.create_service(serviceName="bad", taskDefinition=td, schedulingStrategy="DAEMON", **bad)
+    assert ecs.describe_services(services=["bad"])["failures"][0]["reason"] == "MISSING"
+    ecs.delete_service(service="agent", force=True)
+    wait_service(ecs, "agent", lambda s, t: s["status"] == "INACTIVE" and not t)
+
+
+def test_draining_instance_is_emptied_of_a_service(sched_ecs):
+    ecs = sched_ecs
+    arn = the_instance(ecs)["containerInstanceArn"]
+    td = sleeper(ecs, "web", 16)
+    ecs.create_service(serviceName="web", taskDefinition=td, desiredCount=2,
+                       deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 200})
+    wait_service(ecs, "web", lambda s, t: s["runningCount"] == 2 and len(t) == 2)
+    before = ecs.list_tasks(serviceName="web")["taskArns"]
+    assert ecs.list_tasks(containerInstance=arn, serviceName="web")["taskArns"] == sorted(before)
+    ecs.update_container_instances_state(containerInstances=[arn], status="DRAINING")
+    # The engine is the only instance: the tasks leave it and their replacements have nowhere to go.
+    svc = wait_service(ecs, "web", lambda s, t: not t and s["runningCount"] == 0)
+    assert any("was unable to place a task because no container instance met all of its requirements" in e["message"]
+               for e in svc["events"]), svc["events"][:5]
+    for t in before:
+        assert wait_stopped(ecs, t)[0]["stopCode"] == "ServiceSchedulerInitiated"
+    assert ecs.describe_services(services=["web"])["services"][0]["desiredCount"] == 2
+    ecs.update_container_instances_state(containerInstances=[arn], status="ACTIVE")
+    wait_service(ecs, "web", lambda s, t: s["runningCount"] == 2 and len(t) == 2 and not set(t) & set(before))
+    ecs.delete_service(service="web", force=True)
+    wait_service(ecs, "web", lambda s, t: s["status"] == "INACTIVE" and not t)
