@@ -150,3 +150,77 @@ def test_placement_picks_the_node(nodes, kserver):
         ecs.stop_task(task=t)
     for t in arns:
         wait_stopped(ecs, t)
+
+
+@pytest.fixture
+def sserver(ecsd_factory):
+    """As kserver, with service tasks counted healthy once RUNNING (a drain does not wait 40 s per task)."""
+    srv = ecsd_factory(args=["--backend", "k8s", "--kubeconfig", os.environ["ECSD_TEST_SA_KUBECONFIG"],
+                             "--k8s-namespace", K8S_NAMESPACE, "--k8s-start-timeout", "60", "--cleanup-on-exit",
+                             "--stop-timeout", "5", "--service-healthy-after", "0"])
+    yield srv
+    if srv.alive():
+        assert srv.terminate(timeout=120) == 0
+
+
+def service_pods(ecs, name: str) -> dict[str, str]:
+    """The service's live tasks: task ARN → the node its Pod is bound to."""
+    arns = ecs.list_tasks(serviceName=name)["taskArns"]
+    return {a: pod_node(a) for a in arns}
+
+
+def wait_pods(ecs, name: str, predicate, timeout: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = service_pods(ecs, name)
+        except AssertionError:  # a Pod of a listed task was deleted between the list and the get
+            got = None
+        if got is not None and predicate(got):
+            return got
+        assert time.monotonic() < deadline, f"service {name}'s Pods never matched: {got}"
+        time.sleep(0.2)
+
+
+def test_daemon_service_follows_the_nodes(nodes, sserver):
+    ecs = make_client(sserver)
+    wait_nodes(ecs, lambda g: set(NODES) <= set(g))
+    td = register(ecs, [runs("agent", memory=64)], family="daemon")
+    ecs.create_service(serviceName="agent", taskDefinition=td, schedulingStrategy="DAEMON",
+                       placementConstraints=[{"type": "memberOf", "expression": "attribute:tier exists"}])
+    # One task on each tiered node, none on kwok-node-0 (no tier label).
+    wait_pods(ecs, "agent", lambda p: sorted(p.values()) == ["kwok-inst-a", "kwok-inst-b"])
+    # A new node gets its task (the Node watch wakes the scheduler).
+    make_node("kwok-inst-new", "1", "512Mi", {"tier": "bronze"})
+    wait_pods(ecs, "agent", lambda p: sorted(p.values()) == ["kwok-inst-a", "kwok-inst-b", "kwok-inst-new"])
+    assert ecs.describe_services(services=["agent"])["services"][0]["desiredCount"] == 3
+    # A DRAINING node is emptied and not refilled.
+    b = by_node(ecs)["kwok-inst-b"]["containerInstanceArn"]
+    ecs.update_container_instances_state(containerInstances=[b], status="DRAINING")
+    wait_pods(ecs, "agent", lambda p: sorted(p.values()) == ["kwok-inst-a", "kwok-inst-new"])
+    assert ecs.describe_services(services=["agent"])["services"][0]["desiredCount"] == 2
+    ecs.delete_service(service="agent", force=True)
+    wait_pods(ecs, "agent", lambda p: not p)
+
+
+def test_draining_node_is_emptied_of_a_service(nodes, sserver):
+    ecs = make_client(sserver)
+    got = wait_nodes(ecs, lambda g: set(NODES) <= set(g))
+    td = register(ecs, [runs("web", memory=128)], family="web")
+    tiered = [{"type": "memberOf", "expression": "attribute:tier in [gold, silver]"}]
+    ecs.create_service(serviceName="web", taskDefinition=td, desiredCount=3, placementConstraints=tiered,
+                       placementStrategy=[{"type": "binpack", "field": "memory"}])
+    # binpack: the fuller gold node first (1 GiB), all three fit there.
+    before = wait_pods(ecs, "web", lambda p: len(p) == 3)
+    assert set(before.values()) == {"kwok-inst-a"}, before
+    ecs.update_container_instances_state(containerInstances=[got["kwok-inst-a"]["containerInstanceArn"]],
+                                         status="DRAINING")
+    # Replaced on the other tiered node, under the service's 100 % floor / 200 % ceiling; the drained node is empty.
+    after = wait_pods(ecs, "web", lambda p: len(p) == 3 and set(p.values()) == {"kwok-inst-b"})
+    assert not set(after) & set(before)
+    for arn in before:
+        assert wait_stopped(ecs, arn)[0]["stopCode"] == "ServiceSchedulerInitiated"
+    a = by_node(ecs)["kwok-inst-a"]
+    assert a["status"] == "DRAINING" and a["runningTasksCount"] == 0 and a["pendingTasksCount"] == 0
+    ecs.delete_service(service="web", force=True)
+    wait_pods(ecs, "web", lambda p: not p)
