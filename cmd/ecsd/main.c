@@ -19,6 +19,7 @@
 #include "ecs.h"
 #include "k8s-backend.h"
 #include "k8s.h"
+#include "instances.h"
 #include "lifecycle.h"
 #include "scheduler.h"
 #include "runner.h"
@@ -440,6 +441,7 @@ struct service {
         struct rt_backend backend;
         struct rt_lifecycle *lc;
         struct rt_scheduler *sched;
+        struct rt_instances *instances;
         struct docker_events *events;
         json_t *secrets;
         json_t *task_credentials;
@@ -451,6 +453,28 @@ static void on_backend_event(void *userdata, const struct rt_container_event *ev
 
 static void on_backend_sync(void *userdata) {
         rt_lifecycle_resync(userdata);
+}
+
+static void on_k8s_event(void *userdata, const struct rt_container_event *ev) {
+        struct service *s = userdata;
+        rt_lifecycle_event(s->lc, ev);
+}
+
+static void on_k8s_sync(void *userdata) {
+        struct service *s = userdata;
+        rt_lifecycle_resync(s->lc);
+}
+
+/* A node came, went or was cordoned: DAEMON services follow the nodes. service_stop takes the scheduler away under
+ * sched_wake_lock, so a wake never reaches a freed one. */
+static pthread_mutex_t sched_wake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_k8s_hosts(void *userdata) {
+        struct service *s = userdata;
+        pthread_mutex_lock(&sched_wake_lock);
+        if (s->sched)
+                rt_scheduler_wake(s->sched);
+        pthread_mutex_unlock(&sched_wake_lock);
 }
 
 /* Wire the docker backend: metadata listener, backend, lifecycle, event monitor. */
@@ -472,7 +496,11 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
         };
         int r = rt_lifecycle_new(&lcfg, &s->lc, e);
         if (r >= 0)
+                r = rt_instances_new(&(struct rt_instances_config){.store = s->store, .backend = &s->backend},
+                                     &s->instances, e);
+        if (r >= 0)
                 r = rt_scheduler_new(&(struct rt_scheduler_config){.store = s->store, .lifecycle = s->lc,
+                                                                   .instances = s->instances,
                                                                    .healthy_after_ms =
                                                                            cfg->service_healthy_after_s * 1000,
                                                                    .one_host = strcmp(cfg->backend, "docker") == 0},
@@ -573,6 +601,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         docker_backend_set_events(s->docker, s->events);
         api_attach_lifecycle(s->api, s->lc);
         api_attach_scheduler(s->api, s->sched);
+        api_attach_instances(s->api, s->instances);
         log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,
                  cfg->docker_cli, cfg->pull_behavior);
         return 0;
@@ -629,12 +658,13 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
                 return r;
         if ((r = new_lifecycle(cfg, s, e)) < 0)
                 return r;
-        struct k8s_backend_hooks hooks = {.on_event = on_backend_event, .on_sync = on_backend_sync,
-                                          .userdata = s->lc};
+        struct k8s_backend_hooks hooks = {.on_event = on_k8s_event, .on_sync = on_k8s_sync, .on_hosts = on_k8s_hosts,
+                                          .userdata = s};
         if ((r = k8s_backend_start(s->k8s, &hooks, e)) < 0)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
         api_attach_scheduler(s->api, s->sched);
+        api_attach_instances(s->api, s->instances);
         log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace%s=%s metadata=%s", owner,
                  k8s_config_server(s->kube), kc.ns_mode == K8S_NS_FIXED ? "" : "_prefix", kc.namespace_, endpoint);
         return 0;
@@ -646,8 +676,13 @@ static void service_stop(struct service *s) {
         if (s->api) { /* a start that failed early has none */
                 api_attach_scheduler(s->api, NULL);
                 api_attach_lifecycle(s->api, NULL);
+                api_attach_instances(s->api, NULL);
         }
-        rt_scheduler_free(s->sched); /* before the lifecycle, whose subscriber it is */
+        pthread_mutex_lock(&sched_wake_lock); /* the Node watch wakes the scheduler until this */
+        struct rt_scheduler *sched = s->sched;
+        s->sched = NULL;
+        pthread_mutex_unlock(&sched_wake_lock);
+        rt_scheduler_free(sched); /* before the lifecycle, whose subscriber it is */
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
         rt_lifecycle_free(s->lc);
@@ -656,6 +691,7 @@ static void service_stop(struct service *s) {
         k8s_backend_free(s->k8s);
         k8s_config_free(s->kube);
         api_free(s->api);
+        rt_instances_free(s->instances);
         rt_store_free(s->store);
         json_decref(s->secrets);
         json_decref(s->task_credentials);
@@ -778,8 +814,11 @@ static int cmd_serve(int argc, char **argv) {
         if (cfg.cleanup_on_exit && s.lc) {
                 /* The scheduler first: it would replace the services' tasks as they stop. */
                 api_attach_scheduler(s.api, NULL);
-                rt_scheduler_free(s.sched);
+                pthread_mutex_lock(&sched_wake_lock);
+                struct rt_scheduler *sched = s.sched;
                 s.sched = NULL;
+                pthread_mutex_unlock(&sched_wake_lock);
+                rt_scheduler_free(sched);
                 int left = rt_lifecycle_stop_all(s.lc, "Stopped because ecsd exited (--cleanup-on-exit)",
                                                  5 * 60 * 1000);
                 if (left)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api-internal.h"
+#include "placement.h"
 #include "scheduler.h"
 
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
@@ -99,6 +100,28 @@ static bool client_token_valid(const char *t) {
         return true;
 }
 
+/* The rules of the DAEMON strategy (one task on each container instance; the scheduler sets desiredCount), and the
+ * placement members both strategies share (placement.h). */
+static int daemon_check(const json_t *in, struct err *e) {
+        const char *strategy = ecs_json_str(in, "schedulingStrategy", "REPLICA");
+        int r = rt_placement_validate(json_object_get(in, "placementConstraints"),
+                                      json_object_get(in, "placementStrategy"), e);
+        if (r < 0 || strcmp(strategy, "DAEMON") != 0)
+                return r;
+        if (json_object_get(in, "desiredCount"))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The daemon scheduling strategy does not support a desired count for services.");
+        if (json_array_size(json_object_get(in, "placementStrategy")))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The daemon scheduling strategy does not support placement strategies.");
+        if (json_array_size(json_object_get(in, "capacityProviderStrategy")) ||
+            strcmp(ecs_json_str(in, "launchType", "EC2"), "FARGATE") == 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The daemon scheduling strategy is supported only with the EC2 and EXTERNAL launch "
+                               "types.");
+        return 0;
+}
+
 static int create_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_scheduler *sch = scheduler_or_fail(call, e);
         if (!sch)
@@ -113,9 +136,9 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "Service name must be 1 to 255 letters, numbers, hyphens and underscores.");
         const char *strategy = ecs_json_str(in, "schedulingStrategy", "REPLICA");
-        if (strcmp(strategy, "REPLICA") != 0)
-                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
-                               "ecsd supports only the REPLICA scheduling strategy for now.");
+        bool daemon = strcmp(strategy, "DAEMON") == 0;
+        if ((r = daemon_check(in, e)) < 0)
+                return r;
         const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
         if (strcmp(controller, "ECS") != 0)
                 return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
@@ -125,8 +148,8 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         if (launch_type && json_array_size(cps))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "Specifying both a launchType and capacityProviderStrategy is not supported.");
-        int64_t desired;
-        if (!ecs_json_int(in, "desiredCount", &desired))
+        int64_t desired = 0;
+        if (!daemon && !ecs_json_int(in, "desiredCount", &desired))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "desiredCount is required for a service with the REPLICA scheduling strategy.");
         if (desired < 0)
@@ -155,8 +178,9 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         if (service_arn(call, cluster, name, arn, sizeof(arn)) < 0)
                 return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "The service ARN would be too long.");
         str_printf(created_by, sizeof(created_by), "arn:aws:iam::%s:root", call->account);
+        /* A DAEMON service replaces its one task per instance in place: ECS's defaults are 100 % and 0 %. */
         json_t *cfg = json_pack("{s:{s:b, s:b}, s:i, s:i}", "deploymentCircuitBreaker", "enable", 0, "rollback", 0,
-                                "maximumPercent", 200, "minimumHealthyPercent", 100);
+                                "maximumPercent", daemon ? 100 : 200, "minimumHealthyPercent", daemon ? 0 : 100);
         if (dcfg) {
                 json_auto_t *copy = json_deep_copy(dcfg);
                 json_object_update(cfg, copy);
@@ -168,7 +192,7 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 "loadBalancers", "serviceRegistries", "status", "ACTIVE", "desiredCount", (json_int_t) desired,
                 "runningCount", 0, "pendingCount", 0, "taskDefinition", tdarn, "deploymentConfiguration", cfg,
                 "events", "createdAt", ecs_timestamp_now(), "placementConstraints", "placementStrategy",
-                "schedulingStrategy", "REPLICA", "deploymentController", "type", "ECS", "createdBy", created_by,
+                "schedulingStrategy", daemon ? "DAEMON" : "REPLICA", "deploymentController", "type", "ECS", "createdBy", created_by,
                 "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")), "propagateTags",
                 ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
                 json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",

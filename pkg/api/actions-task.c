@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "api-internal.h"
+#include "instances.h"
 #include "lifecycle.h"
+#include "placement.h"
 
 #define RUN_COUNT_MAX 10
 #define DESCRIBE_TASKS_MAX 100
@@ -164,14 +166,43 @@ static int launch_prepare(struct api_call *call, const json_t *in, struct launch
         return 0;
 }
 
-/* Run `count` tasks into *out ({"tasks", "failures"}). A failure to store or start one is listed in `failures`, as
- * ECS lists a task it could not place; a definition the backend refuses (ClientException, found on the first task,
- * before anything was created) fails the whole call. */
+/* Run `count` tasks into *out ({"tasks", "failures"}). Each is placed first (instances.h): a task no container
+ * instance can take gets ECS's failures[] entries and is not launched. A failure to store or start one is listed in
+ * `failures` too; a definition the backend refuses (ClientException, found on the first task, before anything was
+ * created) fails the whole call. `instances` (StartTask) names the instance of each task. */
 static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
                      const char *const *instances, size_t count, json_t **out, struct err *e) {
         json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "family:%s", ecs_json_str(l->taskdef, "family", ""));
+        struct rt_instances *placer = api_instances(call->api);
         for (size_t i = 0; i < count; i++) {
+                struct rt_place_request preq = {
+                        .region = call->region,
+                        .account = call->account,
+                        .cluster = l->cluster,
+                        .taskdef = l->taskdef,
+                        .overrides = json_object_get(in, "overrides"),
+                        .group = ecs_json_str(in, "group", group),
+                        .constraints = json_object_get(in, "placementConstraints"),
+                        .strategy = json_object_get(in, "placementStrategy"),
+                        .only = instances ? instances[i] : NULL,
+                };
+                struct rt_placement place;
+                json_t *unplaced = NULL;
+                rt_instances_place_lock(placer);
+                int pr = rt_instances_choose(placer, &preq, &place, &unplaced, e);
+                if (pr == -ENOSPC) {
+                        rt_instances_place_unlock(placer);
+                        json_array_extend(failures, unplaced);
+                        json_decref(unplaced);
+                        continue;
+                }
+                if (pr < 0) {
+                        rt_instances_place_unlock(placer);
+                        return pr;
+                }
                 struct rt_run_request req = {
                         .region = call->region,
                         .account = call->account,
@@ -183,11 +214,15 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                         .group = ecs_json_str(in, "group", NULL),
                         .launch_type = launch_type,
                         .tags = json_object_get(in, "tags"),
-                        .container_instance_arn = instances ? instances[i] : NULL,
+                        .container_instance_arn = place.arn[0] ? place.arn : NULL,
+                        .host = place.host[0] ? place.host : NULL,
+                        .reserved_cpu = place.cpu,
+                        .reserved_memory = place.memory,
                 };
                 json_t *task = NULL;
                 struct err te = {0};
                 int r = rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te);
+                rt_instances_place_unlock(placer);
                 if (r < 0 && te.kind == ERR_KIND_CLIENT && i == 0) {
                         *e = te;
                         return r;
@@ -212,8 +247,12 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
         if (launch_type && json_array_size(json_object_get(in, "capacityProviderStrategy")))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
                                "Specifying both a launchType and capacityProviderStrategy is not supported.");
+        int r = rt_placement_validate(json_object_get(in, "placementConstraints"),
+                                      json_object_get(in, "placementStrategy"), e);
+        if (r < 0)
+                return r;
         struct launch l = {0};
-        int r = launch_prepare(call, in, &l, e);
+        r = launch_prepare(call, in, &l, e);
         if (r >= 0 && launch_type && strcmp(launch_type, "FARGATE") == 0 &&
             json_object_get(l.taskdef, "requiresCompatibilities") &&
             !ecs_json_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
@@ -245,18 +284,10 @@ static int start_task(struct api_call *call, const json_t *in, json_t **out, str
         struct launch l = {0};
         int r = launch_prepare(call, in, &l, e);
         if (r >= 0) {
-                /* ecsd has no container instances: each one named runs one task, recorded under that ARN. */
+                /* Each instance named runs one task, placed there or refused with ECS's failure. */
                 const char *instances[RUN_COUNT_MAX];
-                char arns[RUN_COUNT_MAX][ECS_ARN_MAX + 1];
-                for (size_t i = 0; i < n; i++) {
-                        const char *ref = json_string_value(json_array_get(list, i));
-                        if (strncmp(ref, "arn:", 4) == 0)
-                                str_printf(arns[i], sizeof(arns[i]), "%s", ref);
-                        else
-                                str_printf(arns[i], sizeof(arns[i]), "arn:aws:ecs:%s:%s:container-instance/%s/%s",
-                                           call->region, call->account, l.cluster, ref);
-                        instances[i] = arns[i];
-                }
+                for (size_t i = 0; i < n; i++)
+                        instances[i] = json_string_value(json_array_get(list, i));
                 r = run_tasks(call, in, &l, "EC2", instances, n, out, e);
         }
         launch_done(&l);
@@ -357,8 +388,17 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                 return r;
         const char *desired = ecs_json_str(in, "desiredStatus", "RUNNING");
         const char *family = ecs_json_str(in, "family", NULL);
-        /* ecsd has no container instances: that filter matches no task. A service's tasks are those of its group. */
-        bool none = strcmp(desired, "PENDING") == 0 || ecs_json_str(in, "containerInstance", NULL);
+        /* A service's tasks are those of its group; an instance's those placed on it. */
+        bool none = strcmp(desired, "PENDING") == 0;
+        char instance[ECS_ARN_MAX + 1] = "";
+        const char *iref = ecs_json_str(in, "containerInstance", NULL);
+        if (iref) {
+                if (strncmp(iref, "arn:", 4) == 0)
+                        str_printf(instance, sizeof(instance), "%s", iref);
+                else
+                        str_printf(instance, sizeof(instance), "arn:aws:ecs:%s:%s:container-instance/%s/%s",
+                                   call->region, call->account, cluster, iref);
+        }
         const char *service = ecs_json_str(in, "serviceName", NULL);
         char group[ECS_NAME_MAX + 16] = "";
         if (service) {
@@ -379,6 +419,7 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         .desired = desired,
                         .launch_type = ecs_json_str(in, "launchType", NULL),
                         .group = group[0] ? group : NULL,
+                        .instance = instance[0] ? instance : NULL,
                         .after_id = after[0] ? after : NULL,
                         .limit = limit + 1,
                 };

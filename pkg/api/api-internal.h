@@ -19,6 +19,8 @@ struct api {
         struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
         struct rt_scheduler *scheduler; /* NULL: no backend, the service changes are refused */
         json_t *task_credentials;       /* owned copy of api_config.task_credentials; NULL: placeholders */
+        struct rt_instances *instances; /* attached with the backend; NULL: own_instances */
+        struct rt_instances *own_instances; /* owned: the registered instances only, before a backend is attached */
 
         /* Held shared by RunTask and StartTask from their cluster check until the task is stored, and exclusively by
          * DeleteCluster from its task count until the cluster is INACTIVE: no task can slip into a cluster being
@@ -88,6 +90,16 @@ int api_describe_service_revisions(struct api_call *call, const json_t *in, json
 int api_stop_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_services_by_namespace(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_list_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_register_container_instance(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_deregister_container_instance(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_container_instances_state(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_container_agent(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -121,6 +133,8 @@ json_t *api_arn_page(const json_t *docs, int limit, const char *out_key, const c
 
 /* The lifecycle, or NULL before api_attach_lifecycle / without a backend. */
 struct rt_lifecycle *api_lifecycle(struct api *api);
+/* The container instances: the backend's hosts once attached (api_attach_instances), else only registered ones. */
+struct rt_instances *api_instances(struct api *api);
 /* The service scheduler, or NULL before api_attach_scheduler / without a backend. */
 struct rt_scheduler *api_scheduler(struct api *api);
 

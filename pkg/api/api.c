@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "instances.h"
 #include "lifecycle.h"
 #include "shape.h"
 
@@ -23,17 +24,22 @@ struct action {
 static const struct action actions[] = {
         {"CreateCluster", api_create_cluster},
         {"CreateService", api_create_service},
+        {"DeleteAttributes", api_delete_attributes},
         {"DeleteCluster", api_delete_cluster},
         {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
+        {"DeregisterContainerInstance", api_deregister_container_instance},
         {"DeregisterTaskDefinition", api_deregister_task_definition},
         {"DescribeClusters", api_describe_clusters},
+        {"DescribeContainerInstances", api_describe_container_instances},
         {"DescribeServiceDeployments", api_describe_service_deployments},
         {"DescribeServiceRevisions", api_describe_service_revisions},
         {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
+        {"ListAttributes", api_list_attributes},
         {"ListClusters", api_list_clusters},
+        {"ListContainerInstances", api_list_container_instances},
         {"ListServiceDeployments", api_list_service_deployments},
         {"ListServices", api_list_services},
         {"ListServicesByNamespace", api_list_services_by_namespace},
@@ -41,6 +47,8 @@ static const struct action actions[] = {
         {"ListTaskDefinitionFamilies", api_list_task_definition_families},
         {"ListTaskDefinitions", api_list_task_definitions},
         {"ListTasks", api_list_tasks},
+        {"PutAttributes", api_put_attributes},
+        {"RegisterContainerInstance", api_register_container_instance},
         {"RegisterTaskDefinition", api_register_task_definition},
         {"RunTask", api_run_task},
         {"StartTask", api_start_task},
@@ -48,6 +56,8 @@ static const struct action actions[] = {
         {"StopTask", api_stop_task},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
+        {"UpdateContainerAgent", api_update_container_agent},
+        {"UpdateContainerInstancesState", api_update_container_instances_state},
         {"UpdateService", api_update_service},
 };
 
@@ -80,6 +90,9 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
         api->metrics = api_metrics_new();
         api->task_credentials = cfg->task_credentials ? json_deep_copy(cfg->task_credentials) : NULL;
         api_attach_lifecycle(api, cfg->lifecycle);
+        struct err ie = {0};
+        if (rt_instances_new(&(struct rt_instances_config){.store = cfg->store}, &api->own_instances, &ie) < 0)
+                abort();
         pthread_mutex_init(&api->regions_lock, NULL);
         pthread_rwlock_init(&api->clusters_lock, NULL);
         *ret = api;
@@ -88,6 +101,15 @@ int api_new(const struct api_config *cfg, struct api **ret, struct err *e) {
 
 void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc) {
         __atomic_store_n(&api->lifecycle, lc, __ATOMIC_RELEASE);
+}
+
+void api_attach_instances(struct api *api, struct rt_instances *in) {
+        __atomic_store_n(&api->instances, in, __ATOMIC_RELEASE);
+}
+
+struct rt_instances *api_instances(struct api *api) {
+        struct rt_instances *in = __atomic_load_n(&api->instances, __ATOMIC_ACQUIRE);
+        return in ? in : api->own_instances;
 }
 
 void api_attach_scheduler(struct api *api, struct rt_scheduler *s) {
@@ -109,6 +131,7 @@ void api_free(struct api *api) {
         pthread_rwlock_destroy(&api->clusters_lock);
         free(api->regions);
         json_decref(api->task_credentials);
+        rt_instances_free(api->own_instances);
         api_metrics_free(api->metrics);
         free(api);
 }

@@ -37,6 +37,9 @@ void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc);
 /* Attach (or with NULL detach) the service scheduler; the service changes are refused without one. */
 struct rt_scheduler;
 void api_attach_scheduler(struct api *api, struct rt_scheduler *s);
+/* Attach (or with NULL detach) the container instances over the backend's hosts (instances.h). */
+struct rt_instances;
+void api_attach_instances(struct api *api, struct rt_instances *in);
 
 /* One HTTP request as the server saw it. All pointers are borrowed for the duration of api_handle(). */
 struct api_request {

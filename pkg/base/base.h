@@ -41,6 +41,9 @@ enum err_kind {
         ERR_KIND_CONFLICT,
         ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND,
         ERR_KIND_NAMESPACE_NOT_FOUND,
+        ERR_KIND_TARGET_NOT_FOUND,     /* TargetNotFoundException (PutAttributes, DeleteAttributes) */
+        ERR_KIND_ATTRIBUTE_LIMIT,      /* AttributeLimitExceededException */
+        ERR_KIND_NO_UPDATE_AVAILABLE,  /* NoUpdateAvailableException (UpdateContainerAgent) */
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

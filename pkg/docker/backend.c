@@ -35,6 +35,7 @@ struct docker_backend {
         json_t *pulled; /* image → true */
         struct launch *launches;
         struct docker_events *events; /* for the counters; set once before the API can ask */
+        json_t *host; /* the engine as a host (op_hosts), asked once; NULL until then */
 };
 
 /* A launch whose pulls can be cancelled (see the top of the file). */
@@ -622,6 +623,44 @@ static json_t *op_counters(void *impl) {
         return json_pack("{s:I}", "watch_reconnects", (json_int_t) docker_events_reconnects(b->events));
 }
 
+/* The engine is the one host: what `docker info` says of it, asked once (the engine's CPUs and memory do not change
+ * while it runs; a failed ask is retried at the next call). */
+static int op_hosts(void *impl, json_t **ret, struct err *e) {
+        struct docker_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        json_t *host = json_incref(b->host);
+        pthread_mutex_unlock(&b->lock);
+        if (!host) {
+                const char *argv[] = {"docker", "info", "--format", "{{json .}}", NULL};
+                struct docker_cmd_result res;
+                int r = run_argv(argv, QUICK_TIMEOUT_MS, LOG_CAP, "docker info", &res, e);
+                if (r < 0)
+                        return r;
+                json_auto_t *info = json_loads(res.out ? res.out : "", JSON_REJECT_DUPLICATES, NULL);
+                docker_cmd_result_free(&res);
+                int64_t ncpu = 0, mem = 0;
+                const char *id = ecs_json_str(info, "ID", "");
+                if (!json_is_object(info) || !*id || !ecs_json_int(info, "NCPU", &ncpu) ||
+                    !ecs_json_int(info, "MemTotal", &mem) || ncpu <= 0 || mem <= 0)
+                        return err_set(e, -EIO, ERR_KIND_INTERNAL, "docker info: no ID, NCPU or MemTotal in its output.");
+                const char *os = ecs_json_str(info, "OSType", "linux");
+                host = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:{}, s:s, s:s, s:o}", "id", id, "name",
+                                 ecs_json_str(info, "Name", id), "cpu", (json_int_t) (ncpu * 1024), "memory",
+                                 (json_int_t) (mem / (1024 * 1024)), "os", os, "arch",
+                                 ecs_json_str(info, "Architecture", "x86_64"), "labels", "agent_version", ECSD_VERSION,
+                                 "docker_version", ecs_json_str(info, "ServerVersion", ""), "registered_at",
+                                 ecs_timestamp_now());
+                if (!host)
+                        return err_set(e, -ENOMEM, ERR_KIND_INTERNAL, "docker info: out of memory.");
+                pthread_mutex_lock(&b->lock);
+                if (!b->host)
+                        b->host = json_incref(host);
+                pthread_mutex_unlock(&b->lock);
+        }
+        *ret = json_pack("[o]", host);
+        return 0;
+}
+
 void docker_backend_set_events(struct docker_backend *b, struct docker_events *w) {
         b->events = w;
 }
@@ -658,6 +697,7 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .stats = op_stats,
                 .cancel = op_cancel,
                 .counters = op_counters,
+                .hosts = op_hosts,
         };
         *ret = b;
         return 0;
@@ -670,6 +710,7 @@ void docker_backend_free(struct docker_backend *b) {
         free(b->credentials_endpoint);
         free(b->publish_address);
         json_decref(b->pulled);
+        json_decref(b->host);
         while (b->launches) {
                 struct launch *l = b->launches;
                 b->launches = l->next;

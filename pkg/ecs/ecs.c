@@ -237,6 +237,9 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_CONFLICT] = {"ConflictException", 400},
         [ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND] = {"ServiceDeploymentNotFoundException", 400},
         [ERR_KIND_NAMESPACE_NOT_FOUND] = {"NamespaceNotFoundException", 400},
+        [ERR_KIND_TARGET_NOT_FOUND] = {"TargetNotFoundException", 400},
+        [ERR_KIND_ATTRIBUTE_LIMIT] = {"AttributeLimitExceededException", 400},
+        [ERR_KIND_NO_UPDATE_AVAILABLE] = {"NoUpdateAvailableException", 400},
 };
 
 const char *ecs_error_type(int kind) {

@@ -94,6 +94,8 @@ struct k8s_backend {
         uint64_t calls;
         uint64_t starts_cancelled; /* start waits ended by a cancel (StopTask, shutdown) before the container ran */
         struct k8s_watch *watch;
+        struct k8s_watch *node_watch;
+        json_t *nodes; /* node name → host (k8s_node_host), schedulable nodes only; fed by node_watch */
 };
 
 /* ---- small helpers ---- */
@@ -397,7 +399,70 @@ static void on_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata)
                 b->hooks.on_sync(b->hooks.userdata);
 }
 
+/* The Node watch: keep `nodes` current. A configured node name (--k8s-node-name) pins every Pod to it, so it is then
+ * the only host. */
+static void on_node_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata) {
+        struct k8s_backend *b = userdata;
+        bool changed = false;
+        pthread_mutex_lock(&b->lock);
+        if (ev == K8S_WATCH_RELISTED) {
+                json_t *fresh = json_object();
+                size_t i;
+                const json_t *node;
+                json_array_foreach(obj, i, node) {
+                        const char *name = ecs_json_str(json_object_get(node, "metadata"), "name", "");
+                        json_t *host = b->node_name && strcmp(b->node_name, name) != 0 ? NULL : k8s_node_host(node);
+                        if (host)
+                                json_object_set_new(fresh, name, host);
+                }
+                changed = !json_equal(fresh, b->nodes);
+                json_decref(b->nodes);
+                b->nodes = fresh;
+        } else {
+                const char *name = ecs_json_str(json_object_get(obj, "metadata"), "name", "");
+                json_auto_t *host = ev == K8S_WATCH_DELETED || (b->node_name && strcmp(b->node_name, name) != 0)
+                                            ? NULL
+                                            : k8s_node_host(obj);
+                const json_t *old = json_object_get(b->nodes, name);
+                /* A Node's status is rewritten every few seconds (heartbeats): only a change of what a host is counts. */
+                if (host && !json_equal(host, old)) {
+                        json_object_set(b->nodes, name, host);
+                        changed = true;
+                } else if (!host && old) {
+                        json_object_del(b->nodes, name);
+                        changed = true;
+                }
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (changed && b->hooks.on_hosts)
+                b->hooks.on_hosts(b->hooks.userdata);
+}
+
 /* ---- rt_backend operations ---- */
+
+static int cmp_host_id(const void *x, const void *y) {
+        const json_t *const *a = x, *const *b = y;
+        return strcmp(ecs_json_str(*a, "id", ""), ecs_json_str(*b, "id", ""));
+}
+
+static int op_hosts(void *impl, json_t **ret, struct err *e) {
+        (void) e;
+        struct k8s_backend *b = impl;
+        pthread_mutex_lock(&b->lock);
+        size_t n = json_object_size(b->nodes), k = 0;
+        json_t **hosts = xcalloc(n ? n : 1, sizeof(*hosts));
+        const char *name;
+        json_t *host;
+        json_object_foreach(b->nodes, name, host) hosts[k++] = json_deep_copy(host);
+        pthread_mutex_unlock(&b->lock);
+        qsort(hosts, k, sizeof(*hosts), cmp_host_id);
+        json_t *list = json_array();
+        for (size_t i = 0; i < k; i++)
+                json_array_append_new(list, hosts[i]);
+        free(hosts);
+        *ret = list;
+        return 0;
+}
 
 static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, struct err *e) {
         struct k8s_backend *b = impl;
@@ -412,7 +477,7 @@ static int op_plan(void *impl, const struct rt_task_input *in, json_t **ret, str
                 .task_id = in->task_id,
                 .cluster_name = in->cluster_name,
                 .namespace_ = ns,
-                .node_name = b->node_name,
+                .node_name = in->host ? in->host : b->node_name,
                 .metadata_endpoint = b->metadata_endpoint,
                 .credentials_endpoint = b->credentials_endpoint,
                 .credentials_id = in->credentials_id,
@@ -1009,6 +1074,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
         str_printf(b->selector, sizeof(b->selector), "%s=%s", K8S_LABEL_OWNER, owner);
         pthread_mutex_init(&b->lock, NULL);
         pthread_cond_init(&b->changed, NULL);
+        b->nodes = json_object();
 
         struct pooled_client pc;
         struct err ve = {0};
@@ -1038,6 +1104,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
                 .sweep_task = op_sweep_task,
                 .cancel = op_cancel,
                 .counters = op_counters,
+                .hosts = op_hosts,
         };
         *ret = b;
         return 0;
@@ -1045,6 +1112,11 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
 
 int k8s_backend_start(struct k8s_backend *b, const struct k8s_backend_hooks *hooks, struct err *e) {
         b->hooks = *hooks;
+        /* Nodes are the container instances; a server that refuses the watch (no rights on nodes) leaves none, and
+         * tasks go wherever the Pod's spec sends them, as before. */
+        struct err ne = {0};
+        if (k8s_watch_start_nodes(b->kube, on_node_watch, b, &b->node_watch, &ne) < 0)
+                log_warn("k8s", "\"cannot watch nodes; no container instances\" error=\"%s\"", ne.msg);
         /* One namespace: a watch of it. One per cluster: one watch of every namespace, since clusters come and go. */
         return k8s_watch_start(b->kube, b->ns_mode == K8S_NS_FIXED ? b->namespace_ : NULL, b->selector, on_watch, b,
                                &b->watch, e);
@@ -1055,6 +1127,8 @@ void k8s_backend_stop(struct k8s_backend *b) {
                 return;
         k8s_watch_stop(b->watch);
         b->watch = NULL;
+        k8s_watch_stop(b->node_watch);
+        b->node_watch = NULL;
         pthread_mutex_lock(&b->lock);
         b->closing = true;
         for (struct capture *c = b->captures; c; c = c->next)
@@ -1075,6 +1149,7 @@ void k8s_backend_free(struct k8s_backend *b) {
                 b->pods = p->next;
                 pod_free(p);
         }
+        json_decref(b->nodes);
         pthread_cond_destroy(&b->changed);
         pthread_mutex_destroy(&b->lock);
         free(b->owner);

@@ -35,6 +35,9 @@ struct k8s_backend_config {
 struct k8s_backend_hooks {
         void (*on_event)(void *userdata, const struct rt_container_event *ev);
         void (*on_sync)(void *userdata);
+        /* Optional: the set of hosts (rt_backend.hosts) changed (a Node came, went, was cordoned); on the Node
+         * watch's thread. */
+        void (*on_hosts)(void *userdata);
         void *userdata;
 };
 

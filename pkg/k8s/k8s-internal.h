@@ -19,6 +19,14 @@ bool k8s_dns_subdomain_valid(const char *s);
  * name 1..63 of [A-Za-z0-9._-] starting and ending alphanumeric. */
 bool k8s_qualified_name_valid(const char *s);
 
+/* ---- nodes (nodes.c) ---- */
+
+/* Parse a Kubernetes quantity ("3500m", "16Gi", "4") into *ret, multiplied by `scale` (1000: milli-units). */
+int k8s_quantity_parse(const char *s, int64_t scale, int64_t *ret);
+/* A Node as a host (backend.h, hosts): NULL when it takes no Pods (cordoned, not Ready) or its allocatable does not
+ * parse. New object. */
+json_t *k8s_node_host(const json_t *node);
+
 /* ---- container states ---- */
 
 /* The ECS error a container's waiting state means once it is certain, or NULL while it may still start: an image

@@ -221,6 +221,9 @@ struct k8s_watch_stats {
  * backoff (100 ms doubling to 5 s). `cfg` is borrowed and must outlive the watch. */
 int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_selector, k8s_watch_fn fn,
                     void *userdata, struct k8s_watch **ret, struct err *e);
+/* The same for the cluster's Nodes (needs cluster-wide list/watch rights on nodes): RELISTED carries every Node. */
+int k8s_watch_start_nodes(struct k8s_config *cfg, k8s_watch_fn fn, void *userdata, struct k8s_watch **ret,
+                          struct err *e);
 /* Stop and join (within about 200 ms: a transfer notices the stop flag from its progress callback); NULL-safe. */
 void k8s_watch_stop(struct k8s_watch *w);
 void k8s_watch_get_stats(struct k8s_watch *w, struct k8s_watch_stats *ret);

@@ -147,6 +147,7 @@ int k8s_watch_line_decode(const char *line, size_t len, json_t **ret_doc, struct
 struct k8s_watch {
         struct k8s_config *cfg;
         char *ns, *selector;
+        bool nodes; /* a watch of the cluster's Nodes (k8s_watch_start_nodes), not of Pods */
         k8s_watch_fn fn;
         void *userdata;
 
@@ -208,8 +209,8 @@ static int prepare(struct k8s_watch *w, const char *url, long timeout_ms, curl_w
 }
 
 static int base_url(struct k8s_watch *w, char *buf, size_t size) {
-        char path[1024];
-        if (k8s_path_pods(path, sizeof(path), *w->ns ? w->ns : NULL, NULL) < 0)
+        char path[1024] = "/api/v1/nodes";
+        if (!w->nodes && k8s_path_pods(path, sizeof(path), *w->ns ? w->ns : NULL, NULL) < 0)
                 return -EINVAL;
         return str_printf(buf, size, "%s%s", k8s_config_server(w->cfg), path) < 0 ? -ENAMETOOLONG : 0;
 }
@@ -239,11 +240,11 @@ static int do_list(struct k8s_watch *w, struct err *e) {
         if (rc != CURLE_OK)
                 return w->listbody.overflow ? err_set(e, -EFBIG, ERR_KIND_INTERNAL, "watch: the pod list is larger "
                                                       "than %u bytes.", LIST_CAP)
-                                            : k8s_transport_err(rc, w->errbuf, "list pods", e);
+                                            : k8s_transport_err(rc, w->errbuf, w->nodes ? "list nodes" : "list pods", e);
         long status = 0;
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
         if (status != 200)
-                return k8s_status_to_err(status, w->listbody.data, w->listbody.len, "list pods", e);
+                return k8s_status_to_err(status, w->listbody.data, w->listbody.len, w->nodes ? "list nodes" : "list pods", e);
         json_error_t jerr;
         json_auto_t *list = json_loadb(w->listbody.data, w->listbody.len, JSON_REJECT_DUPLICATES, &jerr);
         k8s_body_free(&w->listbody);
@@ -337,11 +338,11 @@ static enum stream_end do_watch(struct k8s_watch *w, struct err *e) {
                 return STREAM_FAILED;
         }
         if (status != 0 && status != 200) {
-                k8s_status_to_err(status, w->errbody.data, w->errbody.len, "watch pods", e);
+                k8s_status_to_err(status, w->errbody.data, w->errbody.len, w->nodes ? "watch nodes" : "watch pods", e);
                 return STREAM_FAILED;
         }
         if (rc != CURLE_OK && !(rc == CURLE_OPERATION_TIMEDOUT && w->stream_ok)) {
-                k8s_transport_err(rc, w->errbuf, "watch pods", e);
+                k8s_transport_err(rc, w->errbuf, w->nodes ? "watch nodes" : "watch pods", e);
                 /* A stream that was flowing and then broke (the server restarted) is reopened at once from the last
                  * resourceVersion; one that never got going waits for the backoff. */
                 return w->stream_ok && w->delivered ? STREAM_ENDED : STREAM_FAILED;
@@ -425,8 +426,8 @@ static void watch_free(struct k8s_watch *w) {
         free(w);
 }
 
-int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_selector, k8s_watch_fn fn,
-                    void *userdata, struct k8s_watch **ret, struct err *e) {
+static int watch_start(struct k8s_config *cfg, const char *ns, bool nodes, const char *label_selector, k8s_watch_fn fn,
+                       void *userdata, struct k8s_watch **ret, struct err *e) {
         if (!cfg || (ns && !*ns) || !fn)
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "watch: needs a config, a namespace and a callback.");
         int r = k8s_curl_global_init(e);
@@ -435,6 +436,7 @@ int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_se
         struct k8s_watch *w = xcalloc(1, sizeof(*w));
         w->cfg = cfg;
         w->ns = xstrdup(ns ? ns : ""); /* "": every namespace */
+        w->nodes = nodes;
         w->selector = label_selector && *label_selector ? xstrdup(label_selector) : NULL;
         w->fn = fn;
         w->userdata = userdata;
@@ -466,6 +468,16 @@ int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_se
         }
         *ret = w;
         return 0;
+}
+
+int k8s_watch_start(struct k8s_config *cfg, const char *ns, const char *label_selector, k8s_watch_fn fn,
+                    void *userdata, struct k8s_watch **ret, struct err *e) {
+        return watch_start(cfg, ns, false, label_selector, fn, userdata, ret, e);
+}
+
+int k8s_watch_start_nodes(struct k8s_config *cfg, k8s_watch_fn fn, void *userdata, struct k8s_watch **ret,
+                          struct err *e) {
+        return watch_start(cfg, NULL, true, NULL, fn, userdata, ret, e);
 }
 
 void k8s_watch_stop(struct k8s_watch *w) {

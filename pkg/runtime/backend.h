@@ -33,6 +33,8 @@ struct rt_task_input {
         /* The task's credentials id (a random UUID, the key of /v2/credentials/<id>), or NULL when the task has no
          * task role: its containers then get no credentials variables. */
         const char *credentials_id;
+        /* The host placement chose (an id from hosts()), or NULL: wherever the backend puts it. */
+        const char *host;
 };
 
 struct rt_backend {
@@ -94,6 +96,14 @@ struct rt_backend {
          * it} (caller owns); a container that could not be sampled is left out. May take a second or two. NULL when
          * unsupported. */
         int (*stats)(void *impl, const json_t *plan, const json_t *containers, json_t **ret, struct err *e);
+        /* Optional (NULL: the backend has no hosts to report, and tasks are placed nowhere in particular). The hosts
+         * tasks can run on now, which ECS calls container instances (docs/internals/instances.md): *ret gets
+         * [{"id": a stable key (the engine's ID, the node's name), "name", "cpu": CPU units (1024 a core),
+         * "memory": MiB, "os": "linux"|"windows", "arch": "x86_64"|"arm64"|..., "zone"?: availability zone,
+         * "labels"?: {name: value}, "agent_version", "docker_version", "registered_at": epoch seconds}], one per
+         * schedulable host, ordered by id (caller owns). Cheap: read from what the backend keeps (a Node watch), or
+         * asked once. */
+        int (*hosts)(void *impl, json_t **ret, struct err *e);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */

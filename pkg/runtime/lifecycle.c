@@ -984,7 +984,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         json_auto_t *plan = NULL;
         struct rt_task_input in = {.taskdef = req->taskdef, .overrides = req->overrides, .task_arn = task_arn,
                                    .task_id = t->id, .cluster_name = req->cluster_name,
-                                   .credentials_id = credentials_id[0] ? credentials_id : NULL};
+                                   .credentials_id = credentials_id[0] ? credentials_id : NULL, .host = req->host};
         struct err plan_err = {0};
         int plan_r = lc->be->plan(lc->be->impl, &in, &plan, &plan_err);
         /* A definition the backend refuses outright (backend.h: -EOPNOTSUPP) is RunTask's error: no task. */
@@ -1001,6 +1001,9 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                        : TAKE_PTR(plan),
                             "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "statuses",
                             "PROVISIONING");
+        if (req->container_instance_arn)
+                json_object_set_new(t->priv, "reserved", json_pack("{s:I, s:I}", "cpu", (json_int_t) req->reserved_cpu,
+                                                                   "memory", (json_int_t) req->reserved_memory));
         if (credentials_id[0])
                 json_object_set_new(t->priv, "credentials", json_pack("{s:s, s:s}", "id", credentials_id, "role", role));
         if (plan_r < 0) {

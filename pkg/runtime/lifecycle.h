@@ -53,7 +53,9 @@ struct rt_run_request {
         const char *group;       /* or NULL: "family:<family>" */
         const char *launch_type; /* FARGATE, EC2, EXTERNAL; NULL: FARGATE when compatible, else EC2 */
         const json_t *tags;      /* [{"key","value"}] or NULL */
-        const char *container_instance_arn; /* StartTask; NULL */
+        const char *container_instance_arn; /* where placement put it (instances.h); NULL: nowhere in particular */
+        const char *host;                   /* that instance's backend host id (backend.h, rt_task_input.host) */
+        int64_t reserved_cpu, reserved_memory; /* what the task holds on that instance (CPU units, MiB) */
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,

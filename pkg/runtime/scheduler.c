@@ -37,6 +37,7 @@
 struct rt_scheduler {
         struct rt_store *store;
         struct rt_lifecycle *lc;
+        struct rt_instances *instances; /* may be NULL: tasks are then placed nowhere in particular */
         int64_t sweep_ms;
         int64_t healthy_after_ms;
         bool one_host;
@@ -618,6 +619,28 @@ static int64_t placeable(struct rt_scheduler *s, const json_t *td, int64_t want)
 }
 
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
+/* Choose the container instance of a service's next task (instances.h), with the service's placement constraints
+ * and strategy; a DAEMON service keeps one task per instance (distinctInstance). Call with the place lock held.
+ * -ENOSPC when no instance can take it. */
+static int service_place(struct rt_scheduler *s, const char *region, const char *account, const char *cluster,
+                         const json_t *doc, const json_t *td, const char *group, struct rt_placement *ret) {
+        const json_t *given = json_object_get(doc, "placementConstraints");
+        json_auto_t *constraints = json_is_array(given) ? json_deep_copy(given) : json_array();
+        if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON"))
+                json_array_append_new(constraints, json_pack("{s:s}", "type", "distinctInstance"));
+        struct rt_place_request preq = {.region = region, .account = account, .cluster = cluster, .taskdef = td,
+                                        .group = group, .constraints = constraints,
+                                        .strategy = json_object_get(doc, "placementStrategy")};
+        json_auto_t *failures = NULL;
+        struct err e = {0};
+        int r = rt_instances_choose(s->instances, &preq, ret, &failures, &e);
+        if (r < 0 && r != -ENOSPC)
+                log_error("scheduler", "\"cannot place a task\" service=%s error=\"%s\"", group + 8, e.msg);
+        return r;
+}
+
+/* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. A task no
+ * container instance can take sets *unplaced and ends the launch. */
 static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
                   const json_t *primary, int64_t n, json_t *started, bool *unplaced) {
         const char *tdarn = ecs_json_str(primary, "taskDefinition", "");
@@ -646,6 +669,15 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
         json_auto_t *tags = task_tags(s->store, doc, td, cluster);
         int done = 0;
         for (int64_t i = 0; i < n; i++) {
+                struct rt_placement place = {0};
+                if (s->instances) {
+                        rt_instances_place_lock(s->instances);
+                        if (service_place(s, region, arn.account, cluster, doc, td, group, &place) < 0) {
+                                rt_instances_place_unlock(s->instances);
+                                *unplaced = true;
+                                break;
+                        }
+                }
                 struct rt_run_request req = {
                         .region = region,
                         .account = arn.account,
@@ -656,9 +688,16 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .group = group,
                         .launch_type = ecs_json_str(doc, "launchType", NULL),
                         .tags = tags,
+                        .container_instance_arn = place.arn[0] ? place.arn : NULL,
+                        .host = place.host[0] ? place.host : NULL,
+                        .reserved_cpu = place.cpu,
+                        .reserved_memory = place.memory,
                 };
                 json_auto_t *task = NULL;
-                if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
+                int rr = rt_lifecycle_run(s->lc, &req, &task, &e);
+                if (s->instances)
+                        rt_instances_place_unlock(s->instances);
+                if (rr < 0) {
                         log_error("scheduler", "\"cannot start a task\" service=%s error=\"%s\"", group + 8, e.msg);
                         break;
                 }
@@ -728,6 +767,51 @@ static void stop_tasks(struct rt_scheduler *s, const char *name, struct view *v,
         }
 }
 
+/* The container instances as a service's pass sees them: a DAEMON service's desiredCount becomes the number of
+ * instances it can run on (*desired, and the document's, as ECS reports it), and the tasks of the service placed on
+ * a DRAINING or vanished instance are returned ({task id: true}) to be replaced elsewhere. NULL without instances. */
+static json_t *instances_state(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                               json_t *doc, bool draining, int64_t *desired) {
+        if (!s->instances)
+                return NULL;
+        struct ecs_arn arn;
+        struct err e = {0};
+        if (ecs_arn_parse(ecs_json_str(doc, "serviceArn", ""), &arn, &e) < 0)
+                return NULL;
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "service:%s", name);
+        int64_t eligible = -1;
+        json_t *leaving = NULL;
+        if (rt_instances_service_state(s->instances, region, arn.account, cluster, group,
+                                       json_object_get(doc, "placementConstraints"), &eligible, &leaving, &e) < 0) {
+                log_error("scheduler", "\"cannot read the container instances\" service=%s error=\"%s\"", name,
+                          e.msg);
+                return NULL;
+        }
+        if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON") && !draining && eligible >= 0) {
+                *desired = eligible;
+                json_object_set_new(doc, "desiredCount", json_integer(eligible));
+        }
+        return leaving;
+}
+
+/* Tasks on a DRAINING instance leave it: a DAEMON service's at once (its instance no longer counts), a REPLICA
+ * service's as an older deployment's do, while the healthy ones left stay at the floor (their replacements were
+ * started elsewhere, as they no longer count as the PRIMARY's). */
+static void drain_leaving(const json_t *doc, struct view *v, size_t n, const json_t *leaving, int64_t floor_healthy,
+                          int64_t *healthy) {
+        bool daemon = str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON");
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].asked || v[i].stop || !json_object_get(leaving, ecs_json_str(v[i].task, "id", "")))
+                        continue;
+                if (daemon || !v[i].healthy || *healthy - 1 >= floor_healthy) {
+                        v[i].stop = true;
+                        if (v[i].healthy)
+                                (*healthy)--;
+                }
+        }
+}
+
 /* One pass over one service (s->lock held). */
 static void reconcile(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                       const json_t *changes) {
@@ -747,6 +831,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
 
         bool draining = str_eq(status, "DRAINING");
         int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
+        json_auto_t *leaving = instances_state(s, region, cluster, name, doc, draining, &desired);
         if (!draining) {
                 stop_requests(doc, priv, name, desired);
                 circuit_breaker(doc, priv, name, desired);
@@ -790,7 +875,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         continue;
                 if (draining || !v[i].dep)
                         v[i].stop = true;
-                else if (v[i].dep == primary)
+                else if (v[i].dep == primary && !json_object_get(leaving, ecs_json_str(v[i].task, "id", "")))
                         primary_asked++;
                 if (!v[i].stop && v[i].healthy)
                         healthy++;
@@ -818,6 +903,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         } else if (pass == 1 && !v[i].healthy && healthy >= floor_healthy)
                                 v[i].stop = true; /* up but not yet counted healthy: the floor does not lose it */
                 }
+
+        drain_leaving(doc, v, n, leaving, floor_healthy, &healthy);
 
         char reason[128];
         str_printf(reason, sizeof(reason), "Scaling activity initiated by (deployment %s)",
@@ -984,6 +1071,7 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         struct rt_scheduler *s = xcalloc(1, sizeof(*s));
         s->store = cfg->store;
         s->lc = cfg->lifecycle;
+        s->instances = cfg->instances;
         s->sweep_ms = cfg->sweep_ms > 0 ? cfg->sweep_ms : SWEEP_DEFAULT_MS;
         s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
         s->one_host = cfg->one_host;

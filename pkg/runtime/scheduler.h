@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "base.h"
+#include "instances.h"
 #include "lifecycle.h"
 #include "store.h"
 
@@ -20,6 +21,9 @@ struct rt_scheduler;
 struct rt_scheduler_config {
         struct rt_store *store;
         struct rt_lifecycle *lifecycle;
+        /* Where service tasks are placed (NULL: anywhere, no container instance); DAEMON services run one task on
+         * each ACTIVE instance the backend can run tasks on. */
+        struct rt_instances *instances;
         /* The safety sweep: every service is reconciled at least this often even when nothing woke the scheduler.
          * 0: 30 s. */
         int64_t sweep_ms;

@@ -98,6 +98,13 @@ static const char *const migrations[] = {
         "  launch_type TEXT, strategy TEXT NOT NULL, doc TEXT NOT NULL, private TEXT NOT NULL,"
         "  PRIMARY KEY (region, cluster, name));"
         "CREATE INDEX services_by_status ON services (status);",
+        /* 3: reserved for another branch; the lead fills or drops it at merge. */
+        "",
+        /* 4: container instances: those clients register (RegisterContainerInstance) and, for ecsd's own hosts, their
+         * per-cluster state (status, custom attributes). One document per (region, cluster, instance id). */
+        "CREATE TABLE container_instances ("
+        "  region TEXT NOT NULL, cluster TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+        "  PRIMARY KEY (region, cluster, id));",
 };
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
@@ -857,7 +864,8 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
                         "SELECT id, substr(doc, 1, 512) FROM tasks WHERE region = ?1 AND cluster = ?2"
                         " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
                         " AND (?5 IS NULL OR desired = ?5) AND (?6 IS NULL OR launch_type = ?6) AND id > ?7"
-                        " AND (?9 IS NULL OR grp = ?9) ORDER BY id LIMIT ?8",
+                        " AND (?9 IS NULL OR grp = ?9)"
+                        " AND (?10 IS NULL OR json_extract(doc, '$.containerInstanceArn') = ?10) ORDER BY id LIMIT ?8",
                         &st, e);
         if (r < 0)
                 return r;
@@ -870,6 +878,7 @@ int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret
         bind_text(st, 7, q->after_id ? q->after_id : "");
         sqlite3_bind_int(st, 8, q->limit);
         bind_text(st, 9, q->group);
+        bind_text(st, 10, q->instance);
         json_auto_t *arr = json_array();
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1146,5 +1155,108 @@ int rt_meta_get_or_put(struct rt_store *s, const char *key, const char *dflt, ch
                 return db_error(s, e, "meta read");
         if (str_printf(buf, size, "%s", (const char *) sqlite3_column_text(st, 0)) < 0)
                 return err_set(e, -ENAMETOOLONG, ERR_KIND_INTERNAL, "state store: value of %s is too long", key);
+        return 0;
+}
+
+/* ---- container instances ---- */
+
+int rt_instance_get(struct rt_store *s, const char *region, const char *cluster, const char *id, json_t **ret,
+                    struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc FROM container_instances WHERE region = ? AND cluster = ? AND id = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "container instance not found");
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "container instance lookup");
+        return doc_from_column(s, st, 0, ret, e);
+}
+
+int rt_instance_put(struct rt_store *s, const char *region, const char *cluster, const char *id, const json_t *doc,
+                    struct err *e) {
+        _cleanup_free_ char *text = doc_to_text(doc);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "INSERT OR REPLACE INTO container_instances (region, cluster, id, doc) VALUES (?, ?, ?, ?)",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, id);
+        bind_text(st, 4, text);
+        return step_done(s, st, "container instance write", e);
+}
+
+int rt_instance_delete(struct rt_store *s, const char *region, const char *cluster, const char *id, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "DELETE FROM container_instances WHERE region = ? AND cluster = ? AND id = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, id);
+        return step_done(s, st, "container instance delete", e);
+}
+
+int rt_instance_list(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT id, doc FROM container_instances WHERE region = ? AND cluster = ? ORDER BY id", &st,
+                        e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        json_auto_t *out = json_object();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *doc;
+                if ((r = doc_from_column(s, st, 1, &doc, e)) < 0)
+                        return r;
+                json_object_set_new(out, (const char *) sqlite3_column_text(st, 0), doc);
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "container instance list");
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* The last_status index finds the live tasks; only they hold resources. */
+        int r = prepare(s,
+                        "SELECT region, cluster, json_extract(doc, '$.containerInstanceArn'), last_status, grp, id,"
+                        " json_extract(private, '$.reserved.cpu'), json_extract(private, '$.reserved.memory')"
+                        " FROM tasks WHERE last_status != 'STOPPED'"
+                        " AND json_extract(doc, '$.containerInstanceArn') IS NOT NULL",
+                        &st, e);
+        if (r < 0)
+                return r;
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *grp = (const char *) sqlite3_column_text(st, 4);
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "region",
+                                                     (const char *) sqlite3_column_text(st, 0), "cluster",
+                                                     (const char *) sqlite3_column_text(st, 1), "instance",
+                                                     (const char *) sqlite3_column_text(st, 2), "lastStatus",
+                                                     (const char *) sqlite3_column_text(st, 3), "group",
+                                                     grp ? grp : "", "id",
+                                                     (const char *) sqlite3_column_text(st, 5), "cpu",
+                                                     (json_int_t) sqlite3_column_int64(st, 6), "memory",
+                                                     (json_int_t) sqlite3_column_int64(st, 7)));
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "task placements");
+        *ret = TAKE_PTR(arr);
         return 0;
 }

@@ -100,6 +100,7 @@ struct rt_task_query {
         const char *desired;     /* NULL: any */
         const char *launch_type; /* NULL: any */
         const char *group;       /* NULL: any; "service:NAME" finds a service's tasks */
+        const char *instance;    /* NULL: any; a container instance ARN finds the tasks placed there */
         const char *after_id;    /* resume after this task id; NULL: from the start */
         int limit;
 };
@@ -155,3 +156,19 @@ int rt_task_log_get(struct rt_store *s, const char *task_id, const char *contain
  * kept across restarts). Copies the value into buf. */
 int rt_meta_get_or_put(struct rt_store *s, const char *key, const char *dflt, char *buf, size_t size,
                        struct err *e);
+
+/* ---- container instances: one document per (region, cluster, instance id); see instances.h ---- */
+
+/* -ENOENT (ERR_KIND_NOT_FOUND) when there is none. */
+int rt_instance_get(struct rt_store *s, const char *region, const char *cluster, const char *id, json_t **ret,
+                    struct err *e);
+int rt_instance_put(struct rt_store *s, const char *region, const char *cluster, const char *id, const json_t *doc,
+                    struct err *e);
+/* A missing row is not an error. */
+int rt_instance_delete(struct rt_store *s, const char *region, const char *cluster, const char *id, struct err *e);
+/* Every document of a cluster: {id: doc}, ordered by id. */
+int rt_instance_list(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e);
+/* Every task not yet STOPPED that was placed on a container instance, in every region: [{"id", "region", "cluster",
+ * "instance": its containerInstanceArn, "lastStatus", "group", "cpu", "memory": what it reserved there (the
+ * private record's "reserved")}]. */
+int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e);

@@ -84,10 +84,12 @@ def test_overrides_command_and_environment(ecs, dsrv):
 
 def test_start_task_runs_on_named_instance(ecs):
     td = register(ecs, [{"name": "main", "command": ["true"]}])
-    resp = ecs.start_task(taskDefinition=td, containerInstances=["i-1", "i-2"])
+    engine = ecs.list_container_instances()["containerInstanceArns"][0]
+    resp = ecs.start_task(taskDefinition=td, containerInstances=[engine, engine.rsplit("/", 1)[1], "i-2"])
     assert len(resp["tasks"]) == 2
+    assert resp["failures"] == [{"arn": "i-2", "reason": "MISSING"}]
     for t in resp["tasks"]:
-        assert t["launchType"] == "EC2" and t["containerInstanceArn"].endswith(("/i-1", "/i-2"))
+        assert t["launchType"] == "EC2" and t["containerInstanceArn"] == engine
         wait_stopped(ecs, t["taskArn"])
 
 

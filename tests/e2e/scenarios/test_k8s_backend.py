@@ -134,8 +134,9 @@ def test_a_depends_on_a_pod_cannot_keep_is_refused(srv, ecs):
                         runs("a", dependsOn=[{"containerName": "up", "condition": "START"}]),
                         runs("b", essential=False, dependsOn=[{"containerName": "up", "condition": "COMPLETE"}])],
                   family="unkept")
+    node = ecs.list_container_instances()["containerInstanceArns"][0]
     for call in (lambda: ecs.run_task(taskDefinition=td),
-                 lambda: ecs.start_task(taskDefinition=td, containerInstances=["node-1"])):
+                 lambda: ecs.start_task(taskDefinition=td, containerInstances=[node])):
         with pytest.raises(ecs.exceptions.ClientException) as exc:
             call()
         msg = exc.value.response["Error"]["Message"]
@@ -147,8 +148,9 @@ def test_a_depends_on_a_pod_cannot_keep_is_refused(srv, ecs):
 
 
 def test_a_pod_that_never_starts_fails_the_task(server):
-    # No node name and no scheduler in the test control plane: the Pod stays Pending, unscheduled.
-    srv = server(args=["--k8s-node-name", "", "--k8s-start-timeout", "3"])
+    # Bound to a node that does not exist (so no container instance either, and ecsd places nothing): no kubelet ever
+    # runs the Pod, which stays Pending.
+    srv = server(args=["--k8s-node-name", "no-such-node", "--k8s-start-timeout", "3"])
     ecs = make_client(srv)
     arn = run(ecs, register(ecs, [runs("app")], family="nowhere"))["taskArn"]
     task, _ = wait_stopped(ecs, arn)
