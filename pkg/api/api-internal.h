@@ -46,6 +46,8 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
 int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_cluster_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_register_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -80,6 +82,25 @@ int api_cluster_active(struct api_call *call, const char *ref, char *name, json_
  * account) to its name in `name` (ECS_NAME_MAX + 1 bytes). An ARN of another cluster, region or account is
  * ServiceNotFoundException; a malformed reference InvalidParameterException. The service need not exist. */
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e);
+
+/* CreateCluster's and UpdateCluster's checks of `settings` (values enhanced, enabled, disabled) and `configuration`
+ * (logConfiguration exactly when logging is OVERRIDE). InvalidParameterException. */
+int api_cluster_settings_check(const json_t *settings, struct err *e);
+int api_cluster_configuration_check(const json_t *configuration, struct err *e);
+
+/* The parts of a cluster that DescribeClusters returns only when `include` names them. */
+enum {
+        API_CLUSTER_ATTACHMENTS = 1u << 0,
+        API_CLUSTER_CONFIGURATIONS = 1u << 1,
+        API_CLUSTER_SETTINGS = 1u << 2,
+        API_CLUSTER_STATISTICS = 1u << 3,
+        API_CLUSTER_TAGS = 1u << 4,
+        /* What the answer of a call that changes a cluster carries. */
+        API_CLUSTER_FULL = API_CLUSTER_CONFIGURATIONS | API_CLUSTER_SETTINGS,
+};
+/* Turn a stored cluster document into the Cluster the API returns: its task and service counts, and the parts of
+ * `include` (API_CLUSTER_*; those not asked for are emptied or left out, as ECS does). */
+int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struct err *e);
 
 /* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);

@@ -45,6 +45,8 @@ static const struct action actions[] = {
         {"StopTask", api_stop_task},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
+        {"UpdateCluster", api_update_cluster},
+        {"UpdateClusterSettings", api_update_cluster_settings},
         {"UpdateService", api_update_service},
 };
 

@@ -276,7 +276,7 @@ static void old_state_directory_upgrades_in_place(void **state) {
         json_decref(svc);
         json_decref(priv);
         rt_store_free(s);
-        assert_int_equal(db_user_version(db), 2);
+        assert_int_equal(db_user_version(db), 3);
 
         /* Opening again applies nothing more, and keeps what is there. */
         assert_int_equal(rt_store_open(d, &s, &e), 0);
