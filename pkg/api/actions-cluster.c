@@ -120,6 +120,15 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                 const json_t *settings = json_object_get(in, "settings");
                 if (json_array_size(settings) > 0)
                         json_object_set_new(doc, "settings", json_deep_copy(settings));
+                else {
+                        /* Without its own setting, a new cluster takes the account's containerInsights. */
+                        char insights[32];
+                        if ((r = api_account_setting_effective(call, "containerInsights", insights, sizeof(insights),
+                                                               e)) < 0)
+                                return r;
+                        json_object_set_new(doc, "settings", json_pack("[{s:s, s:s}]", "name", "containerInsights",
+                                                                       "value", insights));
+                }
                 static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders",
                                                      "defaultCapacityProviderStrategy"};
                 for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {

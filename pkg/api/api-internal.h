@@ -70,6 +70,15 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
 int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_list_account_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_account_setting_default(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* The value of account setting `name` (one of the model's SettingName values) that applies to the caller (the root
+ * user: ecsd has no IAM) in the call's region, into `value`. */
+int api_account_setting_effective(struct api_call *call, const char *name, char *value, size_t size,
+                                  struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
