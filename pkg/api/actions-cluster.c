@@ -108,6 +108,9 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                 return r;
         if ((r = api_cluster_configuration_check(json_object_get(in, "configuration"), e)) < 0)
                 return r;
+        if ((r = api_cluster_capacity_check(call, name, json_object_get(in, "capacityProviders"),
+                                            json_object_get(in, "defaultCapacityProviderStrategy"), e)) < 0)
+                return r;
 
         json_auto_t *doc = NULL;
         r = rt_cluster_get(call->store, call->region, name, &doc, e);
@@ -129,13 +132,15 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                         json_object_set_new(doc, "settings", json_pack("[{s:s, s:s}]", "name", "containerInsights",
                                                                        "value", insights));
                 }
-                static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders",
-                                                     "defaultCapacityProviderStrategy"};
+                static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders"};
                 for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
                         const json_t *v = json_object_get(in, echoed[i]);
                         if (v)
                                 json_object_set_new(doc, echoed[i], json_deep_copy(v));
                 }
+                json_object_set_new(doc, "defaultCapacityProviderStrategy",
+                                    api_capacity_strategy_normalized(
+                                            json_object_get(in, "defaultCapacityProviderStrategy")));
                 r = rt_cluster_put(call->store, call->region, name, doc, e);
                 if (r < 0)
                         return r;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api-internal.h"
+#include "capacity.h"
 #include "lifecycle.h"
 
 #define RUN_COUNT_MAX 10
@@ -120,7 +121,8 @@ static int launch_prepare(struct api_call *call, const json_t *in, struct launch
  * ECS lists a task it could not place; a definition the backend refuses (ClientException, found on the first task,
  * before anything was created) fails the whole call. */
 static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
-                     const char *const *instances, size_t count, json_t **out, struct err *e) {
+                     const json_t *strategy, const char *const *instances, size_t count, json_t **out,
+                     struct err *e) {
         json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
         for (size_t i = 0; i < count; i++) {
@@ -137,6 +139,11 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                         .tags = json_object_get(in, "tags"),
                         .container_instance_arn = instances ? instances[i] : NULL,
                 };
+                if (strategy) {
+                        /* ECS reports the provider a strategy chose, and the launch type it stands for. */
+                        req.capacity_provider_name = ecs_capacity_pick(strategy, (int64_t) i);
+                        req.launch_type = ecs_capacity_launch_type(req.capacity_provider_name);
+                }
                 json_t *task = NULL;
                 struct err te = {0};
                 int r = rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te);
@@ -166,6 +173,12 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
                                "Specifying both a launchType and capacityProviderStrategy is not supported.");
         struct launch l = {0};
         int r = launch_prepare(call, in, &l, e);
+        const json_t *strategy = NULL;
+        if (r >= 0)
+                r = api_capacity_resolve(l.cluster_doc, in, &strategy, e);
+        /* A Fargate strategy places every task on Fargate: the definition must allow it as for launchType. */
+        if (r >= 0 && strategy && ecs_capacity_builtin(ecs_capacity_pick(strategy, 0)))
+                launch_type = "FARGATE";
         if (r >= 0 && launch_type && strcmp(launch_type, "FARGATE") == 0 &&
             json_object_get(l.taskdef, "requiresCompatibilities") &&
             !ecs_json_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
@@ -175,7 +188,7 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
                 r = err_set(e, -EINVAL, ERR_KIND_INVALID,
                             "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
         if (r >= 0)
-                r = run_tasks(call, in, &l, launch_type, NULL, (size_t) count, out, e);
+                r = run_tasks(call, in, &l, strategy ? NULL : launch_type, strategy, NULL, (size_t) count, out, e);
         launch_done(&l);
         return r;
 }
@@ -209,7 +222,7 @@ static int start_task(struct api_call *call, const json_t *in, json_t **out, str
                                            call->region, call->account, l.cluster, ref);
                         instances[i] = arns[i];
                 }
-                r = run_tasks(call, in, &l, "EC2", instances, n, out, e);
+                r = run_tasks(call, in, &l, "EC2", NULL, instances, n, out, e);
         }
         launch_done(&l);
         return r;

@@ -70,6 +70,25 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
 int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_create_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_capacity_providers(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_cluster_capacity_providers(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* Check a cluster's `providers` (names; each ACTIVE, FARGATE and FARGATE_SPOT included, and an Auto Scaling group
+ * provider on no other ACTIVE cluster than `cluster`) and its default `strategy` (ecs_capacity_strategy_check against
+ * `providers`). CreateCluster and PutClusterCapacityProviders; InvalidParameterException. Call with clusters_lock
+ * held exclusively. */
+int api_cluster_capacity_check(struct api_call *call, const char *cluster, const json_t *providers,
+                               const json_t *strategy, struct err *e);
+/* A strategy with base and weight filled in (0 when absent), as ECS returns one. New reference. */
+json_t *api_capacity_strategy_normalized(const json_t *strategy);
+/* The capacity provider strategy a RunTask or CreateService input runs under, in *ret_strategy (borrowed from `in`
+ * or `cluster_doc`): its capacityProviderStrategy, else (no launchType either) the cluster's default strategy; NULL
+ * when a launch type applies. Both launchType and a strategy, or a strategy naming a provider that is not on the
+ * cluster, or one that breaks ECS's rules: InvalidParameterException. */
+int api_capacity_resolve(const json_t *cluster_doc, const json_t *in, const json_t **ret_strategy, struct err *e);
+
 int api_list_account_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_put_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_put_account_setting_default(struct api_call *call, const json_t *in, json_t **out, struct err *e);

@@ -38,6 +38,7 @@ enum err_kind {
         ERR_KIND_TOO_LARGE,
         ERR_KIND_SERVICE_NOT_FOUND,
         ERR_KIND_SERVICE_NOT_ACTIVE,
+        ERR_KIND_UNSUPPORTED_FEATURE, /* UnsupportedFeatureException: ECS has the feature, ecsd does not serve it */
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

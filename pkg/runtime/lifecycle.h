@@ -54,6 +54,7 @@ struct rt_run_request {
         const char *launch_type; /* FARGATE, EC2, EXTERNAL; NULL: FARGATE when compatible, else EC2 */
         const json_t *tags;      /* [{"key","value"}] or NULL */
         const char *container_instance_arn; /* StartTask; NULL */
+        const char *capacity_provider_name; /* the provider a capacity provider strategy chose; NULL: none */
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,

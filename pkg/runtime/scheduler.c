@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "capacity.h"
 #include "ecs.h"
 
 #define SWEEP_DEFAULT_MS (30 * 1000)
@@ -410,6 +411,16 @@ static void task_list_text(char *buf, size_t size, const json_t *ids) {
         }
 }
 
+/* The capacity provider of the service's task numbered `ordinal` (its tasks not yet STOPPED come first), when the
+ * service runs under a capacity provider strategy: ECS reports the provider and the launch type it stands for. */
+static void capacity_place(const json_t *doc, int64_t ordinal, struct rt_run_request *req) {
+        const json_t *strategy = json_object_get(doc, "capacityProviderStrategy");
+        if (json_array_size(strategy) == 0)
+                return;
+        req->capacity_provider_name = ecs_capacity_pick(strategy, ordinal);
+        req->launch_type = ecs_capacity_launch_type(req->capacity_provider_name);
+}
+
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
 static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
                   const json_t *primary, int64_t n, json_t *started) {
@@ -429,6 +440,8 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 return 0;
         char group[ECS_NAME_MAX + 16];
         str_printf(group, sizeof(group), "service:%s", ecs_json_str(doc, "serviceName", ""));
+        json_auto_t *live = rt_lifecycle_tasks(s->lc, region, cluster, group);
+        int64_t ordinal = (int64_t) json_array_size(live);
         int done = 0;
         for (int64_t i = 0; i < n; i++) {
                 struct rt_run_request req = {
@@ -441,6 +454,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .group = group,
                         .launch_type = ecs_json_str(doc, "launchType", NULL),
                 };
+                capacity_place(doc, ordinal + i, &req);
                 json_auto_t *task = NULL;
                 if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
                         log_error("scheduler", "\"cannot start a task\" service=%s error=\"%s\"", group + 8, e.msg);
@@ -836,6 +850,19 @@ static int service_for_change(struct rt_scheduler *s, const char *region, const 
         return 0;
 }
 
+/* UpdateService's capacityProviderStrategy: ECS applies it to the tasks started from now on, without a deployment. */
+static void capacity_update(json_t *doc, const struct rt_service_update *u) {
+        if (!u->capacity_provider_strategy)
+                return;
+        if (json_array_size(u->capacity_provider_strategy) == 0) {
+                json_object_del(doc, "capacityProviderStrategy");
+                json_object_set_new(doc, "launchType", json_string(u->launch_type ? u->launch_type : "EC2"));
+                return;
+        }
+        json_object_set_new(doc, "capacityProviderStrategy", json_deep_copy(u->capacity_provider_strategy));
+        json_object_del(doc, "launchType");
+}
+
 int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                         const struct rt_service_update *u, json_t **ret, struct err *e) {
         pthread_mutex_lock(&s->lock);
@@ -853,6 +880,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                         json_auto_t *copy = json_deep_copy(u->deployment_configuration);
                         json_object_update(cfg, copy);
                 }
+                capacity_update(doc, u);
                 bool new_td = u->task_definition &&
                               !str_eq(u->task_definition, ecs_json_str(doc, "taskDefinition", ""));
                 if (u->task_definition)

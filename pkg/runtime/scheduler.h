@@ -51,6 +51,10 @@ struct rt_service_update {
         bool force_new_deployment;
         const json_t *deployment_configuration; /* merged into the service's */
         int64_t health_check_grace_s;          /* -1: unchanged */
+        /* A checked capacity provider strategy that replaces the service's (new tasks use it; no new deployment);
+         * an empty one puts the service on `launch_type` instead. NULL: unchanged. */
+        const json_t *capacity_provider_strategy;
+        const char *launch_type;
 };
 /* Apply `u` to an ACTIVE service and wake the scheduler. Unknown: ServiceNotFoundException; DRAINING or INACTIVE:
  * ServiceNotActiveException. *ret gets the stored document. */
