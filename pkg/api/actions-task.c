@@ -33,8 +33,7 @@ static int task_ref_id(struct api_call *call, const char *ref, char *cluster, ch
         return str_printf(id, id_size, "%s", tail);
 }
 
-/* The stored task `ref` names, when it belongs to `cluster` in the call's region. */
-static int task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
         char arn_cluster[ECS_NAME_MAX + 1], id[72];
         if (task_ref_id(call, ref, arn_cluster, id, sizeof(id)) < 0)
                 return -EINVAL;
@@ -243,7 +242,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
                 return r;
         const char *ref = ecs_json_str(in, "task", "");
         json_auto_t *doc = NULL;
-        if (task_find(call, cluster, ref, &doc) < 0)
+        if (api_task_find(call, cluster, ref, &doc) < 0)
                 return err_set(e, -ENOENT, ERR_KIND_INVALID, "The referenced task was not found.");
         const char *reason = ecs_json_str(in, "reason", NULL);
         if (reason && strlen(reason) > 1024)
@@ -276,7 +275,7 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
         const json_t *ref;
         json_array_foreach(refs, i, ref) {
                 json_t *doc = NULL;
-                if (task_find(call, cluster, json_string_value(ref), &doc) < 0) {
+                if (api_task_find(call, cluster, json_string_value(ref), &doc) < 0) {
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", json_string_value(ref),
                                                                   "reason", "MISSING"));
                         continue;

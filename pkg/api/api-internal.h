@@ -89,6 +89,12 @@ json_t *api_capacity_strategy_normalized(const json_t *strategy);
  * cluster, or one that breaks ECS's rules: InvalidParameterException. */
 int api_capacity_resolve(const json_t *cluster_doc, const json_t *in, const json_t **ret_strategy, struct err *e);
 
+int api_get_task_protection(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_task_protection(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* The task's own agent endpoint, ${ECS_AGENT_URI}/task-protection/v1/state (GET, PUT), on the metadata listener. */
+void api_agent_task_protection(struct api *api, const char *task_id, const struct api_request *req,
+                               struct api_response *resp);
+
 int api_list_account_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_put_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_put_account_setting_default(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -105,6 +111,10 @@ int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t *
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret. Unknown or INACTIVE: ClusterNotFoundException. */
 int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
+
+/* The stored Task (a new reference in *ret) that `ref` (a task id or ARN) names, when it belongs to cluster `cluster`
+ * in the call's region: -ENOENT when it does not, -EINVAL when `ref` cannot name a task here. No error text. */
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret);
 
 /* Resolve a service reference (a name, or an ARN service/CLUSTER/NAME or service/NAME of the call's region and
  * account) to its name in `name` (ECS_NAME_MAX + 1 bytes). An ARN of another cluster, region or account is

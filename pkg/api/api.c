@@ -36,6 +36,7 @@ static const struct action actions[] = {
         {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
+        {"GetTaskProtection", api_get_task_protection},
         {"ListAccountSettings", api_list_account_settings},
         {"ListClusters", api_list_clusters},
         {"ListServiceDeployments", api_list_service_deployments},
@@ -57,6 +58,7 @@ static const struct action actions[] = {
         {"UpdateCluster", api_update_cluster},
         {"UpdateClusterSettings", api_update_cluster_settings},
         {"UpdateService", api_update_service},
+        {"UpdateTaskProtection", api_update_task_protection},
 };
 
 size_t api_action_count(void) {

@@ -526,6 +526,50 @@ static void stop_tasks(struct rt_scheduler *s, const char *name, struct view *v,
         }
 }
 
+/* Until when (epoch ms) the task is protected from scale-in and deployments (UpdateTaskProtection, or the task's own
+ * agent endpoint: a record of kind "task-protection" keyed by its id, pkg/api/actions-protection.c); 0: it is not. */
+static int64_t protected_until(struct rt_scheduler *s, const char *region, const json_t *task, int64_t now_ms) {
+        json_auto_t *rec = NULL;
+        struct err e = {0};
+        if (rt_record_get(s->store, region, "task-protection", ecs_json_str(task, "id", ""), &rec, &e) < 0)
+                return 0;
+        int64_t until = int_or(rec, "expiresAtMs", 0);
+        return until > now_ms ? until : 0;
+}
+
+/* Task scale-in protection. A protected task is not stopped by a scale-in or a deployment until its protection ends
+ * (a pass is timed for then); a failed health check, or the service's deletion, still stops it, as in ECS. A
+ * scale-in stop taken from a protected task goes to another task of the PRIMARY deployment that is not protected
+ * (one not running first, then the newest), so the service still scales in when it can. */
+static void protection_hold(struct rt_scheduler *s, const char *region, struct view *v, size_t n,
+                            const json_t *primary, bool draining) {
+        if (draining)
+                return;
+        int64_t now_ms = time_now_ms();
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].stop || str_eq(ecs_json_str(v[i].task, "healthStatus", ""), "UNHEALTHY"))
+                        continue;
+                int64_t until = protected_until(s, region, v[i].task, now_ms);
+                if (!until)
+                        continue;
+                v[i].stop = false;
+                timer_at(s, time_mono_ms() + until - now_ms + 10);
+                if (v[i].dep != primary)
+                        continue;
+                size_t pick = n;
+                for (int pass = 0; pass < 2 && pick == n; pass++)
+                        for (size_t k = n; k-- > 0;) {
+                                if (!v[k].asked || v[k].stop || v[k].dep != primary ||
+                                    (pass == 0 && v[k].running) || protected_until(s, region, v[k].task, now_ms))
+                                        continue;
+                                pick = k;
+                                break;
+                        }
+                if (pick < n)
+                        v[pick].stop = true;
+        }
+}
+
 /* One pass over one service (s->lock held). */
 static void reconcile(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                       const json_t *changes) {
@@ -614,6 +658,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         } else if (pass == 1 && !v[i].healthy && healthy >= floor_healthy)
                                 v[i].stop = true; /* up but not yet counted healthy: the floor does not lose it */
                 }
+
+        protection_hold(s, region, v, n, primary, draining);
 
         char reason[128];
         str_printf(reason, sizeof(reason), "Scaling activity initiated by (deployment %s)",
