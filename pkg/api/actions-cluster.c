@@ -5,7 +5,9 @@
  * INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. A cluster with
  * ACTIVE or DRAINING services (ClusterContainsServicesException) or tasks not yet STOPPED
  * (ClusterContainsTasksException) cannot be deleted; api->clusters_lock keeps RunTask and CreateService from adding
- * one while DeleteCluster decides. activeServicesCount is counted from the services table. */
+ * one while DeleteCluster decides. activeServicesCount is counted from the services table. What DescribeClusters
+ * leaves out unless `include` asks is in api_cluster_view; the answers of the calls that change a cluster (Create,
+ * Update*, Delete, PutClusterCapacityProviders) carry settings and configuration, as ECS's do. */
 #include <string.h>
 
 #include "api-internal.h"
@@ -21,22 +23,76 @@ json_t *api_cluster_doc_new(const char *region, const char *account, const char 
                          "defaultCapacityProviderStrategy");
 }
 
-/* The cluster as the API returns it: the stored document with its task counts, plus its tags when asked for.
- * runningTasksCount counts RUNNING tasks; pendingTasksCount those not running yet (PROVISIONING, PENDING,
- * ACTIVATING); a task on its way to STOPPED is in neither. */
-static int cluster_view(struct api_call *call, json_t *doc, bool with_tags, struct err *e) {
+/* ECS's cluster statistics (include STATISTICS), by launch type, each value a decimal string. Tasks and services of
+ * the FARGATE or FARGATE_SPOT capacity providers count as Fargate; every other one (EC2, EXTERNAL, a provider of an
+ * Auto Scaling group) as EC2, which is where ECS counts them. */
+static int cluster_statistics(struct api_call *call, const char *name, json_t **ret, struct err *e) {
+        json_auto_t *raw = NULL;
+        int r = rt_cluster_statistics(call->store, call->region, name, &raw, e);
+        if (r < 0)
+                return r;
+        int64_t n[8] = {0}; /* running, pending tasks; active, draining services: EC2 then Fargate */
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(raw, "tasks"), key, v) {
+                int fargate = strncmp(key, "FARGATE", 7) == 0;
+                n[fargate * 4 + 0] += json_integer_value(json_object_get(v, "running"));
+                n[fargate * 4 + 1] += json_integer_value(json_object_get(v, "pending"));
+        }
+        json_object_foreach(json_object_get(raw, "services"), key, v) {
+                int fargate = strncmp(key, "FARGATE", 7) == 0;
+                n[fargate * 4 + 2] += json_integer_value(json_object_get(v, "active"));
+                n[fargate * 4 + 3] += json_integer_value(json_object_get(v, "draining"));
+        }
+        static const char *const names[8] = {"runningEC2TasksCount",      "pendingEC2TasksCount",
+                                             "activeEC2ServiceCount",     "drainingEC2ServiceCount",
+                                             "runningFargateTasksCount",  "pendingFargateTasksCount",
+                                             "activeFargateServiceCount", "drainingFargateServiceCount"};
+        /* ECS lists them tasks first, EC2 before Fargate, then the services likewise. */
+        static const int order[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+        json_t *out = json_array();
+        for (size_t i = 0; i < 8; i++) {
+                char text[24];
+                str_printf(text, sizeof(text), "%lld", (long long) n[order[i]]);
+                json_array_append_new(out, json_pack("{s:s, s:s}", "name", names[order[i]], "value", text));
+        }
+        *ret = out;
+        return 0;
+}
+
+int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struct err *e) {
+        const char *name = ecs_json_str(doc, "clusterName", "");
         struct rt_task_counts counts;
-        int r = rt_task_count(call->store, call->region, ecs_json_str(doc, "clusterName", ""), &counts, e);
+        int r = rt_task_count(call->store, call->region, name, &counts, e);
         if (r < 0)
                 return r;
         json_object_set_new(doc, "runningTasksCount", json_integer(counts.running));
         json_object_set_new(doc, "pendingTasksCount", json_integer(counts.pending));
         int64_t active = 0, draining = 0;
-        if ((r = rt_service_count(call->store, call->region, ecs_json_str(doc, "clusterName", ""), &active, &draining,
-                                  e)) < 0)
+        if ((r = rt_service_count(call->store, call->region, name, &active, &draining, e)) < 0)
                 return r;
         json_object_set_new(doc, "activeServicesCount", json_integer(active));
-        return with_tags ? api_doc_attach_tags(call, doc, "clusterArn", e) : 0;
+        /* The optional parts: ECS answers DescribeClusters with empty settings, statistics and tags unless `include`
+         * names them, and with configuration and attachments only when it names them. */
+        if (!(include & API_CLUSTER_SETTINGS))
+                json_object_set_new(doc, "settings", json_array());
+        if (!(include & API_CLUSTER_CONFIGURATIONS))
+                json_object_del(doc, "configuration");
+        if (include & API_CLUSTER_ATTACHMENTS) {
+                /* ECS attaches scaling plans for Auto Scaling group providers; ecsd scales nothing, so none. */
+                json_object_set_new(doc, "attachments", json_array());
+        } else {
+                json_object_del(doc, "attachments");
+                json_object_del(doc, "attachmentsStatus");
+        }
+        json_t *stats = NULL;
+        if ((include & API_CLUSTER_STATISTICS) && (r = cluster_statistics(call, name, &stats, e)) < 0)
+                return r;
+        json_object_set_new(doc, "statistics", stats ? stats : json_array());
+        if (include & API_CLUSTER_TAGS)
+                return api_doc_attach_tags(call, doc, "clusterArn", e);
+        json_object_set_new(doc, "tags", json_array());
+        return 0;
 }
 
 int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -47,6 +103,13 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
         const json_t *tags = json_object_get(in, "tags");
         int r = api_tags_validate(tags, e);
         if (r < 0)
+                return r;
+        if ((r = api_cluster_settings_check(json_object_get(in, "settings"), e)) < 0)
+                return r;
+        if ((r = api_cluster_configuration_check(json_object_get(in, "configuration"), e)) < 0)
+                return r;
+        if ((r = api_cluster_capacity_check(call, name, json_object_get(in, "capacityProviders"),
+                                            json_object_get(in, "defaultCapacityProviderStrategy"), e)) < 0)
                 return r;
 
         json_auto_t *doc = NULL;
@@ -60,13 +123,24 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                 const json_t *settings = json_object_get(in, "settings");
                 if (json_array_size(settings) > 0)
                         json_object_set_new(doc, "settings", json_deep_copy(settings));
-                static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders",
-                                                     "defaultCapacityProviderStrategy"};
+                else {
+                        /* Without its own setting, a new cluster takes the account's containerInsights. */
+                        char insights[32];
+                        if ((r = api_account_setting_effective(call, "containerInsights", insights, sizeof(insights),
+                                                               e)) < 0)
+                                return r;
+                        json_object_set_new(doc, "settings", json_pack("[{s:s, s:s}]", "name", "containerInsights",
+                                                                       "value", insights));
+                }
+                static const char *const echoed[] = {"configuration", "serviceConnectDefaults", "capacityProviders"};
                 for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
                         const json_t *v = json_object_get(in, echoed[i]);
                         if (v)
                                 json_object_set_new(doc, echoed[i], json_deep_copy(v));
                 }
+                json_object_set_new(doc, "defaultCapacityProviderStrategy",
+                                    api_capacity_strategy_normalized(
+                                            json_object_get(in, "defaultCapacityProviderStrategy")));
                 r = rt_cluster_put(call->store, call->region, name, doc, e);
                 if (r < 0)
                         return r;
@@ -76,7 +150,7 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
                                 return r;
                 }
         }
-        r = cluster_view(call, doc, json_array_size(tags) > 0, e);
+        r = api_cluster_view(call, doc, API_CLUSTER_FULL | (json_array_size(tags) > 0 ? API_CLUSTER_TAGS : 0), e);
         if (r < 0)
                 return r;
         *out = json_pack("{s:O}", "cluster", doc);
@@ -91,6 +165,13 @@ int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out,
         json_auto_t *clusters = json_array();
         json_auto_t *failures = json_array();
         json_auto_t *default_refs = json_pack("[s]", ECS_DEFAULT_CLUSTER);
+        static const char *const fields[] = {"ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"};
+        static const unsigned flags[] = {API_CLUSTER_ATTACHMENTS, API_CLUSTER_CONFIGURATIONS, API_CLUSTER_SETTINGS,
+                                         API_CLUSTER_STATISTICS, API_CLUSTER_TAGS};
+        unsigned include_flags = 0;
+        for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
+                if (ecs_json_list_has(include, fields[f]))
+                        include_flags |= flags[f];
         if (json_array_size(refs) == 0)
                 refs = default_refs;
         size_t i;
@@ -116,7 +197,7 @@ int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out,
                         *e = lookup;
                         return r;
                 }
-                r = cluster_view(call, doc, ecs_json_list_has(include, "TAGS"), e);
+                r = api_cluster_view(call, doc, include_flags, e);
                 if (r < 0) {
                         json_decref(doc);
                         return r;
@@ -185,7 +266,7 @@ static int delete_cluster(struct api_call *call, const json_t *in, json_t **out,
         r = rt_cluster_put(call->store, call->region, name, doc, e);
         if (r < 0)
                 return r;
-        if ((r = cluster_view(call, doc, false, e)) < 0)
+        if ((r = api_cluster_view(call, doc, API_CLUSTER_FULL, e)) < 0)
                 return r;
         *out = json_pack("{s:O}", "cluster", doc);
         return 0;

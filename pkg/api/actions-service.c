@@ -8,6 +8,7 @@
 
 #include "api-internal.h"
 #include "placement.h"
+#include "capacity.h"
 #include "scheduler.h"
 
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
@@ -197,11 +198,16 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
                 json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",
                 ecs_json_str(in, "availabilityZoneRebalancing", "ENABLED"));
-        if (json_array_size(cps))
-                json_object_set_new(doc, "capacityProviderStrategy", json_deep_copy(cps));
+        /* A strategy given, or the cluster's default when neither it nor a launchType is given (ECS). */
+        const json_t *cp_strategy = NULL;
+        if ((r = api_capacity_resolve(cluster_doc, in, &cp_strategy, e)) < 0)
+                return r;
+        if (cp_strategy)
+                json_object_set_new(doc, "capacityProviderStrategy", api_capacity_strategy_normalized(cp_strategy));
         else
                 json_object_set_new(doc, "launchType", json_string(launch_type ? launch_type : "EC2"));
-        if (launch_type && strcmp(launch_type, "FARGATE") == 0)
+        if ((launch_type && strcmp(launch_type, "FARGATE") == 0) ||
+            (cp_strategy && ecs_capacity_builtin(ecs_capacity_pick(cp_strategy, 0))))
                 json_object_set_new(doc, "platformVersion",
                                     json_string(ecs_json_str(in, "platformVersion", "LATEST")));
         static const char *const echoed[] = {"loadBalancers", "serviceRegistries", "placementConstraints",
@@ -248,6 +254,40 @@ int api_create_service(struct api_call *call, const json_t *in, json_t **out, st
         int r = create_service(call, in, out, e);
         pthread_rwlock_unlock(&call->api->clusters_lock);
         return r;
+}
+
+/* UpdateService's capacityProviderStrategy, checked against the cluster's providers, in *ret (normalized). An empty
+ * one returns the service to a launch type: the cluster's default strategy when it has one (then *ret is that),
+ * else the launch type its current strategy stands for. */
+static int update_strategy(struct api_call *call, const char *cluster, const char *name, const json_t *strategy,
+                           json_t **ret, const char **ret_launch_type, struct err *e) {
+        char cname[ECS_NAME_MAX + 1];
+        json_auto_t *cluster_doc = NULL;
+        int r = api_cluster_active(call, cluster, cname, &cluster_doc, e);
+        if (r < 0)
+                return r;
+        if (json_array_size(strategy) == 0) {
+                const json_t *dflt = json_object_get(cluster_doc, "defaultCapacityProviderStrategy");
+                if (json_array_size(dflt)) {
+                        *ret = api_capacity_strategy_normalized(dflt);
+                        return 0;
+                }
+                json_auto_t *svc = NULL;
+                if ((r = rt_service_get(call->store, call->region, cluster, name, &svc, NULL, e)) < 0)
+                        return r;
+                const json_t *old = json_object_get(svc, "capacityProviderStrategy");
+                *ret_launch_type = json_array_size(old) && ecs_capacity_builtin(ecs_json_str(json_array_get(old, 0),
+                                                                                          "capacityProvider", ""))
+                                           ? "FARGATE"
+                                           : "EC2";
+                *ret = json_array();
+                return 0;
+        }
+        if ((r = ecs_capacity_strategy_check(strategy, json_object_get(cluster_doc, "capacityProviders"),
+                                             "the cluster", e)) < 0)
+                return r;
+        *ret = api_capacity_strategy_normalized(strategy);
+        return 0;
 }
 
 int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -300,6 +340,12 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
         }
         u.set = set;
         u.config = config;
+        json_auto_t *strategy = NULL;
+        if (json_object_get(in, "capacityProviderStrategy") &&
+            (r = update_strategy(call, cluster, name, json_object_get(in, "capacityProviderStrategy"), &strategy,
+                                 &u.launch_type, e)) < 0)
+                return r;
+        u.capacity_provider_strategy = strategy;
         json_t *doc = NULL;
         if ((r = rt_scheduler_update(sch, call->region, cluster, name, &u, &doc, e)) < 0)
                 return r;

@@ -6,6 +6,7 @@
 
 #include "api-internal.h"
 #include "instances.h"
+#include "capacity.h"
 #include "lifecycle.h"
 #include "placement.h"
 
@@ -45,7 +46,7 @@ static bool task_in_cluster(struct api_call *call, const char *cluster, const ch
 }
 
 /* The stored task `ref` names, when it belongs to `cluster` in the call's region. */
-static int task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
         char arn_cluster[ECS_NAME_MAX + 1], id[72];
         if (task_ref_id(call, ref, arn_cluster, id, sizeof(id)) < 0)
                 return -EINVAL;
@@ -171,7 +172,8 @@ static int launch_prepare(struct api_call *call, const json_t *in, struct launch
  * `failures` too; a definition the backend refuses (ClientException, found on the first task, before anything was
  * created) fails the whole call. `instances` (StartTask) names the instance of each task. */
 static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
-                     const char *const *instances, size_t count, json_t **out, struct err *e) {
+                     const json_t *strategy, const char *const *instances, size_t count, json_t **out,
+                     struct err *e) {
         json_auto_t *tasks = json_array();
         json_auto_t *failures = json_array();
         char group[ECS_NAME_MAX + 16];
@@ -219,6 +221,11 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                         .reserved_cpu = place.cpu,
                         .reserved_memory = place.memory,
                 };
+                if (strategy) {
+                        /* ECS reports the provider a strategy chose, and the launch type it stands for. */
+                        req.capacity_provider_name = ecs_capacity_pick(strategy, (int64_t) i);
+                        req.launch_type = ecs_capacity_launch_type(req.capacity_provider_name);
+                }
                 json_t *task = NULL;
                 struct err te = {0};
                 int r = rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te);
@@ -253,6 +260,12 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
                 return r;
         struct launch l = {0};
         r = launch_prepare(call, in, &l, e);
+        const json_t *strategy = NULL;
+        if (r >= 0)
+                r = api_capacity_resolve(l.cluster_doc, in, &strategy, e);
+        /* A Fargate strategy places every task on Fargate: the definition must allow it as for launchType. */
+        if (r >= 0 && strategy && ecs_capacity_builtin(ecs_capacity_pick(strategy, 0)))
+                launch_type = "FARGATE";
         if (r >= 0 && launch_type && strcmp(launch_type, "FARGATE") == 0 &&
             json_object_get(l.taskdef, "requiresCompatibilities") &&
             !ecs_json_list_has(json_object_get(l.taskdef, "requiresCompatibilities"), "FARGATE"))
@@ -262,7 +275,7 @@ static int run_task(struct api_call *call, const json_t *in, json_t **out, struc
                 r = err_set(e, -EINVAL, ERR_KIND_INVALID,
                             "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
         if (r >= 0)
-                r = run_tasks(call, in, &l, launch_type, NULL, (size_t) count, out, e);
+                r = run_tasks(call, in, &l, strategy ? NULL : launch_type, strategy, NULL, (size_t) count, out, e);
         launch_done(&l);
         return r;
 }
@@ -288,7 +301,7 @@ static int start_task(struct api_call *call, const json_t *in, json_t **out, str
                 const char *instances[RUN_COUNT_MAX];
                 for (size_t i = 0; i < n; i++)
                         instances[i] = json_string_value(json_array_get(list, i));
-                r = run_tasks(call, in, &l, "EC2", instances, n, out, e);
+                r = run_tasks(call, in, &l, "EC2", NULL, instances, n, out, e);
         }
         launch_done(&l);
         return r;
@@ -309,7 +322,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
                 return r;
         const char *ref = ecs_json_str(in, "task", "");
         json_auto_t *doc = NULL;
-        if (task_find(call, cluster, ref, &doc) < 0)
+        if (api_task_find(call, cluster, ref, &doc) < 0)
                 return err_set(e, -ENOENT, ERR_KIND_INVALID, "The referenced task was not found.");
         const char *reason = ecs_json_str(in, "reason", NULL);
         if (reason && strlen(reason) > 1024)

@@ -65,6 +65,8 @@ int api_create_cluster(struct api_call *call, const json_t *in, json_t **out, st
 int api_describe_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_clusters(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_delete_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_cluster(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_cluster_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_register_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -100,6 +102,40 @@ int api_put_attributes(struct api_call *call, const json_t *in, json_t **out, st
 int api_list_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_delete_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+int api_create_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_capacity_providers(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_capacity_provider(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_cluster_capacity_providers(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* Check a cluster's `providers` (names; each ACTIVE, FARGATE and FARGATE_SPOT included, and an Auto Scaling group
+ * provider on no other ACTIVE cluster than `cluster`) and its default `strategy` (ecs_capacity_strategy_check against
+ * `providers`). CreateCluster and PutClusterCapacityProviders; InvalidParameterException. Call with clusters_lock
+ * held exclusively. */
+int api_cluster_capacity_check(struct api_call *call, const char *cluster, const json_t *providers,
+                               const json_t *strategy, struct err *e);
+/* A strategy with base and weight filled in (0 when absent), as ECS returns one. New reference. */
+json_t *api_capacity_strategy_normalized(const json_t *strategy);
+/* The capacity provider strategy a RunTask or CreateService input runs under, in *ret_strategy (borrowed from `in`
+ * or `cluster_doc`): its capacityProviderStrategy, else (no launchType either) the cluster's default strategy; NULL
+ * when a launch type applies. Both launchType and a strategy, or a strategy naming a provider that is not on the
+ * cluster, or one that breaks ECS's rules: InvalidParameterException. */
+int api_capacity_resolve(const json_t *cluster_doc, const json_t *in, const json_t **ret_strategy, struct err *e);
+
+int api_get_task_protection(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_task_protection(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* The task's own agent endpoint, ${ECS_AGENT_URI}/task-protection/v1/state (GET, PUT), on the metadata listener. */
+void api_agent_task_protection(struct api *api, const char *task_id, const struct api_request *req,
+                               struct api_response *resp);
+
+int api_list_account_settings(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_put_account_setting_default(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_account_setting(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* The value of account setting `name` (one of the model's SettingName values) that applies to the caller (the root
+ * user: ecsd has no IAM) in the call's region, into `value`. */
+int api_account_setting_effective(struct api_call *call, const char *name, char *value, size_t size,
+                                  struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -109,10 +145,33 @@ int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t *
  * Unknown or INACTIVE: ClusterNotFoundException. */
 int api_cluster_active(struct api_call *call, const char *ref, char *name, json_t **ret, struct err *e);
 
+/* The stored Task (a new reference in *ret) that `ref` (a task id or ARN) names, when it belongs to cluster `cluster`
+ * in the call's region: -ENOENT when it does not, -EINVAL when `ref` cannot name a task here. No error text. */
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret);
+
 /* Resolve a service reference (a name, or an ARN service/CLUSTER/NAME or service/NAME of the call's region and
  * account) to its name in `name` (ECS_NAME_MAX + 1 bytes). An ARN of another cluster, region or account is
  * ServiceNotFoundException; a malformed reference InvalidParameterException. The service need not exist. */
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e);
+
+/* CreateCluster's and UpdateCluster's checks of `settings` (values enhanced, enabled, disabled) and `configuration`
+ * (logConfiguration exactly when logging is OVERRIDE). InvalidParameterException. */
+int api_cluster_settings_check(const json_t *settings, struct err *e);
+int api_cluster_configuration_check(const json_t *configuration, struct err *e);
+
+/* The parts of a cluster that DescribeClusters returns only when `include` names them. */
+enum {
+        API_CLUSTER_ATTACHMENTS = 1u << 0,
+        API_CLUSTER_CONFIGURATIONS = 1u << 1,
+        API_CLUSTER_SETTINGS = 1u << 2,
+        API_CLUSTER_STATISTICS = 1u << 3,
+        API_CLUSTER_TAGS = 1u << 4,
+        /* What the answer of a call that changes a cluster carries. */
+        API_CLUSTER_FULL = API_CLUSTER_CONFIGURATIONS | API_CLUSTER_SETTINGS,
+};
+/* Turn a stored cluster document into the Cluster the API returns: its task and service counts, and the parts of
+ * `include` (API_CLUSTER_*; those not asked for are emptied or left out, as ECS does). */
+int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struct err *e);
 
 /* A new cluster document (status ACTIVE, zero counts, default settings) for `name` in the call's region. */
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name);

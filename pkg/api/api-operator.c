@@ -243,6 +243,11 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
                 respond_not_found(resp, "Expected /_ecsd/metadata/<task-id>/<container>.");
                 return true;
         }
+        /* ECS_AGENT_URI is <the container's metadata URI>/agent: the agent's own endpoints. */
+        if (strcmp(rest, "/agent/task-protection/v1/state") == 0) {
+                api_agent_task_protection(api, id, req, resp);
+                return true;
+        }
         /* The container may call before the launch step that runs it has returned its id: wait for it (bounded; the
          * metadata listener has a thread per connection). */
         rt_lifecycle_wait_created(api_lifecycle(api), id, container, METADATA_CREATED_WAIT_MS);

@@ -22,14 +22,18 @@ struct action {
 };
 
 static const struct action actions[] = {
+        {"CreateCapacityProvider", api_create_capacity_provider},
         {"CreateCluster", api_create_cluster},
         {"CreateService", api_create_service},
         {"DeleteAttributes", api_delete_attributes},
+        {"DeleteAccountSetting", api_delete_account_setting},
+        {"DeleteCapacityProvider", api_delete_capacity_provider},
         {"DeleteCluster", api_delete_cluster},
         {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
         {"DeregisterContainerInstance", api_deregister_container_instance},
         {"DeregisterTaskDefinition", api_deregister_task_definition},
+        {"DescribeCapacityProviders", api_describe_capacity_providers},
         {"DescribeClusters", api_describe_clusters},
         {"DescribeContainerInstances", api_describe_container_instances},
         {"DescribeServiceDeployments", api_describe_service_deployments},
@@ -38,6 +42,8 @@ static const struct action actions[] = {
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
         {"ListAttributes", api_list_attributes},
+        {"GetTaskProtection", api_get_task_protection},
+        {"ListAccountSettings", api_list_account_settings},
         {"ListClusters", api_list_clusters},
         {"ListContainerInstances", api_list_container_instances},
         {"ListServiceDeployments", api_list_service_deployments},
@@ -49,6 +55,9 @@ static const struct action actions[] = {
         {"ListTasks", api_list_tasks},
         {"PutAttributes", api_put_attributes},
         {"RegisterContainerInstance", api_register_container_instance},
+        {"PutAccountSetting", api_put_account_setting},
+        {"PutAccountSettingDefault", api_put_account_setting_default},
+        {"PutClusterCapacityProviders", api_put_cluster_capacity_providers},
         {"RegisterTaskDefinition", api_register_task_definition},
         {"RunTask", api_run_task},
         {"StartTask", api_start_task},
@@ -58,7 +67,11 @@ static const struct action actions[] = {
         {"UntagResource", api_untag_resource},
         {"UpdateContainerAgent", api_update_container_agent},
         {"UpdateContainerInstancesState", api_update_container_instances_state},
+        {"UpdateCapacityProvider", api_update_capacity_provider},
+        {"UpdateCluster", api_update_cluster},
+        {"UpdateClusterSettings", api_update_cluster_settings},
         {"UpdateService", api_update_service},
+        {"UpdateTaskProtection", api_update_task_protection},
 };
 
 size_t api_action_count(void) {

@@ -44,6 +44,7 @@ enum err_kind {
         ERR_KIND_TARGET_NOT_FOUND,     /* TargetNotFoundException (PutAttributes, DeleteAttributes) */
         ERR_KIND_ATTRIBUTE_LIMIT,      /* AttributeLimitExceededException */
         ERR_KIND_NO_UPDATE_AVAILABLE,  /* NoUpdateAvailableException (UpdateContainerAgent) */
+        ERR_KIND_UNSUPPORTED_FEATURE, /* UnsupportedFeatureException: ECS has the feature, ecsd does not serve it */
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

@@ -382,6 +382,9 @@ static int plan_env(struct ctx *x, const json_t *c, const json_t *ov, json_t *ar
                             json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id, cname));
         json_object_set_new(env, injected[1],
                             json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id, cname));
+        /* The agent's endpoints (task protection) for this task, under the container's metadata path. */
+        json_object_set_new(env, "ECS_AGENT_URI",
+                            json_sprintf("%s/%s/%s/agent", x->spec->metadata_endpoint, x->spec->task_id, cname));
         if (x->task_role && x->spec->credentials_endpoint && x->spec->credentials_id) {
                 /* One of the two, so an SDK cannot prefer a definition's own value to ours: ECS's address and port
                  * get the relative URI, exactly as on ECS; another listener the full URL. */

@@ -240,6 +240,7 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_TARGET_NOT_FOUND] = {"TargetNotFoundException", 400},
         [ERR_KIND_ATTRIBUTE_LIMIT] = {"AttributeLimitExceededException", 400},
         [ERR_KIND_NO_UPDATE_AVAILABLE] = {"NoUpdateAvailableException", 400},
+        [ERR_KIND_UNSUPPORTED_FEATURE] = {"UnsupportedFeatureException", 400},
 };
 
 const char *ecs_error_type(int kind) {

@@ -515,6 +515,11 @@ static int container_env(struct ctx *x, const struct cinfo *ci, json_t *kc) {
                                     json_pack("{s:s, s:o}", "name", injected[k], "value",
                                               json_sprintf("%s/%s/%s", x->spec->metadata_endpoint, x->spec->task_id,
                                                            cname)));
+        /* The agent's endpoints (task protection) for this task, under the container's metadata path. */
+        json_object_set_new(env, "ECS_AGENT_URI",
+                            json_pack("{s:s, s:o}", "name", "ECS_AGENT_URI", "value",
+                                      json_sprintf("%s/%s/%s/agent", x->spec->metadata_endpoint, x->spec->task_id,
+                                                   cname)));
         if (x->task_role && x->spec->credentials_endpoint && x->spec->credentials_id) {
                 /* As the docker plan: ECS's address and port get the relative URI, another listener the full URL. */
                 json_object_del(env, injected[2]);

@@ -952,6 +952,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                 json_object_set_new(doc, "startedBy", json_string(req->started_by));
         if (req->container_instance_arn)
                 json_object_set_new(doc, "containerInstanceArn", json_string(req->container_instance_arn));
+        if (req->capacity_provider_name)
+                json_object_set_new(doc, "capacityProviderName", json_string(req->capacity_provider_name));
         if (strcmp(launch_type, "FARGATE") == 0) {
                 json_object_set_new(doc, "platformVersion", json_string("1.4.0"));
                 json_object_set_new(doc, "platformFamily", json_string("Linux"));

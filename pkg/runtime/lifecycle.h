@@ -56,6 +56,7 @@ struct rt_run_request {
         const char *container_instance_arn; /* where placement put it (instances.h); NULL: nowhere in particular */
         const char *host;                   /* that instance's backend host id (backend.h, rt_task_input.host) */
         int64_t reserved_cpu, reserved_memory; /* what the task holds on that instance (CPU units, MiB) */
+        const char *capacity_provider_name; /* the provider a capacity provider strategy chose; NULL: none */
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "capacity.h"
 #include "ecs.h"
 
 #define SWEEP_DEFAULT_MS (30 * 1000)
@@ -618,6 +619,16 @@ static int64_t placeable(struct rt_scheduler *s, const json_t *td, int64_t want)
         return 1;
 }
 
+/* The capacity provider of the service's task numbered `ordinal` (its tasks not yet STOPPED come first), when the
+ * service runs under a capacity provider strategy: ECS reports the provider and the launch type it stands for. */
+static void capacity_place(const json_t *doc, int64_t ordinal, struct rt_run_request *req) {
+        const json_t *strategy = json_object_get(doc, "capacityProviderStrategy");
+        if (json_array_size(strategy) == 0)
+                return;
+        req->capacity_provider_name = ecs_capacity_pick(strategy, ordinal);
+        req->launch_type = ecs_capacity_launch_type(req->capacity_provider_name);
+}
+
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. */
 /* Choose the container instance of a service's next task (instances.h), with the service's placement constraints
  * and strategy; a DAEMON service keeps one task per instance (distinctInstance). Call with the place lock held.
@@ -667,6 +678,8 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 }
         }
         json_auto_t *tags = task_tags(s->store, doc, td, cluster);
+        json_auto_t *live = rt_lifecycle_tasks(s->lc, region, cluster, group);
+        int64_t ordinal = (int64_t) json_array_size(live);
         int done = 0;
         for (int64_t i = 0; i < n; i++) {
                 struct rt_placement place = {0};
@@ -693,6 +706,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .reserved_cpu = place.cpu,
                         .reserved_memory = place.memory,
                 };
+                capacity_place(doc, ordinal + i, &req);
                 json_auto_t *task = NULL;
                 int rr = rt_lifecycle_run(s->lc, &req, &task, &e);
                 if (s->instances)
@@ -812,6 +826,50 @@ static void drain_leaving(const json_t *doc, struct view *v, size_t n, const jso
         }
 }
 
+/* Until when (epoch ms) the task is protected from scale-in and deployments (UpdateTaskProtection, or the task's own
+ * agent endpoint: a record of kind "task-protection" keyed by its id, pkg/api/actions-protection.c); 0: it is not. */
+static int64_t protected_until(struct rt_scheduler *s, const char *region, const json_t *task, int64_t now_ms) {
+        json_auto_t *rec = NULL;
+        struct err e = {0};
+        if (rt_record_get(s->store, region, "task-protection", ecs_json_str(task, "id", ""), &rec, &e) < 0)
+                return 0;
+        int64_t until = int_or(rec, "expiresAtMs", 0);
+        return until > now_ms ? until : 0;
+}
+
+/* Task scale-in protection. A protected task is not stopped by a scale-in or a deployment until its protection ends
+ * (a pass is timed for then); a failed health check, or the service's deletion, still stops it, as in ECS. A
+ * scale-in stop taken from a protected task goes to another task of the PRIMARY deployment that is not protected
+ * (one not running first, then the newest), so the service still scales in when it can. */
+static void protection_hold(struct rt_scheduler *s, const char *region, struct view *v, size_t n,
+                            const json_t *primary, bool draining) {
+        if (draining)
+                return;
+        int64_t now_ms = time_now_ms();
+        for (size_t i = 0; i < n; i++) {
+                if (!v[i].stop || str_eq(ecs_json_str(v[i].task, "healthStatus", ""), "UNHEALTHY"))
+                        continue;
+                int64_t until = protected_until(s, region, v[i].task, now_ms);
+                if (!until)
+                        continue;
+                v[i].stop = false;
+                timer_at(s, time_mono_ms() + until - now_ms + 10);
+                if (v[i].dep != primary)
+                        continue;
+                size_t pick = n;
+                for (int pass = 0; pass < 2 && pick == n; pass++)
+                        for (size_t k = n; k-- > 0;) {
+                                if (!v[k].asked || v[k].stop || v[k].dep != primary ||
+                                    (pass == 0 && v[k].running) || protected_until(s, region, v[k].task, now_ms))
+                                        continue;
+                                pick = k;
+                                break;
+                        }
+                if (pick < n)
+                        v[pick].stop = true;
+        }
+}
+
 /* One pass over one service (s->lock held). */
 static void reconcile(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                       const json_t *changes) {
@@ -905,6 +963,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 }
 
         drain_leaving(doc, v, n, leaving, floor_healthy, &healthy);
+        protection_hold(s, region, v, n, primary, draining);
 
         char reason[128];
         str_printf(reason, sizeof(reason), "Scaling activity initiated by (deployment %s)",
@@ -1197,6 +1256,19 @@ static bool apply_members(json_t *target, const json_t *set) {
         return deploy;
 }
 
+/* UpdateService's capacityProviderStrategy: ECS applies it to the tasks started from now on, without a deployment. */
+static void capacity_update(json_t *doc, const struct rt_service_update *u) {
+        if (!u->capacity_provider_strategy)
+                return;
+        if (json_array_size(u->capacity_provider_strategy) == 0) {
+                json_object_del(doc, "capacityProviderStrategy");
+                json_object_set_new(doc, "launchType", json_string(u->launch_type ? u->launch_type : "EC2"));
+                return;
+        }
+        json_object_set_new(doc, "capacityProviderStrategy", json_deep_copy(u->capacity_provider_strategy));
+        json_object_del(doc, "launchType");
+}
+
 int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                         const struct rt_service_update *u, json_t **ret, struct err *e) {
         pthread_mutex_lock(&s->lock);
@@ -1227,6 +1299,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                 }
                 if (u->set && apply_members(doc, u->set))
                         deploy = true;
+                capacity_update(doc, u); /* the strategy as the API checked and resolved it */
                 if (u->config) {
                         json_t *config = json_object_get(priv, "config");
                         if (!json_is_object(config)) {

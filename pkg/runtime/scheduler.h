@@ -72,6 +72,10 @@ struct rt_service_update {
         const json_t *set;
         /* Or NULL: the same for the members the Service shape does not carry (rt_service_create.config). */
         const json_t *config;
+        /* A checked capacity provider strategy that replaces the service's (new tasks use it; no new deployment);
+         * an empty one puts the service on `launch_type` instead. NULL: unchanged. */
+        const json_t *capacity_provider_strategy;
+        const char *launch_type;
 };
 /* Apply `u` to an ACTIVE service and wake the scheduler. Unknown: ServiceNotFoundException; DRAINING or INACTIVE:
  * ServiceNotActiveException. *ret gets the stored document. */

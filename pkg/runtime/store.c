@@ -98,13 +98,17 @@ static const char *const migrations[] = {
         "  launch_type TEXT, strategy TEXT NOT NULL, doc TEXT NOT NULL, private TEXT NOT NULL,"
         "  PRIMARY KEY (region, cluster, name));"
         "CREATE INDEX services_by_status ON services (status);",
-        /* 3: reserved for another branch; the lead fills or drops it at merge. */
-        "",
-        /* 4: container instances: those clients register (RegisterContainerInstance) and, for ecsd's own hosts, their
+        /* 3: container instances: those clients register (RegisterContainerInstance) and, for ecsd's own hosts, their
          * per-cluster state (status, custom attributes). One document per (region, cluster, instance id). */
         "CREATE TABLE container_instances ("
         "  region TEXT NOT NULL, cluster TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
         "  PRIMARY KEY (region, cluster, id));",
+        /* 4: the smaller per-region records, one JSON document per (region, kind, key): account settings
+         * (kind "setting", key "PRINCIPAL NAME"), capacity providers ("capacity-provider", key its name) and task
+         * protection ("task-protection", key the task id). See rt_doc_get. */
+        "CREATE TABLE records ("
+        "  region TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,"
+        "  PRIMARY KEY (region, kind, key));",
 };
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
@@ -1258,5 +1262,125 @@ int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e) {
         if (rc != SQLITE_DONE)
                 return db_error(s, e, "task placements");
         *ret = TAKE_PTR(arr);
+        return 0;
+}
+
+/* ---- small records (migration 5) ---- */
+
+int rt_record_get(struct rt_store *s, const char *region, const char *kind, const char *key, json_t **ret,
+                  struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc FROM records WHERE region = ? AND kind = ? AND key = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, kind);
+        bind_text(st, 3, key);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return doc_from_column(s, st, 0, ret, e);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "No %s record '%.100s'.", kind, key);
+        return db_error(s, e, "record lookup");
+}
+
+int rt_record_put(struct rt_store *s, const char *region, const char *kind, const char *key, const json_t *doc,
+                  struct err *e) {
+        _cleanup_free_ char *text = doc_to_text(doc);
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "INSERT OR REPLACE INTO records (region, kind, key, doc) VALUES (?, ?, ?, ?)", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, kind);
+        bind_text(st, 3, key);
+        bind_text(st, 4, text);
+        return step_done(s, st, "record write", e);
+}
+
+int rt_record_delete(struct rt_store *s, const char *region, const char *kind, const char *key, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "DELETE FROM records WHERE region = ? AND kind = ? AND key = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, kind);
+        bind_text(st, 3, key);
+        if ((r = step_done(s, st, "record delete", e)) < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int rt_record_list(struct rt_store *s, const char *region, const char *kind, const char *after, int limit,
+                   json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT doc, key FROM records WHERE region = ? AND kind = ? AND key > ? ORDER BY key LIMIT ?",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, kind);
+        bind_text(st, 3, after ? after : "");
+        sqlite3_bind_int(st, 4, limit);
+        json_auto_t *arr = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *doc;
+                if ((r = doc_from_column(s, st, 0, &doc, e)) < 0)
+                        return r;
+                json_array_append_new(arr, json_pack("{s:s, s:o}", "key", (const char *) sqlite3_column_text(st, 1),
+                                                     "doc", doc));
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "record list");
+        *ret = json_incref(arr);
+        return 0;
+}
+
+int rt_cluster_statistics(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e) {
+        LOCK_STORE(s);
+        json_auto_t *out = json_pack("{s:{}, s:{}}", "tasks", "services");
+        _cleanup_stmt_ sqlite3_stmt *tasks = NULL;
+        int r = prepare(s,
+                        "SELECT COALESCE(launch_type, 'EC2'),"
+                        " count(*) FILTER (WHERE last_status = 'RUNNING'),"
+                        " count(*) FILTER (WHERE last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING'))"
+                        " FROM tasks WHERE region = ? AND cluster = ? AND last_status != 'STOPPED'"
+                        " GROUP BY 1",
+                        &tasks, e);
+        if (r < 0)
+                return r;
+        bind_text(tasks, 1, region);
+        bind_text(tasks, 2, cluster);
+        int rc;
+        while ((rc = sqlite3_step(tasks)) == SQLITE_ROW)
+                json_object_set_new(json_object_get(out, "tasks"), (const char *) sqlite3_column_text(tasks, 0),
+                                    json_pack("{s:I, s:I}", "running", (json_int_t) sqlite3_column_int64(tasks, 1),
+                                              "pending", (json_int_t) sqlite3_column_int64(tasks, 2)));
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "task statistics");
+        /* A service with a capacity provider strategy has no launch_type column: its first provider stands for it. */
+        _cleanup_stmt_ sqlite3_stmt *services = NULL;
+        r = prepare(s,
+                    "SELECT COALESCE(launch_type, json_extract(doc, '$.capacityProviderStrategy[0].capacityProvider'),"
+                    " 'EC2'), count(*) FILTER (WHERE status = 'ACTIVE'), count(*) FILTER (WHERE status = 'DRAINING')"
+                    " FROM services WHERE region = ? AND cluster = ? GROUP BY 1",
+                    &services, e);
+        if (r < 0)
+                return r;
+        bind_text(services, 1, region);
+        bind_text(services, 2, cluster);
+        while ((rc = sqlite3_step(services)) == SQLITE_ROW)
+                json_object_set_new(json_object_get(out, "services"), (const char *) sqlite3_column_text(services, 0),
+                                    json_pack("{s:I, s:I}", "active", (json_int_t) sqlite3_column_int64(services, 1),
+                                              "draining", (json_int_t) sqlite3_column_int64(services, 2)));
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "service statistics");
+        *ret = TAKE_PTR(out);
         return 0;
 }

@@ -172,3 +172,21 @@ int rt_instance_list(struct rt_store *s, const char *region, const char *cluster
  * "instance": its containerInstanceArn, "lastStatus", "group", "cpu", "memory": what it reserved there (the
  * private record's "reserved")}]. */
 int rt_task_placements(struct rt_store *s, json_t **ret, struct err *e);
+/* ---- small records: one document per (region, kind, key), for account settings ("setting"), capacity providers
+ * ("capacity-provider") and task protection ("task-protection"); kinds are the callers' to choose ---- */
+
+/* -ENOENT (ERR_KIND_NOT_FOUND) when there is none. */
+int rt_record_get(struct rt_store *s, const char *region, const char *kind, const char *key, json_t **ret,
+                  struct err *e);
+/* Insert or replace. */
+int rt_record_put(struct rt_store *s, const char *region, const char *kind, const char *key, const json_t *doc,
+                  struct err *e);
+/* -ENOENT (e untouched) when there was none. */
+int rt_record_delete(struct rt_store *s, const char *region, const char *kind, const char *key, struct err *e);
+/* Records of a kind with key > after (NULL: from the start), ordered by key, at most `limit`: [{"key", "doc"}]. */
+int rt_record_list(struct rt_store *s, const char *region, const char *kind, const char *after, int limit,
+                   json_t **ret, struct err *e);
+
+/* A cluster's tasks and services by launch type (DescribeClusters include STATISTICS): {"tasks": {launchType:
+ * {"running", "pending"}}, "services": {launchType or first capacity provider: {"active", "draining"}}}. */
+int rt_cluster_statistics(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e);
