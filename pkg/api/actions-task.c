@@ -136,6 +136,7 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                         .launch_type = launch_type,
                         .tags = json_object_get(in, "tags"),
                         .container_instance_arn = instances ? instances[i] : NULL,
+                        .enable_execute_command = json_is_true(json_object_get(in, "enableExecuteCommand")),
                 };
                 json_t *task = NULL;
                 struct err te = {0};
@@ -150,6 +151,7 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                                                                   "detail", te.msg));
                         continue;
                 }
+                api_exec_agents(task);
                 json_array_append_new(tasks, task);
         }
         *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
@@ -241,6 +243,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
         r = rt_lifecycle_stop(api_lifecycle(call->api), id, NULL, reason, &task, e);
         if (r < 0)
                 return r;
+        api_exec_agents(task);
         *out = json_pack("{s:o}", "task", task);
         return 0;
 }
@@ -269,6 +272,7 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
                         continue;
                 }
                 json_object_del(doc, "tags");
+                api_exec_agents(doc);
                 json_array_append_new(tasks, doc);
                 if (with_tags && (r = api_doc_attach_tags(call, doc, "taskArn", e)) < 0)
                         return r;
@@ -331,4 +335,8 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
         json_object_set(resp, "taskArns", arns);
         *out = TAKE_PTR(resp);
         return 0;
+}
+
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret) {
+        return task_find(call, cluster, ref, ret);
 }

@@ -36,6 +36,7 @@ struct api_call {
         const char *region;
         const char *account;
         struct rt_store *store;
+        const char *host; /* the request's Host header, or NULL */
 };
 
 /* A handler gets the shape-checked input (only members the model knows; borrowed) and returns a new response
@@ -67,6 +68,11 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
 int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
+int api_execute_command(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* Give a Task object run with enableExecuteCommand its containers' ExecuteCommandAgent (managedAgents), as ECS
+ * shows it. */
+void api_exec_agents(json_t *task);
 
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -113,6 +119,11 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
 bool api_credentials_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* /_ecsd/tasks/<task-id>/logs[?container=NAME] and POST /_ecsd/cleanup. False when the path is not one of them. */
 bool api_tasks_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* POST /_ecsd/exec, GET /_ecsd/exec/<session>[/output] (actions-exec.c). False when the path is not one of them. */
+bool api_exec_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* The stored task `ref` (an id or a task ARN of the call's region) names, when it belongs to `cluster`: 0, -ENOENT,
+ * or -EINVAL for a reference that cannot name a task (actions-task.c). */
+int api_task_find(struct api_call *call, const char *cluster, const char *ref, json_t **ret);
 /* ---- GET /_ecsd/metrics (metrics.c) ---- */
 
 /* The ECS actions the router knows, by index (0 .. api_action_count() - 1); names are static strings. */

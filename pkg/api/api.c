@@ -32,6 +32,7 @@ static const struct action actions[] = {
         {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
+        {"ExecuteCommand", api_execute_command},
         {"ListClusters", api_list_clusters},
         {"ListServiceDeployments", api_list_service_deployments},
         {"ListServices", api_list_services},
@@ -192,6 +193,8 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
         }
         if (api_tasks_handle(api, req, resp))
                 return;
+        if (api_exec_handle(api, req, resp))
+                return;
         if (api_metrics_handle(api, req, resp))
                 return;
         if (strcmp(req->path, "/_ecsd/healthz") == 0) {
@@ -255,9 +258,10 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
         if (r < 0)
                 return r;
         if (!api_lifecycle(api) && (strcmp(action->name, "RunTask") == 0 || strcmp(action->name, "StartTask") == 0 ||
-                                strcmp(action->name, "StopTask") == 0))
+                                strcmp(action->name, "StopTask") == 0 || strcmp(action->name, "ExecuteCommand") == 0))
                 return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
-        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
+        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store,
+                                .host = req->host};
         return action->fn(&call, checked, out, e);
 }
 

@@ -38,6 +38,7 @@ enum err_kind {
         ERR_KIND_TOO_LARGE,
         ERR_KIND_SERVICE_NOT_FOUND,
         ERR_KIND_SERVICE_NOT_ACTIVE,
+        ERR_KIND_TARGET_NOT_CONNECTED, /* ExecuteCommand: nothing in the task can run the command */
 };
 
 /* Fill `e` (may be NULL) and return `code` (a negative errno), so call sites read `return err_set(e, -EINVAL, ...)`. */

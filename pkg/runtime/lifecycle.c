@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "ecs.h"
+#include "exec.h"
 
 #define STOPPED_BY_USER_DEFAULT "Task stopped by user"
 #define STOPPED_DURING_LAUNCH "Task stopped during launch"
@@ -97,6 +98,7 @@ struct rt_lifecycle {
         uint64_t next_seq;            /* creation order of tasks, for rt_lifecycle_tasks */
         uint64_t stops[N_STOP_CODES + 1]; /* tasks finalized STOPPED, by stop code; the last slot is any other */
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+        struct rt_exec *exec; /* commands run in containers (exec.c); its own lock */
 };
 
 /* ---- small helpers ---- */
@@ -932,7 +934,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                      "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "createdAt",
                                      ecs_timestamp_now(), "launchType", launch_type, "group",
                                      req->group ? req->group : group, "version", (json_int_t) 0, "healthStatus",
-                                     "UNKNOWN", "enableExecuteCommand", 0, "availabilityZone", "");
+                                     "UNKNOWN", "enableExecuteCommand", req->enable_execute_command, "availabilityZone",
+                                     "");
         char az[ECS_REGION_MAX + 2];
         str_printf(az, sizeof(az), "%sa", req->region);
         json_object_set_new(doc, "availabilityZone", json_string(az));
@@ -1489,6 +1492,10 @@ struct rt_follow {
         size_t len, off;
         int fd;       /* the backend's follower, -1 when there is none */
         void *handle; /* the backend's, for follow_close */
+        /* A follower of another source (rt_follow_new_fd): called at the free instead of follow_close. */
+        void (*done)(void *ctx, bool at_end);
+        void *done_ctx;
+        bool at_end; /* a read returned the end of the output */
 };
 
 /* The plan container `want` names, or the only one when `want` is NULL. */
@@ -1604,6 +1611,8 @@ ssize_t rt_follow_read(struct rt_follow *f, void *buf, size_t size) {
                 return 0;
         for (;;) {
                 ssize_t n = read(f->fd, buf, size);
+                if (n == 0)
+                        f->at_end = true;
                 if (n >= 0)
                         return n;
                 if (errno != EINTR)
@@ -1618,10 +1627,32 @@ int rt_follow_fd(const struct rt_follow *f) {
 void rt_follow_free(struct rt_follow *f) {
         if (!f)
                 return;
-        if (f->handle)
+        if (f->done)
+                f->done(f->done_ctx, f->at_end);
+        else if (f->handle)
                 f->be->follow_close(f->be->impl, f->handle);
         free(f->buf);
         free(f);
+}
+
+struct rt_follow *rt_follow_new_fd(int fd, void (*done)(void *ctx, bool at_end), void *ctx) {
+        struct rt_follow *f = xcalloc(1, sizeof(*f));
+        f->fd = fd;
+        f->done = done;
+        f->done_ctx = ctx;
+        return f;
+}
+
+struct rt_follow *rt_follow_new_buf(char *buf, size_t len) {
+        struct rt_follow *f = xcalloc(1, sizeof(*f));
+        f->fd = -1;
+        f->buf = buf;
+        f->len = len;
+        return f;
+}
+
+struct rt_exec *rt_lifecycle_exec(struct rt_lifecycle *lc) {
+        return lc->exec;
 }
 
 /* ---- waiting for a container ---- */
@@ -1717,6 +1748,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->thread_create = cfg->thread_create ? cfg->thread_create : pthread_create;
         pthread_mutex_init(&lc->lock, NULL);
         pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
+        lc->exec = rt_exec_new(lc->be);
 
         json_auto_t *active = NULL;
         int r = rt_task_active(lc->store, &active, e);
@@ -1784,6 +1816,7 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         pthread_mutex_unlock(&lc->lock);
         if (lc->janitor_started)
                 pthread_join(lc->janitor, NULL);
+        rt_exec_free(lc->exec);
         while (lc->tasks) {
                 struct task *t = lc->tasks;
                 lc->tasks = t->next;

@@ -54,6 +54,7 @@ struct rt_run_request {
         const char *launch_type; /* FARGATE, EC2, EXTERNAL; NULL: FARGATE when compatible, else EC2 */
         const json_t *tags;      /* [{"key","value"}] or NULL */
         const char *container_instance_arn; /* StartTask; NULL */
+        bool enable_execute_command;        /* RunTask, StartTask or the service asked for ExecuteCommand */
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,

@@ -440,6 +440,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .started_by = ecs_json_str(primary, "id", ""),
                         .group = group,
                         .launch_type = ecs_json_str(doc, "launchType", NULL),
+                        .enable_execute_command = json_is_true(json_object_get(doc, "enableExecuteCommand")),
                 };
                 json_auto_t *task = NULL;
                 if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
