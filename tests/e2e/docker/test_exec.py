@@ -6,8 +6,10 @@ refusal is the exception ECS answers with, changing nothing."""
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -132,3 +134,101 @@ def test_execute_command_refusals_are_the_ecs_exceptions(ecs, dsrv):
     code, msg = client_error(ex, task=two, container="a", interactive=True, command="true")
     assert code == "InvalidParameterException" and "not running" in msg, msg
     assert [a["lastStatus"] for a in container(stopped, "a")["managedAgents"]] == ["STOPPED"]
+
+
+# ---- `ecsd exec` (POST /_ecsd/exec, then the streamed output and the exit code) ----
+
+def ecsd_exec(ecsd_bin, srv, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([ecsd_bin, "exec", *args], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "ECSD_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}"}, **kw)
+
+
+def test_ecsd_exec_streams_output_as_written_and_exits_with_the_commands_code(ecs, dsrv, ecsd_bin):
+    # No enableExecuteCommand: `ecsd exec` is the operator's tool, like `docker exec`.
+    arn = run(ecs, sleeper(ecs))["taskArn"]
+    task = running(ecs, arn)
+    cid = container(task, "main")["runtimeId"]
+    proc = subprocess.Popen([ecsd_bin, "exec", arn.rsplit("/", 1)[1], "--", "sh", "-c",
+                             "echo first; until [ -f /tmp/go ]; do sleep 0.05; done; echo second >&2; exit 42"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "ECSD_ENDPOINT_URL": f"http://127.0.0.1:{dsrv.port}"})
+    try:
+        # The command cannot go on before /tmp/go exists: a client that got its output only at the end would hang.
+        # A guard against hanging, not a timing: the line is due long before.
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "ecsd exec delivered nothing while the command waited"
+        assert proc.stdout.readline() == b"first\n"
+        docker("exec", cid, "touch", "/tmp/go")
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rest == b"second\n" and err == b""
+    assert proc.returncode == 42
+
+
+def test_ecsd_exec_by_arn_container_and_cluster(ecs, dsrv, ecsd_bin):
+    ecs.create_cluster(clusterName="other")
+    td = register(ecs, [{"name": "a", "command": ["sleep", "600"], "stopTimeout": 1},
+                        {"name": "b", "command": ["sleep", "600"], "stopTimeout": 1,
+                         "environment": [{"name": "WHO", "value": "bee"}]}], family="exec-cli")
+    arn = run(ecs, td, cluster="other")["taskArn"]
+    wait_for(ecs, arn, lambda t: t["lastStatus"] == "RUNNING", cluster="other")
+    ok = ecsd_exec(ecsd_bin, dsrv, arn, "--cluster", "other", "--container", "b", "--", "sh", "-c", "echo $WHO")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "bee\n", "")
+
+    # Refusals: exit code 125 and ecsd's sentence, nothing run.
+    cases = [
+        (["--", "true"], "name the container"),
+        (["--container", "c", "--", "true"], "The container c was not found in the task."),
+        (["--cluster", "default", "--container", "a", "--", "true"], "not found in cluster default"),
+    ]
+    for args, want in cases:
+        res = ecsd_exec(ecsd_bin, dsrv, arn, *args)
+        assert res.returncode == 125 and want in res.stderr and res.stdout == "", (args, res)
+    res = ecsd_exec(ecsd_bin, dsrv, "0123456789abcdef0123456789abcdef", "--", "true")
+    assert res.returncode == 125 and "The referenced task was not found." in res.stderr
+    # Usage errors: 2.
+    assert ecsd_exec(ecsd_bin, dsrv, arn).returncode == 2
+    assert ecsd_exec(ecsd_bin, dsrv, "--", "true").returncode == 2
+
+    ecs.stop_task(cluster="other", task=arn)
+    wait_stopped(ecs, arn, cluster="other")
+    res = ecsd_exec(ecsd_bin, dsrv, arn, "--container", "a", "--", "true")
+    assert res.returncode == 125 and "not running" in res.stderr, res
+
+
+def test_exec_operator_endpoint_refuses_bad_requests(ecs, dsrv):
+    arn = run(ecs, sleeper(ecs))["taskArn"]
+    running(ecs, arn)
+
+    def post(body: bytes) -> tuple[int, dict]:
+        req = urllib.request.Request(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    for body in [b"not json", b"[]", b'{"task": "' + arn.encode() + b'"}',
+                 json.dumps({"task": arn, "command": "true"}).encode(),
+                 json.dumps({"task": arn, "command": [1]}).encode(),
+                 json.dumps({"task": arn, "command": []}).encode(),
+                 json.dumps({"task": arn, "command": [""]}).encode(),
+                 json.dumps({"task": arn, "command": ["x"] * 257}).encode()]:
+        status, doc = post(body)
+        assert status == 400 and doc["__type"] == "InvalidParameterException", (body, status, doc)
+    status, doc = post(json.dumps({"task": arn, "command": ["true"]}).encode())
+    assert status == 200 and doc["sessionId"].startswith("ecs-execute-command-") and "tokenValue" not in doc
+    sid = doc["sessionId"]
+    assert session_status(dsrv, sid, wait=0)["status"] == "PENDING"
+    with urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/{sid}/output", timeout=30) as r:
+        assert r.read() == b""
+    assert session_status(dsrv, sid)["exitCode"] == 0
+    # An attached session's output is followed once.
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/{sid}/output", timeout=30)
+    assert info.value.code == 409
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/ecs-execute-command-0/output", timeout=30)
+    assert info.value.code == 404
