@@ -74,6 +74,11 @@ int api_execute_command(struct api_call *call, const json_t *in, json_t **out, s
  * shows it. */
 void api_exec_agents(json_t *task);
 
+int api_discover_poll_endpoint(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_task_state_change(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_container_state_change(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_attachment_state_changes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);

@@ -32,6 +32,7 @@ static const struct action actions[] = {
         {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
+        {"DiscoverPollEndpoint", api_discover_poll_endpoint},
         {"ExecuteCommand", api_execute_command},
         {"ListClusters", api_list_clusters},
         {"ListServiceDeployments", api_list_service_deployments},
@@ -44,6 +45,9 @@ static const struct action actions[] = {
         {"RunTask", api_run_task},
         {"StartTask", api_start_task},
         {"StopTask", api_stop_task},
+        {"SubmitAttachmentStateChanges", api_submit_attachment_state_changes},
+        {"SubmitContainerStateChange", api_submit_container_state_change},
+        {"SubmitTaskStateChange", api_submit_task_state_change},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
         {"UpdateService", api_update_service},
@@ -258,7 +262,9 @@ static int handle_ecs(struct api *api, const struct api_request *req, const char
         if (r < 0)
                 return r;
         if (!api_lifecycle(api) && (strcmp(action->name, "RunTask") == 0 || strcmp(action->name, "StartTask") == 0 ||
-                                strcmp(action->name, "StopTask") == 0 || strcmp(action->name, "ExecuteCommand") == 0))
+                                strcmp(action->name, "StopTask") == 0 || strcmp(action->name, "ExecuteCommand") == 0 ||
+                                strcmp(action->name, "SubmitTaskStateChange") == 0 ||
+                                strcmp(action->name, "SubmitContainerStateChange") == 0))
                 return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
         struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store,
                                 .host = req->host};

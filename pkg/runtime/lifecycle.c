@@ -1827,3 +1827,92 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         pthread_mutex_destroy(&lc->lock);
         free(lc);
 }
+
+/* ---- state changes reported by an agent (SubmitTaskStateChange, SubmitContainerStateChange) ---- */
+
+static const char *cstate_name(enum cstate s) {
+        return s == C_RUNNING ? "RUNNING" : s == C_STOPPED ? "STOPPED" : "PENDING";
+}
+
+/* What a report means for a task ecsd runs (lock held): 0 it agrees (nothing to do), 1 it is to be applied as a stop
+ * with *ret_code and *ret_reason, or a refusal in `e`. */
+static int report_judge(struct task *t, const struct rt_state_report *rep, const char **ret_code,
+                        const char **ret_reason, struct err *e) {
+        if (rep->container) {
+                struct container *c = container_named(t, rep->container);
+                if (!c)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "Task %s has no container named %.255s.", t->id,
+                                       rep->container);
+                const char *known = ecs_json_str(doc_container(t, (size_t) (c - t->c)), "runtimeId", NULL);
+                if (rep->runtime_id && known && strcmp(rep->runtime_id, known) != 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "runtimeId %.80s is not the one of container %s of task %s.", rep->runtime_id,
+                                       c->name, t->id);
+                const char *now = cstate_name(c->state);
+                if (strcmp(rep->status, now) == 0 || t->stop_requested || t->stopping)
+                        return 0;
+                if (strcmp(rep->status, "STOPPED") == 0 && c->state == C_RUNNING && c->essential) {
+                        *ret_code = "EssentialContainerExited";
+                        *ret_reason = ESSENTIAL_EXITED;
+                        return 1;
+                }
+                return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                               "Container %s of task %s is %s: ecsd runs it and follows its state from the %s; a "
+                               "report of %s%s does not change it.",
+                               c->name, t->id, now, "engine", rep->status,
+                               c->essential ? "" : " for a non-essential container");
+        }
+        const char *now = last_status(t);
+        if (strcmp(rep->status, now) == 0)
+                return 0;
+        if (strcmp(rep->status, "STOPPED") == 0) {
+                if (t->stop_requested || t->stopping)
+                        return 0;
+                *ret_code = "UserInitiated";
+                *ret_reason = rep->reason && *rep->reason ? rep->reason : "Task stopped by SubmitTaskStateChange";
+                return 1;
+        }
+        return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                       "Task %s is %s: ecsd runs it and moves it on as its containers run; a report of %s does not "
+                       "change it.",
+                       t->id, now, rep->status);
+}
+
+int rt_lifecycle_report(struct rt_lifecycle *lc, const struct rt_state_report *rep, bool apply, struct err *e) {
+        const char *code = NULL, *reason = NULL;
+        char reason_copy[256] = "";
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, rep->task_id);
+        int r = t ? report_judge(t, rep, &code, &reason, e) : 0;
+        if (reason)
+                str_printf(reason_copy, sizeof(reason_copy), "%s", reason);
+        pthread_mutex_unlock(&lc->lock);
+        if (!t) {
+                /* Finalized (or never known): the store has its last word. */
+                json_auto_t *doc = NULL;
+                struct err ignored = {0};
+                if (rt_task_get(lc->store, rep->task_id, &doc, NULL, &ignored) < 0)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "The referenced task was not found.");
+                bool found = !rep->container;
+                size_t i;
+                const json_t *c;
+                json_array_foreach(json_object_get(doc, "containers"), i, c) if (
+                        rep->container && strcmp(ecs_json_str(c, "name", ""), rep->container) == 0) found = true;
+                if (!found)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "Task %s has no container named %.255s.",
+                                       rep->task_id, rep->container);
+                if (strcmp(rep->status, "STOPPED") != 0)
+                        return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                                       "Task %s is STOPPED; a report of %s does not change it.", rep->task_id,
+                                       rep->status);
+                return 0;
+        }
+        if (r <= 0 || !apply)
+                return r;
+        r = rt_lifecycle_stop(lc, rep->task_id, code, reason_copy, NULL, e);
+        if (r < 0)
+                return r;
+        log_info("lifecycle", "\"reported stop applied\" task=%s container=%s stop_code=%s", rep->task_id,
+                 rep->container ? rep->container : "-", code);
+        return 1;
+}
