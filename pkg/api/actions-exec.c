@@ -145,6 +145,8 @@ static void respond_error(struct api_response *resp, const struct err *e) {
                 status = 409;
         else if (e->kind == ERR_KIND_INTERNAL)
                 status = 500;
+        else if (e->kind == ERR_KIND_TARGET_NOT_CONNECTED)
+                status = 503;
         json_auto_t *body = ecs_error_body(e->kind, e->msg);
         api_respond_json(resp, status, "application/json", body);
 }

@@ -34,6 +34,7 @@ struct session {
         char container[ECS_NAME_MAX + 1];
         char task_arn[ECS_ARN_MAX + 1];
         json_t *command; /* array of strings */
+        json_t *plan;           /* the task's plan (the k8s backend reads its namespace and Pod) */
         json_t *plan_container; /* the plan's container (attached: started later) */
         bool attach;
         bool followed;
@@ -71,6 +72,7 @@ struct rt_exec *rt_exec_new(const struct rt_backend *be) {
 
 static void session_free(struct session *s) {
         json_decref(s->command);
+        json_decref(s->plan);
         json_decref(s->plan_container);
         free(s->out);
         free(s);
@@ -160,7 +162,7 @@ static void session_finish(struct rt_exec *x, struct session *s, int code) {
 
 /* The container `want` (NULL: the only one) of the stored task, checked to be running, and its plan container. */
 static int target_check(struct rt_lifecycle *lc, const char *task_id, const char *want, json_t **ret_doc,
-                        const json_t **ret_c, json_t **ret_pc, struct err *e) {
+                        const json_t **ret_c, json_t **ret_plan, json_t **ret_pc, struct err *e) {
         json_auto_t *doc = NULL;
         json_auto_t *plan = NULL;
         struct err ignored = {0};
@@ -201,6 +203,7 @@ static int target_check(struct rt_lifecycle *lc, const char *task_id, const char
         if (!pc)
                 return err_set(e, -ENOENT, ERR_KIND_INVALID, "The container %.255s was not found in the task.", name);
         *ret_pc = json_deep_copy(pc);
+        *ret_plan = TAKE_PTR(plan);
         *ret_c = c;
         *ret_doc = TAKE_PTR(doc);
         return 0;
@@ -299,10 +302,13 @@ static void *detached_main(void *arg) {
 /* Run the session's command through the backend: *ret_fd, *ret_handle as backend.h's exec gives them. */
 static int command_run(struct rt_exec *x, struct session *s, int *ret_fd, void **ret_handle, struct err *e) {
         _cleanup_free_ const char **av = argv_of(s->command);
-        json_auto_t *plan = json_object(); /* the docker backend needs only the plan container */
-        int r = x->be->exec(x->be->impl, plan, s->plan_container, av, ret_fd, ret_handle, e);
-        if (r < 0)
-                e->kind = ERR_KIND_INTERNAL;
+        int r = x->be->exec(x->be->impl, s->plan, s->plan_container, av, ret_fd, ret_handle, e);
+        if (r < 0) {
+                /* The container cannot be reached (on kwok there is none; a kubelet the API server cannot reach; an
+                 * engine gone): what ECS answers when its agent in the task cannot be. */
+                err_prefix(e, "The execute command failed");
+                e->kind = ERR_KIND_TARGET_NOT_CONNECTED;
+        }
         return r;
 }
 
@@ -313,8 +319,9 @@ int rt_exec_start(struct rt_lifecycle *lc, const struct rt_exec_request *req, js
                 return r;
         json_auto_t *doc = NULL;
         json_auto_t *pc = NULL;
+        json_auto_t *plan = NULL;
         const json_t *c = NULL;
-        if ((r = target_check(lc, req->task_id, req->container, &doc, &c, &pc, e)) < 0)
+        if ((r = target_check(lc, req->task_id, req->container, &doc, &c, &plan, &pc, e)) < 0)
                 return r;
         if (!x->be->exec || !x->be->exec_end)
                 return err_set(e, -EOPNOTSUPP, ERR_KIND_TARGET_NOT_CONNECTED,
@@ -328,6 +335,7 @@ int rt_exec_start(struct rt_lifecycle *lc, const struct rt_exec_request *req, js
         str_printf(s->task_arn, sizeof(s->task_arn), "%s", ecs_json_str(doc, "taskArn", ""));
         s->command = json_deep_copy(req->command);
         s->plan_container = TAKE_PTR(pc);
+        s->plan = TAKE_PTR(plan);
         s->attach = req->attach;
         s->state = req->attach ? S_PENDING : S_RUNNING;
         s->created_ms = time_mono_ms();
@@ -429,10 +437,11 @@ int rt_exec_follow(struct rt_lifecycle *lc, const char *id, struct rt_follow **r
          * the session stays until it is marked finished. */
         json_auto_t *doc = NULL;
         json_auto_t *pc = NULL;
+        json_auto_t *plan = NULL;
         const json_t *c = NULL;
         int fd = -1;
         void *handle = NULL;
-        int r = target_check(lc, task_id, container, &doc, &c, &pc, e);
+        int r = target_check(lc, task_id, container, &doc, &c, &plan, &pc, e);
         if (r >= 0)
                 r = command_run(x, s, &fd, &handle, e);
         if (r >= 0) {
