@@ -17,6 +17,7 @@
 #include "docker-backend.h"
 #include "docker.h"
 #include "ecs.h"
+#include "exec-cli.h"
 #include "k8s-backend.h"
 #include "k8s.h"
 #include "instances.h"
@@ -67,6 +68,10 @@ static const char usage_text[] =
         "                        with its essential container's exit code (Ctrl-C stops it)\n"
         "  ecsd render --backend docker|k8s TASKDEF.json  print the docker commands or the Pod a\n"
         "                        task runs as\n"
+        "  ecsd exec TASK [--container NAME] [--cluster NAME] [--endpoint-url URL] -- CMD [ARG...]\n"
+        "                        run a command in a running task's container through a running\n"
+        "                        ecsd (ECSD_ENDPOINT_URL, default http://127.0.0.1:4566): its output\n"
+        "                        to stdout, its exit code as ecsd exec's (125: ecsd could not run it)\n"
         "  ecsd version          print the version\n"
         "  ecsd help             this text\n"
         "\n"
@@ -1101,6 +1106,8 @@ int main(int argc, char **argv) {
                 return cmd_run(argc - 1, argv + 1);
         if (strcmp(cmd, "render") == 0)
                 return cmd_render(argc - 1, argv + 1);
+        if (strcmp(cmd, "exec") == 0)
+                return cmd_exec(argc - 1, argv + 1);
         if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
                 printf("ecsd %s\n", ECSD_VERSION);
                 return EXIT_SUCCESS;

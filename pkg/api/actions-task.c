@@ -220,6 +220,7 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                         .host = place.host[0] ? place.host : NULL,
                         .reserved_cpu = place.cpu,
                         .reserved_memory = place.memory,
+                        .enable_execute_command = json_is_true(json_object_get(in, "enableExecuteCommand")),
                 };
                 if (strategy) {
                         /* ECS reports the provider a strategy chose, and the launch type it stands for. */
@@ -240,6 +241,7 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                                                                   "detail", te.msg));
                         continue;
                 }
+                api_exec_agents(task);
                 json_array_append_new(tasks, task);
         }
         *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
@@ -333,6 +335,7 @@ int api_stop_task(struct api_call *call, const json_t *in, json_t **out, struct 
         r = rt_lifecycle_stop(api_lifecycle(call->api), id, NULL, reason, &task, e);
         if (r < 0)
                 return r;
+        api_exec_agents(task);
         *out = json_pack("{s:o}", "task", task);
         return 0;
 }
@@ -368,7 +371,9 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
                 }
                 if (n++)
                         api_body_append(b, ",", 1);
-                if (!with_tags && !memmem(text, len, "\"tags\":", 7)) {
+                /* A document with tags, or with ExecuteCommand's agents to add, is decoded; any other is served as stored. */
+                if (!with_tags && !memmem(text, len, "\"tags\":", 7) &&
+                    !memmem(text, len, "\"enableExecuteCommand\":true", 27)) {
                         api_body_append(b, text, len);
                         continue;
                 }
@@ -376,6 +381,7 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
                 if (!doc)
                         return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
                 json_object_del(doc, "tags");
+                api_exec_agents(doc);
                 if (with_tags && (r = api_doc_attach_tags(call, doc, "taskArn", e)) < 0)
                         return r;
                 api_body_append_json(b, doc);

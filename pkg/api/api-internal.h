@@ -55,6 +55,7 @@ struct api_call {
         /* An action may answer with text instead of a json_t: it fills `body` and leaves *out NULL. The text must be
          * what json_dumps(JSON_COMPACT) of the equivalent object gives, byte for byte. */
         struct api_body body;
+        const char *host; /* the request's Host header, or NULL */
 };
 
 /* A handler gets the shape-checked input (only members the model knows; borrowed) and returns a new response
@@ -136,6 +137,16 @@ int api_delete_account_setting(struct api_call *call, const json_t *in, json_t *
 int api_account_setting_effective(struct api_call *call, const char *name, char *value, size_t size,
                                   struct err *e);
 
+int api_execute_command(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* Give a Task object run with enableExecuteCommand its containers' ExecuteCommandAgent (managedAgents), as ECS
+ * shows it. */
+void api_exec_agents(json_t *task);
+
+int api_discover_poll_endpoint(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_task_state_change(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_container_state_change(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_submit_attachment_state_changes(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -207,6 +218,8 @@ bool api_metadata_handle(struct api *api, const struct api_request *req, struct 
 bool api_credentials_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* /_ecsd/tasks/<task-id>/logs[?container=NAME] and POST /_ecsd/cleanup. False when the path is not one of them. */
 bool api_tasks_handle(struct api *api, const struct api_request *req, struct api_response *resp);
+/* POST /_ecsd/exec, GET /_ecsd/exec/<session>[/output] (actions-exec.c). False when the path is not one of them. */
+bool api_exec_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 /* ---- GET /_ecsd/metrics (metrics.c) ---- */
 
 /* The ECS actions the router knows, by index (0 .. api_action_count() - 1); names are static strings. */

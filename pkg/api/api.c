@@ -44,6 +44,8 @@ static const struct action actions[] = {
         {"ListAttributes", api_list_attributes},
         {"GetTaskProtection", api_get_task_protection},
         {"ListAccountSettings", api_list_account_settings},
+        {"DiscoverPollEndpoint", api_discover_poll_endpoint},
+        {"ExecuteCommand", api_execute_command},
         {"ListClusters", api_list_clusters},
         {"ListContainerInstances", api_list_container_instances},
         {"ListServiceDeployments", api_list_service_deployments},
@@ -63,6 +65,9 @@ static const struct action actions[] = {
         {"StartTask", api_start_task},
         {"StopServiceDeployment", api_stop_service_deployment},
         {"StopTask", api_stop_task},
+        {"SubmitAttachmentStateChanges", api_submit_attachment_state_changes},
+        {"SubmitContainerStateChange", api_submit_container_state_change},
+        {"SubmitTaskStateChange", api_submit_task_state_change},
         {"TagResource", api_tag_resource},
         {"UntagResource", api_untag_resource},
         {"UpdateContainerAgent", api_update_container_agent},
@@ -266,6 +271,8 @@ static void handle_operator(struct api *api, const struct api_request *req, stru
         }
         if (api_tasks_handle(api, req, resp))
                 return;
+        if (api_exec_handle(api, req, resp))
+                return;
         if (api_metrics_handle(api, req, resp))
                 return;
         if (strcmp(req->path, "/_ecsd/healthz") == 0) {
@@ -330,7 +337,9 @@ static int handle_ecs(struct api *api, const struct api_request *req, struct api
         if (r < 0)
                 return r;
         if (!api_lifecycle(api) && (strcmp(action->name, "RunTask") == 0 || strcmp(action->name, "StartTask") == 0 ||
-                                strcmp(action->name, "StopTask") == 0))
+                                strcmp(action->name, "StopTask") == 0 || strcmp(action->name, "ExecuteCommand") == 0 ||
+                                strcmp(action->name, "SubmitTaskStateChange") == 0 ||
+                                strcmp(action->name, "SubmitContainerStateChange") == 0))
                 return err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; tasks cannot run.");
         return action->fn(call, checked, out, e);
 }
@@ -370,7 +379,8 @@ void api_handle(struct api *api, const struct api_request *req, struct api_respo
         size_t action_index = ARRAY_SIZE(actions);
         struct err e = {0};
         json_auto_t *out = NULL;
-        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store};
+        struct api_call call = {.api = api, .region = region, .account = api->account, .store = api->store,
+                                .host = req->host};
         int r = handle_ecs(api, req, &call, &action, &action_index, &out, &e);
         if (r < 0) {
                 respond_error(resp, &e);

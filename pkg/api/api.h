@@ -47,6 +47,7 @@ struct api_request {
         const char *path;
         const char *target;        /* X-Amz-Target, or NULL */
         const char *authorization; /* Authorization, or NULL; only its credential scope is read */
+        const char *host;          /* Host, or NULL: where the client reached ecsd (ExecuteCommand's streamUrl) */
         const char *body;
         size_t body_len;
         bool body_too_large; /* the server stopped keeping the body at API_BODY_MAX_BYTES */

@@ -307,6 +307,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 .path = url,
                 .target = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amz-Target"),
                 .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
                 .query = query_lookup,
                 .query_ctx = conn,
                 .metadata_only = srv->metadata_only,

@@ -13,7 +13,7 @@
 #include "lifecycle.h"
 
 /* Every error kind, plus slot 0 for success. */
-#define N_OUTCOMES (ERR_KIND_TOO_LARGE + 2)
+#define N_OUTCOMES (ERR_KIND_COUNT + 1)
 /* Upper bounds of the latency buckets, in microseconds; +Inf is implied. */
 static const int64_t bucket_us[] = {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
 #define N_BUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))

@@ -415,6 +415,41 @@ static void op_follow_close(void *impl, void *handle) {
         free(handle);
 }
 
+/* `docker exec NAME ARGV...`: no -i (stdin stays closed) and no -t, so stdout and stderr come back apart and share
+ * the CLI's one pipe; the CLI exits with the command's exit code (126 or 127 when it cannot be run). The arguments
+ * are the caller's command, which is no secret; the container's environment never passes through here. */
+static int op_exec(void *impl, const json_t *plan, const json_t *container, const char *const *argv, int *ret_fd,
+                   void **ret_handle, struct err *e) {
+        (void) impl;
+        (void) plan;
+        size_t n = 0;
+        while (argv[n])
+                n++;
+        _cleanup_free_ const char **av = xcalloc(n + 4, sizeof(char *));
+        av[0] = "docker";
+        av[1] = "exec";
+        av[2] = ecs_json_str(container, "docker_name", "");
+        for (size_t i = 0; i < n; i++)
+                av[3 + i] = argv[i];
+        struct docker_stream *s = xmalloc(sizeof(*s));
+        int r = docker_stream_open(av, s, e);
+        if (r < 0) {
+                free(s);
+                err_prefix(e, "docker exec");
+                return r;
+        }
+        *ret_fd = s->fd;
+        *ret_handle = s;
+        return 0;
+}
+
+static int op_exec_end(void *impl, void *handle, int64_t wait_ms) {
+        (void) impl;
+        int code = docker_stream_finish(handle, wait_ms);
+        free(handle);
+        return code;
+}
+
 /* `docker stats --no-stream` of the containers, by name: the engine samples each twice, about a second apart, to
  * compute the CPU share. A container that stopped in the meantime fails the whole command: then nothing is sampled
  * (the metadata endpoint answers null for each, as the agent does before its first sample). */
@@ -694,6 +729,8 @@ int docker_backend_new(const struct docker_backend_config *cfg, struct rt_backen
                 .sweep_task = op_sweep_task,
                 .follow = op_follow,
                 .follow_close = op_follow_close,
+                .exec = op_exec,
+                .exec_end = op_exec_end,
                 .stats = op_stats,
                 .cancel = op_cancel,
                 .counters = op_counters,

@@ -639,3 +639,21 @@ void docker_stream_close(struct docker_stream *s) {
         close_if(&s->fd);
         s->pid = 0;
 }
+
+int docker_stream_finish(struct docker_stream *s, int64_t wait_ms) {
+        int status = 0;
+        if (s->pid > 0) {
+                int64_t until = time_mono_ms() + wait_ms;
+                while (!child_exited(s->pid) && time_mono_ms() < until)
+                        sleep_ms(10);
+                if (!child_exited(s->pid))
+                        kill_group(s->pid, &status);
+                else if (reap(s->pid, &status) < 0)
+                        status = 0;
+        }
+        close_if(&s->fd);
+        s->pid = 0;
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}

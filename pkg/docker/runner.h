@@ -101,3 +101,6 @@ struct docker_stream {
 int docker_stream_open(const char *const *argv, struct docker_stream *ret, struct err *e);
 /* Kill the command's process group if it still runs (SIGTERM, then SIGKILL), reap it, close `fd`. Idempotent. */
 void docker_stream_close(struct docker_stream *s);
+/* Wait up to `wait_ms` for the command to exit by itself, then kill its group as docker_stream_close does; reap it
+ * and close `fd`. Returns its exit code, or 128 + N when signal N ended it (as a shell reports it). */
+int docker_stream_finish(struct docker_stream *s, int64_t wait_ms);

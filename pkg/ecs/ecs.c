@@ -241,7 +241,10 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_ATTRIBUTE_LIMIT] = {"AttributeLimitExceededException", 400},
         [ERR_KIND_NO_UPDATE_AVAILABLE] = {"NoUpdateAvailableException", 400},
         [ERR_KIND_UNSUPPORTED_FEATURE] = {"UnsupportedFeatureException", 400},
+        [ERR_KIND_TARGET_NOT_CONNECTED] = {"TargetNotConnectedException", 400},
 };
+
+_Static_assert(sizeof(error_shapes) / sizeof(error_shapes[0]) == ERR_KIND_COUNT, "every error kind has a shape");
 
 const char *ecs_error_type(int kind) {
         if (kind < 0 || (size_t) kind >= ARRAY_SIZE(error_shapes) || !error_shapes[kind].type)

@@ -954,6 +954,24 @@ static int op_follow(void *impl, const json_t *plan, const json_t *container, in
         return 0;
 }
 
+static int op_exec(void *impl, const json_t *plan, const json_t *container, const char *const *argv, int *ret_fd,
+                   void **ret_handle, struct err *e) {
+        struct k8s_backend *b = impl;
+        struct k8s_exec *x = NULL;
+        int r = k8s_exec_open(b->kube, plan_str(plan, "namespace"), plan_str(plan, "pod_name"),
+                              ecs_json_str(container, "k8s_name", ""), argv, ret_fd, &x, e);
+        count_call(b);
+        if (r < 0)
+                return r;
+        *ret_handle = x;
+        return 0;
+}
+
+static int op_exec_end(void *impl, void *handle, int64_t wait_ms) {
+        (void) impl;
+        return k8s_exec_end(handle, wait_ms);
+}
+
 static void op_follow_close(void *impl, void *handle) {
         (void) impl;
         struct follow *f = handle;
@@ -1099,6 +1117,8 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
                 .logs = op_logs,
                 .follow = op_follow,
                 .follow_close = op_follow_close,
+                .exec = op_exec,
+                .exec_end = op_exec_end,
                 .teardown = op_teardown,
                 .observe = op_observe,
                 .sweep_task = op_sweep_task,

@@ -189,6 +189,19 @@ void k8s_log_stream_cancel(struct k8s_log_stream *s);
 /* Cancel, wait for the thread (on_end has returned by then) and free. NULL-safe. Not from a callback. */
 void k8s_log_stream_close(struct k8s_log_stream *s);
 
+/* ---- running a command in a container (exec.c) ---- */
+struct k8s_exec;
+/* Run `argv` (NULL-terminated) in container `container` of Pod ns/pod through pods/exec (WebSocket, v5 channels;
+ * no stdin, no terminal). Returns once the API server has accepted the upgrade: the command's stdout and stderr
+ * then arrive on *ret_fd (CLOEXEC) until it ends. An error answer (no such Pod or container, a container not
+ * running, RBAC, an API server that cannot reach the kubelet) fails with its Status message. End with
+ * k8s_exec_end, exactly once. */
+int k8s_exec_open(struct k8s_config *cfg, const char *ns, const char *pod, const char *container,
+                  const char *const *argv, int *ret_fd, struct k8s_exec **ret, struct err *e);
+/* Wait up to `wait_ms` for the command's end, then end the exec (the command in the container is not signalled),
+ * close *ret_fd and free. Returns the exit code, or -1 when the command's end was not reported. */
+int k8s_exec_end(struct k8s_exec *x, int64_t wait_ms);
+
 /* ---- the watch ---- */
 
 enum k8s_watch_event {

@@ -104,6 +104,16 @@ struct rt_backend {
          * schedulable host, ordered by id (caller owns). Cheap: read from what the backend keeps (a Node watch), or
          * asked once. */
         int (*hosts)(void *impl, json_t **ret, struct err *e);
+        /* Optional (NULL: the backend cannot, and ExecuteCommand answers TargetNotConnectedException): run `argv`
+         * (NULL-terminated, borrowed) in the running container, without stdin or a terminal, as `docker exec` does.
+         * Its stdout and stderr arrive on *ret_fd (the backend's, CLOEXEC; the caller may make it non-blocking) until
+         * the command ends; *ret_handle goes to exec_end, exactly once. */
+        int (*exec)(void *impl, const json_t *plan, const json_t *container, const char *const *argv, int *ret_fd,
+                    void **ret_handle, struct err *e);
+        /* End an exec: wait up to `wait_ms` for the command to end by itself, then kill it; reap it, close its
+         * descriptor, free the handle. Returns the command's exit code (128 + N when signal N ended it). Any
+         * thread; may block for wait_ms and a short kill grace. */
+        int (*exec_end)(void *impl, void *handle, int64_t wait_ms);
 };
 
 /* Events the backend reports as they happen (docker events, Kubernetes watch): never by polling. */

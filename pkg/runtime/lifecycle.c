@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "ecs.h"
+#include "exec.h"
 
 #define STOPPED_BY_USER_DEFAULT "Task stopped by user"
 #define STOPPED_DURING_LAUNCH "Task stopped during launch"
@@ -103,6 +104,7 @@ struct rt_lifecycle {
         uint64_t lag_count[N_LAG_BOUNDS + 1]; /* applied events by lag bucket (not cumulative); the last is +Inf */
         int64_t lag_sum_ms;
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+        struct rt_exec *exec; /* commands run in containers (exec.c); its own lock */
 };
 
 /* ---- small helpers ---- */
@@ -938,7 +940,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                                      "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "createdAt",
                                      ecs_timestamp_now(), "launchType", launch_type, "group",
                                      req->group ? req->group : group, "version", (json_int_t) 0, "healthStatus",
-                                     "UNKNOWN", "enableExecuteCommand", 0, "availabilityZone", "");
+                                     "UNKNOWN", "enableExecuteCommand", req->enable_execute_command, "availabilityZone",
+                                     "");
         char az[ECS_REGION_MAX + 2];
         str_printf(az, sizeof(az), "%sa", req->region);
         json_object_set_new(doc, "availabilityZone", json_string(az));
@@ -1520,6 +1523,10 @@ struct rt_follow {
         size_t len, off;
         int fd;       /* the backend's follower, -1 when there is none */
         void *handle; /* the backend's, for follow_close */
+        /* A follower of another source (rt_follow_new_fd): called at the free instead of follow_close. */
+        void (*done)(void *ctx, bool at_end);
+        void *done_ctx;
+        bool at_end; /* a read returned the end of the output */
 };
 
 /* The plan container `want` names, or the only one when `want` is NULL. */
@@ -1635,6 +1642,8 @@ ssize_t rt_follow_read(struct rt_follow *f, void *buf, size_t size) {
                 return 0;
         for (;;) {
                 ssize_t n = read(f->fd, buf, size);
+                if (n == 0)
+                        f->at_end = true;
                 if (n >= 0)
                         return n;
                 if (errno != EINTR)
@@ -1649,10 +1658,32 @@ int rt_follow_fd(const struct rt_follow *f) {
 void rt_follow_free(struct rt_follow *f) {
         if (!f)
                 return;
-        if (f->handle)
+        if (f->done)
+                f->done(f->done_ctx, f->at_end);
+        else if (f->handle)
                 f->be->follow_close(f->be->impl, f->handle);
         free(f->buf);
         free(f);
+}
+
+struct rt_follow *rt_follow_new_fd(int fd, void (*done)(void *ctx, bool at_end), void *ctx) {
+        struct rt_follow *f = xcalloc(1, sizeof(*f));
+        f->fd = fd;
+        f->done = done;
+        f->done_ctx = ctx;
+        return f;
+}
+
+struct rt_follow *rt_follow_new_buf(char *buf, size_t len) {
+        struct rt_follow *f = xcalloc(1, sizeof(*f));
+        f->fd = -1;
+        f->buf = buf;
+        f->len = len;
+        return f;
+}
+
+struct rt_exec *rt_lifecycle_exec(struct rt_lifecycle *lc) {
+        return lc->exec;
 }
 
 /* ---- waiting for a container ---- */
@@ -1748,6 +1779,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->thread_create = cfg->thread_create ? cfg->thread_create : pthread_create;
         pthread_mutex_init(&lc->lock, NULL);
         pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
+        lc->exec = rt_exec_new(lc->be);
 
         json_auto_t *active = NULL;
         int r = rt_task_active(lc->store, &active, e);
@@ -1815,6 +1847,7 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         pthread_mutex_unlock(&lc->lock);
         if (lc->janitor_started)
                 pthread_join(lc->janitor, NULL);
+        rt_exec_free(lc->exec);
         while (lc->tasks) {
                 struct task *t = lc->tasks;
                 lc->tasks = t->next;
@@ -1824,4 +1857,93 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         pthread_cond_destroy(&lc->changed);
         pthread_mutex_destroy(&lc->lock);
         free(lc);
+}
+
+/* ---- state changes reported by an agent (SubmitTaskStateChange, SubmitContainerStateChange) ---- */
+
+static const char *cstate_name(enum cstate s) {
+        return s == C_RUNNING ? "RUNNING" : s == C_STOPPED ? "STOPPED" : "PENDING";
+}
+
+/* What a report means for a task ecsd runs (lock held): 0 it agrees (nothing to do), 1 it is to be applied as a stop
+ * with *ret_code and *ret_reason, or a refusal in `e`. */
+static int report_judge(struct task *t, const struct rt_state_report *rep, const char **ret_code,
+                        const char **ret_reason, struct err *e) {
+        if (rep->container) {
+                struct container *c = container_named(t, rep->container);
+                if (!c)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "Task %s has no container named %.255s.", t->id,
+                                       rep->container);
+                const char *known = ecs_json_str(doc_container(t, (size_t) (c - t->c)), "runtimeId", NULL);
+                if (rep->runtime_id && known && strcmp(rep->runtime_id, known) != 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "runtimeId %.80s is not the one of container %s of task %s.", rep->runtime_id,
+                                       c->name, t->id);
+                const char *now = cstate_name(c->state);
+                if (strcmp(rep->status, now) == 0 || t->stop_requested || t->stopping)
+                        return 0;
+                if (strcmp(rep->status, "STOPPED") == 0 && c->state == C_RUNNING && c->essential) {
+                        *ret_code = "EssentialContainerExited";
+                        *ret_reason = ESSENTIAL_EXITED;
+                        return 1;
+                }
+                return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                               "Container %s of task %s is %s: ecsd runs it and follows its state from the %s; a "
+                               "report of %s%s does not change it.",
+                               c->name, t->id, now, "engine", rep->status,
+                               c->essential ? "" : " for a non-essential container");
+        }
+        const char *now = last_status(t);
+        if (strcmp(rep->status, now) == 0)
+                return 0;
+        if (strcmp(rep->status, "STOPPED") == 0) {
+                if (t->stop_requested || t->stopping)
+                        return 0;
+                *ret_code = "UserInitiated";
+                *ret_reason = rep->reason && *rep->reason ? rep->reason : "Task stopped by SubmitTaskStateChange";
+                return 1;
+        }
+        return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                       "Task %s is %s: ecsd runs it and moves it on as its containers run; a report of %s does not "
+                       "change it.",
+                       t->id, now, rep->status);
+}
+
+int rt_lifecycle_report(struct rt_lifecycle *lc, const struct rt_state_report *rep, bool apply, struct err *e) {
+        const char *code = NULL, *reason = NULL;
+        char reason_copy[256] = "";
+        pthread_mutex_lock(&lc->lock);
+        struct task *t = task_find(lc, rep->task_id);
+        int r = t ? report_judge(t, rep, &code, &reason, e) : 0;
+        if (reason)
+                str_printf(reason_copy, sizeof(reason_copy), "%s", reason);
+        pthread_mutex_unlock(&lc->lock);
+        if (!t) {
+                /* Finalized (or never known): the store has its last word. */
+                json_auto_t *doc = NULL;
+                struct err ignored = {0};
+                if (rt_task_get(lc->store, rep->task_id, &doc, NULL, &ignored) < 0)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "The referenced task was not found.");
+                bool found = !rep->container;
+                size_t i;
+                const json_t *c;
+                json_array_foreach(json_object_get(doc, "containers"), i, c) if (
+                        rep->container && strcmp(ecs_json_str(c, "name", ""), rep->container) == 0) found = true;
+                if (!found)
+                        return err_set(e, -ENOENT, ERR_KIND_INVALID, "Task %s has no container named %.255s.",
+                                       rep->task_id, rep->container);
+                if (strcmp(rep->status, "STOPPED") != 0)
+                        return err_set(e, -EBUSY, ERR_KIND_INVALID,
+                                       "Task %s is STOPPED; a report of %s does not change it.", rep->task_id,
+                                       rep->status);
+                return 0;
+        }
+        if (r <= 0 || !apply)
+                return r;
+        r = rt_lifecycle_stop(lc, rep->task_id, code, reason_copy, NULL, e);
+        if (r < 0)
+                return r;
+        log_info("lifecycle", "\"reported stop applied\" task=%s container=%s stop_code=%s", rep->task_id,
+                 rep->container ? rep->container : "-", code);
+        return 1;
 }

@@ -57,6 +57,7 @@ struct rt_run_request {
         const char *host;                   /* that instance's backend host id (backend.h, rt_task_input.host) */
         int64_t reserved_cpu, reserved_memory; /* what the task holds on that instance (CPU units, MiB) */
         const char *capacity_provider_name; /* the provider a capacity provider strategy chose; NULL: none */
+        bool enable_execute_command;        /* RunTask, StartTask or the service asked for ExecuteCommand */
 };
 
 /* Persist a new task (PROVISIONING) and start launching it. *ret gets the Task object as RunTask returns it. Fails,
@@ -169,3 +170,21 @@ int rt_lifecycle_task(struct rt_lifecycle *lc, const char *task_id, json_t **ret
  * when it ran (a task with a role gets a random UUID, kept with the task, so it survives a restart). The role ARN is
  * written to `role` (`role_size` bytes). -ENOENT when no task that has not STOPPED holds that id. */
 int rt_lifecycle_credentials(struct rt_lifecycle *lc, const char *id, char *role, size_t role_size, struct err *e);
+
+/* A state change an agent reported (SubmitTaskStateChange, SubmitContainerStateChange) for a task. All borrowed. */
+struct rt_state_report {
+        const char *task_id;
+        const char *container;  /* NULL: the task's own status */
+        const char *status;     /* a task status, or PENDING/RUNNING/STOPPED for a container */
+        const char *runtime_id; /* or NULL */
+        const char *reason;     /* or NULL */
+};
+
+/* Judge a report against what the lifecycle knows, and with `apply` act on it. ecsd runs its tasks itself, so a
+ * report is only ever a stop: a task reported STOPPED is stopped (stopCode UserInitiated, stoppedReason the report's
+ * reason), an essential container reported STOPPED while it runs stops its task (EssentialContainerExited), as on
+ * ECS. Returns 0 when the report agrees with what is (nothing to do; a task already stopping agrees with any
+ * report), 1 when it is (or with !apply, would be) applied. Refusals (ERR_KIND_INVALID): -ENOENT for an unknown task
+ * or container, -EINVAL for a runtimeId of another container, -EBUSY for any other disagreement, with what ecsd
+ * sees in the sentence. */
+int rt_lifecycle_report(struct rt_lifecycle *lc, const struct rt_state_report *rep, bool apply, struct err *e);

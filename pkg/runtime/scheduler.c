@@ -705,6 +705,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .host = place.host[0] ? place.host : NULL,
                         .reserved_cpu = place.cpu,
                         .reserved_memory = place.memory,
+                        .enable_execute_command = json_is_true(json_object_get(doc, "enableExecuteCommand")),
                 };
                 capacity_place(doc, ordinal + i, &req);
                 json_auto_t *task = NULL;
