@@ -193,9 +193,13 @@ def test_update_service_applies_every_member(ecs, dsrv):
     second = svc["deployments"][0]["id"]
     svc = ecs.update_service(service="upd", networkConfiguration=net)["service"]
     assert svc["deployments"][0]["id"] == second
-    # The capacity provider strategy replaces the launch type and deploys.
+    # The capacity provider strategy (of a provider the cluster has) replaces the launch type and deploys; it comes
+    # back with base filled in, as ECS returns it.
+    ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"],
+                                       defaultCapacityProviderStrategy=[])
     cps = [{"capacityProvider": "FARGATE", "weight": 1}]
     svc = ecs.update_service(service="upd", capacityProviderStrategy=cps)["service"]
+    cps[0]["base"] = 0
     assert svc["capacityProviderStrategy"] == cps and "launchType" not in svc
     assert svc["deployments"][0]["capacityProviderStrategy"] == cps and svc["deployments"][0]["id"] != second
     code, _ = error_of(ecs.update_service, service="upd", deploymentController={"type": "CODE_DEPLOY"})
