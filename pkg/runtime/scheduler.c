@@ -1257,7 +1257,8 @@ static bool apply_members(json_t *target, const json_t *set) {
         return deploy;
 }
 
-/* UpdateService's capacityProviderStrategy: ECS applies it to the tasks started from now on, without a deployment. */
+/* UpdateService's capacityProviderStrategy as the API checked and resolved it (base and weight filled in; `[]`: back
+ * to the launch type it stood for). Whether it deploys is apply_members's to say, as for the other members. */
 static void capacity_update(json_t *doc, const struct rt_service_update *u) {
         if (!u->capacity_provider_strategy)
                 return;

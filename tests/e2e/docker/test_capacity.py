@@ -114,15 +114,16 @@ def test_service_strategy_default_update_and_in_use(ecs, aws_for, dsrv):
         ecs.put_cluster_capacity_providers(cluster="default", capacityProviders=["FARGATE"],
                                            defaultCapacityProviderStrategy=[])
     assert error_code(exc) == "ResourceInUseException"
-    # UpdateService with a strategy: new tasks use it (no new deployment); the CLI this time.
+    # UpdateService with a strategy: a new deployment, whose tasks use it (as in ECS, a change of capacity provider
+    # strategy deploys, as a task definition change does); the CLI this time.
     aws = aws_for(dsrv)
     out = aws("ecs", "update-service", "--service", "web", "--desired-count", "3", "--capacity-provider-strategy",
               "capacityProvider=FARGATE,weight=1")
     assert out["service"]["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
-    assert len(out["service"]["deployments"]) == 1
+    assert len(out["service"]["deployments"]) == 2
     ecs.get_waiter("services_stable").wait(services=["web"], WaiterConfig=FAST)
     tasks = ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="web")["taskArns"])["tasks"]
-    assert sorted(t["capacityProviderName"] for t in tasks) == ["FARGATE", "FARGATE_SPOT", "FARGATE_SPOT"]
+    assert sorted(t["capacityProviderName"] for t in tasks) == ["FARGATE"] * 3
     # A provider not on the cluster, or both a launch type and a strategy: InvalidParameterException.
     with pytest.raises(ClientError) as exc:
         ecs.update_service(service="web", capacityProviderStrategy=[{"capacityProvider": "nope"}])
