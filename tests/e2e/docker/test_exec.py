@@ -267,3 +267,15 @@ def test_a_running_command_ends_with_ecsd(ecsd_factory, docker_server):
     assert exec_clis(marker) == []
     again = docker_server(data_dir=srv.data_dir)
     assert describe(make_client(again), arn)["lastStatus"] == "RUNNING"
+
+
+def test_execute_command_splits_its_string_without_a_shell(ecs, dsrv):
+    """Blanks separate arguments; '...' and "..." quote (\\" and \\\\ escape inside "..."), \\ keeps the next character;
+    nothing is expanded: $HOME reaches the command as written."""
+    arn = run(ecs, sleeper(ecs), enableExecuteCommand=True)["taskArn"]
+    running(ecs, arn)
+    command = r"""printf %s| "a b" 'c  d' e\ f "q\"q" '$HOME' """
+    sid = ecs.execute_command(task=arn, interactive=True, command=command)["session"]["sessionId"]
+    assert session_status(dsrv, sid)["command"] == ["printf", "%s|", "a b", "c  d", "e f", 'q"q', "$HOME"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/{sid}/output", timeout=30) as r:
+        assert r.read() == b'a b|c  d|e f|q"q|$HOME|'
