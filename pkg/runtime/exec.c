@@ -152,6 +152,13 @@ static void table_trim(struct rt_exec *x, int64_t now) {
         }
 }
 
+static size_t table_size(const struct rt_exec *x) {
+        size_t n = 0;
+        for (const struct session *t = x->sessions; t; t = t->next)
+                n++;
+        return n;
+}
+
 /* Mark a session finished with `code` (lock held). */
 static void session_finish(struct rt_exec *x, struct session *s, int code) {
         s->state = S_EXITED;
@@ -348,41 +355,57 @@ int rt_exec_start(struct rt_lifecycle *lc, const struct rt_exec_request *req, js
         if (json_object_get(c, "runtimeId"))
                 json_object_set(out, "runtimeId", json_object_get(c, "runtimeId"));
 
+        /* Checked before the command starts, so that a full table refuses it unrun; checked again below. */
         pthread_mutex_lock(&x->lock);
         table_trim(x, time_mono_ms());
-        size_t n = 0;
-        for (struct session *t = x->sessions; t; t = t->next)
-                n++;
-        if (n >= RT_EXEC_SESSIONS_MAX || x->shutdown) {
-                pthread_mutex_unlock(&x->lock);
+        bool full = table_size(x) >= RT_EXEC_SESSIONS_MAX || x->shutdown;
+        pthread_mutex_unlock(&x->lock);
+        if (full) {
                 session_free(s);
                 json_decref(out);
                 return err_set(e, -EMFILE, ERR_KIND_CLIENT,
                                "Too many execute command sessions are open (%d); wait for one to end.",
                                RT_EXEC_SESSIONS_MAX);
         }
+        struct detached *d = NULL;
         if (!req->attach) {
-                /* Started under the lock, so that no free can run between the start and the thread's count. */
-                struct detached *d = xcalloc(1, sizeof(*d));
+                /* Started before the lock is taken: a start may take a while (pods/exec waits for the API server). */
+                d = xcalloc(1, sizeof(*d));
                 *d = (struct detached){.x = x, .s = s, .fd = -1};
-                r = command_run(x, s, &d->fd, &d->handle, e);
-                pthread_t th;
-                pthread_attr_t attr;
-                pthread_attr_init(&attr);
-                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                if (r >= 0 && pthread_create(&th, &attr, detached_main, d) != 0) {
-                        x->be->exec_end(x->be->impl, d->handle, 0);
-                        r = err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "Cannot start a thread for the command.");
-                }
-                pthread_attr_destroy(&attr);
-                if (r < 0) {
-                        pthread_mutex_unlock(&x->lock);
+                if ((r = command_run(x, s, &d->fd, &d->handle, e)) < 0) {
                         free(d);
                         session_free(s);
                         json_decref(out);
                         return r;
                 }
-                x->threads++;
+        }
+        pthread_mutex_lock(&x->lock);
+        table_trim(x, time_mono_ms());
+        if (table_size(x) >= RT_EXEC_SESSIONS_MAX || x->shutdown)
+                r = err_set(e, -EMFILE, ERR_KIND_CLIENT,
+                            "Too many execute command sessions are open (%d); wait for one to end.",
+                            RT_EXEC_SESSIONS_MAX);
+        if (r >= 0 && d) {
+                /* Counted under the lock, so that rt_exec_free waits for this thread too. */
+                pthread_t th;
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                if (pthread_create(&th, &attr, detached_main, d) != 0)
+                        r = err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "Cannot start a thread for the command.");
+                else
+                        x->threads++;
+                pthread_attr_destroy(&attr);
+        }
+        if (r < 0) {
+                pthread_mutex_unlock(&x->lock);
+                if (d) {
+                        x->be->exec_end(x->be->impl, d->handle, 0);
+                        free(d);
+                }
+                session_free(s);
+                json_decref(out);
+                return r;
         }
         s->next = x->sessions;
         x->sessions = s;

@@ -11,10 +11,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import make_client
 from tasklib import container, describe, docker, register, run, wait_for, wait_stopped
 
 NOT_ENABLED = ("The execute command failed because execute command was not enabled when the task was run or the "
@@ -232,3 +234,48 @@ def test_exec_operator_endpoint_refuses_bad_requests(ecs, dsrv):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/ecs-execute-command-0/output", timeout=30)
     assert info.value.code == 404
+
+
+def exec_clis(marker: str) -> list[int]:
+    """`docker exec` processes whose arguments hold `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"exec" in args and marker.encode() in args:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_running_command_ends_with_ecsd(ecsd_factory, docker_server):
+    """ecsd's shutdown ends the `docker exec` of a command still running (ExecuteCommand's session thread is woken and
+    kills it) and ecsd exits. Without --cleanup-on-exit, so that the task (and with it the command) goes on running
+    and only the wake-up can end the session; a second ecsd re-adopts the task and removes it at the end."""
+    srv = ecsd_factory(args=["--image-pull-behavior", "prefer-cached", "--stop-timeout", "5"])
+    ecs = make_client(srv)
+    arn = run(ecs, sleeper(ecs), enableExecuteCommand=True)["taskArn"]
+    running(ecs, arn)
+    marker = "612.5"
+    sid = ecs.execute_command(task=arn, interactive=True, command=f"sleep {marker}")["session"]["sessionId"]
+    assert session_status(srv, sid, wait=0)["status"] == "RUNNING"
+    assert exec_clis(marker), "no docker exec runs the command"
+    assert srv.terminate(timeout=60) == 0
+    assert exec_clis(marker) == []
+    again = docker_server(data_dir=srv.data_dir)
+    assert describe(make_client(again), arn)["lastStatus"] == "RUNNING"
+
+
+def test_execute_command_splits_its_string_without_a_shell(ecs, dsrv):
+    """Blanks separate arguments; '...' and "..." quote (\\" and \\\\ escape inside "..."), \\ keeps the next character;
+    nothing is expanded: $HOME reaches the command as written."""
+    arn = run(ecs, sleeper(ecs), enableExecuteCommand=True)["taskArn"]
+    running(ecs, arn)
+    command = r"""printf %s| "a b" 'c  d' e\ f "q\"q" '$HOME' """
+    sid = ecs.execute_command(task=arn, interactive=True, command=command)["session"]["sessionId"]
+    assert session_status(dsrv, sid)["command"] == ["printf", "%s|", "a b", "c  d", "e f", 'q"q', "$HOME"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{dsrv.port}/_ecsd/exec/{sid}/output", timeout=30) as r:
+        assert r.read() == b'a b|c  d|e f|q"q|$HOME|'
