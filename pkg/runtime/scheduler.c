@@ -9,7 +9,8 @@
  *   lifecycle calls on_change with its own lock held; on_change takes only `wake_lock` and never blocks on anything
  *   else, so it cannot deadlock with a pass that holds `lock` and calls into the lifecycle.
  * - one scheduler thread runs the passes: woken by a task change of a service's task, by an API call, by a timer
- *   (a launch back-off, a health-check grace period) or by the safety sweep.
+ *   (a launch back-off, a health-check grace period) or by the safety sweep. A pass for task changes and API calls
+ *   covers only the services they name; timers, the sweep and the first pass cover all.
  *
  * Invariants of a pass, per service (counted from rt_lifecycle_tasks, never from samples of the store):
  * - the PRIMARY deployment has desiredCount tasks that are asked to run; extra ones are stopped
@@ -45,7 +46,10 @@ struct rt_scheduler {
 
         pthread_mutex_t wake_lock;
         pthread_cond_t wake;
-        bool dirty;
+        bool dirty;            /* a pass is due */
+        bool dirty_all;        /* ... over every service (else only those in dirty_keys) */
+        json_t *dirty_keys;    /* service_key() -> true: the services a change or a call concerned */
+        bool ports_waiting;    /* a service could not place a task: any task's stop may free its port */
         bool shutdown;
         json_t *changes;       /* task changes of services' tasks not yet seen by a pass */
         int64_t next_timer_ms; /* monotonic; 0: none */
@@ -290,11 +294,30 @@ static void record_new(struct rt_store *store, const char *region, json_t *doc, 
         }
 }
 
-/* ---- waking ---- */
+/* ---- waking ----
+ * A pass reconciles only the services something happened to (a task change, an API call), so that the cost of a
+ * change does not grow with the number of services; timers, the sweep, a restart and rt_scheduler_wake reconcile
+ * every service. */
+
+static void service_key(char *buf, size_t size, const char *region, const char *cluster, const char *name) {
+        str_printf(buf, size, "%s/%s/%s", region, cluster, name);
+}
 
 void rt_scheduler_wake(struct rt_scheduler *s) {
         pthread_mutex_lock(&s->wake_lock);
         s->dirty = true;
+        s->dirty_all = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* Wake for one service (s->wake_lock not held). */
+static void wake_one(struct rt_scheduler *s, const char *region, const char *cluster, const char *name) {
+        char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+        service_key(key, sizeof(key), region, cluster, name);
+        pthread_mutex_lock(&s->wake_lock);
+        s->dirty = true;
+        json_object_set_new(s->dirty_keys, key, json_true());
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
 }
@@ -311,6 +334,11 @@ static void on_change(void *userdata, const struct rt_task_change *ch) {
                                                 "cluster", ch->cluster, "name", ch->group + 8, "task", ch->task_id,
                                                 "lastStatus", ch->last_status, "startedBy", ch->started_by,
                                                 "stopCode", ch->stop_code));
+        char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+        service_key(key, sizeof(key), ch->region, ch->cluster, ch->group + 8);
+        json_object_set_new(s->dirty_keys, key, json_true());
+        if (s->ports_waiting && str_eq(ch->last_status, "STOPPED"))
+                s->dirty_all = true;
         s->dirty = true;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
@@ -850,8 +878,12 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 add_event(doc, "(service %s) was unable to place a task because no container instance met all of its "
                                "requirements.",
                           name);
-        if (unplaced)
+        if (unplaced) {
                 json_object_set_new(priv, "unplaced", json_true());
+                pthread_mutex_lock(&s->wake_lock);
+                s->ports_waiting = true;
+                pthread_mutex_unlock(&s->wake_lock);
+        }
         else if (json_array_size(started))
                 json_object_del(priv, "unplaced");
 
@@ -921,8 +953,9 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 log_error("scheduler", "\"cannot save a service\" service=%s error=\"%s\"", name, e.msg);
 }
 
-/* One pass over every ACTIVE and DRAINING service (s->lock held). */
-static void pass_all(struct rt_scheduler *s, const json_t *changes) {
+/* One pass over the ACTIVE and DRAINING services named in `keys` (service_key), every one when `keys` is NULL
+ * (s->lock held). */
+static void pass_all(struct rt_scheduler *s, const json_t *changes, const json_t *keys) {
         json_auto_t *live = NULL;
         struct err e = {0};
         if (rt_service_live(s->store, &live, &e) < 0) {
@@ -935,6 +968,10 @@ static void pass_all(struct rt_scheduler *s, const json_t *changes) {
                 const char *region = ecs_json_str(svc, "region", "");
                 const char *cluster = ecs_json_str(svc, "cluster", "");
                 const char *name = ecs_json_str(svc, "name", "");
+                char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+                service_key(key, sizeof(key), region, cluster, name);
+                if (keys && !json_object_get(keys, key))
+                        continue;
                 json_auto_t *mine = json_array();
                 size_t k;
                 json_t *c;
@@ -962,16 +999,24 @@ static void *scheduler_main(void *arg) {
                         continue;
                 }
                 s->dirty = false;
+                bool all = s->dirty_all || timer_due || now >= next_sweep;
+                s->dirty_all = false;
                 if (timer_due)
                         s->next_timer_ms = 0;
                 json_t *changes = s->changes;
                 s->changes = json_array();
+                json_t *keys = s->dirty_keys;
+                s->dirty_keys = json_object();
+                if (all)
+                        s->ports_waiting = false; /* a full pass sets it again if a service still waits */
                 pthread_mutex_unlock(&s->wake_lock);
-                next_sweep = now + s->sweep_ms;
+                if (all)
+                        next_sweep = now + s->sweep_ms;
                 pthread_mutex_lock(&s->lock);
-                pass_all(s, changes);
+                pass_all(s, changes, all ? NULL : keys);
                 pthread_mutex_unlock(&s->lock);
                 json_decref(changes);
+                json_decref(keys);
                 pthread_mutex_lock(&s->wake_lock);
         }
         pthread_mutex_unlock(&s->wake_lock);
@@ -988,7 +1033,8 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
         s->one_host = cfg->one_host;
         s->changes = json_array();
-        s->dirty = true; /* the first pass re-adopts what a restart left */
+        s->dirty_keys = json_object();
+        s->dirty = s->dirty_all = true; /* the first pass re-adopts what a restart left */
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->wake_lock, NULL);
         pthread_cond_init(&s->wake, NULL); /* the default clock: cond_wait_ms counts on it */
@@ -1013,6 +1059,7 @@ void rt_scheduler_free(struct rt_scheduler *s) {
         if (s->thread_started)
                 pthread_join(s->thread, NULL);
         json_decref(s->changes);
+        json_decref(s->dirty_keys);
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->wake_lock);
         pthread_mutex_destroy(&s->lock);
@@ -1063,7 +1110,7 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
         }
         pthread_mutex_unlock(&s->lock);
         if (r == 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1169,7 +1216,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1212,7 +1259,7 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1248,6 +1295,6 @@ int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
