@@ -294,6 +294,31 @@ static void record_new(struct rt_store *store, const char *region, json_t *doc, 
         }
 }
 
+/* The Service's currentServiceRevisions: the service revision of each deployment in deployments[], with its task
+ * counts. */
+static void current_revisions(json_t *doc, const json_t *priv) {
+        const char *sarn = ecs_json_str(doc, "serviceArn", "");
+        const char *colon = strstr(sarn, ":service/");
+        if (!colon)
+                return;
+        json_t *list = json_array();
+        size_t i;
+        const json_t *d;
+        json_array_foreach(json_object_get(doc, "deployments"), i, d) {
+                const char *digits = ecs_json_str(json_object_get(priv, "revisions"), ecs_json_str(d, "id", ""), NULL);
+                if (!digits)
+                        continue;
+                char arn[ECS_ARN_MAX];
+                str_printf(arn, sizeof(arn), "%.*s:service-revision/%s/%s", (int) (colon - sarn), sarn,
+                           colon + strlen(":service/"), digits);
+                json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:I}", "arn", arn, "requestedTaskCount",
+                                                      (json_int_t) int_or(d, "desiredCount", 0), "runningTaskCount",
+                                                      (json_int_t) int_or(d, "runningCount", 0), "pendingTaskCount",
+                                                      (json_int_t) int_or(d, "pendingCount", 0)));
+        }
+        json_object_set_new(doc, "currentServiceRevisions", list);
+}
+
 /* ---- waking ----
  * A pass reconciles only the services something happened to (a task change, an API call), so that the cost of a
  * change does not grow with the number of services; timers, the sweep, a restart and rt_scheduler_wake reconcile
@@ -910,6 +935,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         json_decref(tasks);
         tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
         recount(doc, tasks);
+        current_revisions(doc, priv);
         primary = json_array_get(json_object_get(doc, "deployments"), 0);
         if (draining && json_array_size(tasks) == 0) {
                 json_object_set_new(doc, "status", json_string("INACTIVE"));
@@ -1101,6 +1127,7 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
                                                                     int_or(fresh, "desiredCount", 0))));
                 json_t *deps = json_object_get(fresh, "deployments");
                 record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
+                current_revisions(fresh, priv);
                 r = rt_service_put(s->store, region, cluster, fresh, priv, e);
                 if (r >= 0) {
                         *ret = TAKE_PTR(fresh);
@@ -1210,6 +1237,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                 } else if (json_array_size(deps))
                         json_object_set_new(json_array_get(deps, 0), "desiredCount",
                                             json_integer(int_or(doc, "desiredCount", 0)));
+                current_revisions(doc, priv);
                 r = rt_service_put(s->store, region, cluster, doc, priv, e);
                 if (r >= 0)
                         *ret = TAKE_PTR(doc);
