@@ -9,7 +9,8 @@
  *   lifecycle calls on_change with its own lock held; on_change takes only `wake_lock` and never blocks on anything
  *   else, so it cannot deadlock with a pass that holds `lock` and calls into the lifecycle.
  * - one scheduler thread runs the passes: woken by a task change of a service's task, by an API call, by a timer
- *   (a launch back-off, a health-check grace period) or by the safety sweep.
+ *   (a launch back-off, a health-check grace period) or by the safety sweep. A pass for task changes and API calls
+ *   covers only the services they name; timers, the sweep and the first pass cover all.
  *
  * Invariants of a pass, per service (counted from rt_lifecycle_tasks, never from samples of the store):
  * - the PRIMARY deployment has desiredCount tasks that are asked to run; extra ones are stopped
@@ -47,7 +48,10 @@ struct rt_scheduler {
 
         pthread_mutex_t wake_lock;
         pthread_cond_t wake;
-        bool dirty;
+        bool dirty;            /* a pass is due */
+        bool dirty_all;        /* ... over every service (else only those in dirty_keys) */
+        json_t *dirty_keys;    /* service_key() -> true: the services a change or a call concerned */
+        bool ports_waiting;    /* a service could not place a task: any task's stop may free its port */
         bool shutdown;
         json_t *changes;       /* task changes of services' tasks not yet seen by a pass */
         int64_t next_timer_ms; /* monotonic; 0: none */
@@ -292,11 +296,55 @@ static void record_new(struct rt_store *store, const char *region, json_t *doc, 
         }
 }
 
-/* ---- waking ---- */
+/* The Service's currentServiceRevisions: the service revision of each deployment in deployments[], with its task
+ * counts. */
+static void current_revisions(json_t *doc, const json_t *priv) {
+        const char *sarn = ecs_json_str(doc, "serviceArn", "");
+        const char *colon = strstr(sarn, ":service/");
+        if (!colon)
+                return;
+        json_t *list = json_array();
+        size_t i;
+        const json_t *d;
+        json_array_foreach(json_object_get(doc, "deployments"), i, d) {
+                const char *digits = ecs_json_str(json_object_get(priv, "revisions"), ecs_json_str(d, "id", ""), NULL);
+                if (!digits)
+                        continue;
+                char arn[ECS_ARN_MAX];
+                str_printf(arn, sizeof(arn), "%.*s:service-revision/%s/%s", (int) (colon - sarn), sarn,
+                           colon + strlen(":service/"), digits);
+                json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:I}", "arn", arn, "requestedTaskCount",
+                                                      (json_int_t) int_or(d, "desiredCount", 0), "runningTaskCount",
+                                                      (json_int_t) int_or(d, "runningCount", 0), "pendingTaskCount",
+                                                      (json_int_t) int_or(d, "pendingCount", 0)));
+        }
+        json_object_set_new(doc, "currentServiceRevisions", list);
+}
+
+/* ---- waking ----
+ * A pass reconciles only the services something happened to (a task change, an API call), so that the cost of a
+ * change does not grow with the number of services; timers, the sweep, a restart and rt_scheduler_wake reconcile
+ * every service. */
+
+static void service_key(char *buf, size_t size, const char *region, const char *cluster, const char *name) {
+        str_printf(buf, size, "%s/%s/%s", region, cluster, name);
+}
 
 void rt_scheduler_wake(struct rt_scheduler *s) {
         pthread_mutex_lock(&s->wake_lock);
         s->dirty = true;
+        s->dirty_all = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* Wake for one service (s->wake_lock not held). */
+static void wake_one(struct rt_scheduler *s, const char *region, const char *cluster, const char *name) {
+        char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+        service_key(key, sizeof(key), region, cluster, name);
+        pthread_mutex_lock(&s->wake_lock);
+        s->dirty = true;
+        json_object_set_new(s->dirty_keys, key, json_true());
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
 }
@@ -313,6 +361,11 @@ static void on_change(void *userdata, const struct rt_task_change *ch) {
                                                 "cluster", ch->cluster, "name", ch->group + 8, "task", ch->task_id,
                                                 "lastStatus", ch->last_status, "startedBy", ch->started_by,
                                                 "stopCode", ch->stop_code));
+        char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+        service_key(key, sizeof(key), ch->region, ch->cluster, ch->group + 8);
+        json_object_set_new(s->dirty_keys, key, json_true());
+        if (s->ports_waiting && str_eq(ch->last_status, "STOPPED"))
+                s->dirty_all = true;
         s->dirty = true;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
@@ -997,8 +1050,12 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 add_event(doc, "(service %s) was unable to place a task because no container instance met all of its "
                                "requirements.",
                           name);
-        if (unplaced)
+        if (unplaced) {
                 json_object_set_new(priv, "unplaced", json_true());
+                pthread_mutex_lock(&s->wake_lock);
+                s->ports_waiting = true;
+                pthread_mutex_unlock(&s->wake_lock);
+        }
         else if (json_array_size(started))
                 json_object_del(priv, "unplaced");
 
@@ -1025,6 +1082,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         json_decref(tasks);
         tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
         recount(doc, tasks);
+        current_revisions(doc, priv);
         primary = json_array_get(json_object_get(doc, "deployments"), 0);
         if (draining && json_array_size(tasks) == 0) {
                 json_object_set_new(doc, "status", json_string("INACTIVE"));
@@ -1068,8 +1126,9 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 log_error("scheduler", "\"cannot save a service\" service=%s error=\"%s\"", name, e.msg);
 }
 
-/* One pass over every ACTIVE and DRAINING service (s->lock held). */
-static void pass_all(struct rt_scheduler *s, const json_t *changes) {
+/* One pass over the ACTIVE and DRAINING services named in `keys` (service_key), every one when `keys` is NULL
+ * (s->lock held). */
+static void pass_all(struct rt_scheduler *s, const json_t *changes, const json_t *keys) {
         json_auto_t *live = NULL;
         struct err e = {0};
         if (rt_service_live(s->store, &live, &e) < 0) {
@@ -1082,6 +1141,10 @@ static void pass_all(struct rt_scheduler *s, const json_t *changes) {
                 const char *region = ecs_json_str(svc, "region", "");
                 const char *cluster = ecs_json_str(svc, "cluster", "");
                 const char *name = ecs_json_str(svc, "name", "");
+                char key[ECS_REGION_MAX + 2 * ECS_NAME_MAX + 8];
+                service_key(key, sizeof(key), region, cluster, name);
+                if (keys && !json_object_get(keys, key))
+                        continue;
                 json_auto_t *mine = json_array();
                 size_t k;
                 json_t *c;
@@ -1109,16 +1172,24 @@ static void *scheduler_main(void *arg) {
                         continue;
                 }
                 s->dirty = false;
+                bool all = s->dirty_all || timer_due || now >= next_sweep;
+                s->dirty_all = false;
                 if (timer_due)
                         s->next_timer_ms = 0;
                 json_t *changes = s->changes;
                 s->changes = json_array();
+                json_t *keys = s->dirty_keys;
+                s->dirty_keys = json_object();
+                if (all)
+                        s->ports_waiting = false; /* a full pass sets it again if a service still waits */
                 pthread_mutex_unlock(&s->wake_lock);
-                next_sweep = now + s->sweep_ms;
+                if (all)
+                        next_sweep = now + s->sweep_ms;
                 pthread_mutex_lock(&s->lock);
-                pass_all(s, changes);
+                pass_all(s, changes, all ? NULL : keys);
                 pthread_mutex_unlock(&s->lock);
                 json_decref(changes);
+                json_decref(keys);
                 pthread_mutex_lock(&s->wake_lock);
         }
         pthread_mutex_unlock(&s->wake_lock);
@@ -1136,7 +1207,8 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         s->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 0;
         s->one_host = cfg->one_host;
         s->changes = json_array();
-        s->dirty = true; /* the first pass re-adopts what a restart left */
+        s->dirty_keys = json_object();
+        s->dirty = s->dirty_all = true; /* the first pass re-adopts what a restart left */
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->wake_lock, NULL);
         pthread_cond_init(&s->wake, NULL); /* the default clock: cond_wait_ms counts on it */
@@ -1161,6 +1233,7 @@ void rt_scheduler_free(struct rt_scheduler *s) {
         if (s->thread_started)
                 pthread_join(s->thread, NULL);
         json_decref(s->changes);
+        json_decref(s->dirty_keys);
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->wake_lock);
         pthread_mutex_destroy(&s->lock);
@@ -1202,6 +1275,7 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
                                                                     int_or(fresh, "desiredCount", 0))));
                 json_t *deps = json_object_get(fresh, "deployments");
                 record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
+                current_revisions(fresh, priv);
                 r = rt_service_put(s->store, region, cluster, fresh, priv, e);
                 if (r >= 0) {
                         *ret = TAKE_PTR(fresh);
@@ -1211,7 +1285,7 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
         }
         pthread_mutex_unlock(&s->lock);
         if (r == 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1326,13 +1400,14 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                 } else if (json_array_size(deps))
                         json_object_set_new(json_array_get(deps, 0), "desiredCount",
                                             json_integer(int_or(doc, "desiredCount", 0)));
+                current_revisions(doc, priv);
                 r = rt_service_put(s->store, region, cluster, doc, priv, e);
                 if (r >= 0)
                         *ret = TAKE_PTR(doc);
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1375,7 +1450,7 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }
 
@@ -1411,6 +1486,6 @@ int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
-                rt_scheduler_wake(s);
+                wake_one(s, region, cluster, name);
         return r;
 }

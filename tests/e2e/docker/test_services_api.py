@@ -53,7 +53,7 @@ def test_service_revisions(ecs, dsrv):
     ecs.create_service(serviceName="rev", taskDefinition=v1, desiredCount=0, launchType="EC2",
                        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
     ecs.update_service(service="rev", desiredCount=0)  # changes nothing that runs: no new revision
-    ecs.update_service(service="rev", taskDefinition=v2)
+    updated = ecs.update_service(service="rev", taskDefinition=v2)["service"]
     briefs = records(ecs, "rev")
     assert len(briefs) == 2, briefs
     newer, older = (b["targetServiceRevisionArn"] for b in briefs)
@@ -61,6 +61,10 @@ def test_service_revisions(ecs, dsrv):
     for arn in (newer, older):
         assert arn.startswith(prefix) and len(arn) == len(prefix) + 19 and arn[len(prefix):].isdigit(), arn
     assert newer != older
+    # The Service names the revision of each deployment it has, the newest first.
+    assert updated["currentServiceRevisions"][0] == {"arn": newer, "requestedTaskCount": 0, "runningTaskCount": 0,
+                                                     "pendingTaskCount": 0}
+    assert [r["arn"] for r in updated["currentServiceRevisions"]] in ([newer, older], [newer])
     out = ecs.describe_service_revisions(serviceRevisionArns=[newer, older, prefix + "1234567890123456789"])
     assert out["failures"] == [{"arn": prefix + "1234567890123456789", "reason": "MISSING"}]
     got = {r["serviceRevisionArn"]: r for r in out["serviceRevisions"]}
