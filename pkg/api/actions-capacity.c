@@ -76,6 +76,10 @@ static bool provider_active(struct api_call *call, const char *name) {
                strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0;
 }
 
+bool api_capacity_provider_taggable(struct api_call *call, const char *name) {
+        return !ecs_capacity_builtin(name) && provider_active(call, name);
+}
+
 /* The ACTIVE cluster other than `except` that has provider `name`, into `cluster` (ECS_NAME_MAX + 1 bytes); 0 when
  * there is one, -ENOENT when none. */
 static int provider_cluster(struct api_call *call, const char *name, const char *except, char *cluster,
