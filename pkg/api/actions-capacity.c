@@ -192,7 +192,7 @@ int api_create_capacity_provider(struct api_call *call, const json_t *in, json_t
         pthread_rwlock_unlock(&call->api->clusters_lock);
         if (r < 0)
                 return r;
-        json_object_set_new(doc, "tags", json_deep_copy(tags ? tags : json_array()));
+        json_object_set_new(doc, "tags", tags ? json_deep_copy(tags) : json_array());
         *out = json_pack("{s:O}", "capacityProvider", doc);
         return 0;
 }
@@ -424,7 +424,8 @@ int api_cluster_capacity_check(struct api_call *call, const char *cluster, const
                 if (r != -ENOENT)
                         return r;
         }
-        return ecs_capacity_strategy_check(strategy, providers ? providers : json_array(), "the cluster", e);
+        json_auto_t *none = json_array();
+        return ecs_capacity_strategy_check(strategy, providers ? providers : none, "the cluster", e);
 }
 
 /* Each item with ECS's defaults filled in (base 0, weight 0), as ECS returns strategies. */
