@@ -454,13 +454,22 @@ static int put_cluster_providers(struct api_call *call, const json_t *in, json_t
         const json_t *strategy = json_object_get(in, "defaultCapacityProviderStrategy");
         if ((r = api_cluster_capacity_check(call, name, providers, strategy, e)) < 0)
                 return r;
-        /* A provider leaves the cluster only when no service of the cluster names it in its strategy. */
+        /* A provider leaves the cluster only when no task of the cluster that is not STOPPED runs on it and no
+         * service of the cluster names it in its strategy. */
         size_t i;
         const json_t *old;
         json_array_foreach(json_object_get(doc, "capacityProviders"), i, old) {
                 const char *p = json_string_value(old);
                 if (ecs_json_list_has(providers, p))
                         continue;
+                int64_t running = 0;
+                if ((r = rt_task_count_provider(call->store, call->region, name, p, &running, e)) < 0)
+                        return r;
+                if (running > 0)
+                        return err_set(e, -EBUSY, ERR_KIND_RESOURCE_IN_USE,
+                                       "The specified capacity provider %.255s is in use by %lld tasks of the cluster "
+                                       "and cannot be removed.",
+                                       p, (long long) running);
                 struct rt_service_query q = {.region = call->region, .cluster = name, .limit = 100000};
                 json_auto_t *services = NULL;
                 if ((r = rt_service_list(call->store, &q, &services, e)) < 0)
