@@ -76,6 +76,10 @@ static bool provider_active(struct api_call *call, const char *name) {
                strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0;
 }
 
+bool api_capacity_provider_taggable(struct api_call *call, const char *name) {
+        return !ecs_capacity_builtin(name) && provider_active(call, name);
+}
+
 /* The ACTIVE cluster other than `except` that has provider `name`, into `cluster` (ECS_NAME_MAX + 1 bytes); 0 when
  * there is one, -ENOENT when none. */
 static int provider_cluster(struct api_call *call, const char *name, const char *except, char *cluster,
@@ -188,7 +192,7 @@ int api_create_capacity_provider(struct api_call *call, const json_t *in, json_t
         pthread_rwlock_unlock(&call->api->clusters_lock);
         if (r < 0)
                 return r;
-        json_object_set_new(doc, "tags", json_deep_copy(tags ? tags : json_array()));
+        json_object_set_new(doc, "tags", tags ? json_deep_copy(tags) : json_array());
         *out = json_pack("{s:O}", "capacityProvider", doc);
         return 0;
 }
@@ -420,7 +424,8 @@ int api_cluster_capacity_check(struct api_call *call, const char *cluster, const
                 if (r != -ENOENT)
                         return r;
         }
-        return ecs_capacity_strategy_check(strategy, providers ? providers : json_array(), "the cluster", e);
+        json_auto_t *none = json_array();
+        return ecs_capacity_strategy_check(strategy, providers ? providers : none, "the cluster", e);
 }
 
 /* Each item with ECS's defaults filled in (base 0, weight 0), as ECS returns strategies. */
@@ -449,13 +454,22 @@ static int put_cluster_providers(struct api_call *call, const json_t *in, json_t
         const json_t *strategy = json_object_get(in, "defaultCapacityProviderStrategy");
         if ((r = api_cluster_capacity_check(call, name, providers, strategy, e)) < 0)
                 return r;
-        /* A provider leaves the cluster only when no service of the cluster names it in its strategy. */
+        /* A provider leaves the cluster only when no task of the cluster that is not STOPPED runs on it and no
+         * service of the cluster names it in its strategy. */
         size_t i;
         const json_t *old;
         json_array_foreach(json_object_get(doc, "capacityProviders"), i, old) {
                 const char *p = json_string_value(old);
                 if (ecs_json_list_has(providers, p))
                         continue;
+                int64_t running = 0;
+                if ((r = rt_task_count_provider(call->store, call->region, name, p, &running, e)) < 0)
+                        return r;
+                if (running > 0)
+                        return err_set(e, -EBUSY, ERR_KIND_RESOURCE_IN_USE,
+                                       "The specified capacity provider %.255s is in use by %lld tasks of the cluster "
+                                       "and cannot be removed.",
+                                       p, (long long) running);
                 struct rt_service_query q = {.region = call->region, .cluster = name, .limit = 100000};
                 json_auto_t *services = NULL;
                 if ((r = rt_service_list(call->store, &q, &services, e)) < 0)

@@ -1,7 +1,7 @@
 /* actions-tags.c — TagResource, UntagResource, ListTagsForResource.
  *
  * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account (a
- * cluster, a task definition revision, or a task): an unknown cluster is ClusterNotFoundException, any other unknown
+ * cluster, a task definition revision, a task, or a capacity provider of this account): an unknown cluster is ClusterNotFoundException, any other unknown
  * resource ResourceNotFoundException, and a malformed ARN InvalidParameterException, as the ECS model lists them. */
 #include <string.h>
 
@@ -44,6 +44,8 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
                 if (r >= 0 && strcmp(ecs_json_str(task, "taskArn", ""), arn_str) == 0)
                         return 0;
         }
+        if (strcmp(arn.type, "capacity-provider") == 0 && ours && api_capacity_provider_taggable(call, arn.resource))
+                return 0;
         return err_set(e, -ENOENT, missing_kind, "The specified resource could not be found.");
 }
 

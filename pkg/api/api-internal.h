@@ -114,6 +114,9 @@ int api_put_cluster_capacity_providers(struct api_call *call, const json_t *in, 
  * held exclusively. */
 int api_cluster_capacity_check(struct api_call *call, const char *cluster, const json_t *providers,
                                const json_t *strategy, struct err *e);
+/* True when `name` is an ACTIVE capacity provider of the call's region that the account made (TagResource and the
+ * other tag calls; FARGATE and FARGATE_SPOT belong to AWS). */
+bool api_capacity_provider_taggable(struct api_call *call, const char *name);
 /* A strategy with base and weight filled in (0 when absent), as ECS returns one. New reference. */
 json_t *api_capacity_strategy_normalized(const json_t *strategy);
 /* The capacity provider strategy a RunTask or CreateService input runs under, in *ret_strategy (borrowed from `in`

@@ -1384,3 +1384,22 @@ int rt_cluster_statistics(struct rt_store *s, const char *region, const char *cl
         *ret = TAKE_PTR(out);
         return 0;
 }
+
+int rt_task_count_provider(struct rt_store *s, const char *region, const char *cluster, const char *provider,
+                           int64_t *ret, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT count(*) FROM tasks WHERE region = ? AND cluster = ? AND last_status != 'STOPPED'"
+                        " AND json_extract(doc, '$.capacityProviderName') = ?",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, provider);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return db_error(s, e, "task count by capacity provider");
+        *ret = sqlite3_column_int64(st, 0);
+        return 0;
+}

@@ -187,6 +187,10 @@ int rt_record_delete(struct rt_store *s, const char *region, const char *kind, c
 int rt_record_list(struct rt_store *s, const char *region, const char *kind, const char *after, int limit,
                    json_t **ret, struct err *e);
 
+/* How many of a cluster's tasks not yet STOPPED run on capacity provider `provider` (their capacityProviderName). */
+int rt_task_count_provider(struct rt_store *s, const char *region, const char *cluster, const char *provider,
+                           int64_t *ret, struct err *e);
+
 /* A cluster's tasks and services by launch type (DescribeClusters include STATISTICS): {"tasks": {launchType:
  * {"running", "pending"}}, "services": {launchType or first capacity provider: {"active", "draining"}}}. */
 int rt_cluster_statistics(struct rt_store *s, const char *region, const char *cluster, json_t **ret, struct err *e);

@@ -209,3 +209,18 @@ def test_cli_capacity_providers(aws, ecsd):
     assert [p["name"] for p in out["capacityProviders"]] == ["cli-cp", "FARGATE"]
     res = aws.run("ecs", "delete-capacity-provider", "--capacity-provider", "cli-cp", check=False)
     assert res.returncode != 0 and "ClientException" in res.stderr
+
+
+def test_tag_resource_on_a_capacity_provider(ecs):
+    arn = create(ecs)["capacityProviderArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "k", "value": "v"}])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "k", "value": "v"}]
+    [d] = ecs.describe_capacity_providers(capacityProviders=[arn], include=["TAGS"])["capacityProviders"]
+    assert d["tags"] == [{"key": "k", "value": "v"}]
+    ecs.untag_resource(resourceArn=arn, tagKeys=["k"])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    # AWS's own providers and unknown ones cannot be tagged.
+    for other in (cp_arn("FARGATE"), cp_arn("ghost")):
+        with pytest.raises(ClientError) as exc:
+            ecs.tag_resource(resourceArn=other, tags=[{"key": "k", "value": "v"}])
+        assert error_code(exc) == "ResourceNotFoundException"

@@ -46,8 +46,11 @@ def ensure_address() -> None:
 
 
 def credentials_url(srv) -> str:
-    """The URL of the server's credentials listener, from its log line ("" when it runs none)."""
-    found = re.findall(r'msg="credentials listener" url=(\S+)', srv.logs())
+    """The URL of the server's credentials listener, from its log line ("" when it runs none). Read from the log
+    files whole: srv.logs() keeps only the last 20000 characters of each, and under load the debug lines of the
+    test's own polling pushed the startup line out of them."""
+    text = "".join(p.read_text(errors="replace") for p in srv.log_paths if p.exists())
+    found = re.findall(r'msg="credentials listener" url=(\S+)', text)
     return found[-1] if found else ""
 
 

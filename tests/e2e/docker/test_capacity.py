@@ -55,7 +55,15 @@ def test_run_task_strategy_picks_providers_as_ecs_reports_them(ecs):
     [c] = ecs.describe_clusters(clusters=["cap"], include=["STATISTICS"])["clusters"]
     stats = {s["name"]: s["value"] for s in c["statistics"]}
     assert stats["runningFargateTasksCount"] == "6" and stats["runningEC2TasksCount"] == "1"
+    # FARGATE_SPOT runs tasks of the cluster: it cannot leave it until they stop.
+    with pytest.raises(ClientError) as exc:
+        ecs.put_cluster_capacity_providers(cluster="cap", capacityProviders=["FARGATE"],
+                                           defaultCapacityProviderStrategy=[])
+    assert error_code(exc) == "ResourceInUseException"
     stop_all(ecs, [t["taskArn"] for t in tasks] + [d["taskArn"], lt["taskArn"]], cluster="cap")
+    c = ecs.put_cluster_capacity_providers(cluster="cap", capacityProviders=["FARGATE"],
+                                           defaultCapacityProviderStrategy=[])["cluster"]
+    assert c["capacityProviders"] == ["FARGATE"]
 
 
 def test_auto_scaling_group_provider_runs_as_ec2(ecs):

@@ -154,3 +154,36 @@ def test_agent_endpoint_from_inside_the_container(ecs, dsrv):
     assert p["protectionEnabled"] is False and "expirationDate" not in p
     ecs.delete_service(service="self", force=True)
     wait_for(ecs, arn, lambda t: t["lastStatus"] == "STOPPED")
+
+
+def test_deployment_keeps_the_protected_task_until_protection_is_lifted(ecs, dsrv):
+    td = sleeper(ecs, family="deploy")
+    ecs.create_service(serviceName="api", taskDefinition=td, desiredCount=1)
+    ecs.get_waiter("services_stable").wait(services=["api"], WaiterConfig=FAST)
+    [old] = service_tasks(ecs, "api")
+    ecs.update_task_protection(cluster="default", tasks=[old["taskArn"]], protectionEnabled=True)
+    ecs.update_service(service="api", forceNewDeployment=True)
+    deadline = time.monotonic() + 60
+    while not (new := [t for t in service_tasks(ecs, "api")
+                       if t["taskArn"] != old["taskArn"] and t["lastStatus"] == "RUNNING"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # The new task counts as healthy 1 s after it started (--service-healthy-after 1): from then on a pass of the
+    # scheduler would drain the old deployment. Wait that out, then make a pass happen for certain: the scheduler
+    # reconciles every service in each pass, so the pass that starts another service's task reconciles this one too.
+    while time.time() < new[0]["startedAt"].timestamp() + 1.5:
+        time.sleep(0.1)
+    ecs.create_service(serviceName="nudge", taskDefinition=td, desiredCount=1)
+    while not ecs.list_tasks(serviceName="nudge")["taskArns"]:
+        assert time.monotonic() < deadline + 60
+        time.sleep(0.1)
+    kept = ecs.describe_tasks(tasks=[old["taskArn"]])["tasks"][0]
+    assert kept["desiredStatus"] == "RUNNING" and kept["lastStatus"] == "RUNNING"
+    assert len(ecs.describe_services(services=["api"])["services"][0]["deployments"]) == 2
+    # Lifted: the deployment finishes.
+    ecs.update_task_protection(cluster="default", tasks=[old["taskArn"]], protectionEnabled=False)
+    wait_for(ecs, old["taskArn"], lambda t: t["lastStatus"] == "STOPPED")
+    ecs.get_waiter("services_stable").wait(services=["api"], WaiterConfig=FAST)
+    for name in ("api", "nudge"):
+        ecs.delete_service(service=name, force=True)
+    ecs.get_waiter("services_inactive").wait(services=["api", "nudge"], WaiterConfig=FAST)
