@@ -5,7 +5,8 @@
  * target header and action name, JSON syntax (objects only, duplicate keys rejected), the input shape from the
  * botocore model (types, required members, enums; unknown members dropped), then the action's own rules. Nothing is
  * written to the store before all of these pass. Called concurrently from the HTTP server's threads: the only shared
- * mutable state is the set of regions already seen, behind its own lock. */
+ * mutable state is the set of regions already seen, which grows behind its own lock and is read without one (see
+ * struct api), so no lock is taken by every call. */
 #include "api-internal.h"
 
 #include <string.h>
