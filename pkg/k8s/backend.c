@@ -35,7 +35,15 @@
 #define LOG_ANSWER_WAIT_MS 1000 /* for a follow's first answer; see logstream.c */
 #define LOG_DRAIN_MS 300        /* after a followed container ended, for its last output to arrive */
 
-/* What ecsd last reported of one container. */
+/* What a Pod object says of one container. Filled from an object by observe_container with borrowed strings; the
+ * cache keeps a copy with its own (cstatus.seen, see seen_store). */
+struct observed {
+        bool started, ended, ready, oom;
+        int exit_code;
+        const char *waiting_reason, *waiting_message; /* reason NULL: not waiting; message "" when absent */
+};
+
+/* What ecsd last reported of one container, and what the newest Pod object says of it. */
 struct cstatus {
         char *ecs_name;
         char *k8s_name;
@@ -43,12 +51,19 @@ struct cstatus {
         bool sidecar;      /* restartPolicy Always: its first termination is its exit */
         bool health_check; /* readiness says its health */
         bool started, ended, ready;
+        struct observed seen; /* the newest object's; its strings point to these two, owned */
+        char *seen_reason, *seen_message;
 };
 
+/* The cache keeps of a Pod only what the backend reads after the watch delivered it (each container's `seen`, and
+ * these), never the object: a whole Pod object decoded is tens of KB, and 1,000 of them were most of ecsd's memory.
+ * Who reads what: pod_apply turns container changes into events; op_start waits on `seen`, `phase`, `reason`,
+ * `message` and `unschedulable`; op_observe reports `seen`. */
 struct pod {
         struct pod *next;
         char *ns, *name, *task_id;
-        json_t *obj; /* the newest Pod object */
+        char *phase, *reason, *message; /* status.phase/reason/message of the newest object; "" when absent */
+        char *unschedulable;            /* the PodScheduled=False condition's message; NULL when not so */
         struct cstatus *c;
         size_t n;
         bool deleting;      /* ecsd asked for the deletion */
@@ -159,9 +174,14 @@ static void pod_free(struct pod *p) {
         for (size_t i = 0; i < p->n; i++) {
                 free(p->c[i].ecs_name);
                 free(p->c[i].k8s_name);
+                free(p->c[i].seen_reason);
+                free(p->c[i].seen_message);
         }
         free(p->c);
-        json_decref(p->obj);
+        free(p->phase);
+        free(p->reason);
+        free(p->message);
+        free(p->unschedulable);
         free(p->ns);
         free(p->name);
         free(p->task_id);
@@ -192,6 +212,9 @@ static struct pod *pod_new(struct k8s_backend *b, const json_t *obj) {
         p->ns = xstrdup(ns);
         p->name = xstrdup(name);
         p->task_id = xstrdup(task_id);
+        p->phase = xstrdup("");
+        p->reason = xstrdup("");
+        p->message = xstrdup("");
         p->c = xcalloc(json_object_size(containers) + 1, sizeof(*p->c));
         const char *ecs_name;
         const json_t *c;
@@ -208,13 +231,6 @@ static struct pod *pod_new(struct k8s_backend *b, const json_t *obj) {
         b->pods = p;
         return p;
 }
-
-/* What a Pod object says of one container. */
-struct observed {
-        bool started, ended, ready, oom;
-        int exit_code;
-        const char *waiting_reason, *waiting_message;
-};
 
 static void observe_container(const json_t *pod, const struct cstatus *cs, struct observed *o) {
         *o = (struct observed){0};
@@ -296,6 +312,33 @@ static void report_gone(struct pod *p, struct pending_list *out, const char *how
         pending_add(out, RT_EVENT_GONE, p->task_id, NULL, 0, NULL, why);
 }
 
+/* Replace the owned string *dst with a copy of `v` (NULL stays NULL), unless it holds the same text already. */
+static void str_store(char **dst, const char *v) {
+        if (*dst == v || (*dst && v && strcmp(*dst, v) == 0))
+                return;
+        free(*dst);
+        *dst = v ? xstrdup(v) : NULL;
+}
+
+static void seen_store(struct cstatus *cs, const struct observed *o) {
+        str_store(&cs->seen_reason, o->waiting_reason);
+        str_store(&cs->seen_message, o->waiting_message);
+        cs->seen = *o;
+        cs->seen.waiting_reason = cs->seen_reason;
+        cs->seen.waiting_message = cs->seen_message;
+}
+
+/* The PodScheduled=False message, or NULL. */
+static const char *unschedulable(const json_t *pod) {
+        size_t i;
+        const json_t *cond;
+        json_array_foreach(json_object_get(json_object_get(pod, "status"), "conditions"), i, cond)
+                if (strcmp(ecs_json_str(cond, "type", ""), "PodScheduled") == 0 &&
+                    strcmp(ecs_json_str(cond, "status", ""), "False") == 0)
+                        return ecs_json_str(cond, "message", "the Pod cannot be scheduled");
+        return NULL;
+}
+
 /* The cache entry of a Pod object, or NULL (lock held). */
 static struct pod *pod_of(struct k8s_backend *b, const json_t *obj) {
         const json_t *meta = json_object_get(obj, "metadata");
@@ -308,12 +351,16 @@ static struct pod *pod_apply(struct k8s_backend *b, const json_t *obj, struct pe
         struct pod *p = pod_of(b, obj);
         if (!p && !(p = pod_new(b, obj)))
                 return NULL;
-        json_decref(p->obj);
-        p->obj = json_deep_copy(obj);
+        const json_t *status = json_object_get(obj, "status");
+        str_store(&p->phase, ecs_json_str(status, "phase", ""));
+        str_store(&p->reason, ecs_json_str(status, "reason", ""));
+        str_store(&p->message, ecs_json_str(status, "message", ""));
+        str_store(&p->unschedulable, unschedulable(obj));
         for (size_t i = 0; i < p->n; i++) {
                 struct cstatus *cs = &p->c[i];
                 struct observed o;
                 observe_container(obj, cs, &o);
+                seen_store(cs, &o);
                 if (o.started && !cs->started) {
                         cs->started = true;
                         pending_add(out, RT_EVENT_START, p->task_id, cs->ecs_name, 0, NULL, NULL);
@@ -588,17 +635,6 @@ const char *k8s_waiting_failure(const char *reason, const char *message) {
         return NULL;
 }
 
-/* The PodScheduled=False message, or "". */
-static const char *unschedulable(const json_t *pod) {
-        size_t i;
-        const json_t *cond;
-        json_array_foreach(json_object_get(json_object_get(pod, "status"), "conditions"), i, cond)
-                if (strcmp(ecs_json_str(cond, "type", ""), "PodScheduled") == 0 &&
-                    strcmp(ecs_json_str(cond, "status", ""), "False") == 0)
-                        return ecs_json_str(cond, "message", "the Pod cannot be scheduled");
-        return "";
-}
-
 static struct cstatus *cstatus_of(struct pod *p, const char *ecs_name) {
         for (size_t i = 0; i < p->n; i++)
                 if (strcmp(p->c[i].ecs_name, ecs_name) == 0)
@@ -626,8 +662,7 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                         r = err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "the launch was cancelled");
                         break;
                 }
-                struct observed o;
-                observe_container(p->obj, cs, &o);
+                const struct observed o = cs->seen;
                 if (o.started)
                         break;
                 const char *failure = k8s_waiting_failure(o.waiting_reason, o.waiting_message);
@@ -636,20 +671,19 @@ static int op_start(void *impl, const json_t *plan, const json_t *container, jso
                                     o.waiting_message);
                         break;
                 }
-                const json_t *status = json_object_get(p->obj, "status");
-                const char *phase = ecs_json_str(status, "phase", "");
+                const char *phase = p->phase;
                 if (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0) {
                         /* A kubelet that rejects the Pod (OutOfpods, OutOfmemory, ...) says why in the Pod's status. */
-                        const char *why = ecs_json_str(status, "reason", "");
-                        const char *msg = ecs_json_str(status, "message", "");
+                        const char *why = p->reason;
+                        const char *msg = p->message;
                         r = err_set(e, -EIO, ERR_KIND_INTERNAL,
                                     "the Pod ended (%s) before container '%s' started%s%s%s%s", phase, cname,
                                     *why ? ": " : "", why, *msg ? ": " : "", msg);
                         break;
                 }
                 if (time_mono_ms() >= deadline) {
-                        const char *why = unschedulable(p->obj);
-                        if (*why)
+                        const char *why = p->unschedulable;
+                        if (why)
                                 r = err_set(e, -ETIMEDOUT, ERR_KIND_INTERNAL, "ResourceInitializationError: the Pod "
                                             "was not scheduled within %d s: %s", b->start_timeout_s, why);
                         else
@@ -1027,8 +1061,7 @@ static int op_observe(void *impl, json_t **ret, struct err *e) {
         for (struct pod *p = b->pods; p; p = p->next)
                 for (size_t i = 0; i < p->n; i++) {
                         const struct cstatus *cs = &p->c[i];
-                        struct observed o;
-                        observe_container(p->obj, cs, &o);
+                        const struct observed o = cs->seen;
                         json_t *c = json_pack("{s:s, s:s, s:b, s:b}", "task_id", p->task_id, "container",
                                               cs->ecs_name, "running", o.started && !o.ended, "oom", o.oom);
                         if (o.ended)

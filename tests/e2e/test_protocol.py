@@ -8,6 +8,7 @@ proves that nothing changed by comparing a full snapshot of the visible state.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -250,3 +251,12 @@ def test_server_survives_a_burst_of_bad_requests(raw, seeded):
     assert resp.status == 400
     assert raw.request("GET", "/_ecsd/healthz").status == 200
     assert_unchanged(raw, seeded)
+
+
+def test_request_ids_are_distinct_uuid4(raw):
+    seen = set()
+    for _ in range(20):
+        rid = raw.post("ListClusters", {}).headers["x-amzn-requestid"]
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid), rid
+        seen.add(rid)
+    assert len(seen) == 20

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""N tasks on the Kubernetes backend against kwok's simulated node (DESIGN.md §7: 1,000 launched in under 60 s with
+ecsd under 50 MB, 5,000 in under 3 minutes).
+
+Starts a private test control plane (tests/k8s/env/up: etcd + kube-apiserver + kwok, loopback only, its own state
+dir), one ecsd on it (--backend k8s, the admin kubeconfig, namespace `default`, Pods bound to kwok's node), and:
+  1. ecsd's RSS and CPU share over --window seconds with no task (the baseline, same run);
+  2. RunTask of N `sleep`-forever tasks (10 per call), then DescribeTasks (100 per call, every 0.5 s) until all are
+     RUNNING: the time from the first RunTask;
+  3. ecsd's RSS and CPU share over --window seconds with the N tasks running, and the Kubernetes API calls per task
+     (GET /_ecsd/stats: api_calls + watch_calls, over N);
+  4. StopTask of every task, then DescribeTasks until all are STOPPED: the time from the first StopTask.
+Bounded: N at most 5,000, every wait has a deadline, the control plane is always torn down. Prints one JSON document.
+
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DECSD_TESTS=OFF && cmake --build build/release
+  ECSD_BIN=build/release/cmd/ecsd/ecsd ~/.cache/ecsd/venv/bin/python bench/k8s_tasks.py --tasks 1000 [--window 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = os.path.join(REPO, "tests", "k8s", "env")
+
+
+def env_up(state_dir: str) -> dict[str, str]:
+    env = dict(os.environ, ECSD_K8S_ENV_DIR=state_dir)
+    out = subprocess.run([os.path.join(ENV, "up")], env=env, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise SystemExit(f"tests/k8s/env/up failed:\n{out.stderr[-2000:]}")
+    with open(os.path.join(state_dir, "env.sh")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("export ") and "=" in line:
+                k, v = line[len("export "):].split("=", 1)
+                env[k] = v.strip("'\"")
+    return env
+
+
+def env_down(state_dir: str):
+    subprocess.run([os.path.join(ENV, "down")], env=dict(os.environ, ECSD_K8S_ENV_DIR=state_dir),
+                   capture_output=True, timeout=300)
+
+
+class Server:
+    def __init__(self, binary: str, workdir: str, env: dict[str, str]):
+        ready = os.path.join(workdir, "ready.json")
+        self.log = open(os.path.join(workdir, "ecsd.log"), "wb")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready,
+             "--data-dir", os.path.join(workdir, "data"), "--backend", "k8s", "--kubeconfig", env["KUBECONFIG"],
+             "--k8s-namespace", "default", "--k8s-node-name", env["ECSD_K8S_NODE"], "--k8s-start-timeout", "600",
+             "--metadata-listen", "127.0.0.1:0", "--credentials-listen", "off", "--cleanup-on-exit",
+             "--stop-timeout", "2", "--log-level", "warn"], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ecsd did not start (see {self.log.name})")
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(ready) as f:
+            self.port = int(json.load(f)["api"].rsplit(":", 1)[1])
+        self.ecs = boto3.client("ecs", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
+                                aws_access_key_id="x", aws_secret_access_key="x",
+                                config=Config(retries={"max_attempts": 1}, max_pool_connections=20))
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_ecsd/stats", timeout=10) as r:
+            return json.load(r)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def idle_figures(srv: Server, window_s: float) -> tuple[float, float]:
+    c0, t0 = srv.cpu_seconds(), time.monotonic()
+    time.sleep(window_s)
+    share = (srv.cpu_seconds() - c0) / (time.monotonic() - t0)
+    return round(share * 100, 3), round(srv.rss_mb(), 1)
+
+
+def wait_all(ecs, arns: list[str], status: str, deadline_s: float) -> float:
+    t0 = time.monotonic()
+    pending = list(arns)
+    while pending:
+        if time.monotonic() - t0 > deadline_s:
+            raise SystemExit(f"timed out: {len(pending)}/{len(arns)} tasks not {status}")
+        left = []
+        for i in range(0, len(pending), 100):
+            for t in ecs.describe_tasks(tasks=pending[i:i + 100])["tasks"]:
+                if t["lastStatus"] != status:
+                    if status == "RUNNING" and t["lastStatus"] == "STOPPED":
+                        raise SystemExit(f"a task stopped: {t.get('stoppedReason')}")
+                    left.append(t["taskArn"])
+        pending = left
+        if pending:
+            time.sleep(0.5)
+    return time.monotonic()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--window", type=float, default=10.0)
+    args = ap.parse_args()
+    n = min(args.tasks, 5000)
+    binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
+    with tempfile.TemporaryDirectory(prefix="ecsd-bench-k8s-") as work:
+        state = os.path.join(work, "k8s-env")
+        os.mkdir(state)
+        try:
+            env = env_up(state)
+            srv = Server(binary, work, env)
+            try:
+                base_cpu, base_rss = idle_figures(srv, args.window)
+                srv.ecs.register_task_definition(family="bench-k8s", containerDefinitions=[
+                    {"name": "main", "image": "busybox:local", "memory": 32, "command": ["sleep", "3600"]}])
+                arns: list[str] = []
+                t0 = time.monotonic()
+                while len(arns) < n:
+                    arns += [t["taskArn"] for t in
+                             srv.ecs.run_task(taskDefinition="bench-k8s", count=min(10, n - len(arns)))["tasks"]]
+                running_s = wait_all(srv.ecs, arns, "RUNNING", 900) - t0
+                time.sleep(2)
+                cpu, rss = idle_figures(srv, args.window)
+                stats = srv.stats()
+                bstats = stats.get("backend_stats", {})
+                calls = bstats.get("api_calls", 0) + bstats.get("watch_calls", 0)
+                t0 = time.monotonic()
+                for arn in arns:
+                    srv.ecs.stop_task(task=arn)
+                stopped_s = wait_all(srv.ecs, arns, "STOPPED", 900) - t0
+                stats_end = srv.stats()
+                result = {
+                    "tasks": n, "all_running_after_s": round(running_s, 1),
+                    "api_calls_per_task_running": round(calls / n, 2),
+                    "api_calls_per_task_after_stop": round(
+                        (stats_end.get("backend_stats", {}).get("api_calls", 0)
+                         + stats_end.get("backend_stats", {}).get("watch_calls", 0)) / n, 2),
+                    "idle_window_s": args.window, "idle_cpu_percent_of_core": cpu, "rss_mb": rss,
+                    "baseline_no_tasks_cpu_percent": base_cpu, "baseline_no_tasks_rss_mb": base_rss,
+                    "all_stopped_after_s": round(stopped_s, 1),
+                    "target": {"rss_mb": 50, "all_running_after_s": 60 if n <= 1000 else 180},
+                }
+            finally:
+                srv.stop()
+        finally:
+            env_down(state)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
