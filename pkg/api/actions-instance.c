@@ -407,7 +407,10 @@ int api_register_container_instance(struct api_call *call, const json_t *in, jso
         }
         size_t i;
         const json_t *a;
-        json_array_foreach(json_object_get(in, "attributes"), i, a) if ((r = attribute_check(a, false, e)) < 0) return r;
+        json_array_foreach(json_object_get(in, "attributes"), i, a) {
+                if ((r = attribute_check(a, false, e)) < 0)
+                        return r;
+        }
         if ((r = api_tags_validate(json_object_get(in, "tags"), e)) < 0)
                 return r;
         json_auto_t *all = NULL;

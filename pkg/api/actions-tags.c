@@ -1,7 +1,8 @@
 /* actions-tags.c — TagResource, UntagResource, ListTagsForResource.
  *
  * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account (a
- * cluster, a task definition revision, a task, or a container instance): an unknown cluster is ClusterNotFoundException, any other unknown
+ * cluster, a task definition revision, a task, or a container instance): an unknown cluster is
+ * ClusterNotFoundException, any other unknown
  * resource ResourceNotFoundException, and a malformed ARN InvalidParameterException, as the ECS model lists them. */
 #include <string.h>
 

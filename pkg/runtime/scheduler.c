@@ -415,7 +415,8 @@ static void task_list_text(char *buf, size_t size, const json_t *ids) {
  * and strategy; a DAEMON service keeps one task per instance (distinctInstance). Call with the place lock held.
  * -ENOSPC when no instance can take it. */
 static int service_place(struct rt_scheduler *s, const char *region, const char *account, const char *cluster,
-                         const json_t *doc, const json_t *td, const char *group, struct rt_placement *ret) {
+                         const json_t *doc, const json_t *td, const char *group, json_t **cache,
+                         struct rt_placement *ret) {
         const json_t *given = json_object_get(doc, "placementConstraints");
         json_auto_t *constraints = json_is_array(given) ? json_deep_copy(given) : json_array();
         if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON"))
@@ -425,7 +426,7 @@ static int service_place(struct rt_scheduler *s, const char *region, const char 
                                         .strategy = json_object_get(doc, "placementStrategy")};
         json_auto_t *failures = NULL;
         struct err e = {0};
-        int r = rt_instances_choose(s->instances, &preq, ret, &failures, &e);
+        int r = rt_instances_choose(s->instances, &preq, ret, &failures, cache, &e);
         if (r < 0 && r != -ENOSPC)
                 log_error("scheduler", "\"cannot place a task\" service=%s error=\"%s\"", group + 8, e.msg);
         return r;
@@ -452,15 +453,17 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
         char group[ECS_NAME_MAX + 16];
         str_printf(group, sizeof(group), "service:%s", ecs_json_str(doc, "serviceName", ""));
         int done = 0;
+        /* The instances are read once for the batch, each task charged as it is placed (instances.h), under the
+         * place lock until the last one is stored. */
+        json_auto_t *cache = NULL;
+        if (s->instances)
+                rt_instances_place_lock(s->instances);
         for (int64_t i = 0; i < n; i++) {
                 struct rt_placement place = {0};
-                if (s->instances) {
-                        rt_instances_place_lock(s->instances);
-                        if (service_place(s, region, arn.account, cluster, doc, td, group, &place) < 0) {
-                                rt_instances_place_unlock(s->instances);
-                                *unplaced = true;
-                                break;
-                        }
+                if (s->instances &&
+                    service_place(s, region, arn.account, cluster, doc, td, group, &cache, &place) < 0) {
+                        *unplaced = true;
+                        break;
                 }
                 struct rt_run_request req = {
                         .region = region,
@@ -477,10 +480,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                         .reserved_memory = place.memory,
                 };
                 json_auto_t *task = NULL;
-                int rr = rt_lifecycle_run(s->lc, &req, &task, &e);
-                if (s->instances)
-                        rt_instances_place_unlock(s->instances);
-                if (rr < 0) {
+                if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
                         log_error("scheduler", "\"cannot start a task\" service=%s error=\"%s\"", group + 8, e.msg);
                         break;
                 }
@@ -488,6 +488,8 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 json_array_append_new(started, json_string(strrchr(tarn, '/') + 1));
                 done++;
         }
+        if (s->instances)
+                rt_instances_place_unlock(s->instances);
         return done;
 }
 
