@@ -224,8 +224,10 @@ static void apply_usage(json_t *doc, const json_t *used, const json_t *counts) {
                 json_object_set(json_object_get(doc, "_ecsd"), "groups", json_object_get(u, "groups"));
 }
 
-int rt_instances_all(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                     json_t **ret, struct err *e) {
+/* rt_instances_all; without `with_usage` the documents are not charged with the live tasks (remaining resources,
+ * counts and groups stay as registered), which spares reading them. */
+static int collect(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                   bool with_usage, json_t **ret, struct err *e) {
         json_auto_t *hosts = NULL;
         if (in->backend && in->backend->hosts) {
                 struct err he = {0};
@@ -242,11 +244,15 @@ int rt_instances_all(struct rt_instances *in, const char *region, const char *ac
                 return r;
         json_auto_t *all = json_array();
         /* No hosts and nothing registered: no instances, and no need to sum what the tasks use. */
+        if ((json_array_size(hosts) == 0 && json_object_size(recs) == 0) || !with_usage) {
+                used = json_object();
+                counts = json_object();
+        }
         if (json_array_size(hosts) == 0 && json_object_size(recs) == 0) {
                 *ret = TAKE_PTR(all);
                 return 0;
         }
-        if ((r = usage(in, region, cluster, &used, &counts, e)) < 0)
+        if (!used && (r = usage(in, region, cluster, &used, &counts, e)) < 0)
                 return r;
         size_t i;
         const json_t *h;
@@ -279,6 +285,11 @@ int rt_instances_all(struct rt_instances *in, const char *region, const char *ac
         }
         *ret = TAKE_PTR(all);
         return 0;
+}
+
+int rt_instances_all(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                     json_t **ret, struct err *e) {
+        return collect(in, region, account, cluster, true, ret, e);
 }
 
 const json_t *rt_instances_find(const json_t *all, const char *region, const char *cluster, const char *ref) {
@@ -415,16 +426,23 @@ int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *
 }
 
 int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               const char *group, bool daemon, const json_t *constraints, int64_t *ret_eligible,
                                json_t **ret_leaving, struct err *e) {
+        /* Called for every service at every pass of the scheduler: the live tasks are read only when some task can be
+         * leaving (an instance of the cluster is not ACTIVE; for a DAEMON service, whose tasks follow instances that
+         * go, always), and eligibility does not look at them (a memberOf on task:group sees no tasks here). */
         json_auto_t *all = NULL, *placed = NULL;
-        int r = rt_instances_all(in, region, account, cluster, &all, e);
-        if (r < 0 || (r = rt_task_placements(in->store, &placed, e)) < 0)
+        int r = collect(in, region, account, cluster, false, &all, e);
+        if (r < 0)
+                return r;
+        bool look = daemon;
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(all, i, doc) look |= strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0;
+        if (look && json_array_size(all) && (r = rt_task_placements(in->store, &placed, e)) < 0)
                 return r;
         json_auto_t *active = json_object(); /* ARN → true, for the instances that take tasks */
         int64_t eligible = 0;
-        size_t i;
-        const json_t *doc;
         json_array_foreach(all, i, doc) {
                 if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                         continue;

@@ -87,7 +87,7 @@ int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *
  * {task id: true} for the live tasks of `group` placed on an instance that is not ACTIVE (DRAINING) or is gone: the
  * scheduler replaces them elsewhere. */
 int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               const char *group, bool daemon, const json_t *constraints, int64_t *ret_eligible,
                                json_t **ret_leaving, struct err *e);
 
 /* Make the id of a container instance for a host key (stable: the same host has the same id everywhere). */

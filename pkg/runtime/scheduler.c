@@ -567,13 +567,14 @@ static json_t *instances_state(struct rt_scheduler *s, const char *region, const
         str_printf(group, sizeof(group), "service:%s", name);
         int64_t eligible = -1;
         json_t *leaving = NULL;
-        if (rt_instances_service_state(s->instances, region, arn.account, cluster, group,
+        bool daemon = str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON");
+        if (rt_instances_service_state(s->instances, region, arn.account, cluster, group, daemon,
                                        json_object_get(doc, "placementConstraints"), &eligible, &leaving, &e) < 0) {
                 log_error("scheduler", "\"cannot read the container instances\" service=%s error=\"%s\"", name,
                           e.msg);
                 return NULL;
         }
-        if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON") && !draining && eligible >= 0) {
+        if (daemon && !draining && eligible >= 0) {
                 *desired = eligible;
                 json_object_set_new(doc, "desiredCount", json_integer(eligible));
         }
