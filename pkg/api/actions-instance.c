@@ -305,12 +305,20 @@ static int change_attributes(struct api_call *call, const json_t *in, bool put, 
         return 0;
 }
 
+/* The instance records are read, changed and written back: the place lock keeps two such calls (and a placement,
+ * which reads them) from interleaving. */
 int api_put_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        return change_attributes(call, in, true, out, e);
+        rt_instances_place_lock(instances_of(call));
+        int r = change_attributes(call, in, true, out, e);
+        rt_instances_place_unlock(instances_of(call));
+        return r;
 }
 
 int api_delete_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        return change_attributes(call, in, false, out, e);
+        rt_instances_place_lock(instances_of(call));
+        int r = change_attributes(call, in, false, out, e);
+        rt_instances_place_unlock(instances_of(call));
+        return r;
 }
 
 int api_list_attributes(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -389,7 +397,7 @@ static json_t *resource_full(const json_t *r) {
         return o;
 }
 
-int api_register_container_instance(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+static int register_instance(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         json_auto_t *cluster_doc = NULL;
         int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
@@ -407,7 +415,10 @@ int api_register_container_instance(struct api_call *call, const json_t *in, jso
         }
         size_t i;
         const json_t *a;
-        json_array_foreach(json_object_get(in, "attributes"), i, a) if ((r = attribute_check(a, false, e)) < 0) return r;
+        json_array_foreach(json_object_get(in, "attributes"), i, a) {
+                if ((r = attribute_check(a, false, e)) < 0)
+                        return r;
+        }
         if ((r = api_tags_validate(json_object_get(in, "tags"), e)) < 0)
                 return r;
         json_auto_t *all = NULL;
@@ -517,7 +528,14 @@ int api_deregister_container_instance(struct api_call *call, const json_t *in, j
         return 0;
 }
 
-int api_update_container_instances_state(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+int api_register_container_instance(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        rt_instances_place_lock(instances_of(call));
+        int r = register_instance(call, in, out, e);
+        rt_instances_place_unlock(instances_of(call));
+        return r;
+}
+
+static int update_state(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         const char *status = ecs_json_str(in, "status", "");
         if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "DRAINING") != 0)
@@ -557,6 +575,13 @@ int api_update_container_instances_state(struct api_call *call, const json_t *in
                 rt_scheduler_wake(api_scheduler(call->api));
         *out = json_pack("{s:O, s:O}", "containerInstances", list, "failures", failures);
         return 0;
+}
+
+int api_update_container_instances_state(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        rt_instances_place_lock(instances_of(call));
+        int r = update_state(call, in, out, e);
+        rt_instances_place_unlock(instances_of(call));
+        return r;
 }
 
 int api_update_container_agent(struct api_call *call, const json_t *in, json_t **out, struct err *e) {

@@ -1,11 +1,13 @@
 /* actions-tags.c — TagResource, UntagResource, ListTagsForResource.
  *
  * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account (a
- * cluster, a task definition revision, a task, or a capacity provider of this account): an unknown cluster is ClusterNotFoundException, any other unknown
- * resource ResourceNotFoundException, and a malformed ARN InvalidParameterException, as the ECS model lists them. */
+ * cluster, a task definition revision, a task, a capacity provider of this account, or a container instance): an
+ * unknown cluster is ClusterNotFoundException, any other unknown resource ResourceNotFoundException, and a malformed
+ * ARN InvalidParameterException, as the ECS model lists them. */
 #include <string.h>
 
 #include "api-internal.h"
+#include "instances.h"
 
 /* `missing_kind` is the error an unknown non-cluster resource gets: the ECS model lists ResourceNotFoundException
  * for TagResource and UntagResource, but not for ListTagsForResource, which answers InvalidParameterException. */
@@ -46,6 +48,18 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
         }
         if (strcmp(arn.type, "capacity-provider") == 0 && ours && api_capacity_provider_taggable(call, arn.resource))
                 return 0;
+        if (strcmp(arn.type, "container-instance") == 0 && ours && strchr(arn.resource, '/')) {
+                char cluster[ECS_NAME_MAX + 1];
+                const char *slash = strchr(arn.resource, '/');
+                str_printf(cluster, sizeof(cluster), "%.*s", (int) (slash - arn.resource), arn.resource);
+                json_auto_t *all = NULL;
+                struct err ignored = {0};
+                if (ecs_name_valid(cluster) &&
+                    rt_instances_all(api_instances(call->api), call->region, call->account, cluster, &all,
+                                     &ignored) >= 0 &&
+                    rt_instances_find(all, call->region, cluster, arn_str))
+                        return 0;
+        }
         return err_set(e, -ENOENT, missing_kind, "The specified resource could not be found.");
 }
 

@@ -167,18 +167,10 @@ static int launch_prepare(struct api_call *call, const json_t *in, struct launch
         return 0;
 }
 
-/* Run `count` tasks into *out ({"tasks", "failures"}). Each is placed first (instances.h): a task no container
- * instance can take gets ECS's failures[] entries and is not launched. A failure to store or start one is listed in
- * `failures` too; a definition the backend refuses (ClientException, found on the first task, before anything was
- * created) fails the whole call. `instances` (StartTask) names the instance of each task. */
-static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
-                     const json_t *strategy, const char *const *instances, size_t count, json_t **out,
-                     struct err *e) {
-        json_auto_t *tasks = json_array();
-        json_auto_t *failures = json_array();
-        char group[ECS_NAME_MAX + 16];
-        str_printf(group, sizeof(group), "family:%s", ecs_json_str(l->taskdef, "family", ""));
-        struct rt_instances *placer = api_instances(call->api);
+/* The loop of run_tasks, with the place lock held: place each task (charged to `cache`), then create it. */
+static int run_placed(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
+                      const json_t *strategy, const char *const *instances, size_t count, const char *group,
+                      struct rt_instances *placer, json_t **cache, json_t *tasks, json_t *failures, struct err *e) {
         for (size_t i = 0; i < count; i++) {
                 struct rt_place_request preq = {
                         .region = call->region,
@@ -193,18 +185,14 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                 };
                 struct rt_placement place;
                 json_t *unplaced = NULL;
-                rt_instances_place_lock(placer);
-                int pr = rt_instances_choose(placer, &preq, &place, &unplaced, e);
+                int pr = rt_instances_choose(placer, &preq, &place, &unplaced, cache, e);
                 if (pr == -ENOSPC) {
-                        rt_instances_place_unlock(placer);
                         json_array_extend(failures, unplaced);
                         json_decref(unplaced);
                         continue;
                 }
-                if (pr < 0) {
-                        rt_instances_place_unlock(placer);
+                if (pr < 0)
                         return pr;
-                }
                 struct rt_run_request req = {
                         .region = call->region,
                         .account = call->account,
@@ -230,7 +218,6 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                 json_t *task = NULL;
                 struct err te = {0};
                 int r = rt_lifecycle_run(api_lifecycle(call->api), &req, &task, &te);
-                rt_instances_place_unlock(placer);
                 if (r < 0 && te.kind == ERR_KIND_CLIENT && i == 0) {
                         *e = te;
                         return r;
@@ -244,9 +231,34 @@ static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, 
                 api_exec_agents(task);
                 json_array_append_new(tasks, task);
         }
+        return 0;
+}
+
+/* Run `count` tasks into *out ({"tasks", "failures"}). Each is placed first (instances.h): a task no container
+ * instance can take gets ECS's failures[] entries and is not launched. A failure to store or start one is listed in
+ * `failures` too; a definition the backend refuses (ClientException, found on the first task, before anything was
+ * created) fails the whole call. `instances` (StartTask) names the instance of each task. */
+static int run_tasks(struct api_call *call, const json_t *in, struct launch *l, const char *launch_type,
+                     const json_t *strategy, const char *const *instances, size_t count, json_t **out,
+                     struct err *e) {
+        json_auto_t *tasks = json_array();
+        json_auto_t *failures = json_array();
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "family:%s", ecs_json_str(l->taskdef, "family", ""));
+        struct rt_instances *placer = api_instances(call->api);
+        /* One read of the instances for the whole call, each task charged as it is placed: the place lock is held
+         * until the last task is stored. */
+        json_auto_t *cache = NULL;
+        rt_instances_place_lock(placer);
+        int r = run_placed(call, in, l, launch_type, strategy, instances, count, group, placer, &cache, tasks, failures,
+                           e);
+        rt_instances_place_unlock(placer);
+        if (r < 0)
+                return r;
         *out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
         return 0;
 }
+
 
 static int run_task(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int64_t count = 1;

@@ -677,7 +677,8 @@ static int op_hosts(void *impl, json_t **ret, struct err *e) {
                 const char *id = ecs_json_str(info, "ID", "");
                 if (!json_is_object(info) || !*id || !ecs_json_int(info, "NCPU", &ncpu) ||
                     !ecs_json_int(info, "MemTotal", &mem) || ncpu <= 0 || mem <= 0)
-                        return err_set(e, -EIO, ERR_KIND_INTERNAL, "docker info: no ID, NCPU or MemTotal in its output.");
+                        return err_set(e, -EIO, ERR_KIND_INTERNAL,
+                                       "docker info: no ID, NCPU or MemTotal in its output.");
                 const char *os = ecs_json_str(info, "OSType", "linux");
                 host = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:{}, s:s, s:s, s:o}", "id", id, "name",
                                  ecs_json_str(info, "Name", id), "cpu", (json_int_t) (ncpu * 1024), "memory",

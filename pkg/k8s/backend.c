@@ -110,7 +110,10 @@ struct k8s_backend {
         uint64_t starts_cancelled; /* start waits ended by a cancel (StopTask, shutdown) before the container ran */
         struct k8s_watch *watch;
         struct k8s_watch *node_watch;
-        json_t *nodes; /* node name → host (k8s_node_host), schedulable nodes only; fed by node_watch */
+        /* node name → host (k8s_node_host), schedulable nodes only; fed by node_watch. Under its own lock, so that
+         * placement never waits behind the Pod cache (`lock`), which the watch holds while a burst of Pods changes. */
+        pthread_mutex_t nodes_lock;
+        json_t *nodes;
 };
 
 /* ---- small helpers ---- */
@@ -451,7 +454,7 @@ static void on_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata)
 static void on_node_watch(enum k8s_watch_event ev, const json_t *obj, void *userdata) {
         struct k8s_backend *b = userdata;
         bool changed = false;
-        pthread_mutex_lock(&b->lock);
+        pthread_mutex_lock(&b->nodes_lock);
         if (ev == K8S_WATCH_RELISTED) {
                 json_t *fresh = json_object();
                 size_t i;
@@ -471,7 +474,7 @@ static void on_node_watch(enum k8s_watch_event ev, const json_t *obj, void *user
                                             ? NULL
                                             : k8s_node_host(obj);
                 const json_t *old = json_object_get(b->nodes, name);
-                /* A Node's status is rewritten every few seconds (heartbeats): only a change of what a host is counts. */
+                /* A Node's status is rewritten every few seconds (heartbeats): only a change of the host counts. */
                 if (host && !json_equal(host, old)) {
                         json_object_set(b->nodes, name, host);
                         changed = true;
@@ -480,7 +483,7 @@ static void on_node_watch(enum k8s_watch_event ev, const json_t *obj, void *user
                         changed = true;
                 }
         }
-        pthread_mutex_unlock(&b->lock);
+        pthread_mutex_unlock(&b->nodes_lock);
         if (changed && b->hooks.on_hosts)
                 b->hooks.on_hosts(b->hooks.userdata);
 }
@@ -495,13 +498,13 @@ static int cmp_host_id(const void *x, const void *y) {
 static int op_hosts(void *impl, json_t **ret, struct err *e) {
         (void) e;
         struct k8s_backend *b = impl;
-        pthread_mutex_lock(&b->lock);
+        pthread_mutex_lock(&b->nodes_lock);
         size_t n = json_object_size(b->nodes), k = 0;
         json_t **hosts = xcalloc(n ? n : 1, sizeof(*hosts));
         const char *name;
         json_t *host;
         json_object_foreach(b->nodes, name, host) hosts[k++] = json_deep_copy(host);
-        pthread_mutex_unlock(&b->lock);
+        pthread_mutex_unlock(&b->nodes_lock);
         qsort(hosts, k, sizeof(*hosts), cmp_host_id);
         json_t *list = json_array();
         for (size_t i = 0; i < k; i++)
@@ -1126,6 +1129,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
         pthread_mutex_init(&b->lock, NULL);
         pthread_cond_init(&b->changed, NULL);
         b->nodes = json_object();
+        pthread_mutex_init(&b->nodes_lock, NULL);
 
         struct pooled_client pc;
         struct err ve = {0};
@@ -1203,6 +1207,7 @@ void k8s_backend_free(struct k8s_backend *b) {
                 pod_free(p);
         }
         json_decref(b->nodes);
+        pthread_mutex_destroy(&b->nodes_lock);
         pthread_cond_destroy(&b->changed);
         pthread_mutex_destroy(&b->lock);
         free(b->owner);

@@ -82,7 +82,8 @@ json_t *k8s_node_host(const json_t *node) {
                                  (json_int_t) (bytes / (1024 * 1024)), "os",
                                  ecs_json_str(labels, "kubernetes.io/os",
                                               ecs_json_str(info, "operatingSystem", "linux")),
-                                 "arch", arch, "labels", json_is_object(labels) ? json_deep_copy(labels) : json_object(),
+                                 "arch", arch, "labels",
+                                 json_is_object(labels) ? json_deep_copy(labels) : json_object(),
                                  "agent_version", ECSD_VERSION, "docker_version",
                                  ecs_json_str(info, "containerRuntimeVersion", ""), "registered_at",
                                  (json_int_t) rfc3339_seconds(ecs_json_str(meta, "creationTimestamp", NULL)));

@@ -226,6 +226,7 @@ static int base_url(struct k8s_watch *w, char *buf, size_t size) {
 }
 
 static int do_list(struct k8s_watch *w, struct err *e) {
+        const char *what = w->nodes ? "list nodes" : "list pods";
         char url[4096], sel[1024];
         int r = base_url(w, url, sizeof(url));
         if (r < 0)
@@ -250,11 +251,11 @@ static int do_list(struct k8s_watch *w, struct err *e) {
         if (rc != CURLE_OK)
                 return w->listbody.overflow ? err_set(e, -EFBIG, ERR_KIND_INTERNAL, "watch: the pod list is larger "
                                                       "than %u bytes.", LIST_CAP)
-                                            : k8s_transport_err(rc, w->errbuf, w->nodes ? "list nodes" : "list pods", e);
+                                            : k8s_transport_err(rc, w->errbuf, what, e);
         long status = 0;
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
         if (status != 200)
-                return k8s_status_to_err(status, w->listbody.data, w->listbody.len, w->nodes ? "list nodes" : "list pods", e);
+                return k8s_status_to_err(status, w->listbody.data, w->listbody.len, what, e);
         json_error_t jerr;
         json_auto_t *list = json_loadb(w->listbody.data, w->listbody.len, JSON_REJECT_DUPLICATES, &jerr);
         k8s_body_free(&w->listbody);

@@ -224,8 +224,10 @@ static void apply_usage(json_t *doc, const json_t *used, const json_t *counts) {
                 json_object_set(json_object_get(doc, "_ecsd"), "groups", json_object_get(u, "groups"));
 }
 
-int rt_instances_all(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                     json_t **ret, struct err *e) {
+/* rt_instances_all; without `with_usage` the documents are not charged with the live tasks (remaining resources,
+ * counts and groups stay as registered), which spares reading them. */
+static int collect(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                   bool with_usage, json_t **ret, struct err *e) {
         json_auto_t *hosts = NULL;
         if (in->backend && in->backend->hosts) {
                 struct err he = {0};
@@ -238,9 +240,20 @@ int rt_instances_all(struct rt_instances *in, const char *region, const char *ac
                 hosts = json_array();
         json_auto_t *recs = NULL, *used = NULL, *counts = NULL;
         int r = rt_instance_list(in->store, region, cluster, &recs, e);
-        if (r < 0 || (r = usage(in, region, cluster, &used, &counts, e)) < 0)
+        if (r < 0)
                 return r;
         json_auto_t *all = json_array();
+        /* No hosts and nothing registered: no instances, and no need to sum what the tasks use. */
+        if ((json_array_size(hosts) == 0 && json_object_size(recs) == 0) || !with_usage) {
+                used = json_object();
+                counts = json_object();
+        }
+        if (json_array_size(hosts) == 0 && json_object_size(recs) == 0) {
+                *ret = TAKE_PTR(all);
+                return 0;
+        }
+        if (!used && (r = usage(in, region, cluster, &used, &counts, e)) < 0)
+                return r;
         size_t i;
         const json_t *h;
         json_array_foreach(hosts, i, h) {
@@ -272,6 +285,11 @@ int rt_instances_all(struct rt_instances *in, const char *region, const char *ac
         }
         *ret = TAKE_PTR(all);
         return 0;
+}
+
+int rt_instances_all(struct rt_instances *in, const char *region, const char *account, const char *cluster,
+                     json_t **ret, struct err *e) {
+        return collect(in, region, account, cluster, true, ret, e);
 }
 
 const json_t *rt_instances_find(const json_t *all, const char *region, const char *cluster, const char *ref) {
@@ -324,14 +342,41 @@ json_t *rt_instances_view(const json_t *doc) {
         return view;
 }
 
+/* Charge a task placed on `doc` (a document of rt_instances_all): what remains, its counts, its groups. */
+static void charge(json_t *doc, int64_t cpu, int64_t memory, const char *group) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(doc, "remainingResources"), i, r) {
+                const char *name = ecs_json_str(r, "name", "");
+                int64_t take = strcmp(name, "CPU") == 0 ? cpu : strcmp(name, "MEMORY") == 0 ? memory : 0;
+                int64_t have = json_integer_value(json_object_get(r, "integerValue"));
+                if (take)
+                        json_object_set_new(r, "integerValue", json_integer(have - take));
+        }
+        json_object_set_new(doc, "pendingTasksCount",
+                            json_integer(json_integer_value(json_object_get(doc, "pendingTasksCount")) + 1));
+        json_t *priv = json_object_get(doc, "_ecsd");
+        json_t *groups = json_deep_copy(json_object_get(priv, "groups"));
+        if (!groups)
+                groups = json_array();
+        json_array_append_new(groups, json_string(group ? group : ""));
+        json_object_set_new(priv, "groups", groups);
+}
+
 int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *req, struct rt_placement *ret,
-                        json_t **ret_failures, struct err *e) {
+                        json_t **ret_failures, json_t **cache, struct err *e) {
         *ret = (struct rt_placement){0};
         rt_placement_task_needs(req->taskdef, req->overrides, &ret->cpu, &ret->memory);
         json_auto_t *all = NULL;
-        int r = rt_instances_all(in, req->region, req->account, req->cluster, &all, e);
-        if (r < 0)
-                return r;
+        if (cache && *cache)
+                all = json_incref(*cache);
+        else {
+                int r = rt_instances_all(in, req->region, req->account, req->cluster, &all, e);
+                if (r < 0)
+                        return r;
+                if (cache)
+                        *cache = json_incref(all);
+        }
         if (req->only && json_array_size(all) == 0) {
                 /* No instances at all (the backend reports no hosts, e.g. without the rights to read Nodes): the task
                  * runs wherever the backend puts it, recorded under the instance it named. */
@@ -373,23 +418,31 @@ int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *
                 }
                 return idx;
         }
-        doc = json_array_get(all, (size_t) idx);
-        str_printf(ret->arn, sizeof(ret->arn), "%s", ecs_json_str(doc, "containerInstanceArn", ""));
-        str_printf(ret->host, sizeof(ret->host), "%s", ecs_json_str(json_object_get(doc, "_ecsd"), "host", ""));
+        json_t *chosen = json_array_get(all, (size_t) idx);
+        str_printf(ret->arn, sizeof(ret->arn), "%s", ecs_json_str(chosen, "containerInstanceArn", ""));
+        str_printf(ret->host, sizeof(ret->host), "%s", ecs_json_str(json_object_get(chosen, "_ecsd"), "host", ""));
+        charge(chosen, ret->cpu, ret->memory, req->group);
         return 0;
 }
 
 int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               const char *group, bool daemon, const json_t *constraints, int64_t *ret_eligible,
                                json_t **ret_leaving, struct err *e) {
+        /* Called for every service at every pass of the scheduler: the live tasks are read only when some task can be
+         * leaving (an instance of the cluster is not ACTIVE; for a DAEMON service, whose tasks follow instances that
+         * go, always), and eligibility does not look at them (a memberOf on task:group sees no tasks here). */
         json_auto_t *all = NULL, *placed = NULL;
-        int r = rt_instances_all(in, region, account, cluster, &all, e);
-        if (r < 0 || (r = rt_task_placements(in->store, &placed, e)) < 0)
+        int r = collect(in, region, account, cluster, false, &all, e);
+        if (r < 0)
+                return r;
+        bool look = daemon;
+        size_t i;
+        const json_t *doc;
+        json_array_foreach(all, i, doc) look |= strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0;
+        if (look && json_array_size(all) && (r = rt_task_placements(in->store, &placed, e)) < 0)
                 return r;
         json_auto_t *active = json_object(); /* ARN → true, for the instances that take tasks */
         int64_t eligible = 0;
-        size_t i;
-        const json_t *doc;
         json_array_foreach(all, i, doc) {
                 if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                         continue;

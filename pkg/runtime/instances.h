@@ -75,16 +75,19 @@ struct rt_placement {
 
 /* Choose the instance for one task (call with the place lock held). 0 with *ret filled (arn "" when the cluster has
  * no instances: the backend reports no hosts, and the task runs wherever the backend puts it); -ENOSPC when no
- * instance can take it, with *ret_failures ECS's failures[] entries for RunTask (caller owns). */
+ * instance can take it, with *ret_failures ECS's failures[] entries for RunTask (caller owns).
+ * `cache` (may be NULL; else start it at NULL and json_decref it after) keeps the instances between the choices of
+ * one batch (RunTask's count, a service's launches), each choice charged to its instance, so that a batch reads the
+ * live tasks once: hold the place lock for the whole batch, and create each chosen task before the next choice. */
 int rt_instances_choose(struct rt_instances *in, const struct rt_place_request *req, struct rt_placement *ret,
-                        json_t **ret_failures, struct err *e);
+                        json_t **ret_failures, json_t **cache, struct err *e);
 
 /* What a service's pass needs (scheduler.c): *ret_eligible, how many ACTIVE instances of (region, cluster) can run
  * tasks and meet the service's memberOf `constraints` (a DAEMON service keeps one task on each), and *ret_leaving,
  * {task id: true} for the live tasks of `group` placed on an instance that is not ACTIVE (DRAINING) or is gone: the
  * scheduler replaces them elsewhere. */
 int rt_instances_service_state(struct rt_instances *in, const char *region, const char *account, const char *cluster,
-                               const char *group, const json_t *constraints, int64_t *ret_eligible,
+                               const char *group, bool daemon, const json_t *constraints, int64_t *ret_eligible,
                                json_t **ret_leaving, struct err *e);
 
 /* Make the id of a container instance for a host key (stable: the same host has the same id everywhere). */

@@ -507,8 +507,8 @@ int rt_placement_choose(const json_t *views, const struct rt_placement_need *nee
                         continue;
                 const char *why = rejection(v, need);
                 if (why) {
-                        json_array_append_new(failures,
-                                              json_pack("{s:s, s:s}", "arn", ecs_json_str(v, "arn", ""), "reason", why));
+                        json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", ecs_json_str(v, "arn", ""),
+                                                                  "reason", why));
                         continue;
                 }
                 cands[k++] = (struct candidate){.index = i, .view = v, .random_key = splitmix(&seed)};

@@ -687,7 +687,8 @@ static void capacity_place(const json_t *doc, int64_t ordinal, struct rt_run_req
  * and strategy; a DAEMON service keeps one task per instance (distinctInstance). Call with the place lock held.
  * -ENOSPC when no instance can take it. */
 static int service_place(struct rt_scheduler *s, const char *region, const char *account, const char *cluster,
-                         const json_t *doc, const json_t *td, const char *group, struct rt_placement *ret) {
+                         const json_t *doc, const json_t *td, const char *group, json_t **cache,
+                         struct rt_placement *ret) {
         const json_t *given = json_object_get(doc, "placementConstraints");
         json_auto_t *constraints = json_is_array(given) ? json_deep_copy(given) : json_array();
         if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON"))
@@ -697,7 +698,7 @@ static int service_place(struct rt_scheduler *s, const char *region, const char 
                                         .strategy = json_object_get(doc, "placementStrategy")};
         json_auto_t *failures = NULL;
         struct err e = {0};
-        int r = rt_instances_choose(s->instances, &preq, ret, &failures, &e);
+        int r = rt_instances_choose(s->instances, &preq, ret, &failures, cache, &e);
         if (r < 0 && r != -ENOSPC)
                 log_error("scheduler", "\"cannot place a task\" service=%s error=\"%s\"", group + 8, e.msg);
         return r;
@@ -734,15 +735,17 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
         json_auto_t *live = rt_lifecycle_tasks(s->lc, region, cluster, group);
         int64_t ordinal = (int64_t) json_array_size(live);
         int done = 0;
+        /* The instances are read once for the batch, each task charged as it is placed (instances.h), under the
+         * place lock until the last one is stored. */
+        json_auto_t *cache = NULL;
+        if (s->instances)
+                rt_instances_place_lock(s->instances);
         for (int64_t i = 0; i < n; i++) {
                 struct rt_placement place = {0};
-                if (s->instances) {
-                        rt_instances_place_lock(s->instances);
-                        if (service_place(s, region, arn.account, cluster, doc, td, group, &place) < 0) {
-                                rt_instances_place_unlock(s->instances);
-                                *unplaced = true;
-                                break;
-                        }
+                if (s->instances &&
+                    service_place(s, region, arn.account, cluster, doc, td, group, &cache, &place) < 0) {
+                        *unplaced = true;
+                        break;
                 }
                 struct rt_run_request req = {
                         .region = region,
@@ -762,10 +765,7 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 };
                 capacity_place(doc, ordinal + i, &req);
                 json_auto_t *task = NULL;
-                int rr = rt_lifecycle_run(s->lc, &req, &task, &e);
-                if (s->instances)
-                        rt_instances_place_unlock(s->instances);
-                if (rr < 0) {
+                if (rt_lifecycle_run(s->lc, &req, &task, &e) < 0) {
                         log_error("scheduler", "\"cannot start a task\" service=%s error=\"%s\"", group + 8, e.msg);
                         break;
                 }
@@ -773,6 +773,8 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
                 json_array_append_new(started, json_string(strrchr(tarn, '/') + 1));
                 done++;
         }
+        if (s->instances)
+                rt_instances_place_unlock(s->instances);
         return done;
 }
 
@@ -850,13 +852,14 @@ static json_t *instances_state(struct rt_scheduler *s, const char *region, const
         str_printf(group, sizeof(group), "service:%s", name);
         int64_t eligible = -1;
         json_t *leaving = NULL;
-        if (rt_instances_service_state(s->instances, region, arn.account, cluster, group,
+        bool daemon = str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON");
+        if (rt_instances_service_state(s->instances, region, arn.account, cluster, group, daemon,
                                        json_object_get(doc, "placementConstraints"), &eligible, &leaving, &e) < 0) {
                 log_error("scheduler", "\"cannot read the container instances\" service=%s error=\"%s\"", name,
                           e.msg);
                 return NULL;
         }
-        if (str_eq(ecs_json_str(doc, "schedulingStrategy", ""), "DAEMON") && !draining && eligible >= 0) {
+        if (daemon && !draining && eligible >= 0) {
                 *desired = eligible;
                 json_object_set_new(doc, "desiredCount", json_integer(eligible));
         }

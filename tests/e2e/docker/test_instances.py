@@ -341,3 +341,15 @@ def test_draining_instance_is_emptied_of_a_service(sched_ecs):
     wait_service(ecs, "web", lambda s, t: s["runningCount"] == 2 and len(t) == 2 and not set(t) & set(before))
     ecs.delete_service(service="web", force=True)
     wait_service(ecs, "web", lambda s, t: s["status"] == "INACTIVE" and not t)
+
+
+def test_tags_on_container_instances(ecs):
+    arn = the_instance(ecs)["containerInstanceArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "rack", "value": "r1"}])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "rack", "value": "r1"}]
+    described = ecs.describe_container_instances(containerInstances=[arn], include=["TAGS"])["containerInstances"]
+    assert described[0]["tags"] == [{"key": "rack", "value": "r1"}]
+    ecs.untag_resource(resourceArn=arn, tagKeys=["rack"])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    with pytest.raises(ecs.exceptions.ResourceNotFoundException):
+        ecs.tag_resource(resourceArn=ARN_PREFIX + "default/" + "0" * 32, tags=[{"key": "a", "value": "b"}])
