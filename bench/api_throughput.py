@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -96,6 +98,8 @@ def load(loadgen: str, port: int, args, path: str = "/", action: str | None = No
 
 
 def main():
+    # A SIGTERM (`timeout`, Ctrl-C's cousin) runs the cleanups below: ecsd stopped, the control plane torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=3.0)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -127,6 +129,8 @@ def wait_all(ecs, arns: list[str], status: str, deadline_s: float) -> float:
 
 
 def main():
+    # A SIGTERM (`timeout`, Ctrl-C's cousin) runs the cleanups below: ecsd stopped, the control plane torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--window", type=float, default=10.0)
