@@ -140,10 +140,16 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         bool daemon = strcmp(strategy, "DAEMON") == 0;
         if ((r = daemon_check(in, e)) < 0)
                 return r;
+        /* EXTERNAL: the service's tasks are those of its task sets (actions-taskset.c). CODE_DEPLOY needs
+         * CodeDeploy to make its task sets, which ecsd does not have. */
         const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
-        if (strcmp(controller, "ECS") != 0)
+        bool external = strcmp(controller, "EXTERNAL") == 0;
+        if (strcmp(controller, "ECS") != 0 && !external)
                 return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
-                               "ecsd supports only the ECS deployment controller for now.");
+                               "ecsd supports only the ECS and EXTERNAL deployment controllers.");
+        if (external && daemon)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The daemon scheduling strategy does not support the EXTERNAL deployment controller.");
         const char *launch_type = ecs_json_str(in, "launchType", NULL);
         const json_t *cps = json_object_get(in, "capacityProviderStrategy");
         if (launch_type && json_array_size(cps))
@@ -156,10 +162,10 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         if (desired < 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
         const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
-        if (!tdref)
+        if (!tdref && !external)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "A task definition is required for this service.");
-        char tdarn[ECS_ARN_MAX];
-        if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+        char tdarn[ECS_ARN_MAX] = "";
+        if (tdref && (r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
                 return r;
         const json_t *dcfg = json_object_get(in, "deploymentConfiguration");
         if ((r = check_percent(dcfg, e)) < 0)
@@ -193,11 +199,14 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 "loadBalancers", "serviceRegistries", "status", "ACTIVE", "desiredCount", (json_int_t) desired,
                 "runningCount", 0, "pendingCount", 0, "taskDefinition", tdarn, "deploymentConfiguration", cfg,
                 "events", "createdAt", ecs_timestamp_now(), "placementConstraints", "placementStrategy",
-                "schedulingStrategy", daemon ? "DAEMON" : "REPLICA", "deploymentController", "type", "ECS", "createdBy", created_by,
+                "schedulingStrategy", daemon ? "DAEMON" : "REPLICA", "deploymentController", "type", controller,
+                "createdBy", created_by,
                 "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")), "propagateTags",
                 ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
                 json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",
                 ecs_json_str(in, "availabilityZoneRebalancing", "ENABLED"));
+        if (!tdarn[0])
+                json_object_del(doc, "taskDefinition");
         /* A strategy given, or the cluster's default when neither it nor a launchType is given (ECS). */
         const json_t *cp_strategy = NULL;
         if ((r = api_capacity_resolve(cluster_doc, in, &cp_strategy, e)) < 0)
