@@ -10,6 +10,7 @@
 #include "placement.h"
 #include "capacity.h"
 #include "scheduler.h"
+#include "tasksets.h"
 
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
         const char *tail = ref;
@@ -299,6 +300,32 @@ static int update_strategy(struct api_call *call, const char *cluster, const cha
         return 0;
 }
 
+/* An EXTERNAL service runs what its task sets run: what would start a deployment is refused (ECS: "create a new
+ * task set"). The scheduler still checks that the service is ACTIVE. */
+static int external_update_check(struct api_call *call, const char *cluster, const char *name, const json_t *in,
+                                 struct err *e) {
+        static const char *const deploying[] = {"taskDefinition",    "forceNewDeployment", "loadBalancers",
+                                                "networkConfiguration", "platformVersion",  "serviceRegistries",
+                                                "capacityProviderStrategy"};
+        size_t i = 0;
+        while (i < ARRAY_SIZE(deploying) && !json_object_get(in, deploying[i]))
+                i++;
+        if (i == ARRAY_SIZE(deploying))
+                return 0;
+        json_auto_t *doc = NULL;
+        int r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, e);
+        if (r == -ENOENT) {
+                *e = (struct err){0};
+                return 0; /* the scheduler answers ServiceNotFoundException */
+        }
+        if (r < 0 || !rt_tasksets_external(doc))
+                return r < 0 ? r : 0;
+        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                       "%s cannot be updated on a service with the EXTERNAL deployment controller; create a new task "
+                       "set instead.",
+                       deploying[i]);
+}
+
 int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_scheduler *sch = scheduler_or_fail(call, e);
         if (!sch)
@@ -327,6 +354,8 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
         if (controller && strcmp(ecs_json_str(controller, "type", "ECS"), "ECS") != 0)
                 return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
                                "ecsd supports only the ECS deployment controller for now.");
+        if ((r = external_update_check(call, cluster, name, in, e)) < 0)
+                return r;
         /* Every other member ECS applies: set on the Service as given (the scheduler starts a new deployment when one
          * that changes what runs differs). */
         static const char *const settable[] = {"capacityProviderStrategy", "availabilityZoneRebalancing",

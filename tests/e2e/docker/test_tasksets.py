@@ -110,8 +110,8 @@ def test_task_sets_run_scale_switch_delete(ecs, dsrv, aws_for):
     until(lambda: engine_tasks({t["taskArn"] for t in tasks1}) == 0, "task set 1's containers gone")
     assert task_set(ecs, ts1["id"])["computedDesiredCount"] == 0
 
-    # The service's desiredCount drives every task set: 4 × 50 % = 2.
-    ecs.update_service(service="ext", desiredCount=4)
+    # The service's desiredCount drives every task set, rounded up: 3 × 50 % = 1.5 → 2.
+    ecs.update_service(service="ext", desiredCount=3)
     ts2_now = until(lambda: steady(ecs, ts2["id"], 2), "task set 2 follows desiredCount")
     assert ts2_now["computedDesiredCount"] == 2
 
@@ -164,6 +164,10 @@ def test_task_set_errors(ecs, dsrv, aws_for):
                       deploymentController={"type": "EXTERNAL"}) == "InvalidParameterException"
     # An ECS service still needs a task definition.
     assert error_code(ecs.create_service, serviceName="np", desiredCount=1) == "InvalidParameterException"
+    # What would start a deployment of an EXTERNAL service is a new task set's job.
+    assert error_code(ecs.update_service, service="ext", taskDefinition=td) == "InvalidParameterException"
+    assert error_code(ecs.update_service, service="ext", forceNewDeployment=True) == "InvalidParameterException"
+    assert ecs.update_service(service="ext", desiredCount=0)["service"]["deployments"] == []
     # Nothing changed by the refused calls.
     sets = ecs.describe_task_sets(cluster="default", service="ext")["taskSets"]
     assert [(s["id"], s["status"], s["scale"]["value"]) for s in sets] == [(ts["id"], "ACTIVE", 100.0)]
@@ -173,5 +177,4 @@ def test_task_set_errors(ecs, dsrv, aws_for):
     # A task set of a service being deleted: ServiceNotActiveException.
     ecs.delete_service(service="ext", force=True)
     assert error_code(ecs.update_task_set, cluster="default", service="ext", taskSet=ts["id"],
-                      scale={"value": 1, "unit": "PERCENT"}) in ("ServiceNotActiveException",
-                                                                  "ServiceNotFoundException")
+                      scale={"value": 1, "unit": "PERCENT"}) == "ServiceNotActiveException"
