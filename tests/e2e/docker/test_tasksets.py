@@ -178,3 +178,23 @@ def test_task_set_errors(ecs, dsrv, aws_for):
     ecs.delete_service(service="ext", force=True)
     assert error_code(ecs.update_task_set, cluster="default", service="ext", taskSet=ts["id"],
                       scale={"value": 1, "unit": "PERCENT"}) == "ServiceNotActiveException"
+
+
+def test_kill9_restart_readopts_task_set_tasks(ecs, dsrv):
+    """After kill -9 and a restart, a task set's running tasks are its tasks again: the same ones, none launched twice."""
+    from helpers import make_client
+    td = taskdef(ecs, "v1")
+    ecs.create_service(serviceName="ext", desiredCount=2, deploymentController={"type": "EXTERNAL"})
+    ts = ecs.create_task_set(cluster="default", service="ext", taskDefinition=td)["taskSet"]
+    until(lambda: steady(ecs, ts["id"], 2), "task set steady with 2 tasks")
+    before = {t["taskArn"] for t in live_tasks(ecs, ts["id"])}
+    dsrv.kill9()
+    dsrv.restart(kill=False)
+    ecs2 = make_client(dsrv)
+    got = until(lambda: steady(ecs2, ts["id"], 2), "task set steady again after the restart")
+    assert got["computedDesiredCount"] == 2
+    assert {t["taskArn"] for t in live_tasks(ecs2, ts["id"])} == before
+    assert engine_tasks(before) == 2
+    assert ecs2.list_tasks(startedBy=ts["id"], desiredStatus="STOPPED")["taskArns"] == []
+    ecs2.delete_service(service="ext", force=True)
+    until(lambda: ecs2.describe_services(services=["ext"])["services"][0]["status"] == "INACTIVE", "inactive")
