@@ -57,7 +57,8 @@ static int64_t launch(struct rt_store *store, struct rt_lifecycle *lc, const cha
         struct err e = {0};
         json_auto_t *td = NULL;
         struct ecs_arn arn;
-        if (ecs_taskdef_arn_parse(tdarn, family, &rev, &e) < 0 || rt_taskdef_get(store, region, family, rev, &td, &e) < 0 ||
+        if (ecs_taskdef_arn_parse(tdarn, family, &rev, &e) < 0 ||
+            rt_taskdef_get(store, region, family, rev, &td, &e) < 0 ||
             ecs_arn_parse(ecs_json_str(doc, "serviceArn", ""), &arn, &e) < 0) {
                 log_error("tasksets", "\"cannot read the task definition\" taskset=%s taskdef=%s error=\"%s\"",
                           ecs_json_str(ts, "id", ""), tdarn, e.msg);
@@ -180,7 +181,8 @@ void rt_tasksets_reconcile(struct rt_store *store, struct rt_lifecycle *lc, cons
         json_t *ts;
         json_array_foreach(sets, i, ts) {
                 bool gone = draining || str_eq(ecs_json_str(ts, "status", ""), "DRAINING");
-                scale(store, lc, region, cluster, group, doc, ts, tasks, gone ? 0 : rt_taskset_computed_desired(desired, ts));
+                int64_t want = gone ? 0 : rt_taskset_computed_desired(desired, ts);
+                scale(store, lc, region, cluster, group, doc, ts, tasks, want);
         }
         json_decref(tasks);
         tasks = rt_lifecycle_tasks(lc, region, cluster, group);

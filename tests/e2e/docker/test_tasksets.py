@@ -87,13 +87,16 @@ def test_task_sets_run_scale_switch_delete(ecs, dsrv, aws_for):
     assert got["stabilityStatusAt"] >= got["createdAt"]
     svc = ecs.describe_services(services=["ext"])["services"][0]
     assert svc["runningCount"] == 2 and [t["id"] for t in svc["taskSets"]] == [ts1["id"]]
-    tagged = ecs.describe_task_sets(cluster="default", service="ext", taskSets=[ts1["taskSetArn"]], include=["TAGS"])["taskSets"][0]
+    tagged = ecs.describe_task_sets(cluster="default",
+                                    service="ext", taskSets=[ts1["taskSetArn"]], include=["TAGS"])["taskSets"][0]
     assert tagged["tags"] == [{"key": "color", "value": "blue"}]
 
     # A second task set at 50 % of 2 (computed 1), made PRIMARY: the first becomes ACTIVE, the service runs td2.
-    ts2 = ecs.create_task_set(cluster="default", service="ext", taskDefinition=td2, scale={"value": 50, "unit": "PERCENT"})["taskSet"]
+    ts2 = ecs.create_task_set(cluster="default",
+                              service="ext", taskDefinition=td2, scale={"value": 50, "unit": "PERCENT"})["taskSet"]
     assert ts2["computedDesiredCount"] == 1
-    primary = ecs.update_service_primary_task_set(cluster="default", service="ext", primaryTaskSet=ts2["taskSetArn"])["taskSet"]
+    primary = ecs.update_service_primary_task_set(cluster="default",
+                                                  service="ext", primaryTaskSet=ts2["taskSetArn"])["taskSet"]
     assert primary["id"] == ts2["id"] and primary["status"] == "PRIMARY"
     assert task_set(ecs, ts1["id"])["status"] == "ACTIVE"
     until(lambda: steady(ecs, ts2["id"], 1), "task set 2 steady with 1 task")
@@ -116,7 +119,8 @@ def test_task_sets_run_scale_switch_delete(ecs, dsrv, aws_for):
     assert ts2_now["computedDesiredCount"] == 2
 
     # DeleteTaskSet: refused while scaled above 0 unless forced; forced, it drains and goes.
-    assert error_code(ecs.delete_task_set, cluster="default", service="ext", taskSet=ts2["id"]) == "InvalidParameterException"
+    assert error_code(ecs.delete_task_set, cluster="default",
+                                           service="ext", taskSet=ts2["id"]) == "InvalidParameterException"
     tasks2 = live_tasks(ecs, ts2["id"])
     deleted = ecs.delete_task_set(cluster="default", service="ext", taskSet=ts2["id"], force=True)["taskSet"]
     assert deleted["status"] == "DRAINING"
@@ -141,20 +145,23 @@ def test_task_set_errors(ecs, dsrv, aws_for):
     assert ts["scale"] == {"value": 100.0, "unit": "PERCENT"} and ts["computedDesiredCount"] == 0
 
     # Task sets only on EXTERNAL services.
-    assert error_code(ecs.create_task_set, cluster="default", service="plain", taskDefinition=td) == "InvalidParameterException"
+    assert error_code(ecs.create_task_set, cluster="default",
+                                           service="plain", taskDefinition=td) == "InvalidParameterException"
     assert error_code(ecs.describe_task_sets, cluster="default", service="plain") == "InvalidParameterException"
     # Unknown task set, service, cluster; a bad scale; an unknown task definition; launchType with a strategy.
     for fn, kw in [(ecs.update_task_set, {"taskSet": "ecs-svc/1", "scale": {"value": 1, "unit": "PERCENT"}}),
                    (ecs.delete_task_set, {"taskSet": "ecs-svc/1"}),
                    (ecs.update_service_primary_task_set, {"primaryTaskSet": "ecs-svc/1"})]:
         assert error_code(fn, cluster="default", service="ext", **kw) == "TaskSetNotFoundException"
-    assert error_code(ecs.create_task_set, cluster="default", service="nope", taskDefinition=td) == "ServiceNotFoundException"
+    assert error_code(ecs.create_task_set, cluster="default",
+                                           service="nope", taskDefinition=td) == "ServiceNotFoundException"
     assert error_code(ecs.describe_task_sets, cluster="default", service="nope") == "ServiceNotFoundException"
     assert error_code(ecs.create_task_set, cluster="nope", service="ext",
                       taskDefinition=td) == "ClusterNotFoundException"
     assert error_code(ecs.update_task_set, cluster="default", service="ext", taskSet=ts["id"],
                       scale={"value": 150, "unit": "PERCENT"}) == "InvalidParameterException"
-    assert error_code(ecs.create_task_set, cluster="default", service="ext", taskDefinition="ts:99") == "InvalidParameterException"
+    assert error_code(ecs.create_task_set, cluster="default",
+                                           service="ext", taskDefinition="ts:99") == "InvalidParameterException"
     assert error_code(ecs.create_task_set, cluster="default", service="ext", taskDefinition=td, launchType="EC2",
                       capacityProviderStrategy=[{"capacityProvider": "FARGATE"}]) == "InvalidParameterException"
     # CODE_DEPLOY needs CodeDeploy to make its task sets; a DAEMON service cannot be EXTERNAL.
@@ -172,7 +179,8 @@ def test_task_set_errors(ecs, dsrv, aws_for):
     sets = ecs.describe_task_sets(cluster="default", service="ext")["taskSets"]
     assert [(s["id"], s["status"], s["scale"]["value"]) for s in sets] == [(ts["id"], "ACTIVE", 100.0)]
     # The AWS CLI sees the same error shape.
-    res = aws.run("ecs", "delete-task-set", "--cluster", "default", "--service", "ext", "--task-set", "ecs-svc/1", check=False)
+    res = aws.run("ecs", "delete-task-set", "--cluster", "default", "--service", "ext", "--task-set", "ecs-svc/1",
+                  check=False)
     assert res.returncode != 0 and "TaskSetNotFoundException" in res.stderr
     # A task set of a service being deleted: ServiceNotActiveException.
     ecs.delete_service(service="ext", force=True)
@@ -181,7 +189,8 @@ def test_task_set_errors(ecs, dsrv, aws_for):
 
 
 def test_kill9_restart_readopts_task_set_tasks(ecs, dsrv):
-    """After kill -9 and a restart, a task set's running tasks are its tasks again: the same ones, none launched twice."""
+    """After kill -9 and a restart, a task set's running tasks are its tasks again: the same ones, none launched
+    twice."""
     from helpers import make_client
     td = taskdef(ecs, "v1")
     ecs.create_service(serviceName="ext", desiredCount=2, deploymentController={"type": "EXTERNAL"})
