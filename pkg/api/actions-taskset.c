@@ -120,8 +120,8 @@ static int create_edit(void *argp, json_t *doc, json_t **ret, struct err *e) {
                             json_integer(rt_taskset_computed_desired(json_integer_value(json_object_get(doc,
                                                                                                     "desiredCount")),
                                                                      ts)));
-        json_array_append(sets, ts);
-        *ret = ts;
+        *ret = json_deep_copy(ts); /* the answer gets tags added; the stored document must not */
+        json_array_append_new(sets, ts);
         return 0;
 }
 

@@ -108,8 +108,11 @@ def test_task_sets_run_scale_switch_delete(ecs, dsrv, aws_for):
               "value=0,unit=PERCENT")
     assert out["taskSet"]["scale"] == {"value": 0.0, "unit": "PERCENT"}
     until(lambda: steady(ecs, ts1["id"], 0), "task set 1 scaled to 0")
-    for t in ecs.describe_tasks(tasks=[t["taskArn"] for t in tasks1])["tasks"]:
-        assert t["desiredStatus"] == "STOPPED" and t.get("stopCode") == "ServiceSchedulerInitiated"
+    # The stop code is written when the task's stop runs, after desiredStatus: wait for STOPPED to read it.
+    arns1 = [t["taskArn"] for t in tasks1]
+    ecs.get_waiter("tasks_stopped").wait(tasks=arns1, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    for t in ecs.describe_tasks(tasks=arns1)["tasks"]:
+        assert t["stopCode"] == "ServiceSchedulerInitiated", t
     until(lambda: engine_tasks({t["taskArn"] for t in tasks1}) == 0, "task set 1's containers gone")
     assert task_set(ecs, ts1["id"])["computedDesiredCount"] == 0
 
