@@ -10,6 +10,7 @@
 #include "placement.h"
 #include "capacity.h"
 #include "scheduler.h"
+#include "tasksets.h"
 
 int api_service_ref_name(struct api_call *call, const char *cluster, const char *ref, char *name, struct err *e) {
         const char *tail = ref;
@@ -140,10 +141,16 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         bool daemon = strcmp(strategy, "DAEMON") == 0;
         if ((r = daemon_check(in, e)) < 0)
                 return r;
+        /* EXTERNAL: the service's tasks are those of its task sets (actions-taskset.c). CODE_DEPLOY needs
+         * CodeDeploy to make its task sets, which ecsd does not have. */
         const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
-        if (strcmp(controller, "ECS") != 0)
+        bool external = strcmp(controller, "EXTERNAL") == 0;
+        if (strcmp(controller, "ECS") != 0 && !external)
                 return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
-                               "ecsd supports only the ECS deployment controller for now.");
+                               "ecsd supports only the ECS and EXTERNAL deployment controllers.");
+        if (external && daemon)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The daemon scheduling strategy does not support the EXTERNAL deployment controller.");
         const char *launch_type = ecs_json_str(in, "launchType", NULL);
         const json_t *cps = json_object_get(in, "capacityProviderStrategy");
         if (launch_type && json_array_size(cps))
@@ -156,10 +163,10 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         if (desired < 0)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "desiredCount must be at least 0.");
         const char *tdref = ecs_json_str(in, "taskDefinition", NULL);
-        if (!tdref)
+        if (!tdref && !external)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "A task definition is required for this service.");
-        char tdarn[ECS_ARN_MAX];
-        if ((r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
+        char tdarn[ECS_ARN_MAX] = "";
+        if (tdref && (r = taskdef_resolve(call, tdref, tdarn, e)) < 0)
                 return r;
         const json_t *dcfg = json_object_get(in, "deploymentConfiguration");
         if ((r = check_percent(dcfg, e)) < 0)
@@ -193,12 +200,14 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 "loadBalancers", "serviceRegistries", "status", "ACTIVE", "desiredCount", (json_int_t) desired,
                 "runningCount", 0, "pendingCount", 0, "taskDefinition", tdarn, "deploymentConfiguration", cfg,
                 "events", "createdAt", ecs_timestamp_now(), "placementConstraints", "placementStrategy",
-                "schedulingStrategy", daemon ? "DAEMON" : "REPLICA", "deploymentController", "type", "ECS", "createdBy",
-                created_by,
+                "schedulingStrategy", daemon ? "DAEMON" : "REPLICA", "deploymentController", "type", controller,
+                "createdBy", created_by,
                 "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")), "propagateTags",
                 ecs_json_str(in, "propagateTags", "NONE"), "enableExecuteCommand",
                 json_is_true(json_object_get(in, "enableExecuteCommand")), "availabilityZoneRebalancing",
                 ecs_json_str(in, "availabilityZoneRebalancing", "ENABLED"));
+        if (!tdarn[0])
+                json_object_del(doc, "taskDefinition");
         /* A strategy given, or the cluster's default when neither it nor a launchType is given (ECS). */
         const json_t *cp_strategy = NULL;
         if ((r = api_capacity_resolve(cluster_doc, in, &cp_strategy, e)) < 0)
@@ -291,6 +300,32 @@ static int update_strategy(struct api_call *call, const char *cluster, const cha
         return 0;
 }
 
+/* An EXTERNAL service runs what its task sets run: what would start a deployment is refused (ECS: "create a new
+ * task set"). The scheduler still checks that the service is ACTIVE. */
+static int external_update_check(struct api_call *call, const char *cluster, const char *name, const json_t *in,
+                                 struct err *e) {
+        static const char *const deploying[] = {"taskDefinition",    "forceNewDeployment", "loadBalancers",
+                                                "networkConfiguration", "platformVersion",  "serviceRegistries",
+                                                "capacityProviderStrategy"};
+        size_t i = 0;
+        while (i < ARRAY_SIZE(deploying) && !json_object_get(in, deploying[i]))
+                i++;
+        if (i == ARRAY_SIZE(deploying))
+                return 0;
+        json_auto_t *doc = NULL;
+        int r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, e);
+        if (r == -ENOENT) {
+                *e = (struct err){0};
+                return 0; /* the scheduler answers ServiceNotFoundException */
+        }
+        if (r < 0 || !rt_tasksets_external(doc))
+                return r < 0 ? r : 0;
+        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                       "%s cannot be updated on a service with the EXTERNAL deployment controller; create a new task "
+                       "set instead.",
+                       deploying[i]);
+}
+
 int api_update_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_scheduler *sch = scheduler_or_fail(call, e);
         if (!sch)
@@ -319,6 +354,8 @@ int api_update_service(struct api_call *call, const json_t *in, json_t **out, st
         if (controller && strcmp(ecs_json_str(controller, "type", "ECS"), "ECS") != 0)
                 return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
                                "ecsd supports only the ECS deployment controller for now.");
+        if ((r = external_update_check(call, cluster, name, in, e)) < 0)
+                return r;
         /* Every other member ECS applies: set on the Service as given (the scheduler starts a new deployment when one
          * that changes what runs differs). */
         static const char *const settable[] = {"capacityProviderStrategy", "availabilityZoneRebalancing",

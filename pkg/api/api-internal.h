@@ -154,6 +154,13 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+/* Task sets of EXTERNAL services (actions-taskset.c). */
+int api_create_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_task_sets(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_service_primary_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret (ret NULL: only check it, without reading the document).
  * Unknown or INACTIVE: ClusterNotFoundException. */

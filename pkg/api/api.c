@@ -26,12 +26,14 @@ static const struct action actions[] = {
         {"CreateCapacityProvider", api_create_capacity_provider},
         {"CreateCluster", api_create_cluster},
         {"CreateService", api_create_service},
+        {"CreateTaskSet", api_create_task_set},
         {"DeleteAttributes", api_delete_attributes},
         {"DeleteAccountSetting", api_delete_account_setting},
         {"DeleteCapacityProvider", api_delete_capacity_provider},
         {"DeleteCluster", api_delete_cluster},
         {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
+        {"DeleteTaskSet", api_delete_task_set},
         {"DeregisterContainerInstance", api_deregister_container_instance},
         {"DeregisterTaskDefinition", api_deregister_task_definition},
         {"DescribeCapacityProviders", api_describe_capacity_providers},
@@ -42,6 +44,7 @@ static const struct action actions[] = {
         {"DescribeServices", api_describe_services},
         {"DescribeTaskDefinition", api_describe_task_definition},
         {"DescribeTasks", api_describe_tasks},
+        {"DescribeTaskSets", api_describe_task_sets},
         {"ListAttributes", api_list_attributes},
         {"GetTaskProtection", api_get_task_protection},
         {"ListAccountSettings", api_list_account_settings},
@@ -77,7 +80,9 @@ static const struct action actions[] = {
         {"UpdateCluster", api_update_cluster},
         {"UpdateClusterSettings", api_update_cluster_settings},
         {"UpdateService", api_update_service},
+        {"UpdateServicePrimaryTaskSet", api_update_service_primary_task_set},
         {"UpdateTaskProtection", api_update_task_protection},
+        {"UpdateTaskSet", api_update_task_set},
 };
 
 size_t api_action_count(void) {

@@ -29,6 +29,7 @@
 
 #include "capacity.h"
 #include "ecs.h"
+#include "tasksets.h"
 
 #define SWEEP_DEFAULT_MS (30 * 1000)
 #define EVENTS_MAX 100
@@ -927,6 +928,18 @@ static void protection_hold(struct rt_scheduler *s, const char *region, struct v
         }
 }
 
+/* The pass of an EXTERNAL service: its task sets own its tasks (tasksets.c), not deployments (s->lock held). */
+static void external_pass(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                          json_t *doc, const json_t *priv) {
+        json_auto_t *before = json_deep_copy(doc);
+        char group[ECS_NAME_MAX + 16];
+        str_printf(group, sizeof(group), "service:%s", name);
+        rt_tasksets_reconcile(s->store, s->lc, region, cluster, group, doc);
+        struct err e = {0};
+        if (!json_equal(doc, before) && rt_service_put(s->store, region, cluster, doc, priv, &e) < 0)
+                log_error("scheduler", "\"cannot save a service\" service=%s error=\"%s\"", name, e.msg);
+}
+
 /* One pass over one service (s->lock held). */
 static void reconcile(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                       const json_t *changes) {
@@ -940,6 +953,10 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         const char *status = ecs_json_str(doc, "status", "");
         if (str_eq(status, "INACTIVE"))
                 return;
+        if (rt_tasksets_external(doc)) {
+                external_pass(s, region, cluster, name, doc, priv);
+                return;
+        }
         json_auto_t *before = json_deep_copy(doc);
         json_auto_t *priv_before = json_deep_copy(priv);
         apply_changes(doc, priv, changes);
@@ -1245,6 +1262,21 @@ void rt_scheduler_free(struct rt_scheduler *s) {
 
 /* ---- the API's changes ---- */
 
+/* A new service's first PRIMARY deployment; an EXTERNAL service has none, its task sets run its tasks. */
+static void new_deployments(struct rt_scheduler *s, const char *region, json_t *fresh, json_t *priv) {
+        if (rt_tasksets_external(fresh)) {
+                json_object_set_new(fresh, "deployments", json_array());
+                json_object_set_new(fresh, "taskSets", json_array());
+                return;
+        }
+        json_object_set_new(fresh, "deployments",
+                            json_pack("[o]", deployment_new(fresh, priv, ecs_json_str(fresh, "taskDefinition", ""),
+                                                            int_or(fresh, "desiredCount", 0))));
+        json_t *deps = json_object_get(fresh, "deployments");
+        record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
+        current_revisions(fresh, priv);
+}
+
 int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *cluster,
                         const struct rt_service_create *c, json_t **ret, struct err *e) {
         const char *name = ecs_json_str(c->doc, "serviceName", "");
@@ -1272,13 +1304,7 @@ int rt_scheduler_create(struct rt_scheduler *s, const char *region, const char *
                         json_object_set_new(priv, "clientToken", json_string(c->client_token));
                         json_object_set_new(priv, "createRequest", json_deep_copy(c->request));
                 }
-                json_object_set_new(fresh, "deployments",
-                                    json_pack("[o]", deployment_new(fresh, priv,
-                                                                    ecs_json_str(fresh, "taskDefinition", ""),
-                                                                    int_or(fresh, "desiredCount", 0))));
-                json_t *deps = json_object_get(fresh, "deployments");
-                record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
-                current_revisions(fresh, priv);
+                new_deployments(s, region, fresh, priv);
                 r = rt_service_put(s->store, region, cluster, fresh, priv, e);
                 if (r >= 0) {
                         *ret = TAKE_PTR(fresh);
@@ -1389,7 +1415,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                                 deploy = true;
                 }
                 json_t *deps = json_object_get(doc, "deployments");
-                if (deploy) {
+                if (deploy && !rt_tasksets_external(doc)) {
                         json_t *old = json_array_get(deps, 0);
                         if (old)
                                 json_object_set_new(old, "status", json_string("ACTIVE"));
@@ -1487,6 +1513,25 @@ int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *
                         log_info("scheduler", "\"service draining\" service=%s cluster=%s", name, cluster);
                 }
         }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                wake_one(s, region, cluster, name);
+        return r;
+}
+
+int rt_scheduler_edit(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                      rt_service_edit_fn fn, void *arg, json_t **ret, struct err *e) {
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = service_for_change(s, region, cluster, name, &doc, &priv, e);
+        json_auto_t *out = NULL;
+        if (r >= 0)
+                r = fn(arg, doc, &out, e);
+        if (r >= 0)
+                r = rt_service_put(s->store, region, cluster, doc, priv, e);
+        if (r >= 0)
+                *ret = TAKE_PTR(out);
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)
                 wake_one(s, region, cluster, name);

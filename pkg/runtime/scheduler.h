@@ -99,3 +99,12 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
 
 /* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
 void rt_scheduler_wake(struct rt_scheduler *s);
+
+/* A change to an ACTIVE service that another module owns (the task sets of an EXTERNAL service, tasksets.h): `fn`
+ * gets the stored document to change in place, under the scheduler's lock, and returns >= 0 with a new object in
+ * *ret (what the call answers) or a negative errno with `e` filled (nothing is stored). The document is stored and
+ * the scheduler woken when it succeeds. Unknown service: ServiceNotFoundException; DRAINING or INACTIVE:
+ * ServiceNotActiveException. *ret gets what `fn` returned. */
+typedef int (*rt_service_edit_fn)(void *arg, json_t *doc, json_t **ret, struct err *e);
+int rt_scheduler_edit(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                      rt_service_edit_fn fn, void *arg, json_t **ret, struct err *e);
