@@ -634,6 +634,49 @@ int api_list_service_deployments(struct api_call *call, const json_t *in, json_t
         return 0;
 }
 
+/* Split a `type`/CLUSTER/SERVICE/ID ARN of the call's region and account. */
+static bool typed_arn_parse(struct api_call *call, const char *s, const char *type, char cluster[ECS_NAME_MAX + 1],
+                            char name[ECS_NAME_MAX + 1], char id[64]) {
+        struct ecs_arn arn;
+        char extra;
+        return s && ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, type) == 0 &&
+               strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
+               sscanf(arn.resource, "%255[^/]/%255[^/]/%63[^/]%c", cluster, name, id, &extra) == 3;
+}
+
+/* The record of the service deployment or revision `arn` names (`type` service-deployment or service-revision):
+ * the member of the service's private list `list` whose id is the ARN's last part. 0 with *ret_svc, *ret_priv
+ * (new references) and *ret_rec (borrowed from *ret_priv), the service's cluster name in `cluster`; -ENOENT (e
+ * untouched) when there is none; a store failure fails. */
+static int service_record_find(struct api_call *call, const char *arn, const char *type, const char *list,
+                               char cluster[ECS_NAME_MAX + 1], json_t **ret_svc, json_t **ret_priv,
+                               const json_t **ret_rec, struct err *e) {
+        char name[ECS_NAME_MAX + 1] = "", id[64] = "";
+        if (!typed_arn_parse(call, arn, type, cluster, name, id))
+                return -ENOENT;
+        json_auto_t *svc = NULL;
+        json_auto_t *priv = NULL;
+        struct err lookup = {0};
+        int r = rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup);
+        if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
+                *e = lookup;
+                return r;
+        }
+        if (r < 0)
+                return -ENOENT;
+        size_t k;
+        const json_t *c;
+        json_array_foreach(json_object_get(priv, list), k, c) {
+                if (strcmp(ecs_json_str(c, "id", ""), id) == 0) {
+                        *ret_rec = c;
+                        *ret_svc = TAKE_PTR(svc);
+                        *ret_priv = TAKE_PTR(priv);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
 int api_describe_service_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const json_t *arns = json_object_get(in, "serviceDeploymentArns");
         if (json_array_size(arns) == 0 || json_array_size(arns) > DESCRIBE_SERVICE_DEPLOYMENTS_MAX)
@@ -645,25 +688,15 @@ int api_describe_service_deployments(struct api_call *call, const json_t *in, js
         const json_t *a;
         json_array_foreach(arns, i, a) {
                 const char *s = json_string_value(a);
-                struct ecs_arn arn;
-                char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
-                bool ok = ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, "service-deployment") == 0 &&
-                          strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
-                          sscanf(arn.resource, "%255[^/]/%255[^/]/%63s", cluster, name, id) == 3;
                 json_auto_t *svc = NULL;
                 json_auto_t *priv = NULL;
-                struct err lookup = {0};
-                int r = ok ? rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup) : -ENOENT;
-                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
-                        *e = lookup;
+                const json_t *rec = NULL;
+                char cluster[ECS_NAME_MAX + 1] = "";
+                int r = service_record_find(call, s, "service-deployment", "serviceDeployments", cluster, &svc, &priv,
+                                            &rec, e);
+                if (r < 0 && r != -ENOENT)
                         return r;
-                }
-                const json_t *rec = NULL, *c;
-                size_t k;
-                if (r >= 0)
-                        json_array_foreach(json_object_get(priv, "serviceDeployments"), k, c) if (
-                                strcmp(ecs_json_str(c, "id", ""), id) == 0) rec = c;
-                if (!rec) {
+                if (r < 0) {
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", s, "reason", "MISSING"));
                         continue;
                 }
@@ -677,16 +710,6 @@ int api_describe_service_deployments(struct api_call *call, const json_t *in, js
 
 #define DESCRIBE_SERVICE_REVISIONS_MAX 20
 
-/* Split a `type`/CLUSTER/SERVICE/ID ARN of the call's region and account. */
-static bool typed_arn_parse(struct api_call *call, const char *s, const char *type, char cluster[ECS_NAME_MAX + 1],
-                            char name[ECS_NAME_MAX + 1], char id[64]) {
-        struct ecs_arn arn;
-        char extra;
-        return s && ecs_arn_parse(s, &arn, NULL) == 0 && strcmp(arn.type, type) == 0 &&
-               strcmp(arn.region, call->region) == 0 && strcmp(arn.account, call->account) == 0 &&
-               sscanf(arn.resource, "%255[^/]/%255[^/]/%63[^/]%c", cluster, name, id, &extra) == 3;
-}
-
 int api_describe_service_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         const json_t *arns = json_object_get(in, "serviceRevisionArns");
         if (json_array_size(arns) == 0 || json_array_size(arns) > DESCRIBE_SERVICE_REVISIONS_MAX)
@@ -698,22 +721,15 @@ int api_describe_service_revisions(struct api_call *call, const json_t *in, json
         const json_t *a;
         json_array_foreach(arns, i, a) {
                 const char *s = json_string_value(a);
-                char cluster[ECS_NAME_MAX + 1] = "", name[ECS_NAME_MAX + 1] = "", id[64] = "";
-                bool ok = typed_arn_parse(call, s, "service-revision", cluster, name, id);
                 json_auto_t *svc = NULL;
                 json_auto_t *priv = NULL;
-                struct err lookup = {0};
-                int r = ok ? rt_service_get(call->store, call->region, cluster, name, &svc, &priv, &lookup) : -ENOENT;
-                if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
-                        *e = lookup;
+                const json_t *rev = NULL;
+                char cluster[ECS_NAME_MAX + 1] = "";
+                int r = service_record_find(call, s, "service-revision", "serviceRevisions", cluster, &svc, &priv,
+                                            &rev, e);
+                if (r < 0 && r != -ENOENT)
                         return r;
-                }
-                const json_t *rev = NULL, *c;
-                size_t k;
-                if (r >= 0)
-                        json_array_foreach(json_object_get(priv, "serviceRevisions"), k, c) if (
-                                strcmp(ecs_json_str(c, "id", ""), id) == 0) rev = c;
-                if (!rev) {
+                if (r < 0) {
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", s, "reason", "MISSING"));
                         continue;
                 }
