@@ -5,12 +5,14 @@
  * INACTIVE, as ECS does: it stays describable and a CreateCluster of the same name revives it. A cluster with
  * ACTIVE or DRAINING services (ClusterContainsServicesException) or tasks not yet STOPPED
  * (ClusterContainsTasksException) cannot be deleted; api->clusters_lock keeps RunTask and CreateService from adding
- * one while DeleteCluster decides. activeServicesCount is counted from the services table. What DescribeClusters
+ * one while DeleteCluster decides. activeServicesCount is counted from the services table, and
+ * registeredContainerInstancesCount from the container instances (instances.h). What DescribeClusters
  * leaves out unless `include` asks is in api_cluster_view; the answers of the calls that change a cluster (Create,
  * Update*, Delete, PutClusterCapacityProviders) carry settings and configuration, as ECS's do. */
 #include <string.h>
 
 #include "api-internal.h"
+#include "instances.h"
 
 json_t *api_cluster_doc_new(const char *region, const char *account, const char *name) {
         char arn[ECS_ARN_MAX];
@@ -72,6 +74,22 @@ int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struc
         if ((r = rt_service_count(call->store, call->region, name, &active, &draining, e)) < 0)
                 return r;
         json_object_set_new(doc, "activeServicesCount", json_integer(active));
+        /* ECS counts the instances registered in the cluster, ACTIVE and DRAINING: ecsd's hosts and the external
+         * ones registered there. */
+        int64_t instances = 0;
+        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0) {
+                json_auto_t *all = NULL;
+                if ((r = rt_instances_all(api_instances(call->api), call->region, call->account, name, &all, e)) < 0)
+                        return r;
+                size_t i;
+                const json_t *ci;
+                json_array_foreach(all, i, ci) {
+                        const char *status = ecs_json_str(ci, "status", "");
+                        if (strcmp(status, "ACTIVE") == 0 || strcmp(status, "DRAINING") == 0)
+                                instances++;
+                }
+        }
+        json_object_set_new(doc, "registeredContainerInstancesCount", json_integer(instances));
         /* The optional parts: ECS answers DescribeClusters with empty settings, statistics and tags unless `include`
          * names them, and with configuration and attachments only when it names them. */
         if (!(include & API_CLUSTER_SETTINGS))

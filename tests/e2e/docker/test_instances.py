@@ -185,6 +185,8 @@ def test_register_deregister_external_instance(ecs, dsrv, aws_for):
     assert doc["agentConnected"] is False and doc["versionInfo"]["agentVersion"] == "1.80.0"
     assert resource(doc, "registeredResources", "MEMORY") == 4096 == resource(doc, "remainingResources", "MEMORY")
     assert doc["tags"] == [{"key": "site", "value": "lab"}]
+    # The cluster counts both registered instances: the engine and this one.
+    assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["registeredContainerInstancesCount"] == 2
     # Registering the same instance again keeps its ARN.
     again = ecs.register_container_instance(instanceIdentityDocument=ident, totalResources=resources)
     assert again["containerInstance"]["containerInstanceArn"] == arn
@@ -212,6 +214,7 @@ def test_register_deregister_external_instance(ecs, dsrv, aws_for):
     out = aws("ecs", "deregister-container-instance", "--container-instance", arn)
     assert out["containerInstance"]["status"] == "INACTIVE"
     assert ecs.list_container_instances()["containerInstanceArns"] == [host]
+    assert ecs.describe_clusters(clusters=["default"])["clusters"][0]["registeredContainerInstancesCount"] == 1
 
 
 def test_update_container_instances_state(ecs, dsrv, aws_for):
