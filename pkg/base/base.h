@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The error carrier. `code` is a negative errno or one of the ERR_* kinds below; `msg` is a full sentence that can be
@@ -65,6 +66,11 @@ void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(print
 _Noreturn void base_assert_fail(const char *expr, const char *file, int line);
 
 /* ---- cleanup helpers: the only place __attribute__((cleanup)) is spelled out ---- */
+/* Both strings present and equal. */
+static inline bool str_eq(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }

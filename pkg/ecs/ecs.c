@@ -173,6 +173,15 @@ bool ecs_json_int(const json_t *obj, const char *key, int64_t *ret) {
         return true;
 }
 
+int64_t ecs_json_int_or(const json_t *obj, const char *key, int64_t dflt) {
+        int64_t v;
+        return ecs_json_int(obj, key, &v) ? v : dflt;
+}
+
+bool ecs_status_pending(const char *s) {
+        return s && (strcmp(s, "PROVISIONING") == 0 || strcmp(s, "PENDING") == 0 || strcmp(s, "ACTIVATING") == 0);
+}
+
 int ecs_page_token_encode(const char *scope, const char *last_key, char *out, size_t size) {
         char raw[ECS_PAGE_KEY_MAX + 64];
         int n = str_printf(raw, sizeof(raw), "%s\n%s", scope, last_key);

@@ -66,6 +66,10 @@ int ecs_taskdef_arn_parse(const char *arn, char *family, int64_t *ret_revision, 
 const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt);
 /* The integer member `key` of `obj`: true and *ret when it is present as a JSON integer. */
 bool ecs_json_int(const json_t *obj, const char *key, int64_t *ret);
+/* The integer member `key` of `obj`, or `dflt` when it is absent or not an integer. */
+int64_t ecs_json_int_or(const json_t *obj, const char *key, int64_t dflt);
+/* True for a task lastStatus before RUNNING that ECS counts as pending: PROVISIONING, PENDING, ACTIVATING. */
+bool ecs_status_pending(const char *last_status);
 /* True when the string array `list` (may be NULL) contains `value`. */
 bool ecs_json_list_has(const json_t *list, const char *value);
 /* Now as the ECS API writes timestamps: epoch seconds with millisecond precision (a new reference). */

@@ -114,11 +114,6 @@ static void wait_changed(struct rt_lifecycle *lc, int64_t ms) {
         cond_wait_ms(&lc->changed, &lc->lock, ms);
 }
 
-static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
-        int64_t v;
-        return ecs_json_int(obj, key, &v) ? v : dflt;
-}
-
 static void random_hex(char *buf, size_t n_bytes) {
         unsigned char raw[32];
         ASSERT(n_bytes <= sizeof(raw));
@@ -177,7 +172,7 @@ static void task_free(struct task *t) {
 /* Write the task to the store (lock held). On failure the version is what it was, and the error is the caller's:
  * an API call (StopTask) undoes its change and answers it. */
 static int task_write(struct rt_lifecycle *lc, struct task *t, struct err *e) {
-        int64_t version = int_or(t->doc, "version", 0);
+        int64_t version = ecs_json_int_or(t->doc, "version", 0);
         json_object_set_new(t->doc, "version", json_integer(version + 1));
         struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
                                   .doc = t->doc, .priv = t->priv};
@@ -872,7 +867,7 @@ static int task_attach_containers(struct task *t, struct err *e) {
                 c->name = json_string_value(json_object_get(p, "name"));
                 c->essential = json_is_true(json_object_get(p, "essential"));
                 c->has_health = json_is_true(json_object_get(p, "health_check"));
-                c->start_timeout_ms = int_or(p, "start_timeout_s", 0) * 1000;
+                c->start_timeout_ms = ecs_json_int_or(p, "start_timeout_s", 0) * 1000;
                 const char *st = json_string_value(json_object_get(d, "lastStatus"));
                 c->state = st && strcmp(st, "RUNNING") == 0 ? C_RUNNING : st && strcmp(st, "STOPPED") == 0 ? C_STOPPED
                                                                                                          : C_NONE;

@@ -89,19 +89,6 @@ static void deployment_id_new(char out[32]) {
         str_printf(out, 32, "ecs-svc/%" PRIu64, v);
 }
 
-static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
-        int64_t v;
-        return ecs_json_int(obj, key, &v) ? v : dflt;
-}
-
-static bool str_eq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
-
-static bool status_pending(const char *s) {
-        return str_eq(s, "PROVISIONING") || str_eq(s, "PENDING") || str_eq(s, "ACTIVATING");
-}
-
 /* Newest first, at most EVENTS_MAX (ECS's cap). */
 static void add_event(json_t *doc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_event(json_t *doc, const char *fmt, ...) {
@@ -315,9 +302,9 @@ static void current_revisions(json_t *doc, const json_t *priv) {
                 str_printf(arn, sizeof(arn), "%.*s:service-revision/%s/%s", (int) (colon - sarn), sarn,
                            colon + strlen(":service/"), digits);
                 json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:I}", "arn", arn, "requestedTaskCount",
-                                                      (json_int_t) int_or(d, "desiredCount", 0), "runningTaskCount",
-                                                      (json_int_t) int_or(d, "runningCount", 0), "pendingTaskCount",
-                                                      (json_int_t) int_or(d, "pendingCount", 0)));
+                                                      (json_int_t) ecs_json_int_or(d, "desiredCount", 0), "runningTaskCount",
+                                                      (json_int_t) ecs_json_int_or(d, "runningCount", 0), "pendingTaskCount",
+                                                      (json_int_t) ecs_json_int_or(d, "pendingCount", 0)));
         }
         json_object_set_new(doc, "currentServiceRevisions", list);
 }
@@ -441,8 +428,8 @@ static void apply_changes(json_t *doc, json_t *priv, const json_t *changes) {
                         json_object_del(priv, "failures");
                 } else if (str_eq(status, "STOPPED") &&
                            (str_eq(code, "TaskFailedToStart") || str_eq(code, "EssentialContainerExited"))) {
-                        json_object_set_new(dep, "failedTasks", json_integer(int_or(dep, "failedTasks", 0) + 1));
-                        int64_t failures = int_or(priv, "failures", 0) + 1;
+                        json_object_set_new(dep, "failedTasks", json_integer(ecs_json_int_or(dep, "failedTasks", 0) + 1));
+                        int64_t failures = ecs_json_int_or(priv, "failures", 0) + 1;
                         json_object_set_new(priv, "failures", json_integer(failures));
                         int64_t delay = 1000;
                         for (int64_t k = 1; k < failures && delay < BACKOFF_MAX_MS; k++)
@@ -511,7 +498,7 @@ static void circuit_breaker(json_t *doc, json_t *priv, const char *name, int64_t
                 return;
         int64_t threshold = (desired + 1) / 2;
         threshold = threshold < 3 ? 3 : threshold > 200 ? 200 : threshold;
-        if (int_or(primary, "failedTasks", 0) < threshold)
+        if (ecs_json_int_or(primary, "failedTasks", 0) < threshold)
                 return;
         char failed_id[32];
         str_printf(failed_id, sizeof(failed_id), "%s", ecs_json_str(primary, "id", ""));
@@ -795,7 +782,7 @@ static void recount(json_t *doc, const json_t *tasks) {
                         live++;
                         if (v[k].asked && v[k].running)
                                 running++;
-                        else if (v[k].asked && status_pending(ecs_json_str(v[k].task, "lastStatus", "")))
+                        else if (v[k].asked && ecs_status_pending(ecs_json_str(v[k].task, "lastStatus", "")))
                                 pending++;
                 }
                 if (i > 0 && live == 0) {
@@ -805,8 +792,8 @@ static void recount(json_t *doc, const json_t *tasks) {
                 if (i > 0)
                         json_object_set_new(d, "desiredCount", json_integer(running + pending));
                 else
-                        json_object_set_new(d, "desiredCount", json_integer(int_or(doc, "desiredCount", 0)));
-                if (int_or(d, "runningCount", -1) != running || int_or(d, "pendingCount", -1) != pending) {
+                        json_object_set_new(d, "desiredCount", json_integer(ecs_json_int_or(doc, "desiredCount", 0)));
+                if (ecs_json_int_or(d, "runningCount", -1) != running || ecs_json_int_or(d, "pendingCount", -1) != pending) {
                         json_object_set_new(d, "runningCount", json_integer(running));
                         json_object_set_new(d, "pendingCount", json_integer(pending));
                         json_object_set_new(d, "updatedAt", ecs_timestamp_now());
@@ -891,7 +878,7 @@ static int64_t protected_until(struct rt_scheduler *s, const char *region, const
         struct err e = {0};
         if (rt_record_get(s->store, region, "task-protection", ecs_json_str(task, "id", ""), &rec, &e) < 0)
                 return 0;
-        int64_t until = int_or(rec, "expiresAtMs", 0);
+        int64_t until = ecs_json_int_or(rec, "expiresAtMs", 0);
         return until > now_ms ? until : 0;
 }
 
@@ -962,14 +949,14 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         apply_changes(doc, priv, changes);
 
         bool draining = str_eq(status, "DRAINING");
-        int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
+        int64_t desired = draining ? 0 : ecs_json_int_or(doc, "desiredCount", 0);
         json_auto_t *leaving = instances_state(s, region, cluster, name, doc, draining, &desired);
         if (!draining) {
                 stop_requests(doc, priv, name, desired);
                 circuit_breaker(doc, priv, name, desired);
         }
         const json_t *cfg = json_object_get(doc, "deploymentConfiguration");
-        int64_t max_pct = int_or(cfg, "maximumPercent", 200), min_pct = int_or(cfg, "minimumHealthyPercent", 100);
+        int64_t max_pct = ecs_json_int_or(cfg, "maximumPercent", 200), min_pct = ecs_json_int_or(cfg, "minimumHealthyPercent", 100);
         int64_t ceiling = desired * max_pct / 100;
         int64_t floor_healthy = (desired * min_pct + 99) / 100;
         json_t *deps = json_object_get(doc, "deployments");
@@ -985,7 +972,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         for (size_t i = 0; i < n; i++)
                 if (v[i].settles_ms && json_array_size(deps) > 1)
                         timer_at(s, time_mono_ms() + v[i].settles_ms - time_now_ms() + 10);
-        int64_t grace_ms = int_or(doc, "healthCheckGracePeriodSeconds", 0) * 1000;
+        int64_t grace_ms = ecs_json_int_or(doc, "healthCheckGracePeriodSeconds", 0) * 1000;
         int64_t now_ms = time_now_ms();
 
         /* A running task that failed its health check after the grace period is replaced. */
@@ -1055,7 +1042,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 want = room;
         if (str_eq(ecs_json_str(primary, "rolloutState", ""), "FAILED"))
                 want = 0; /* the circuit breaker stopped this deployment, and there was nothing to roll back to */
-        int64_t backoff = int_or(priv, "backoffUntil", 0);
+        int64_t backoff = ecs_json_int_or(priv, "backoffUntil", 0);
         if (want > 0 && backoff > now_ms) {
                 timer_at(s, time_mono_ms() + backoff - now_ms);
                 want = 0;
@@ -1109,7 +1096,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 log_info("scheduler", "\"service inactive\" service=%s", name);
         }
         bool steady = !draining && json_array_size(json_object_get(doc, "deployments")) == 1 &&
-                      int_or(primary, "runningCount", -1) == desired && int_or(primary, "pendingCount", -1) == 0;
+                      ecs_json_int_or(primary, "runningCount", -1) == desired && ecs_json_int_or(primary, "pendingCount", -1) == 0;
         if (steady) {
                 /* Healthy too, where the definition has a health check. */
                 size_t nt = json_array_size(tasks);
@@ -1271,7 +1258,7 @@ static void new_deployments(struct rt_scheduler *s, const char *region, json_t *
         }
         json_object_set_new(fresh, "deployments",
                             json_pack("[o]", deployment_new(fresh, priv, ecs_json_str(fresh, "taskDefinition", ""),
-                                                            int_or(fresh, "desiredCount", 0))));
+                                                            ecs_json_int_or(fresh, "desiredCount", 0))));
         json_t *deps = json_object_get(fresh, "deployments");
         record_new(s->store, region, fresh, priv, json_array_get(deps, 0), deps);
         current_revisions(fresh, priv);
@@ -1421,14 +1408,14 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                                 json_object_set_new(old, "status", json_string("ACTIVE"));
                         json_array_insert_new(deps, 0,
                                               deployment_new(doc, priv, ecs_json_str(doc, "taskDefinition", ""),
-                                                             int_or(doc, "desiredCount", 0)));
+                                                             ecs_json_int_or(doc, "desiredCount", 0)));
                         records_move(priv, "IN_PROGRESS", "STOPPED", "Stopped by a newer deployment.", true);
                         record_new(s->store, region, doc, priv, json_array_get(deps, 0), deps);
                         json_object_set_new(priv, "steady", json_false());
                         json_object_del(priv, "backoffUntil");
                 } else if (json_array_size(deps))
                         json_object_set_new(json_array_get(deps, 0), "desiredCount",
-                                            json_integer(int_or(doc, "desiredCount", 0)));
+                                            json_integer(ecs_json_int_or(doc, "desiredCount", 0)));
                 current_revisions(doc, priv);
                 r = rt_service_put(s->store, region, cluster, doc, priv, e);
                 if (r >= 0)
@@ -1501,7 +1488,7 @@ int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *
                 return r;
         }
         if (r >= 0 && !force && str_eq(ecs_json_str(doc, "schedulingStrategy", "REPLICA"), "REPLICA") &&
-            int_or(doc, "desiredCount", 0) > 0)
+            ecs_json_int_or(doc, "desiredCount", 0) > 0)
                 r = err_set(e, -EBUSY, ERR_KIND_INVALID, "The service cannot be stopped while it is scaled above 0.");
         if (r >= 0) {
                 json_object_set_new(doc, "status", json_string("DRAINING"));

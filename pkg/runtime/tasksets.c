@@ -12,19 +12,6 @@
 
 #include "ecs.h"
 
-static bool str_eq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
-
-static int64_t int_or(const json_t *obj, const char *key, int64_t dflt) {
-        int64_t v;
-        return ecs_json_int(obj, key, &v) ? v : dflt;
-}
-
-static bool status_pending(const char *s) {
-        return str_eq(s, "PROVISIONING") || str_eq(s, "PENDING") || str_eq(s, "ACTIVATING");
-}
-
 bool rt_tasksets_external(const json_t *doc) {
         return str_eq(ecs_json_str(json_object_get(doc, "deploymentController"), "type", "ECS"), "EXTERNAL");
 }
@@ -139,11 +126,11 @@ static bool recount(json_t *ts, const json_t *tasks, int64_t computed) {
                 const char *last = ecs_json_str(t, "lastStatus", "");
                 if (str_eq(last, "RUNNING"))
                         running++;
-                else if (status_pending(last))
+                else if (ecs_status_pending(last))
                         pending++;
         }
-        bool changed = int_or(ts, "runningCount", -1) != running || int_or(ts, "pendingCount", -1) != pending ||
-                       int_or(ts, "computedDesiredCount", -1) != computed;
+        bool changed = ecs_json_int_or(ts, "runningCount", -1) != running || ecs_json_int_or(ts, "pendingCount", -1) != pending ||
+                       ecs_json_int_or(ts, "computedDesiredCount", -1) != computed;
         json_object_set_new(ts, "runningCount", json_integer(running));
         json_object_set_new(ts, "pendingCount", json_integer(pending));
         json_object_set_new(ts, "computedDesiredCount", json_integer(computed));
@@ -163,7 +150,7 @@ static bool recount(json_t *ts, const json_t *tasks, int64_t computed) {
 void rt_tasksets_reconcile(struct rt_store *store, struct rt_lifecycle *lc, const char *region, const char *cluster,
                            const char *group, json_t *doc) {
         bool draining = str_eq(ecs_json_str(doc, "status", ""), "DRAINING");
-        int64_t desired = draining ? 0 : int_or(doc, "desiredCount", 0);
+        int64_t desired = draining ? 0 : ecs_json_int_or(doc, "desiredCount", 0);
         json_t *sets = json_object_get(doc, "taskSets");
         if (!json_is_array(sets)) {
                 sets = json_array();
@@ -196,8 +183,8 @@ void rt_tasksets_reconcile(struct rt_store *store, struct rt_lifecycle *lc, cons
                         json_array_remove(sets, i);
                         continue;
                 }
-                running += int_or(ts, "runningCount", 0);
-                pending += int_or(ts, "pendingCount", 0);
+                running += ecs_json_int_or(ts, "runningCount", 0);
+                pending += ecs_json_int_or(ts, "pendingCount", 0);
         }
         json_object_set_new(doc, "runningCount", json_integer(running));
         json_object_set_new(doc, "pendingCount", json_integer(pending));
