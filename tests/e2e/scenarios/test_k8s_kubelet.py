@@ -214,11 +214,27 @@ def test_a_missing_secret_fails_the_task(srv, ecs):
     assert "no-such-secret" in task["stoppedReason"], task["stoppedReason"]
 
 
-def test_a_pod_the_kubelet_rejects_fails_the_task_with_its_reason(srv, ecs):
-    """More memory than the node has: the kubelet refuses the Pod at admission (no scheduler runs here, so it is the
-    kubelet that says so), and the task fails with the kubelet's reason."""
+def test_a_task_larger_than_the_node_is_not_placed(srv, ecs):
+    """More memory than the node has: as on ECS, placement refuses it in RunTask's failures (RESOURCE:MEMORY, naming the
+    node's container instance) and no Pod is made."""
     td = register(ecs, [{"name": "app", "memory": 4_000_000, "command": ["true"]}], family="toobig")
-    task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
-    assert_never_running(srv, task)
-    assert task["stopCode"] == "TaskFailedToStart"
-    assert "OutOfmemory" in task["stoppedReason"], task["stoppedReason"]
+    resp = ecs.run_task(taskDefinition=td)
+    assert resp["tasks"] == [], resp["tasks"]
+    assert [f["reason"] for f in resp["failures"]] == ["RESOURCE:MEMORY"], resp["failures"]
+    assert ":container-instance/default/" in resp["failures"][0]["arn"], resp["failures"]
+
+
+def test_a_pod_the_kubelet_rejects_fails_the_task_with_its_reason(srv, ecs):
+    """Two tasks that publish the same host port on the one node: ecsd's placement does not count host ports, so the
+    second Pod reaches the kubelet, which refuses it at admission (no scheduler runs here, so it is the kubelet that
+    says so), and that task fails with the kubelet's reason while the first keeps running."""
+    td = register(ecs, [runs("app", portMappings=[{"containerPort": 18081, "hostPort": 18081}])], family="hostport")
+    first = run(ecs, td)["taskArn"]
+    wait_for(ecs, first, lambda t: t["lastStatus"] == "RUNNING", timeout=120)
+    try:
+        task, _ = wait_stopped(ecs, run(ecs, td)["taskArn"], timeout=60)
+        assert_never_running(srv, task)
+        assert task["stopCode"] == "TaskFailedToStart"
+        assert "NodePorts" in task["stoppedReason"], task["stoppedReason"]
+    finally:
+        ecs.stop_task(task=first)
