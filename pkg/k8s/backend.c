@@ -34,6 +34,7 @@
 #define LOG_CAPTURE_CAP (1024 * 1024)
 #define LOG_ANSWER_WAIT_MS 1000 /* for a follow's first answer; see logstream.c */
 #define LOG_DRAIN_MS 300        /* after a followed container ended, for its last output to arrive */
+#define NODES_FIRST_LIST_WAIT_MS 10000 /* for the Node watch's first list, once (op_hosts) */
 
 /* What a Pod object says of one container. Filled from an object by observe_container with borrowed strings; the
  * cache keeps a copy with its own (cstatus.seen, see seen_store). */
@@ -114,6 +115,9 @@ struct k8s_backend {
          * placement never waits behind the Pod cache (`lock`), which the watch holds while a burst of Pods changes. */
         pthread_mutex_t nodes_lock;
         json_t *nodes;
+        pthread_cond_t nodes_listed; /* the Node watch delivered its first full list (`nodes_synced`) */
+        bool nodes_synced;
+        bool nodes_waited; /* a hosts() call has waited for that list once: none waits again */
 };
 
 /* ---- small helpers ---- */
@@ -468,6 +472,8 @@ static void on_node_watch(enum k8s_watch_event ev, const json_t *obj, void *user
                 changed = !json_equal(fresh, b->nodes);
                 json_decref(b->nodes);
                 b->nodes = fresh;
+                b->nodes_synced = true;
+                pthread_cond_broadcast(&b->nodes_listed);
         } else {
                 const char *name = ecs_json_str(json_object_get(obj, "metadata"), "name", "");
                 json_auto_t *host = ev == K8S_WATCH_DELETED || (b->node_name && strcmp(b->node_name, name) != 0)
@@ -499,6 +505,15 @@ static int op_hosts(void *impl, json_t **ret, struct err *e) {
         (void) e;
         struct k8s_backend *b = impl;
         pthread_mutex_lock(&b->nodes_lock);
+        /* Right after a start the Node watch's first list may still be on its way, and a client that asks at once
+         * must not see a cluster without its nodes: the first call waits for that list, bounded (a server that
+         * refuses the watch never sends one); no later call waits. */
+        if (b->node_watch && !b->nodes_synced && !b->nodes_waited) {
+                int64_t deadline = time_mono_ms() + NODES_FIRST_LIST_WAIT_MS;
+                while (!b->nodes_synced && time_mono_ms() < deadline)
+                        cond_wait_ms(&b->nodes_listed, &b->nodes_lock, deadline - time_mono_ms());
+                b->nodes_waited = true;
+        }
         size_t n = json_object_size(b->nodes), k = 0;
         json_t **hosts = xcalloc(n ? n : 1, sizeof(*hosts));
         const char *name;
@@ -1130,6 +1145,7 @@ int k8s_backend_new(const struct k8s_backend_config *cfg, struct rt_backend *ops
         pthread_cond_init(&b->changed, NULL);
         b->nodes = json_object();
         pthread_mutex_init(&b->nodes_lock, NULL);
+        pthread_cond_init(&b->nodes_listed, NULL);
 
         struct pooled_client pc;
         struct err ve = {0};
@@ -1208,6 +1224,7 @@ void k8s_backend_free(struct k8s_backend *b) {
         }
         json_decref(b->nodes);
         pthread_mutex_destroy(&b->nodes_lock);
+        pthread_cond_destroy(&b->nodes_listed);
         pthread_cond_destroy(&b->changed);
         pthread_mutex_destroy(&b->lock);
         free(b->owner);
