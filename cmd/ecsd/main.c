@@ -817,7 +817,11 @@ static int cmd_serve(int argc, char **argv) {
         sigwait(&signals, &sig);
         log_info("main", "\"shutting down\" signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
         if (cfg.cleanup_on_exit && s.lc) {
-                /* The scheduler first: it would replace the services' tasks as they stop. */
+                /* The API listener first: an ECS call still being answered may be using the scheduler (a handler
+                 * takes it before the detach below), and stopping the listener waits for those answers. Then the
+                 * scheduler: it would replace the services' tasks as they stop. */
+                api_server_stop(s.srv);
+                s.srv = NULL;
                 api_attach_scheduler(s.api, NULL);
                 pthread_mutex_lock(&sched_wake_lock);
                 struct rt_scheduler *sched = s.sched;
