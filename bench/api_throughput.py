@@ -3,7 +3,9 @@
 
 One ecsd (state in :memory:), loopback only, keep-alive, 16 connections, driven by bench/httpload.c (built here with
 cc): GET /_ecsd/healthz (the HTTP floor), ListClusters {}, DescribeClusters of default, DescribeTasks of one task,
-ListTasks of a cluster holding --tasks tasks (one page of 100), and DescribeTasks of a missing task. --rounds rounds
+ListTasks of a cluster holding --tasks tasks (one page of 100), DescribeTasks of a missing task, ListServices of a
+cluster holding --services services (desired count 0; one page of 100), DescribeServices of one of them, and
+DescribeTaskDefinition of the family's latest revision. --rounds rounds
 of all of them, each round between two healthz measurements; each call's ratio is to the mean of its round's two, and
 the median round is reported (the machine is shared: its load drifts between phases).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +90,15 @@ def make_tasks(ecs, n: int) -> list[str]:
         time.sleep(0.2)
 
 
+def make_services(ecs, n: int) -> list[str]:
+    """n services of desired count 0: stored and listable, no task launched (no engine is needed)."""
+    arns = []
+    for i in range(n):
+        arns.append(ecs.create_service(serviceName=f"bench-svc-{i:03d}", taskDefinition="bench-api",
+                                       desiredCount=0)["service"]["serviceArn"])
+    return arns
+
+
 def load(loadgen: str, port: int, args, path: str = "/", action: str | None = None, body: str | None = None) -> dict:
     argv = [loadgen, "--port", str(port), "--connections", str(args.connections), "--requests", str(args.requests),
             "--seconds", str(args.seconds), "--path", path]
@@ -102,12 +114,14 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=100)
+    ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None, help="ecsd --threads (default: its own)")
     ap.add_argument("--perf", default=None, help="a call name below (first word): perf record ecsd during it")
+    ap.add_argument("--perf-data", default=None, help="also keep perf's raw data (for `perf report -g`) here")
     args = ap.parse_args()
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
     with tempfile.TemporaryDirectory(prefix="ecsd-bench-api-") as workdir:
@@ -115,6 +129,7 @@ def main():
         srv = Server(binary, workdir, args.threads)
         try:
             arns = make_tasks(srv.ecs, args.tasks)
+            services = make_services(srv.ecs, args.services)
             one = json.dumps({"tasks": [arns[0]]})
             missing = json.dumps({"tasks": ["0123456789abcdef0123456789abcdef"]})
             calls = [
@@ -124,6 +139,9 @@ def main():
                 ("DescribeTasks", "/", "DescribeTasks", one),
                 ("DescribeTasks missing", "/", "DescribeTasks", missing),
                 (f"ListTasks ({args.tasks} tasks)", "/", "ListTasks", json.dumps({"desiredStatus": "STOPPED"})),
+                (f"ListServices ({args.services} services)", "/", "ListServices", json.dumps({"maxResults": 100})),
+                ("DescribeServices (one service)", "/", "DescribeServices", json.dumps({"services": [services[0]]})),
+                ("DescribeTaskDefinition", "/", "DescribeTaskDefinition", json.dumps({"taskDefinition": "bench-api"})),
             ]
             # Rounds of every call, each round bracketed by healthz before and after: the machine's load drifts (it
             # is shared), so each call is compared with the floor measured around it, and the median round is kept.
@@ -141,6 +159,8 @@ def main():
                     if perf:
                         perf.send_signal(2)
                         perf.wait(timeout=60)
+                        if args.perf_data:
+                            shutil.copyfile(perf_data, args.perf_data)
                         report = os.path.join(HERE, f"perf-{name.split()[0]}.txt")
                         with open(report, "w") as f:
                             for sort in ("dso", "dso,symbol"):

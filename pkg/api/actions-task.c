@@ -405,6 +405,32 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
         return 0;
 }
 
+/* ListTasks' page as it is read: the first `limit` ARNs as JSON strings, and where the last of them is. */
+struct task_page {
+        struct api_body arns;
+        int limit, n;
+        bool more;
+        size_t last_at, last_len; /* the last ARN's JSON string in `arns` */
+};
+
+static int task_page_add(void *ctx, const char *id, const char *arn, size_t len) {
+        (void) id;
+        struct task_page *p = ctx;
+        if (p->n == p->limit) { /* the row past the page: only tells that another page exists */
+                p->more = true;
+                return 0;
+        }
+        if (p->n++)
+                api_body_append(&p->arns, ",", 1);
+        p->last_at = p->arns.len;
+        api_body_append_string(&p->arns, arn, len);
+        p->last_len = p->arns.len - p->last_at;
+        return 0;
+}
+
+/* The answer is written as text, {"nextToken":"...","taskArns":[...]} (nextToken only when another page exists),
+ * byte for byte what json_dumps(JSON_COMPACT) of the object gave: the ARNs come from the store's tasks_list index
+ * (rt_task_list_each) as strings, with no array of them and no document read. */
 int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
         int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, NULL, e);
@@ -438,10 +464,9 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         return r;
                 str_printf(group, sizeof(group), "service:%s", name);
         }
-        json_auto_t *arns = NULL;
-        if (none)
-                arns = json_array();
-        else {
+        struct task_page page = {.limit = limit};
+        api_body_reserve(&page.arns, (size_t) limit * 96); /* an ARN with its quotes and comma is ~90 bytes */
+        if (!none) {
                 struct rt_task_query q = {
                         .region = call->region,
                         .cluster = cluster,
@@ -454,18 +479,32 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         .after_id = after[0] ? after : NULL,
                         .limit = limit + 1,
                 };
-                if ((r = rt_task_list(call->store, &q, &arns, e)) < 0)
+                if ((r = rt_task_list_each(call->store, &q, task_page_add, &page, e)) < 0) {
+                        free(page.arns.buf);
                         return r;
+                }
         }
-        json_auto_t *resp = json_object();
-        if (json_array_size(arns) > (size_t) limit) {
-                json_array_remove(arns, (size_t) limit);
-                const char *last = json_string_value(json_array_get(arns, (size_t) limit - 1));
-                char next[ECS_PAGE_TOKEN_MAX];
-                ecs_page_token_encode("ListTasks", strrchr(last, '/') + 1, next, sizeof(next));
-                json_object_set_new(resp, "nextToken", json_string(next));
+        struct api_body *b = &call->body;
+        api_body_append(b, "{", 1);
+        if (page.more) {
+                /* The page token names the last task by its id, the ARN's last part: the listing's order. */
+                char last_id[ECS_PAGE_KEY_MAX], next[ECS_PAGE_TOKEN_MAX];
+                json_auto_t *last = json_loadb(page.arns.buf + page.last_at, page.last_len, JSON_DECODE_ANY, NULL);
+                const char *arn = json_string_value(last);
+                const char *slash = arn ? strrchr(arn, '/') : NULL;
+                str_printf(last_id, sizeof(last_id), "%s", slash ? slash + 1 : "");
+                ecs_page_token_encode("ListTasks", last_id, next, sizeof(next));
+                static const char key[] = "\"nextToken\":";
+                api_body_append(b, key, sizeof(key) - 1);
+                api_body_append_string(b, next, strlen(next));
+                api_body_append(b, ",", 1);
         }
-        json_object_set(resp, "taskArns", arns);
-        *out = TAKE_PTR(resp);
+        static const char arns_key[] = "\"taskArns\":[";
+        api_body_append(b, arns_key, sizeof(arns_key) - 1);
+        if (page.arns.len)
+                api_body_append(b, page.arns.buf, page.arns.len);
+        api_body_append(b, "]}", 2);
+        free(page.arns.buf);
+        *out = NULL;
         return 0;
 }

@@ -248,6 +248,10 @@ bool api_metrics_handle(struct api *api, const struct api_request *req, struct a
 /* Append `n` bytes of `text`, or the compact JSON of `v` (as json_dumps(v, JSON_COMPACT) writes it), to `b`. */
 void api_body_append(struct api_body *b, const char *text, size_t n);
 void api_body_append_json(struct api_body *b, const json_t *v);
+/* Room for `n` more bytes (and the NUL) in `b`, so that appending them does not reallocate. */
+void api_body_reserve(struct api_body *b, size_t n);
+/* `n` bytes of UTF-8 text as a JSON string, byte for byte what api_body_append_json of json_stringn(s, n) gives. */
+void api_body_append_string(struct api_body *b, const char *s, size_t n);
 
 /* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body);

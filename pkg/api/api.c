@@ -234,7 +234,7 @@ static void request_id_new(char out[37]) {
         *p = '\0';
 }
 
-void api_body_append(struct api_body *b, const char *text, size_t n) {
+void api_body_reserve(struct api_body *b, size_t n) {
         if (b->len + n + 1 > b->cap) {
                 size_t cap = b->cap ? b->cap : 1024;
                 while (cap < b->len + n + 1)
@@ -245,6 +245,10 @@ void api_body_append(struct api_body *b, const char *text, size_t n) {
                 b->buf = buf;
                 b->cap = cap;
         }
+}
+
+void api_body_append(struct api_body *b, const char *text, size_t n) {
+        api_body_reserve(b, n);
         memcpy(b->buf + b->len, text, n);
         b->len += n;
         b->buf[b->len] = '\0';
@@ -258,6 +262,29 @@ static int body_dump_cb(const char *text, size_t n, void *ud) {
 void api_body_append_json(struct api_body *b, const json_t *v) {
         if (json_dump_callback(v, body_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
                 abort(); /* only fails on out-of-memory */
+}
+
+void api_body_append_string(struct api_body *b, const char *s, size_t n) {
+        /* Printable ASCII but the quote and the backslash is as it is in jansson's compact output. No early exit,
+         * so that the compiler can check many bytes at once. */
+        const unsigned char *u = (const unsigned char *) s;
+        unsigned plain = 1;
+        for (size_t i = 0; i < n; i++)
+                plain &= (unsigned) ((u[i] >= 0x20) & (u[i] <= 0x7e) & (u[i] != '"') & (u[i] != '\\'));
+        if (!plain) { /* anything else is written by jansson itself */
+                json_auto_t *v = json_stringn(s, n);
+                if (v)
+                        api_body_append_json(b, v);
+                else /* not UTF-8 (the store holds only text jansson wrote): nothing to show */
+                        api_body_append(b, "\"\"", 2);
+                return;
+        }
+        api_body_reserve(b, n + 2);
+        b->buf[b->len++] = '"';
+        memcpy(b->buf + b->len, s, n);
+        b->len += n;
+        b->buf[b->len++] = '"';
+        b->buf[b->len] = '\0';
 }
 
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body) {

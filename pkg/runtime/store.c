@@ -118,6 +118,18 @@ static const char *const migrations[] = {
         "CREATE TABLE records ("
         "  region TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,"
         "  PRIMARY KEY (region, kind, key));",
+        /* 8 (the number reserved for it; issue 17): each task's and each service's ARN as a column, written with
+         * every write of the document, and an index per listing in its order (region, cluster, desiredStatus or
+         * status, then the resume key) that also holds every column the listing filters on and returns: ListTasks
+         * and ListServices read the index alone, no table row and no document. The UPDATEs fill the rows written
+         * before; the whole migration is one transaction (see migrate). */
+        "ALTER TABLE tasks ADD COLUMN arn TEXT;"
+        "UPDATE tasks SET arn = json_extract(doc, '$.taskArn');"
+        "CREATE INDEX tasks_list ON tasks"
+        "  (region, cluster, desired, id, arn, family, started_by, launch_type, grp, instance);"
+        "ALTER TABLE services ADD COLUMN arn TEXT;"
+        "UPDATE services SET arn = json_extract(doc, '$.serviceArn');"
+        "CREATE INDEX services_list ON services (region, cluster, status, name, arn, launch_type, strategy);",
 };
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
@@ -790,8 +802,8 @@ int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "INSERT OR REPLACE INTO tasks (id, region, cluster, family, started_by, desired, last_status,"
-                        " launch_type, stopped_ms, doc, private, grp, instance, res_cpu, res_mem)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " launch_type, stopped_ms, doc, private, grp, instance, res_cpu, res_mem, arn)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         &st, e);
         if (r >= 0) {
                 bind_text(st, 1, row->id);
@@ -813,6 +825,7 @@ int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e
                 const json_t *reserved = json_object_get(row->priv, "reserved");
                 sqlite3_bind_int64(st, 14, (sqlite3_int64) json_integer_value(json_object_get(reserved, "cpu")));
                 sqlite3_bind_int64(st, 15, (sqlite3_int64) json_integer_value(json_object_get(reserved, "memory")));
+                bind_text(st, 16, json_string_value(json_object_get(doc, "taskArn")));
                 r = step_done(s, st, "task write", e);
         }
         return r;
@@ -856,66 +869,77 @@ int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret
         return 0;
 }
 
-/* The task's ARN at the start of a stored document's text (the first `n` bytes of it) into `buf`. The lifecycle
- * writes taskArn as the document's first member, and an ARN holds no character that JSON escapes, so the text between
- * its quotes is the ARN. False for a document written otherwise. */
-static bool doc_prefix_arn(const char *text, size_t n, char *buf, size_t size) {
-        static const char prefix[] = "{\"taskArn\":\"";
-        size_t plen = sizeof(prefix) - 1;
-        if (!text || n < plen || memcmp(text, prefix, plen) != 0)
-                return false;
-        const char *p = text + plen;
-        const char *q = memchr(p, '"', n - plen);
-        if (!q || (size_t) (q - p) >= size || memchr(p, '\\', (size_t) (q - p)))
-                return false;
-        memcpy(buf, p, (size_t) (q - p));
-        buf[q - p] = '\0';
-        return true;
-}
+/* The listing's statement: with a desiredStatus, tasks_list serves the filter and the order and holds every column
+ * read (a covering index: no table row, no document); without one (no API call asks so), the cluster's rows in id
+ * order. Two constant texts, since `(? IS NULL OR desired = ?)` would keep SQLite from using the index for it. */
+static const char task_list_sql[] =
+        "SELECT id, arn FROM tasks WHERE region = ?1 AND cluster = ?2 AND desired = ?5"
+        " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
+        " AND (?6 IS NULL OR launch_type = ?6) AND id > ?7 AND (?9 IS NULL OR grp = ?9)"
+        " AND (?10 IS NULL OR instance = ?10) ORDER BY id LIMIT ?8";
+static const char task_list_any_sql[] =
+        "SELECT id, arn FROM tasks WHERE region = ?1 AND cluster = ?2"
+        " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
+        " AND (?6 IS NULL OR launch_type = ?6) AND id > ?7 AND (?9 IS NULL OR grp = ?9)"
+        " AND (?10 IS NULL OR instance = ?10) ORDER BY id LIMIT ?8";
 
-int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e) {
+int rt_task_list_each(struct rt_store *s, const struct rt_task_query *q, rt_task_list_fn fn, void *ctx,
+                      struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        /* Only the start of each document is read (see doc_prefix_arn): SQLite's JSON parser over a whole document
-         * per row was most of a ListTasks, and every mention of `doc` in a statement copies it out of its pages. */
-        int r = prepare(s,
-                        "SELECT id, substr(doc, 1, 512) FROM tasks WHERE region = ?1 AND cluster = ?2"
-                        " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"
-                        " AND (?5 IS NULL OR desired = ?5) AND (?6 IS NULL OR launch_type = ?6) AND id > ?7"
-                        " AND (?9 IS NULL OR grp = ?9)"
-                        " AND (?10 IS NULL OR instance = ?10) ORDER BY id LIMIT ?8",
-                        &st, e);
+        int r = prepare(s, q->desired ? task_list_sql : task_list_any_sql, &st, e);
         if (r < 0)
                 return r;
         bind_text(st, 1, q->region);
         bind_text(st, 2, q->cluster);
         bind_text(st, 3, q->family);
         bind_text(st, 4, q->started_by);
-        bind_text(st, 5, q->desired);
+        if (q->desired)
+                bind_text(st, 5, q->desired);
         bind_text(st, 6, q->launch_type);
         bind_text(st, 7, q->after_id ? q->after_id : "");
         sqlite3_bind_int(st, 8, q->limit);
         bind_text(st, 9, q->group);
         bind_text(st, 10, q->instance);
-        json_auto_t *arr = json_array();
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                char arn[ECS_ARN_MAX + 1];
-                const char *head = (const char *) sqlite3_column_text(st, 1);
-                if (doc_prefix_arn(head, (size_t) sqlite3_column_bytes(st, 1), arn, sizeof(arn))) {
-                        json_array_append_new(arr, json_string(arn));
+                const char *id = (const char *) sqlite3_column_text(st, 0);
+                const char *arn = (const char *) sqlite3_column_text(st, 1);
+                size_t len = (size_t) sqlite3_column_bytes(st, 1);
+                if (!arn) {
+                        /* A row with no arn column (every write fills it, migration 8 filled the older ones): from
+                         * its document. */
+                        _cleanup_stmt_ sqlite3_stmt *one = NULL;
+                        if ((r = prepare(s, "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE id = ?", &one,
+                                         e)) < 0)
+                                return r;
+                        bind_text(one, 1, id);
+                        if (sqlite3_step(one) != SQLITE_ROW)
+                                return db_error(s, e, "task list");
+                        const char *from_doc = (const char *) sqlite3_column_text(one, 0);
+                        if ((r = fn(ctx, id, from_doc ? from_doc : "", from_doc ? strlen(from_doc) : 0)) < 0)
+                                return r;
                         continue;
                 }
-                _cleanup_stmt_ sqlite3_stmt *one = NULL;
-                if ((r = prepare(s, "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE id = ?", &one, e)) < 0)
+                if ((r = fn(ctx, id, arn, len)) < 0)
                         return r;
-                bind_text(one, 1, (const char *) sqlite3_column_text(st, 0));
-                if (sqlite3_step(one) != SQLITE_ROW)
-                        return db_error(s, e, "task list");
-                json_array_append_new(arr, json_string((const char *) sqlite3_column_text(one, 0)));
         }
         if (rc != SQLITE_DONE)
                 return db_error(s, e, "task list");
+        return 0;
+}
+
+static int task_list_append(void *ctx, const char *id, const char *arn, size_t len) {
+        (void) id;
+        json_array_append_new(ctx, json_stringn(arn, len));
+        return 0;
+}
+
+int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e) {
+        json_auto_t *arr = json_array();
+        int r = rt_task_list_each(s, q, task_list_append, arr, e);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(arr);
         return 0;
 }
@@ -1032,7 +1056,7 @@ int rt_service_put(struct rt_store *s, const char *region, const char *cluster, 
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prepare(s,
                         "INSERT OR REPLACE INTO services (region, cluster, name, status, launch_type, strategy, doc,"
-                        " private) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        " private, arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         &st, e);
         if (r >= 0) {
                 bind_text(st, 1, region);
@@ -1043,6 +1067,7 @@ int rt_service_put(struct rt_store *s, const char *region, const char *cluster, 
                 bind_text(st, 6, ecs_json_str(doc, "schedulingStrategy", "REPLICA"));
                 bind_text(st, 7, text);
                 bind_text(st, 8, ptext);
+                bind_text(st, 9, json_string_value(json_object_get(doc, "serviceArn")));
                 r = step_done(s, st, "service write", e);
         }
         return r;

@@ -106,6 +106,13 @@ struct rt_task_query {
 };
 /* Task ARNs (strings) matching the query, ordered by task id. */
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e);
+/* The same listing without an array: `fn` gets each matching task in order, its id and its ARN (borrowed for the
+ * call; `arn_len` bytes, NUL-terminated), under the store's lock, so it must not call the store. A negative return
+ * from `fn` stops the listing and is returned. Read from the tasks_list index alone (no document) when `desired` is
+ * given. */
+typedef int (*rt_task_list_fn)(void *ctx, const char *id, const char *arn, size_t arn_len);
+int rt_task_list_each(struct rt_store *s, const struct rt_task_query *q, rt_task_list_fn fn, void *ctx,
+                      struct err *e);
 /* A cluster's tasks by lastStatus: `running` (RUNNING), `pending` (not running yet: PROVISIONING, PENDING,
  * ACTIVATING) and `active` (every one not STOPPED, those on their way to STOPPED included). */
 struct rt_task_counts {

@@ -276,7 +276,22 @@ static void old_state_directory_upgrades_in_place(void **state) {
         json_decref(svc);
         json_decref(priv);
         rt_store_free(s);
-        assert_int_equal(db_user_version(db), 4);
+        assert_int_equal(db_user_version(db), 5);
+        /* Migration 8 filled the ARN column of the row written before it, from its document (ListTasks reads it from
+         * the tasks_list index; a row without it would cost a lookup of its document per listing). */
+        {
+                sqlite3 *raw = NULL;
+                sqlite3_stmt *st = NULL;
+                assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+                assert_int_equal(sqlite3_prepare_v2(raw, "SELECT arn FROM tasks WHERE id = 'abc'", -1, &st, NULL),
+                                 SQLITE_OK);
+                assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+                assert_non_null(sqlite3_column_text(st, 0));
+                assert_string_equal((const char *) sqlite3_column_text(st, 0),
+                                    "arn:aws:ecs:us-east-1:000000000000:task/default/abc");
+                sqlite3_finalize(st);
+                sqlite3_close(raw);
+        }
 
         /* Opening again applies nothing more, and keeps what is there. */
         assert_int_equal(rt_store_open(d, &s, &e), 0);
