@@ -407,10 +407,12 @@ int api_delete_service(struct api_call *call, const json_t *in, json_t **out, st
         return 0;
 }
 
+/* The answer is written as text, {"services":[...],"failures":[...]}: each service its stored document as it is,
+ * byte for byte what decoding and encoding it again gives (the store wrote it with the same encoder; it holds no
+ * tags). With include TAGS a document is decoded, to add its tags. */
 int api_describe_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, NULL, e);
         if (r < 0)
                 return r;
         const json_t *refs = json_object_get(in, "services");
@@ -418,18 +420,21 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "services must list 1 to %d services.",
                                DESCRIBE_SERVICES_MAX);
         bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
-        json_auto_t *services = json_array();
         json_auto_t *failures = json_array();
-        size_t i;
+        struct api_body *b = &call->body;
+        static const char head[] = "{\"services\":[", middle[] = "],\"failures\":";
+        api_body_append(b, head, sizeof(head) - 1);
+        size_t n = 0, i;
         const json_t *ref;
         json_array_foreach(refs, i, ref) {
                 const char *s = json_string_value(ref);
                 char name[ECS_NAME_MAX + 1], arn[ECS_ARN_MAX];
                 struct err lookup = {0};
-                json_t *doc = NULL;
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
                 r = api_service_ref_name(call, cluster, s, name, &lookup);
                 if (r >= 0)
-                        r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, &lookup);
+                        r = rt_service_doc_text(call->store, call->region, cluster, name, &text, &len, &lookup);
                 if (r < 0 && lookup.kind == ERR_KIND_INTERNAL) {
                         *e = lookup;
                         return r;
@@ -440,18 +445,53 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
                         json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING"));
                         continue;
                 }
-                json_array_append_new(services, doc);
-                if (with_tags && (r = api_doc_attach_tags(call, doc, "serviceArn", e)) < 0)
+                if (n++)
+                        api_body_append(b, ",", 1);
+                if (!with_tags) {
+                        api_body_append(b, text, len);
+                        continue;
+                }
+                json_auto_t *doc = json_loadb(text, len, 0, NULL);
+                if (!doc)
+                        return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+                if ((r = api_doc_attach_tags(call, doc, "serviceArn", e)) < 0)
                         return r;
+                api_body_append_json(b, doc);
         }
-        *out = json_pack("{s:O, s:O}", "services", services, "failures", failures);
+        api_body_append(b, middle, sizeof(middle) - 1);
+        api_body_append_json(b, failures);
+        api_body_append(b, "}", 1);
+        *out = NULL;
         return 0;
 }
 
+/* ListServices' page as it is read: the first `limit` ARNs as JSON strings, and the last one's name. */
+struct service_page {
+        struct api_body arns;
+        int limit, n;
+        bool more;
+        char last[ECS_NAME_MAX + 1];
+};
+
+static int service_page_add(void *ctx, const char *name, const char *arn, size_t len) {
+        struct service_page *p = ctx;
+        if (p->n == p->limit) { /* the row past the page: only tells that another page exists */
+                p->more = true;
+                return 0;
+        }
+        if (p->n++)
+                api_body_append(&p->arns, ",", 1);
+        api_body_append_string(&p->arns, arn, len);
+        str_printf(p->last, sizeof(p->last), "%s", name);
+        return 0;
+}
+
+/* The answer is written as text, {"serviceArns":[...],"nextToken":"..."} (the token only when another page exists),
+ * byte for byte what json_dumps(JSON_COMPACT) of the object gave: names and ARNs come from the store's services_list
+ * index (rt_service_list_each), no document is read. */
 int api_list_services(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         char cluster[ECS_NAME_MAX + 1];
-        json_auto_t *cluster_doc = NULL;
-        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, &cluster_doc, e);
+        int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), cluster, NULL, e);
         if (r < 0)
                 return r;
         int limit;
@@ -469,10 +509,29 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
                 .after = after[0] ? after : NULL,
                 .limit = limit + 1,
         };
-        json_auto_t *docs = NULL;
-        if ((r = rt_service_list(call->store, &q, &docs, e)) < 0)
+        struct service_page page = {.limit = limit};
+        api_body_reserve(&page.arns, (size_t) limit * 96);
+        if ((r = rt_service_list_each(call->store, &q, service_page_add, &page, e)) < 0) {
+                free(page.arns.buf);
                 return r;
-        *out = api_arn_page(docs, limit, "serviceArns", "serviceArn", "ListServices", "serviceName");
+        }
+        struct api_body *b = &call->body;
+        static const char head[] = "{\"serviceArns\":[";
+        api_body_append(b, head, sizeof(head) - 1);
+        if (page.arns.len)
+                api_body_append(b, page.arns.buf, page.arns.len);
+        api_body_append(b, "]", 1);
+        free(page.arns.buf);
+        if (page.more) {
+                char next[ECS_PAGE_TOKEN_MAX];
+                r = ecs_page_token_encode("ListServices", page.last, next, sizeof(next));
+                ASSERT(r >= 0);
+                static const char key[] = ",\"nextToken\":";
+                api_body_append(b, key, sizeof(key) - 1);
+                api_body_append_string(b, next, strlen(next));
+        }
+        api_body_append(b, "}", 1);
+        *out = NULL;
         return 0;
 }
 

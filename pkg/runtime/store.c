@@ -1093,6 +1093,63 @@ int rt_service_list(struct rt_store *s, const struct rt_service_query *q, json_t
         return r;
 }
 
+int rt_service_list_each(struct rt_store *s, const struct rt_service_query *q, rt_service_list_fn fn, void *ctx,
+                         struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* services_list covers it: (region, cluster, status, name) serve the filter and the order. */
+        int r = prepare(s,
+                        "SELECT name, arn FROM services WHERE region = ?1 AND cluster = ?2 AND status = 'ACTIVE'"
+                        " AND (?3 IS NULL OR launch_type = ?3) AND (?4 IS NULL OR strategy = ?4) AND name > ?5"
+                        " ORDER BY name LIMIT ?6",
+                        &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, q->region);
+        bind_text(st, 2, q->cluster);
+        bind_text(st, 3, q->launch_type);
+        bind_text(st, 4, q->strategy);
+        bind_text(st, 5, q->after ? q->after : "");
+        sqlite3_bind_int(st, 6, q->limit);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+                const char *arn = (const char *) sqlite3_column_text(st, 1);
+                size_t len = (size_t) sqlite3_column_bytes(st, 1);
+                if ((r = fn(ctx, name, arn ? arn : "", arn ? len : 0)) < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                return db_error(s, e, "service list");
+        return 0;
+}
+
+int rt_service_doc_text(struct rt_store *s, const char *region, const char *cluster, const char *name, char **ret,
+                        size_t *ret_len, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT doc FROM services WHERE region = ? AND cluster = ? AND name = ?", &st, e);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, region);
+        bind_text(st, 2, cluster);
+        bind_text(st, 3, name);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+        if (rc != SQLITE_ROW)
+                return db_error(s, e, "service lookup");
+        const char *text = (const char *) sqlite3_column_text(st, 0);
+        size_t len = (size_t) sqlite3_column_bytes(st, 0);
+        if (!text)
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, text, len + 1);
+        *ret = copy;
+        *ret_len = len;
+        return 0;
+}
+
 int rt_service_live(struct rt_store *s, json_t **ret, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;

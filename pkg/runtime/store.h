@@ -146,6 +146,16 @@ struct rt_service_query {
 };
 /* ACTIVE services matching the query, ordered by name (documents). */
 int rt_service_list(struct rt_store *s, const struct rt_service_query *q, json_t **ret, struct err *e);
+/* The same listing without documents: `fn` gets each service's name and ARN (borrowed; `arn_len` bytes,
+ * NUL-terminated; "" for a document without serviceArn) in order, under the store's lock (it must not call the
+ * store); read from the services_list index alone. A negative return from `fn` stops it and is returned. */
+typedef int (*rt_service_list_fn)(void *ctx, const char *name, const char *arn, size_t arn_len);
+int rt_service_list_each(struct rt_store *s, const struct rt_service_query *q, rt_service_list_fn fn, void *ctx,
+                         struct err *e);
+/* The service's document as the stored compact JSON text (as rt_task_doc_text): a new string in *ret, its length in
+ * *ret_len. -ENOENT (ERR_KIND_SERVICE_NOT_FOUND) as rt_service_get. */
+int rt_service_doc_text(struct rt_store *s, const char *region, const char *cluster, const char *name, char **ret,
+                        size_t *ret_len, struct err *e);
 /* Every ACTIVE or DRAINING service of every region, as [{"region","cluster","name"}]: what the scheduler keeps. */
 int rt_service_live(struct rt_store *s, json_t **ret, struct err *e);
 /* How many services of a cluster are ACTIVE and DRAINING. */
