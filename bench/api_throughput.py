@@ -5,12 +5,14 @@ One ecsd (state in :memory:), loopback only, keep-alive, 16 connections, driven 
 cc): GET /_ecsd/healthz (the HTTP floor), ListClusters {}, DescribeClusters of default, DescribeTasks of one task,
 ListTasks of a cluster holding --tasks tasks (one page of 100), DescribeTasks of a missing task, ListServices of a
 cluster holding --services services (desired count 0; one page of 100), DescribeServices of one of them, and
-DescribeTaskDefinition of the family's latest revision. --rounds rounds
-of all of them, each round between two healthz measurements; each call's ratio is to the mean of its round's two, and
-the median round is reported (the machine is shared: its load drifts between phases).
+DescribeTaskDefinition of the family's latest revision. --rounds rounds of all of them, each round between two healthz
+measurements; each call's ratio is to the mean of its round's two, and the median round is reported (the machine is
+shared: its load drifts between phases).
 
-The tasks are made without any engine: ecsd runs with --docker-cli /bin/false, so each RunTask stores a task that
-fails to start and is finalized STOPPED (TaskFailedToStart), and stays describable for --task-retention. A STOPPED
+The tasks are made without any engine: ecsd's docker CLI is a script (DOCKER_STUB) that answers `docker info` with a
+host and fails every other command, so each RunTask stores a task that fails to start and is finalized STOPPED
+(TaskFailedToStart), and stays describable for --task-retention. (With --docker-cli /bin/false, as before, every
+DescribeClusters spawned a failing `docker info`: a cost no server with a reachable engine has.) A STOPPED
 task's document is the same size as a RUNNING one's, plus its stop fields; ListTasks reads them with
 desiredStatus=STOPPED. Bounded: every load phase stops at --requests answers or --seconds, whichever comes first.
 
@@ -46,12 +48,29 @@ def build_loadgen(workdir: str) -> str:
     return out
 
 
+# The docker CLI ecsd is given: `docker info` describes a host (so the cluster has its container instance, as with
+# any reachable engine, where ecsd asks once and keeps the answer), every other command fails (so each task fails to
+# start and is finalized STOPPED). No engine is needed, and nothing is started.
+DOCKER_STUB = """#!/bin/sh
+if [ "$1" = info ]; then
+  echo '{"ID":"BENC:HBEN:CHBE:NCHB","Name":"bench","NCPU":2,"MemTotal":4294967296,"OSType":"linux",\
+"Architecture":"x86_64","ServerVersion":"0.0.0-bench"}'
+  exit 0
+fi
+exit 1
+"""
+
+
 class Server:
     def __init__(self, binary: str, workdir: str, threads: int | None):
         ready = os.path.join(workdir, "ready.json")
         self.log = open(os.path.join(workdir, "ecsd.log"), "wb")
+        stub = os.path.join(workdir, "docker")
+        with open(stub, "w") as f:
+            f.write(DOCKER_STUB)
+        os.chmod(stub, 0o755)
         argv = [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready, "--data-dir", ":memory:",
-                "--docker-cli", "/bin/false", "--log-level", "error"]
+                "--docker-cli", stub, "--log-level", "error"]
         if threads:
             argv += ["--threads", str(threads)]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
@@ -121,6 +140,8 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None, help="ecsd --threads (default: its own)")
     ap.add_argument("--perf", default=None, help="a call name below (first word): perf record ecsd during it")
+    ap.add_argument("--perf-call-graph", default="fp",
+                    help="perf record --call-graph: fp (as -g), or dwarf for a build without frame pointers")
     ap.add_argument("--perf-data", default=None, help="also keep perf's raw data (for `perf report -g`) here")
     args = ap.parse_args()
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
@@ -152,7 +173,8 @@ def main():
                     perf = None
                     if rnd == 0 and args.perf and args.perf == name.split()[0] and name != "DescribeTasks missing":
                         perf_data = os.path.join(workdir, "perf.data")
-                        perf = subprocess.Popen(["perf", "record", "-g", "-o", perf_data, "-p", str(srv.proc.pid)],
+                        perf = subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph, "-o", perf_data,
+                                                 "-p", str(srv.proc.pid)],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(0.5)
                     results[name] = load(loadgen, srv.port, args, path, action, body)

@@ -77,18 +77,9 @@ int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struc
         /* ECS counts the instances registered in the cluster, ACTIVE and DRAINING: ecsd's hosts and the external
          * ones registered there. */
         int64_t instances = 0;
-        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0) {
-                json_auto_t *all = NULL;
-                if ((r = rt_instances_all(api_instances(call->api), call->region, call->account, name, &all, e)) < 0)
-                        return r;
-                size_t i;
-                const json_t *ci;
-                json_array_foreach(all, i, ci) {
-                        const char *status = ecs_json_str(ci, "status", "");
-                        if (strcmp(status, "ACTIVE") == 0 || strcmp(status, "DRAINING") == 0)
-                                instances++;
-                }
-        }
+        if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") == 0 &&
+            (r = rt_instances_count(api_instances(call->api), call->region, name, &instances, e)) < 0)
+                return r;
         json_object_set_new(doc, "registeredContainerInstancesCount", json_integer(instances));
         /* The optional parts: ECS answers DescribeClusters with empty settings, statistics and tags unless `include`
          * names them, and with configuration and attachments only when it names them. */

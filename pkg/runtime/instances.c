@@ -292,6 +292,43 @@ int rt_instances_all(struct rt_instances *in, const char *region, const char *ac
         return collect(in, region, account, cluster, true, ret, e);
 }
 
+static bool counted_status(const char *status) {
+        return strcmp(status, "ACTIVE") == 0 || strcmp(status, "DRAINING") == 0;
+}
+
+int rt_instances_count(struct rt_instances *in, const char *region, const char *cluster, int64_t *ret,
+                       struct err *e) {
+        /* The instances collect() lists: each backend host, with the status of its record in the cluster (ACTIVE
+         * when it has none), and each external instance registered there. */
+        json_auto_t *hosts = NULL, *recs = NULL;
+        if (in->backend && in->backend->hosts) {
+                struct err he = {0};
+                if (in->backend->hosts(in->backend->impl, &hosts, &he) < 0) {
+                        log_warn("instances", "\"cannot list the backend's hosts\" error=\"%s\"", he.msg);
+                        hosts = json_array();
+                }
+        }
+        int r = rt_instance_list(in->store, region, cluster, &recs, e);
+        if (r < 0)
+                return r;
+        int64_t n = 0;
+        size_t i;
+        const json_t *h;
+        json_array_foreach(hosts, i, h) {
+                char id[RT_INSTANCE_ID_LEN + 1];
+                rt_instances_host_id(ecs_json_str(h, "id", ""), id);
+                n += counted_status(ecs_json_str(json_object_get(recs, id), "status", "ACTIVE"));
+        }
+        const char *id;
+        json_t *rec;
+        json_object_foreach(recs, id, rec) {
+                if (json_is_true(json_object_get(rec, "external")))
+                        n += counted_status(ecs_json_str(rec, "status", "ACTIVE"));
+        }
+        *ret = n;
+        return 0;
+}
+
 const json_t *rt_instances_find(const json_t *all, const char *region, const char *cluster, const char *ref) {
         const char *id = ref;
         if (strncmp(ref, "arn:", 4) == 0) {

@@ -36,6 +36,11 @@ void rt_instances_free(struct rt_instances *in);
  * attributes {"name","value"?}]}, which the API removes before answering. New array. */
 int rt_instances_all(struct rt_instances *in, const char *region, const char *account, const char *cluster,
                      json_t **ret, struct err *e);
+/* How many container instances of (region, cluster) are ACTIVE or DRAINING (DescribeClusters'
+ * registeredContainerInstancesCount): what rt_instances_all lists with those statuses, without building their
+ * documents or reading the tasks. */
+int rt_instances_count(struct rt_instances *in, const char *region, const char *cluster, int64_t *ret,
+                       struct err *e);
 
 /* The instance `ref` (an ARN container-instance/CLUSTER/ID or container-instance/ID of the region, or a bare id)
  * names in the cluster, from `all` (rt_instances_all); NULL when none. */

@@ -129,7 +129,39 @@ static const char *const migrations[] = {
         "  (region, cluster, desired, id, arn, family, started_by, launch_type, grp, instance);"
         "ALTER TABLE services ADD COLUMN arn TEXT;"
         "UPDATE services SET arn = json_extract(doc, '$.serviceArn');"
-        "CREATE INDEX services_list ON services (region, cluster, status, name, arn, launch_type, strategy);",
+        "CREATE INDEX services_list ON services (region, cluster, status, name, arn, launch_type, strategy);"
+        /* ... and how many tasks (by lastStatus) and services (by status) each cluster has, kept in step with their
+         * tables by triggers, in the writing transaction: DescribeClusters and DeleteCluster read a few rows instead
+         * of counting the cluster's rows per call. INSERT OR REPLACE fires the DELETE trigger for the row it replaces
+         * because the store turns recursive_triggers on (rt_store_open). */
+        "CREATE TABLE counts (region TEXT NOT NULL, cluster TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,"
+        "  n INTEGER NOT NULL, PRIMARY KEY (region, cluster, kind, status)) WITHOUT ROWID;"
+        "INSERT INTO counts SELECT region, cluster, 'task', last_status, count(*) FROM tasks"
+        "  GROUP BY region, cluster, last_status;"
+        "INSERT INTO counts SELECT region, cluster, 'service', status, count(*) FROM services"
+        "  GROUP BY region, cluster, status;"
+        "CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks BEGIN"
+        "  INSERT INTO counts VALUES (NEW.region, NEW.cluster, 'task', NEW.last_status, 1)"
+        "    ON CONFLICT (region, cluster, kind, status) DO UPDATE SET n = n + 1; END;"
+        "CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN"
+        "  UPDATE counts SET n = n - 1 WHERE region = OLD.region AND cluster = OLD.cluster AND kind = 'task'"
+        "    AND status = OLD.last_status; END;"
+        "CREATE TRIGGER tasks_count_update AFTER UPDATE OF region, cluster, last_status ON tasks BEGIN"
+        "  UPDATE counts SET n = n - 1 WHERE region = OLD.region AND cluster = OLD.cluster AND kind = 'task'"
+        "    AND status = OLD.last_status;"
+        "  INSERT INTO counts VALUES (NEW.region, NEW.cluster, 'task', NEW.last_status, 1)"
+        "    ON CONFLICT (region, cluster, kind, status) DO UPDATE SET n = n + 1; END;"
+        "CREATE TRIGGER services_count_insert AFTER INSERT ON services BEGIN"
+        "  INSERT INTO counts VALUES (NEW.region, NEW.cluster, 'service', NEW.status, 1)"
+        "    ON CONFLICT (region, cluster, kind, status) DO UPDATE SET n = n + 1; END;"
+        "CREATE TRIGGER services_count_delete AFTER DELETE ON services BEGIN"
+        "  UPDATE counts SET n = n - 1 WHERE region = OLD.region AND cluster = OLD.cluster AND kind = 'service'"
+        "    AND status = OLD.status; END;"
+        "CREATE TRIGGER services_count_update AFTER UPDATE OF region, cluster, status ON services BEGIN"
+        "  UPDATE counts SET n = n - 1 WHERE region = OLD.region AND cluster = OLD.cluster AND kind = 'service'"
+        "    AND status = OLD.status;"
+        "  INSERT INTO counts VALUES (NEW.region, NEW.cluster, 'service', NEW.status, 1)"
+        "    ON CONFLICT (region, cluster, kind, status) DO UPDATE SET n = n + 1; END;",
 };
 
 static int db_error(struct rt_store *s, struct err *e, const char *what) {
@@ -390,7 +422,8 @@ int rt_store_open(const char *data_dir, struct rt_store **ret, struct err *e) {
                 return -EIO;
         }
         sqlite3_busy_timeout(s->db, 5000);
-        int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", e);
+        int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                             " PRAGMA recursive_triggers=ON;", e);
         if (r >= 0)
                 r = migrate(s, e);
         if (r < 0) {
@@ -948,11 +981,8 @@ int rt_task_count(struct rt_store *s, const char *region, const char *cluster, s
                   struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        /* The (region, cluster, last_status) index answers this without reading a task document. */
-        int r = prepare(s,
-                        "SELECT last_status, count(*) FROM tasks WHERE region = ? AND cluster = ? AND"
-                        " last_status != 'STOPPED' GROUP BY last_status",
-                        &st, e);
+        /* The counts the triggers of migration 8 keep: a row per lastStatus, whatever the number of tasks. */
+        int r = prepare(s, "SELECT status, n FROM counts WHERE region = ? AND cluster = ? AND kind = 'task'", &st, e);
         if (r < 0)
                 return r;
         bind_text(st, 1, region);
@@ -962,11 +992,13 @@ int rt_task_count(struct rt_store *s, const char *region, const char *cluster, s
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *status = (const char *) sqlite3_column_text(st, 0);
                 int64_t n = sqlite3_column_int64(st, 1);
+                if (!status || strcmp(status, "STOPPED") == 0)
+                        continue;
                 counts.active += n;
-                if (status && strcmp(status, "RUNNING") == 0)
+                if (strcmp(status, "RUNNING") == 0)
                         counts.running += n;
-                else if (status && (strcmp(status, "PROVISIONING") == 0 || strcmp(status, "PENDING") == 0 ||
-                                    strcmp(status, "ACTIVATING") == 0))
+                else if (strcmp(status, "PROVISIONING") == 0 || strcmp(status, "PENDING") == 0 ||
+                         strcmp(status, "ACTIVATING") == 0)
                         counts.pending += n;
         }
         if (rc != SQLITE_DONE)
@@ -1176,9 +1208,11 @@ int rt_service_count(struct rt_store *s, const char *region, const char *cluster
                      int64_t *ret_draining, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* The counts the triggers of migration 8 keep (see rt_task_count). */
         int r = prepare(s,
-                        "SELECT count(*) FILTER (WHERE status = 'ACTIVE'), count(*) FILTER (WHERE status = 'DRAINING')"
-                        " FROM services WHERE region = ? AND cluster = ?",
+                        "SELECT COALESCE(SUM(n) FILTER (WHERE status = 'ACTIVE'), 0),"
+                        " COALESCE(SUM(n) FILTER (WHERE status = 'DRAINING'), 0)"
+                        " FROM counts WHERE region = ? AND cluster = ? AND kind = 'service'",
                         &st, e);
         if (r < 0)
                 return r;

@@ -185,6 +185,47 @@ static void tags_and_persistence(void **state) {
         }
 }
 
+static void put_task(struct rt_store *s, const char *id, const char *cluster, const char *last, double stopped_at) {
+        json_t *doc = json_pack("{s:s, s:s, s:s}", "taskArn", id, "lastStatus", last, "desiredStatus",
+                                strcmp(last, "STOPPED") == 0 ? "STOPPED" : "RUNNING");
+        if (stopped_at > 0)
+                json_object_set_new(doc, "stoppedAt", json_real(stopped_at));
+        json_t *priv = json_object();
+        struct rt_task_row row = {.id = id, .region = "us-east-1", .cluster = cluster, .family = "f", .doc = doc,
+                                  .priv = priv};
+        struct err e = {0};
+        assert_int_equal(rt_task_put(s, &row, &e), 0);
+        json_decref(doc);
+        json_decref(priv);
+}
+
+static void assert_task_counts(struct rt_store *s, const char *cluster, int64_t running, int64_t pending,
+                               int64_t active) {
+        struct rt_task_counts c;
+        struct err e = {0};
+        assert_int_equal(rt_task_count(s, "us-east-1", cluster, &c, &e), 0);
+        assert_int_equal(c.running, running);
+        assert_int_equal(c.pending, pending);
+        assert_int_equal(c.active, active);
+}
+
+static void assert_service_counts(struct rt_store *s, const char *cluster, int64_t active, int64_t draining) {
+        int64_t a = -1, d = -1;
+        struct err e = {0};
+        assert_int_equal(rt_service_count(s, "us-east-1", cluster, &a, &d, &e), 0);
+        assert_int_equal(a, active);
+        assert_int_equal(d, draining);
+}
+
+static void put_service(struct rt_store *s, const char *cluster, const char *name, const char *status) {
+        json_t *doc = json_pack("{s:s, s:s}", "serviceName", name, "status", status);
+        json_t *priv = json_object();
+        struct err e = {0};
+        assert_int_equal(rt_service_put(s, "us-east-1", cluster, doc, priv, &e), 0);
+        json_decref(doc);
+        json_decref(priv);
+}
+
 /* The schema of a state directory made before the store had versions (user_version 0): written here by hand, as
  * that ecsd wrote it, to check that a directory of an older ecsd upgrades in place. */
 static const char old_schema[] =
@@ -277,6 +318,10 @@ static void old_state_directory_upgrades_in_place(void **state) {
         json_decref(priv);
         rt_store_free(s);
         assert_int_equal(db_user_version(db), 5);
+        /* ... and counted the tasks written before it (one RUNNING in default). */
+        assert_int_equal(rt_store_open(d, &s, &e), 0);
+        assert_task_counts(s, "default", 1, 0, 1);
+        rt_store_free(s);
         /* Migration 8 filled the ARN column of the row written before it, from its document (ListTasks reads it from
          * the tasks_list index; a row without it would cost a lookup of its document per listing). */
         {
@@ -377,6 +422,50 @@ static void task_reads_without_decoding(void **state) {
         rt_store_free(s);
 }
 
+/* The per-cluster counts (kept by triggers, migration 8) follow every write: a task rewritten with a new status (the
+ * INSERT OR REPLACE of rt_task_put) moves from one count to the other, expiry removes stopped ones, clusters are
+ * counted apart, and a service's status changes move it likewise. */
+static void counts_follow_writes(void **state) {
+        (void) state;
+        struct rt_store *s = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_store_open(":memory:", &s, &e), 0);
+        assert_task_counts(s, "c1", 0, 0, 0);
+        put_task(s, "t1", "c1", "PROVISIONING", 0);
+        put_task(s, "t2", "c1", "PENDING", 0);
+        put_task(s, "t3", "c1", "RUNNING", 0);
+        put_task(s, "t4", "c2", "RUNNING", 0);
+        assert_task_counts(s, "c1", 1, 2, 3);
+        assert_task_counts(s, "c2", 1, 0, 1);
+        for (int i = 0; i < 3; i++) /* rewriting with the same status counts it once */
+                put_task(s, "t1", "c1", "RUNNING", 0);
+        assert_task_counts(s, "c1", 2, 1, 3);
+        put_task(s, "t2", "c1", "DEACTIVATING", 0);
+        assert_task_counts(s, "c1", 2, 0, 3);
+        put_task(s, "t2", "c1", "STOPPED", 1000.0);
+        put_task(s, "t3", "c1", "STOPPED", 5000.0);
+        assert_task_counts(s, "c1", 1, 0, 1);
+        int removed = 0;
+        assert_int_equal(rt_task_expire(s, 2000 * 1000, &removed, &e), 0);
+        assert_int_equal(removed, 1);
+        assert_task_counts(s, "c1", 1, 0, 1);
+        put_task(s, "t2", "c1", "RUNNING", 0); /* a new row of that id again */
+        assert_task_counts(s, "c1", 2, 0, 2);
+
+        assert_service_counts(s, "c1", 0, 0);
+        put_service(s, "c1", "a", "ACTIVE");
+        put_service(s, "c1", "b", "ACTIVE");
+        put_service(s, "c2", "a", "ACTIVE");
+        put_service(s, "c1", "a", "ACTIVE");
+        assert_service_counts(s, "c1", 2, 0);
+        put_service(s, "c1", "a", "DRAINING");
+        assert_service_counts(s, "c1", 1, 1);
+        put_service(s, "c1", "a", "INACTIVE");
+        assert_service_counts(s, "c1", 1, 0);
+        assert_service_counts(s, "c2", 1, 0);
+        rt_store_free(s);
+}
+
 static void open_fails_clearly(void **state) {
         (void) state;
         struct rt_store *s = NULL;
@@ -393,6 +482,7 @@ int main(void) {
                 cmocka_unit_test(families_by_status_and_prefix),
                 cmocka_unit_test(tags_and_persistence),
                 cmocka_unit_test(task_reads_without_decoding),
+                cmocka_unit_test(counts_follow_writes),
                 cmocka_unit_test(open_fails_clearly),
                 cmocka_unit_test(old_state_directory_upgrades_in_place),
         };
