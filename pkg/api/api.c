@@ -265,12 +265,24 @@ void api_body_append_json(struct api_body *b, const json_t *v) {
 }
 
 void api_body_append_string(struct api_body *b, const char *s, size_t n) {
-        /* Printable ASCII but the quote and the backslash is as it is in jansson's compact output. No early exit,
-         * so that the compiler can check many bytes at once. */
-        const unsigned char *u = (const unsigned char *) s;
-        unsigned plain = 1;
-        for (size_t i = 0; i < n; i++)
-                plain &= (unsigned) ((u[i] >= 0x20) & (u[i] <= 0x7e) & (u[i] != '"') & (u[i] != '\\'));
+        /* Printable ASCII but the quote and the backslash is as it is in jansson's compact output. Checked eight
+         * bytes at a time (ListTasks writes 100 ARNs per answer, and a byte loop was a sixth of its time): a word
+         * has a byte below 0x20, at or above 0x7f, or equal to '"' or '\\' exactly when `bad` is not zero. */
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t bad = 0;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+                uint64_t w;
+                memcpy(&w, s + i, 8);
+                uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\'), del = w ^ (ones * 0x7f);
+                bad |= ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((del - ones) & ~del) | w;
+        }
+        bad &= highs;
+        for (; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+                bad |= (uint64_t) (c < 0x20 || c > 0x7e || c == '"' || c == '\\');
+        }
+        bool plain = bad == 0;
         if (!plain) { /* anything else is written by jansson itself */
                 json_auto_t *v = json_stringn(s, n);
                 if (v)
