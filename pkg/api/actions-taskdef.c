@@ -145,6 +145,26 @@ static int taskdef_lookup(struct api_call *call, const char *ref, bool need_revi
 }
 
 int api_describe_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        if (!ecs_json_list_has(json_object_get(in, "include"), "TAGS")) {
+                /* Without tags the answer is {"taskDefinition": the stored document}: written as text, byte for
+                 * byte what decoding and encoding it again gives (the store wrote it with the same encoder). */
+                char family[ECS_NAME_MAX + 1];
+                int64_t rev;
+                int r = ecs_taskdef_ref_resolve(ecs_json_str(in, "taskDefinition", ""), call->region, call->account,
+                                                family, &rev, e);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                if ((r = rt_taskdef_doc_text(call->store, call->region, family, rev, &text, &len, e)) < 0)
+                        return r;
+                static const char head[] = "{\"taskDefinition\":";
+                api_body_append(&call->body, head, sizeof(head) - 1);
+                api_body_append(&call->body, text, len);
+                api_body_append(&call->body, "}", 1);
+                *out = NULL;
+                return 0;
+        }
         json_auto_t *doc = NULL;
         int r = taskdef_lookup(call, ecs_json_str(in, "taskDefinition", ""), false, &doc, e);
         if (r < 0)

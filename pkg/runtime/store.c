@@ -638,29 +638,55 @@ int rt_taskdef_register(struct rt_store *s, const char *region, const char *acco
         return r;
 }
 
-int rt_taskdef_get(struct rt_store *s, const char *region, const char *family, int64_t revision, json_t **ret,
-                   struct err *e) {
-        LOCK_STORE(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+/* The statement of rt_taskdef_get and rt_taskdef_doc_text, bound and stepped to its row: 0 with a row, else the
+ * error (not found: -ENOENT). */
+static int taskdef_row(struct rt_store *s, const char *region, const char *family, int64_t revision,
+                       sqlite3_stmt **st, struct err *e) {
         int r = prepare(s,
                         revision > 0 ? "SELECT doc FROM task_definitions WHERE region = ? AND family = ? AND revision = ?"
                                      : "SELECT doc FROM task_definitions WHERE region = ? AND family = ?"
                                        " AND status = 'ACTIVE' ORDER BY revision DESC LIMIT 1",
-                        &st, e);
-        if (r >= 0) {
-                bind_text(st, 1, region);
-                bind_text(st, 2, family);
-                if (revision > 0)
-                        sqlite3_bind_int64(st, 3, revision);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        r = doc_from_column(s, st, 0, ret, e);
-                else if (rc == SQLITE_DONE)
-                        r = err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to describe task definition.");
-                else
-                        r = db_error(s, e, "task definition lookup");
-        }
-        return r;
+                        st, e);
+        if (r < 0)
+                return r;
+        bind_text(*st, 1, region);
+        bind_text(*st, 2, family);
+        if (revision > 0)
+                sqlite3_bind_int64(*st, 3, revision);
+        int rc = sqlite3_step(*st);
+        if (rc == SQLITE_ROW)
+                return 0;
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_CLIENT, "Unable to describe task definition.");
+        return db_error(s, e, "task definition lookup");
+}
+
+int rt_taskdef_get(struct rt_store *s, const char *region, const char *family, int64_t revision, json_t **ret,
+                   struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = taskdef_row(s, region, family, revision, &st, e);
+        if (r < 0)
+                return r;
+        return doc_from_column(s, st, 0, ret, e);
+}
+
+int rt_taskdef_doc_text(struct rt_store *s, const char *region, const char *family, int64_t revision, char **ret,
+                        size_t *ret_len, struct err *e) {
+        LOCK_STORE(s);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = taskdef_row(s, region, family, revision, &st, e);
+        if (r < 0)
+                return r;
+        const char *text = (const char *) sqlite3_column_text(st, 0);
+        size_t len = (size_t) sqlite3_column_bytes(st, 0);
+        if (!text)
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, text, len + 1);
+        *ret = copy;
+        *ret_len = len;
+        return 0;
 }
 
 int rt_taskdef_update(struct rt_store *s, const char *region, const json_t *doc, struct err *e) {

@@ -42,6 +42,10 @@ int rt_taskdef_register(struct rt_store *s, const char *region, const char *acco
 /* `revision` 0 means the latest ACTIVE revision. */
 int rt_taskdef_get(struct rt_store *s, const char *region, const char *family, int64_t revision, json_t **ret,
                    struct err *e);
+/* The same document as the stored compact JSON text (as rt_task_doc_text): a new string in *ret, its length in
+ * *ret_len. */
+int rt_taskdef_doc_text(struct rt_store *s, const char *region, const char *family, int64_t revision, char **ret,
+                        size_t *ret_len, struct err *e);
 /* Replace an existing revision's document (its status is read from doc.status). */
 int rt_taskdef_update(struct rt_store *s, const char *region, const json_t *doc, struct err *e);
 

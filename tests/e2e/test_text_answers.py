@@ -110,3 +110,25 @@ def split_docs(text: bytes) -> list[bytes]:
         out.append(s[i:end].encode())
         i = end + 1
     return out
+
+
+def test_describe_task_definition_text_is_what_decoding_gives(ecsd_factory):
+    """DescribeTaskDefinition serves the stored document as text; with include TAGS it still decodes it (and adds the
+    tags): the two must agree byte for byte, by family, family:revision and ARN, an old revision included."""
+    srv = ecsd_factory()
+    ecs, raw = make_client(srv), Raw(srv)
+    for cmd in (["sleep", "60"], ["echo", "h\u00e9llo \"q\" \\ \t"]):
+        ecs.register_task_definition(family="td", cpu="256", memory="512", containerDefinitions=[
+            {"name": "main", "image": "busybox:local", "memory": 32, "command": cmd,
+             "environment": [{"name": "E", "value": "\u2603"}]}])
+    arn1 = ecs.describe_task_definition(taskDefinition="td:1")["taskDefinition"]["taskDefinitionArn"]
+    for ref in ("td", "td:1", "td:2", arn1):
+        plain = raw.post("DescribeTaskDefinition", {"taskDefinition": ref})
+        tags = raw.post("DescribeTaskDefinition", {"taskDefinition": ref, "include": ["TAGS"]})
+        assert plain.status == 200 and tags.status == 200
+        assert plain.body.startswith(b'{"taskDefinition":{')
+        assert tags.body == plain.body[:-1] + b',"tags":[]}', ref
+    assert json.loads(raw.post("DescribeTaskDefinition", {"taskDefinition": "td"}).body)[
+        "taskDefinition"]["revision"] == 2
+    missing = raw.post("DescribeTaskDefinition", {"taskDefinition": "td:9"})
+    assert missing.status == 400 and b"Unable to describe task definition." in missing.body
