@@ -763,6 +763,69 @@ static void scheduler_stop_is_published(void **state) {
         rt_lifecycle_subscribe(f->lc, NULL, NULL);
 }
 
+/* A task with no worker keeps its documents as text and decodes them when used (lifecycle.c, "a task's documents at
+ * rest"). Nothing is lost on the way: what the scheduler's scan reads at rest is the stored document's, an event on a
+ * task at rest is applied to the whole document, and the stop (which needs the plan back) runs as it would. */
+static void running_task_rests_as_text(void **state) {
+        struct fx *f = *state;
+        struct err e = {0};
+        struct rt_run_request req = {.region = "us-east-1", .account = "000000000000", .cluster_name = "default",
+                                     .cluster_arn = "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+                                     .started_by = "ecs-svc/42", .group = "service:rest"};
+        json_t *td = taskdef("rest", json_pack("[oo]", cdef("app", true, ""), cdef("side", false, "")));
+        req.taskdef = td;
+        json_t *task = NULL;
+        assert_int_equal(rt_lifecycle_run(f->lc, &req, &task, &e), 0);
+        char id[64];
+        str_printf(id, sizeof(id), "%s", strrchr(ecs_json_str(task, "taskArn", ""), '/') + 1);
+        json_decref(task);
+        json_decref(td);
+        json_t *before = wait_status(f, id, "RUNNING");
+        wait_workers_gone(f);
+        json_t *c = rt_lifecycle_counters(f->lc);
+        assert_int_equal(json_integer_value(json_object_get(c, "live_tasks")), 1);
+        assert_int_equal(json_integer_value(json_object_get(c, "tasks_decoded")), 0);
+        json_decref(c);
+
+        json_t *listed = rt_lifecycle_tasks(f->lc, "us-east-1", "default", "service:rest");
+        assert_int_equal(json_array_size(listed), 1);
+        const json_t *one = json_array_get(listed, 0);
+        assert_string_equal(ecs_json_str(one, "taskArn", ""), ecs_json_str(before, "taskArn", "-"));
+        assert_string_equal(ecs_json_str(one, "lastStatus", ""), "RUNNING");
+        assert_string_equal(ecs_json_str(one, "desiredStatus", ""), "RUNNING");
+        assert_string_equal(ecs_json_str(one, "startedBy", ""), "ecs-svc/42");
+        assert_true(json_equal(json_object_get(one, "startedAt"), json_object_get(before, "startedAt")));
+        json_decref(listed);
+
+        /* An exit of the non-essential container: applied to the document at rest, which goes back to rest. */
+        deliver_exit("side", 3);
+        json_t *after = stored(f, id, NULL);
+        assert_int_equal(json_integer_value(json_object_get(container_doc(after, "side"), "exitCode")), 3);
+        const char *key;
+        json_t *v;
+        json_object_foreach(before, key, v) {
+                if (strcmp(key, "version") == 0 || strcmp(key, "containers") == 0)
+                        continue;
+                if (!json_equal(v, json_object_get(after, key)))
+                        fail_msg("%s changed across an event at rest", key);
+        }
+        assert_int_equal(json_integer_value(json_object_get(after, "version")),
+                         json_integer_value(json_object_get(before, "version")) + 1);
+        c = rt_lifecycle_counters(f->lc);
+        assert_int_equal(json_integer_value(json_object_get(c, "tasks_decoded")), 0);
+        json_decref(c);
+
+        /* The stop needs the plan (stop, logs, teardown): it is decoded for the stop worker. */
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, NULL, &e), 0);
+        json_t *doc = wait_status(f, id, "STOPPED");
+        assert_int_equal(counted("app")->stopped, 1);
+        assert_true(json_equal(json_object_get(doc, "startedAt"), json_object_get(before, "startedAt")));
+        assert_true(json_equal(json_object_get(doc, "pullStartedAt"), json_object_get(before, "pullStartedAt")));
+        json_decref(doc);
+        json_decref(after);
+        json_decref(before);
+}
+
 int main(void) {
         log_max_level = LOG_WARN;
         const struct CMUnitTest tests[] = {
@@ -779,6 +842,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(thread_exhaustion_is_the_callers_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(recovery_keeps_the_family, setup, teardown),
                 cmocka_unit_test_setup_teardown(scheduler_stop_is_published, setup, teardown),
+                cmocka_unit_test_setup_teardown(running_task_rests_as_text, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
