@@ -142,8 +142,8 @@ def malloc_stats(pid: int, log_path: str) -> dict:
             out["arenas"] += 1
         elif line.startswith("Total (incl. mmap):"):
             out["total"] = {}
-        elif "total" in out and ":" in line and "bytes" in line:
-            k, v = line.split(":", 1)
+        elif "total" in out and "=" in line and "bytes" in line and not line.startswith("max"):
+            k, v = line.split("=", 1)
             out["total"][k.strip()] = round(int(v.strip()) / 1048576, 1)
         elif line.startswith("max mmap regions") or line.startswith("max mmap bytes"):
             out[line.split("=")[0].strip()] = line.split("=")[1].strip()

@@ -39,6 +39,11 @@ static const char *const stop_codes[] = {"EssentialContainerExited", "UserInitia
  * it before asking the backend directly. */
 #define EXIT_CODE_WAIT_MS 2000
 #define LOG_CAPTURE_CAP (1024 * 1024)
+/* Launches run on at most this many threads (launchers); more wait in a queue, PROVISIONING. A launch's thread
+ * mostly waits (for an image, for a Pod's container to start, for a dependency), so a thread per launch made 5,000
+ * launches cost 5,000 stacks and per-thread allocator caches (~150 KB each). A launcher left idle this long ends. */
+#define LAUNCHERS_MAX 64
+#define LAUNCHER_IDLE_MS 5000
 /* Upper bounds (ms) of the event-to-state lag histogram: from the moment the backend saw a container event to the
  * moment the task's new state was stored. +Inf is the last slot. */
 static const int64_t lag_bound_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
@@ -77,7 +82,8 @@ struct task {
         json_t *brief; /* at rest: the fields of BRIEF_KEYS and "credentials"; NULL in use */
         struct container *c;
         size_t n;
-        bool worker;      /* a launch or stop worker runs for this task */
+        bool worker;      /* a launch or stop worker runs for this task, or its launch is queued */
+        bool queued;      /* its launch waits in `lc->launches` for a launcher */
         bool stopping;    /* the stop path has begun; it ends in finalize */
         bool stop_requested;
         bool captured;    /* the containers' output is in the store: followers read it from there */
@@ -109,6 +115,12 @@ struct rt_lifecycle {
         uint64_t lag_count[N_LAG_BOUNDS + 1]; /* applied events by lag bucket (not cumulative); the last is +Inf */
         int64_t lag_sum_ms;
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+        /* The launch pool (spawn_launch): launches waiting for a launcher, oldest first, and the launchers. */
+        struct worker_arg *launches, *launches_tail;
+        int n_queued;
+        int n_launchers;        /* launcher threads alive */
+        int idle_launchers;     /* of those, waiting on `launch_queued` */
+        pthread_cond_t launch_queued; /* a launch was queued, or shutdown */
         struct rt_exec *exec; /* commands run in containers (exec.c); its own lock */
 };
 
@@ -196,11 +208,12 @@ static const char *brief_str(const struct task *t, const char *key, const char *
         return v ? v : dflt;
 }
 
-/* Put `t` at rest (lock held): no worker borrows its trees (they borrow the plan without the lock), so they can go.
+/* Put `t` at rest (lock held): no worker borrows its trees (they borrow the plan without the lock; a queued launch
+ * has no thread yet, and its launcher opens the task before it starts), so they can go.
  * Called where a task's worker ends and where an event or a query has opened a task that has none; the janitor
  * rests any task left open. Out of memory for the text leaves the trees, which work as well. */
 static void task_rest(struct task *t) {
-        if (!t->doc || t->worker)
+        if (!t->doc || (t->worker && !t->queued))
                 return;
         char *doc_text = json_dumps(t->doc, JSON_COMPACT);
         char *priv_text = json_dumps(t->priv, JSON_COMPACT);
@@ -379,25 +392,32 @@ static void request_stop(struct rt_lifecycle *lc, struct task *t, const char *co
 struct worker_arg {
         struct rt_lifecycle *lc;
         struct task *t;
+        struct worker_arg *next; /* in `lc->launches` */
 };
 
 static void *launch_worker(void *arg);
 static void *stop_worker(void *arg);
 
-/* Start a worker for `t` (lock held). Out of threads (a burst of tasks, a process limit) is an error for the caller
- * to report, never an abort: -EAGAIN, and `t` is left without a worker. */
-static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *), struct err *e) {
-        ASSERT(!t->worker);
-        task_open(t); /* the worker borrows the trees without the lock */
-        struct worker_arg *a = xmalloc(sizeof(*a));
-        *a = (struct worker_arg){lc, t};
+/* A detached thread with a small stack; 0 or the error number. */
+static int start_thread(struct rt_lifecycle *lc, void *(*fn)(void *), void *arg) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t th;
-        int r = lc->thread_create(&th, &attr, fn, a);
+        int r = lc->thread_create(&th, &attr, fn, arg);
         pthread_attr_destroy(&attr);
+        return r;
+}
+
+/* Start a worker for `t` on a thread of its own (lock held). Out of threads (a burst of tasks, a process limit) is
+ * an error for the caller to report, never an abort: -EAGAIN, and `t` is left without a worker. */
+static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *), struct err *e) {
+        ASSERT(!t->worker);
+        task_open(t); /* the worker borrows the trees without the lock */
+        struct worker_arg *a = xmalloc(sizeof(*a));
+        *a = (struct worker_arg){lc, t, NULL};
+        int r = start_thread(lc, fn, a);
         if (r != 0) {
                 free(a);
                 return err_set(e, -r, ERR_KIND_INTERNAL, "cannot start a thread for task %s: %s", t->id,
@@ -406,6 +426,91 @@ static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(voi
         t->worker = true;
         lc->n_workers++;
         return 0;
+}
+
+/* A launcher: runs queued launches one after the other, and ends when none came for LAUNCHER_IDLE_MS or at
+ * shutdown once the queue is empty (launch_worker ends a launch at once then). */
+static void *launcher_main(void *arg) {
+        struct rt_lifecycle *lc = arg;
+        pthread_mutex_lock(&lc->lock);
+        for (;;) {
+                if (!lc->launches) {
+                        if (lc->shutdown)
+                                break;
+                        int64_t deadline = time_mono_ms() + LAUNCHER_IDLE_MS;
+                        lc->idle_launchers++;
+                        while (!lc->launches && !lc->shutdown && time_mono_ms() < deadline)
+                                cond_wait_ms(&lc->launch_queued, &lc->lock, deadline - time_mono_ms());
+                        lc->idle_launchers--;
+                        if (!lc->launches)
+                                break;
+                }
+                struct worker_arg *a = lc->launches;
+                lc->launches = a->next;
+                if (!lc->launches)
+                        lc->launches_tail = NULL;
+                lc->n_queued--;
+                a->t->queued = false;
+                task_open(a->t); /* launch_worker borrows the trees without the lock */
+                pthread_mutex_unlock(&lc->lock);
+                launch_worker(a);
+                pthread_mutex_lock(&lc->lock);
+        }
+        lc->n_launchers--;
+        pthread_cond_broadcast(&lc->changed); /* rt_lifecycle_free waits for the last one */
+        pthread_mutex_unlock(&lc->lock);
+        return NULL;
+}
+
+/* Queue the launch of `t` for the launch pool (lock held), starting a launcher when every one is busy and there are
+ * fewer than LAUNCHERS_MAX. Only when there is no launcher at all and none can be started is it the caller's error
+ * (-EAGAIN, as spawn_worker); otherwise the launch waits for a busy launcher. */
+static int spawn_launch(struct rt_lifecycle *lc, struct task *t, struct err *e) {
+        ASSERT(!t->worker);
+        if (lc->n_queued + 1 > lc->idle_launchers && lc->n_launchers < LAUNCHERS_MAX) {
+                int r = start_thread(lc, launcher_main, lc);
+                if (r == 0)
+                        lc->n_launchers++;
+                else if (lc->n_launchers == 0)
+                        return err_set(e, -r, ERR_KIND_INTERNAL, "cannot start a thread for task %s: %s", t->id,
+                                       strerror(r));
+        }
+        struct worker_arg *a = xmalloc(sizeof(*a));
+        *a = (struct worker_arg){lc, t, NULL};
+        if (lc->launches_tail)
+                lc->launches_tail->next = a;
+        else
+                lc->launches = a;
+        lc->launches_tail = a;
+        lc->n_queued++;
+        t->worker = true;
+        t->queued = true;
+        lc->n_workers++;
+        pthread_cond_signal(&lc->launch_queued);
+        return 0;
+}
+
+/* A stop for a task whose launch is still queued takes it out of the queue onto a thread of its own, so a stop
+ * never waits for the launchers (which may all be waiting for slow launches); launch_worker then finds the stop at
+ * once and runs the stop path. Without a thread it stays queued and is stopped in its turn. (lock held) */
+static void unqueue_launch(struct rt_lifecycle *lc, struct task *t) {
+        if (!t->queued)
+                return;
+        struct worker_arg **p = &lc->launches, *prev = NULL;
+        while (*p && (*p)->t != t) {
+                prev = *p;
+                p = &(*p)->next;
+        }
+        struct worker_arg *a = *p;
+        ASSERT(a);
+        task_open(t);
+        if (start_thread(lc, launch_worker, a) != 0)
+                return;
+        *p = a->next;
+        if (lc->launches_tail == a)
+                lc->launches_tail = prev;
+        lc->n_queued--;
+        t->queued = false;
 }
 
 static void worker_done(struct rt_lifecycle *lc, struct task *t, struct worker_arg *a) {
@@ -518,7 +623,7 @@ static void backend_reason(char *why, size_t size, const char *prefix, const cha
 
 /* Tell the backend that a launch in flight is to stop (lock held), so a wait of its own ends early. */
 static void cancel_launch(struct rt_lifecycle *lc, struct task *t) {
-        if (t->worker && !t->stopping && lc->be->cancel)
+        if (t->worker && !t->queued && !t->stopping && lc->be->cancel) /* a queued launch has begun nothing */
                 lc->be->cancel(lc->be->impl, json_object_get(task_priv(t), "plan"));
 }
 
@@ -572,18 +677,24 @@ static void *launch_worker(void *arg) {
         struct worker_arg *a = arg;
         struct rt_lifecycle *lc = a->lc;
         struct task *t = a->t;
-        const json_t *plan = json_object_get(task_priv(t), "plan");
         char why[512];
         struct err e = {0};
 
         pthread_mutex_lock(&lc->lock);
         if (t->abandoned) {
-                /* RunTask failed after it started this thread: the task was never stored or listed. */
+                /* RunTask failed after it queued this launch: the task was never stored or listed. */
                 worker_done(lc, NULL, a);
                 pthread_mutex_unlock(&lc->lock);
                 task_free(t);
                 return NULL;
         }
+        if (lc->shutdown && !t->stop_requested) {
+                /* Not begun: recovery on the next start finishes it, as a launch cut short. */
+                worker_done(lc, t, a);
+                pthread_mutex_unlock(&lc->lock);
+                return NULL;
+        }
+        const json_t *plan = json_object_get(task_priv(t), "plan");
         if (!t->stop_requested) {
                 set_status(lc, t, "PENDING");
                 json_object_set_new(task_doc(t), "pullStartedAt", ecs_timestamp_now());
@@ -1129,7 +1240,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         /* The launch thread first, so that a task is stored only when something will launch it; the thread waits
          * for the lock, and a task that could not be stored is `abandoned` to it. Tags before the task: a task is
          * listed only with its tags. Either failure is RunTask's, and leaves no task behind. */
-        r = spawn_worker(lc, t, launch_worker, e);
+        r = spawn_launch(lc, t, e);
         if (r < 0) {
                 pthread_mutex_unlock(&lc->lock);
                 task_free(t);
@@ -1154,6 +1265,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         t->next = lc->tasks;
         lc->tasks = t;
         *ret = json_deep_copy(task_doc(t));
+        task_rest(t); /* while its launch is queued */
         log_info("lifecycle", "\"task registered\" task=%s family=%s cluster=%s", t->id, t->family, t->cluster);
         pthread_mutex_unlock(&lc->lock);
         return 0;
@@ -1210,6 +1322,7 @@ static int lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const ch
                         json_object_del(task_priv(t), "stop");
         } else {
                 cancel_launch(lc, t);
+                unqueue_launch(lc, t);
                 *ret = json_deep_copy(task_doc(t));
                 log_info("lifecycle", "\"stop requested\" task=%s", t->id);
         }
@@ -1516,8 +1629,9 @@ json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         for (size_t i = 0; i <= N_LAG_BOUNDS; i++)
                 json_array_append_new(lag, json_pack("{s:I, s:I}", "le_ms", i < N_LAG_BOUNDS ? lag_bound_ms[i] : -1,
                                                      "count", (json_int_t) lc->lag_count[i]));
-        json_t *out = json_pack("{s:s, s:I, s:I, s:i, s:o, s:o, s:{s:o, s:I}}", "backend", lc->be->name, "live_tasks",
-                                live, "tasks_decoded", open, "workers", lc->n_workers, "tasks_by_status", by_status, "stops_by_code", stops,
+        json_t *out = json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:o, s:o, s:{s:o, s:I}}", "backend", lc->be->name,
+                                "live_tasks", live, "tasks_decoded", open, "workers", lc->n_workers, "launchers",
+                                lc->n_launchers, "launches_queued", lc->n_queued, "tasks_by_status", by_status, "stops_by_code", stops,
                                 "event_lag", "buckets", lag, "sum_ms", (json_int_t) lc->lag_sum_ms);
         pthread_mutex_unlock(&lc->lock);
         if (lc->be->counters)
@@ -1888,6 +2002,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->thread_create = cfg->thread_create ? cfg->thread_create : pthread_create;
         pthread_mutex_init(&lc->lock, NULL);
         pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
+        pthread_cond_init(&lc->launch_queued, NULL);
         lc->exec = rt_exec_new(lc->be);
 
         json_auto_t *active = NULL;
@@ -1952,7 +2067,8 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         for (struct task *t = lc->tasks; t; t = t->next)
                 cancel_launch(lc, t);
         pthread_cond_broadcast(&lc->changed);
-        while (lc->n_workers > 0)
+        pthread_cond_broadcast(&lc->launch_queued);
+        while (lc->n_workers > 0 || lc->n_launchers > 0)
                 pthread_cond_wait(&lc->changed, &lc->lock);
         pthread_mutex_unlock(&lc->lock);
         if (lc->janitor_started)
@@ -1964,6 +2080,7 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
                 task_free(t);
         }
         json_decref(lc->secrets);
+        pthread_cond_destroy(&lc->launch_queued);
         pthread_cond_destroy(&lc->changed);
         pthread_mutex_destroy(&lc->lock);
         free(lc);
