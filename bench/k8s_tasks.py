@@ -13,7 +13,11 @@ dir), one ecsd on it (--backend k8s, the admin kubeconfig, namespace `default`, 
 Bounded: N at most 5,000, every wait has a deadline, the control plane is always torn down. Prints one JSON document.
 
   cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DECSD_TESTS=OFF && cmake --build build/release
-  ECSD_BIN=build/release/cmd/ecsd/ecsd ~/.cache/ecsd/venv/bin/python bench/k8s_tasks.py --tasks 1000 [--window 10]
+  ECSD_BIN=build/release/cmd/ecsd/ecsd ~/.cache/ecsd/venv/bin/python bench/k8s_tasks.py --tasks 1000 [--window 10] \
+      [--perf bench/perf-k8s-launch.txt] [--malloc-stats]
+--perf FILE records `perf record -g` of ecsd from the first RunTask to all RUNNING and writes its report (by library,
+then by symbol) to FILE; --malloc-stats prints glibc's malloc_stats() of ecsd (through gdb) with all tasks RUNNING.
+The result also carries ecsd's event-to-state lag (/_ecsd/metrics) and the Pods' phases seen by the API server.
 """
 
 from __future__ import annotations
@@ -109,6 +113,50 @@ def idle_figures(srv: Server, window_s: float) -> tuple[float, float]:
     return round(share * 100, 3), round(srv.rss_mb(), 1)
 
 
+def metrics_lag(port: int) -> dict:
+    """ecsd_event_to_state_lag_seconds as {le: cumulative count}, plus sum and count."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_ecsd/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict = {}
+    for line in text.splitlines():
+        if line.startswith("ecsd_event_to_state_lag_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("ecsd_event_to_state_lag_seconds_sum"):
+            out["sum_s"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def malloc_stats(pid: int, log_path: str) -> dict:
+    """glibc's malloc_stats() of ecsd, which it writes to its own stderr (the log file): the totals, and per arena."""
+    start = os.path.getsize(log_path)
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (void) malloc_stats()"],
+                   capture_output=True, text=True, timeout=120)
+    time.sleep(0.5)
+    with open(log_path, errors="replace") as f:
+        f.seek(start)
+        text = f.read()
+    out: dict = {"arenas": 0}
+    for line in text.splitlines():
+        if line.startswith("Arena "):
+            out["arenas"] += 1
+        elif line.startswith("Total (incl. mmap):"):
+            out["total"] = {}
+        elif "total" in out and "=" in line and "bytes" in line and not line.startswith("max"):
+            k, v = line.split("=", 1)
+            out["total"][k.strip()] = round(int(v.strip()) / 1048576, 1)
+        elif line.startswith("max mmap regions") or line.startswith("max mmap bytes"):
+            out[line.split("=")[0].strip()] = line.split("=")[1].strip()
+    return out
+
+
+def perf_report(data: str, dest: str):
+    with open(dest, "w") as f:
+        for sort in ("dso", "dso,symbol"):
+            subprocess.run(["perf", "report", "-i", data, "--no-children", "--percent-limit", "0.5", "--stdio",
+                            "-g", "none", "--sort", sort], stdout=f, stderr=subprocess.DEVNULL, timeout=600)
+
+
 def wait_all(ecs, arns: list[str], status: str, deadline_s: float) -> float:
     t0 = time.monotonic()
     pending = list(arns)
@@ -134,6 +182,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--perf", default=None, help="write a perf report of ecsd during the launch to this file")
+    ap.add_argument("--malloc-stats", action="store_true", help="print ecsd's malloc_stats() with all RUNNING")
     args = ap.parse_args()
     n = min(args.tasks, 5000)
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
@@ -148,13 +198,24 @@ def main():
                 srv.ecs.register_task_definition(family="bench-k8s", containerDefinitions=[
                     {"name": "main", "image": "busybox:local", "memory": 32, "command": ["sleep", "3600"]}])
                 arns: list[str] = []
+                perf = None
+                if args.perf:
+                    perf_data = os.path.join(work, "perf.data")
+                    perf = subprocess.Popen(["perf", "record", "-g", "-o", perf_data, "-p", str(srv.proc.pid)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
                 t0 = time.monotonic()
                 while len(arns) < n:
                     arns += [t["taskArn"] for t in
                              srv.ecs.run_task(taskDefinition="bench-k8s", count=min(10, n - len(arns)))["tasks"]]
                 running_s = wait_all(srv.ecs, arns, "RUNNING", 900) - t0
+                if perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=120)
+                lag = metrics_lag(srv.port)
                 time.sleep(2)
                 cpu, rss = idle_figures(srv, args.window)
+                heap = malloc_stats(srv.proc.pid, srv.log.name) if args.malloc_stats else None
                 stats = srv.stats()
                 bstats = stats.get("backend_stats", {})
                 calls = bstats.get("api_calls", 0) + bstats.get("watch_calls", 0)
@@ -172,8 +233,13 @@ def main():
                     "idle_window_s": args.window, "idle_cpu_percent_of_core": cpu, "rss_mb": rss,
                     "baseline_no_tasks_cpu_percent": base_cpu, "baseline_no_tasks_rss_mb": base_rss,
                     "all_stopped_after_s": round(stopped_s, 1),
+                    "event_to_state_lag_s_cumulative": lag,
                     "target": {"rss_mb": 50, "all_running_after_s": 60 if n <= 1000 else 180},
                 }
+                if heap is not None:
+                    result["malloc_stats_mb"] = heap
+                if perf:
+                    perf_report(perf_data, args.perf)
             finally:
                 srv.stop()
         finally:

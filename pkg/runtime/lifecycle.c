@@ -39,6 +39,11 @@ static const char *const stop_codes[] = {"EssentialContainerExited", "UserInitia
  * it before asking the backend directly. */
 #define EXIT_CODE_WAIT_MS 2000
 #define LOG_CAPTURE_CAP (1024 * 1024)
+/* Launches run on at most this many threads (launchers); more wait in a queue, PROVISIONING. A launch's thread
+ * mostly waits (for an image, for a Pod's container to start, for a dependency), so a thread per launch made 5,000
+ * launches cost 5,000 stacks and per-thread allocator caches (~150 KB each). A launcher left idle this long ends. */
+#define LAUNCHERS_MAX 64
+#define LAUNCHER_IDLE_MS 5000
 /* Upper bounds (ms) of the event-to-state lag histogram: from the moment the backend saw a container event to the
  * moment the task's new state was stored. +Inf is the last slot. */
 static const int64_t lag_bound_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
@@ -47,8 +52,8 @@ static const int64_t lag_bound_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
 enum cstate { C_NONE, C_RUNNING, C_STOPPED };
 
 struct container {
-        const json_t *plan;  /* borrowed from the task's plan */
-        const char *name;    /* borrowed from plan */
+        const json_t *plan;  /* borrowed from the task's plan; NULL while the task is at rest */
+        char *name;          /* owned: it outlives the plan's tree */
         bool essential;
         bool has_health;
         int64_t start_timeout_ms; /* 0: none */
@@ -68,11 +73,17 @@ struct task {
         char region[ECS_REGION_MAX + 1];
         char cluster[ECS_NAME_MAX + 1];
         char family[ECS_NAME_MAX + 1];
-        json_t *doc;  /* ECS Task object */
-        json_t *priv; /* {"plan", ...}; owns the plan the containers borrow from */
+        /* The documents, as trees while the task is in use, or as their text while it is at rest (task_rest): a
+         * tree of a 1.5 KB Task document takes ~8 KB, its text 1.5 KB. Read them through task_doc/task_priv, which
+         * decode the text when needed; `brief` answers the questions asked of every task (task_brief). */
+        json_t *doc;  /* ECS Task object; NULL at rest */
+        json_t *priv; /* {"plan", ...}; owns the plan the containers borrow from; NULL at rest */
+        char *doc_text, *priv_text; /* at rest: the documents as stored (compact JSON); NULL in use */
+        json_t *brief; /* at rest: the fields of BRIEF_KEYS and "credentials"; NULL in use */
         struct container *c;
         size_t n;
-        bool worker;      /* a launch or stop worker runs for this task */
+        bool worker;      /* a launch or stop worker runs for this task, or its launch is queued */
+        bool queued;      /* its launch waits in `lc->launches` for a launcher */
         bool stopping;    /* the stop path has begun; it ends in finalize */
         bool stop_requested;
         bool captured;    /* the containers' output is in the store: followers read it from there */
@@ -104,6 +115,12 @@ struct rt_lifecycle {
         uint64_t lag_count[N_LAG_BOUNDS + 1]; /* applied events by lag bucket (not cumulative); the last is +Inf */
         int64_t lag_sum_ms;
         int (*thread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+        /* The launch pool (spawn_launch): launches waiting for a launcher, oldest first, and the launchers. */
+        struct worker_arg *launches, *launches_tail;
+        int n_queued;
+        int n_launchers;        /* launcher threads alive */
+        int idle_launchers;     /* of those, waiting on `launch_queued` */
+        pthread_cond_t launch_queued; /* a launch was queued, or shutdown */
         struct rt_exec *exec; /* commands run in containers (exec.c); its own lock */
 };
 
@@ -138,8 +155,95 @@ static void uuid_v4(char out[37]) {
         str_printf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
+/* ---- a task's documents at rest ----
+ *
+ * A task with no worker (it runs and waits for events) keeps its Task document and private record as text, the text
+ * the store holds, and decodes them when something needs them (an event, a stop, a follow). The trees and the text
+ * hold the same value (jansson keeps an object's keys in insertion order, and a real is written with 17 digits), so
+ * an answer built from a decoded tree is the one the tree would have given. Crash safety does not change: every
+ * change is stored before the lock is released, as before; the text is only the in-memory copy. */
+
+/* The fields read of every task by scans (rt_lifecycle_tasks, counters), kept decoded at rest. */
+static const char *const BRIEF_KEYS[] = {"taskArn", "group", "startedBy", "lastStatus", "desiredStatus",
+                                         "healthStatus", "startedAt"};
+
+/* Make the trees of `t` present (lock held, or `t` not yet shared). */
+static void task_open(struct task *t) {
+        if (t->doc)
+                return;
+        json_error_t je;
+        t->doc = json_loads(t->doc_text, 0, &je);
+        t->priv = json_loads(t->priv_text, 0, &je);
+        /* The text is what json_dumps wrote: only the allocator can make this fail, and it aborts as xmalloc does. */
+        ASSERT(t->doc && t->priv);
+        free(t->doc_text);
+        free(t->priv_text);
+        t->doc_text = t->priv_text = NULL;
+        json_decref(t->brief);
+        t->brief = NULL;
+        const json_t *cs = json_object_get(json_object_get(t->priv, "plan"), "containers");
+        for (size_t i = 0; i < t->n; i++)
+                t->c[i].plan = json_array_get(cs, i);
+}
+
+static json_t *task_doc(struct task *t) {
+        task_open(t);
+        return t->doc;
+}
+
+static json_t *task_priv(struct task *t) {
+        task_open(t);
+        return t->priv;
+}
+
+/* The fields of BRIEF_KEYS and "credentials" without decoding (lock held). */
+static const json_t *task_brief(const struct task *t, const char *key) {
+        if (!t->doc)
+                return json_object_get(t->brief, key);
+        return strcmp(key, "credentials") == 0 ? json_object_get(t->priv, key) : json_object_get(t->doc, key);
+}
+
+static const char *brief_str(const struct task *t, const char *key, const char *dflt) {
+        const char *v = json_string_value(task_brief(t, key));
+        return v ? v : dflt;
+}
+
+/* Put `t` at rest (lock held): no worker borrows its trees (they borrow the plan without the lock; a queued launch
+ * has no thread yet, and its launcher opens the task before it starts), so they can go.
+ * Called where a task's worker ends and where an event or a query has opened a task that has none; the janitor
+ * rests any task left open. Out of memory for the text leaves the trees, which work as well. */
+static void task_rest(struct task *t) {
+        if (!t->doc || (t->worker && !t->queued))
+                return;
+        char *doc_text = json_dumps(t->doc, JSON_COMPACT);
+        char *priv_text = json_dumps(t->priv, JSON_COMPACT);
+        json_t *brief = json_object();
+        if (!doc_text || !priv_text || !brief) {
+                free(doc_text);
+                free(priv_text);
+                json_decref(brief);
+                return;
+        }
+        for (size_t i = 0; i < sizeof(BRIEF_KEYS) / sizeof(BRIEF_KEYS[0]); i++) {
+                json_t *v = json_object_get(t->doc, BRIEF_KEYS[i]);
+                if (v)
+                        json_object_set(brief, BRIEF_KEYS[i], v);
+        }
+        json_t *cred = json_object_get(t->priv, "credentials");
+        if (cred)
+                json_object_set(brief, "credentials", cred);
+        json_decref(t->doc);
+        json_decref(t->priv);
+        t->doc = t->priv = NULL;
+        t->doc_text = doc_text;
+        t->priv_text = priv_text;
+        t->brief = brief;
+        for (size_t i = 0; i < t->n; i++)
+                t->c[i].plan = NULL;
+}
+
 static json_t *doc_container(struct task *t, size_t i) {
-        return json_array_get(json_object_get(t->doc, "containers"), i);
+        return json_array_get(json_object_get(task_doc(t), "containers"), i);
 }
 
 static struct container *container_named(struct task *t, const char *name) {
@@ -157,7 +261,7 @@ static struct task *task_find(struct rt_lifecycle *lc, const char *id) {
 }
 
 static const char *last_status(const struct task *t) {
-        return json_string_value(json_object_get(t->doc, "lastStatus"));
+        return json_string_value(task_brief(t, "lastStatus"));
 }
 
 static void task_free(struct task *t) {
@@ -165,6 +269,11 @@ static void task_free(struct task *t) {
                 return;
         json_decref(t->doc);
         json_decref(t->priv);
+        free(t->doc_text);
+        free(t->priv_text);
+        json_decref(t->brief);
+        for (size_t i = 0; i < t->n; i++)
+                free(t->c[i].name);
         free(t->c);
         free(t);
 }
@@ -172,13 +281,13 @@ static void task_free(struct task *t) {
 /* Write the task to the store (lock held). On failure the version is what it was, and the error is the caller's:
  * an API call (StopTask) undoes its change and answers it. */
 static int task_write(struct rt_lifecycle *lc, struct task *t, struct err *e) {
-        int64_t version = ecs_json_int_or(t->doc, "version", 0);
-        json_object_set_new(t->doc, "version", json_integer(version + 1));
+        int64_t version = ecs_json_int_or(task_doc(t), "version", 0);
+        json_object_set_new(task_doc(t), "version", json_integer(version + 1));
         struct rt_task_row row = {.id = t->id, .region = t->region, .cluster = t->cluster, .family = t->family,
-                                  .doc = t->doc, .priv = t->priv};
+                                  .doc = task_doc(t), .priv = task_priv(t)};
         int r = rt_task_put(lc->store, &row, e);
         if (r < 0)
-                json_object_set_new(t->doc, "version", json_integer(version));
+                json_object_set_new(task_doc(t), "version", json_integer(version));
         return r;
 }
 
@@ -198,11 +307,11 @@ static void publish(struct rt_lifecycle *lc, struct task *t) {
                 .task_id = t->id,
                 .region = t->region,
                 .cluster = t->cluster,
-                .group = ecs_json_str(t->doc, "group", ""),
-                .started_by = ecs_json_str(t->doc, "startedBy", NULL),
-                .last_status = ecs_json_str(t->doc, "lastStatus", ""),
-                .desired_status = ecs_json_str(t->doc, "desiredStatus", ""),
-                .health_status = ecs_json_str(t->doc, "healthStatus", "UNKNOWN"),
+                .group = brief_str(t, "group", ""),
+                .started_by = brief_str(t, "startedBy", NULL),
+                .last_status = brief_str(t, "lastStatus", ""),
+                .desired_status = brief_str(t, "desiredStatus", ""),
+                .health_status = brief_str(t, "healthStatus", "UNKNOWN"),
                 .stop_code = t->stop_requested ? t->stop_code : NULL,
         };
         lc->subscriber(lc->subscriber_data, &ch);
@@ -211,11 +320,11 @@ static void publish(struct rt_lifecycle *lc, struct task *t) {
 /* Every status a task takes is also appended to priv.statuses, which is stored with it: the task's history, so
  * "this task was never RUNNING" can be read from the store instead of guessed from samples of lastStatus. */
 static void set_status(struct rt_lifecycle *lc, struct task *t, const char *status) {
-        json_object_set_new(t->doc, "lastStatus", json_string(status));
-        json_t *history = json_object_get(t->priv, "statuses");
+        json_object_set_new(task_doc(t), "lastStatus", json_string(status));
+        json_t *history = json_object_get(task_priv(t), "statuses");
         if (!json_is_array(history)) {
                 history = json_array();
-                json_object_set_new(t->priv, "statuses", history);
+                json_object_set_new(task_priv(t), "statuses", history);
         }
         json_array_append_new(history, json_string(status));
         log_info("lifecycle", "\"task status\" task=%s status=%s", t->id, status);
@@ -237,8 +346,8 @@ static bool update_task_health(struct task *t) {
                         all_healthy = false;
         }
         const char *s = any_unhealthy ? "UNHEALTHY" : any_check && all_healthy ? "HEALTHY" : "UNKNOWN";
-        bool changed = strcmp(ecs_json_str(t->doc, "healthStatus", ""), s) != 0;
-        json_object_set_new(t->doc, "healthStatus", json_string(s));
+        bool changed = strcmp(ecs_json_str(task_doc(t), "healthStatus", ""), s) != 0;
+        json_object_set_new(task_doc(t), "healthStatus", json_string(s));
         return changed;
 }
 
@@ -272,8 +381,8 @@ static void request_stop(struct rt_lifecycle *lc, struct task *t, const char *co
                 str_printf(t->stop_reason, sizeof(t->stop_reason), "%s", reason);
                 str_utf8_sanitize(t->stop_reason);
         }
-        json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
-        json_object_set_new(t->priv, "stop", json_pack("{s:s, s:s}", "code", t->stop_code, "reason", t->stop_reason));
+        json_object_set_new(task_doc(t), "desiredStatus", json_string("STOPPED"));
+        json_object_set_new(task_priv(t), "stop", json_pack("{s:s, s:s}", "code", t->stop_code, "reason", t->stop_reason));
         if (first)
                 publish(lc, t);
 }
@@ -283,24 +392,32 @@ static void request_stop(struct rt_lifecycle *lc, struct task *t, const char *co
 struct worker_arg {
         struct rt_lifecycle *lc;
         struct task *t;
+        struct worker_arg *next; /* in `lc->launches` */
 };
 
 static void *launch_worker(void *arg);
 static void *stop_worker(void *arg);
 
-/* Start a worker for `t` (lock held). Out of threads (a burst of tasks, a process limit) is an error for the caller
- * to report, never an abort: -EAGAIN, and `t` is left without a worker. */
-static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *), struct err *e) {
-        ASSERT(!t->worker);
-        struct worker_arg *a = xmalloc(sizeof(*a));
-        *a = (struct worker_arg){lc, t};
+/* A detached thread with a small stack; 0 or the error number. */
+static int start_thread(struct rt_lifecycle *lc, void *(*fn)(void *), void *arg) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t th;
-        int r = lc->thread_create(&th, &attr, fn, a);
+        int r = lc->thread_create(&th, &attr, fn, arg);
         pthread_attr_destroy(&attr);
+        return r;
+}
+
+/* Start a worker for `t` on a thread of its own (lock held). Out of threads (a burst of tasks, a process limit) is
+ * an error for the caller to report, never an abort: -EAGAIN, and `t` is left without a worker. */
+static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(void *), struct err *e) {
+        ASSERT(!t->worker);
+        task_open(t); /* the worker borrows the trees without the lock */
+        struct worker_arg *a = xmalloc(sizeof(*a));
+        *a = (struct worker_arg){lc, t, NULL};
+        int r = start_thread(lc, fn, a);
         if (r != 0) {
                 free(a);
                 return err_set(e, -r, ERR_KIND_INTERNAL, "cannot start a thread for task %s: %s", t->id,
@@ -311,9 +428,96 @@ static int spawn_worker(struct rt_lifecycle *lc, struct task *t, void *(*fn)(voi
         return 0;
 }
 
+/* A launcher: runs queued launches one after the other, and ends when none came for LAUNCHER_IDLE_MS or at
+ * shutdown once the queue is empty (launch_worker ends a launch at once then). */
+static void *launcher_main(void *arg) {
+        struct rt_lifecycle *lc = arg;
+        pthread_mutex_lock(&lc->lock);
+        for (;;) {
+                if (!lc->launches) {
+                        if (lc->shutdown)
+                                break;
+                        int64_t deadline = time_mono_ms() + LAUNCHER_IDLE_MS;
+                        lc->idle_launchers++;
+                        while (!lc->launches && !lc->shutdown && time_mono_ms() < deadline)
+                                cond_wait_ms(&lc->launch_queued, &lc->lock, deadline - time_mono_ms());
+                        lc->idle_launchers--;
+                        if (!lc->launches)
+                                break;
+                }
+                struct worker_arg *a = lc->launches;
+                lc->launches = a->next;
+                if (!lc->launches)
+                        lc->launches_tail = NULL;
+                lc->n_queued--;
+                a->t->queued = false;
+                task_open(a->t); /* launch_worker borrows the trees without the lock */
+                pthread_mutex_unlock(&lc->lock);
+                launch_worker(a);
+                pthread_mutex_lock(&lc->lock);
+        }
+        lc->n_launchers--;
+        pthread_cond_broadcast(&lc->changed); /* rt_lifecycle_free waits for the last one */
+        pthread_mutex_unlock(&lc->lock);
+        return NULL;
+}
+
+/* Queue the launch of `t` for the launch pool (lock held), starting a launcher when every one is busy and there are
+ * fewer than LAUNCHERS_MAX. Only when there is no launcher at all and none can be started is it the caller's error
+ * (-EAGAIN, as spawn_worker); otherwise the launch waits for a busy launcher. */
+static int spawn_launch(struct rt_lifecycle *lc, struct task *t, struct err *e) {
+        ASSERT(!t->worker);
+        if (lc->n_queued + 1 > lc->idle_launchers && lc->n_launchers < LAUNCHERS_MAX) {
+                int r = start_thread(lc, launcher_main, lc);
+                if (r == 0)
+                        lc->n_launchers++;
+                else if (lc->n_launchers == 0)
+                        return err_set(e, -r, ERR_KIND_INTERNAL, "cannot start a thread for task %s: %s", t->id,
+                                       strerror(r));
+        }
+        struct worker_arg *a = xmalloc(sizeof(*a));
+        *a = (struct worker_arg){lc, t, NULL};
+        if (lc->launches_tail)
+                lc->launches_tail->next = a;
+        else
+                lc->launches = a;
+        lc->launches_tail = a;
+        lc->n_queued++;
+        t->worker = true;
+        t->queued = true;
+        lc->n_workers++;
+        pthread_cond_signal(&lc->launch_queued);
+        return 0;
+}
+
+/* A stop for a task whose launch is still queued takes it out of the queue onto a thread of its own, so a stop
+ * never waits for the launchers (which may all be waiting for slow launches); launch_worker then finds the stop at
+ * once and runs the stop path. Without a thread it stays queued and is stopped in its turn. (lock held) */
+static void unqueue_launch(struct rt_lifecycle *lc, struct task *t) {
+        if (!t->queued)
+                return;
+        struct worker_arg **p = &lc->launches, *prev = NULL;
+        while (*p && (*p)->t != t) {
+                prev = *p;
+                p = &(*p)->next;
+        }
+        struct worker_arg *a = *p;
+        ASSERT(a);
+        task_open(t);
+        if (start_thread(lc, launch_worker, a) != 0)
+                return;
+        *p = a->next;
+        if (lc->launches_tail == a)
+                lc->launches_tail = prev;
+        lc->n_queued--;
+        t->queued = false;
+}
+
 static void worker_done(struct rt_lifecycle *lc, struct task *t, struct worker_arg *a) {
-        if (t)
+        if (t) {
                 t->worker = false;
+                task_rest(t);
+        }
         lc->n_workers--;
         pthread_cond_broadcast(&lc->changed);
         free(a);
@@ -419,8 +623,8 @@ static void backend_reason(char *why, size_t size, const char *prefix, const cha
 
 /* Tell the backend that a launch in flight is to stop (lock held), so a wait of its own ends early. */
 static void cancel_launch(struct rt_lifecycle *lc, struct task *t) {
-        if (t->worker && !t->stopping && lc->be->cancel)
-                lc->be->cancel(lc->be->impl, json_object_get(t->priv, "plan"));
+        if (t->worker && !t->queued && !t->stopping && lc->be->cancel) /* a queued launch has begun nothing */
+                lc->be->cancel(lc->be->impl, json_object_get(task_priv(t), "plan"));
 }
 
 /* Fail the launch (lock held): the stop path runs next with TaskFailedToStart. */
@@ -473,21 +677,27 @@ static void *launch_worker(void *arg) {
         struct worker_arg *a = arg;
         struct rt_lifecycle *lc = a->lc;
         struct task *t = a->t;
-        const json_t *plan = json_object_get(t->priv, "plan");
         char why[512];
         struct err e = {0};
 
         pthread_mutex_lock(&lc->lock);
         if (t->abandoned) {
-                /* RunTask failed after it started this thread: the task was never stored or listed. */
+                /* RunTask failed after it queued this launch: the task was never stored or listed. */
                 worker_done(lc, NULL, a);
                 pthread_mutex_unlock(&lc->lock);
                 task_free(t);
                 return NULL;
         }
+        if (lc->shutdown && !t->stop_requested) {
+                /* Not begun: recovery on the next start finishes it, as a launch cut short. */
+                worker_done(lc, t, a);
+                pthread_mutex_unlock(&lc->lock);
+                return NULL;
+        }
+        const json_t *plan = json_object_get(task_priv(t), "plan");
         if (!t->stop_requested) {
                 set_status(lc, t, "PENDING");
-                json_object_set_new(t->doc, "pullStartedAt", ecs_timestamp_now());
+                json_object_set_new(task_doc(t), "pullStartedAt", ecs_timestamp_now());
                 task_save(lc, t);
         }
         pthread_mutex_unlock(&lc->lock);
@@ -513,7 +723,7 @@ static void *launch_worker(void *arg) {
 
         pthread_mutex_lock(&lc->lock);
         if (!t->stop_requested && !lc->shutdown) {
-                json_object_set_new(t->doc, "pullStoppedAt", ecs_timestamp_now());
+                json_object_set_new(task_doc(t), "pullStoppedAt", ecs_timestamp_now());
                 task_save(lc, t);
         }
         pthread_mutex_unlock(&lc->lock);
@@ -626,9 +836,9 @@ static void *launch_worker(void *arg) {
                 return NULL;
         }
         set_status(lc, t, "RUNNING");
-        json_object_set_new(t->doc, "startedAt", ecs_timestamp_now());
-        json_object_set_new(t->doc, "connectivity", json_string("CONNECTED"));
-        json_object_set_new(t->doc, "connectivityAt", json_deep_copy(json_object_get(t->doc, "startedAt")));
+        json_object_set_new(task_doc(t), "startedAt", ecs_timestamp_now());
+        json_object_set_new(task_doc(t), "connectivity", json_string("CONNECTED"));
+        json_object_set_new(task_doc(t), "connectivityAt", json_deep_copy(json_object_get(task_doc(t), "startedAt")));
         task_save(lc, t);
         worker_done(lc, t, a);
         pthread_mutex_unlock(&lc->lock);
@@ -765,15 +975,15 @@ static void capture_logs(struct rt_lifecycle *lc, struct task *t, const json_t *
 
 /* The stop path, run by the task's worker: stop, collect exit codes and output, remove, finalize. */
 static void run_stop(struct rt_lifecycle *lc, struct task *t) {
-        const json_t *plan = json_object_get(t->priv, "plan");
+        const json_t *plan = json_object_get(task_priv(t), "plan");
         pthread_mutex_lock(&lc->lock);
         t->stopping = true;
         bool was_running = strcmp(last_status(t), "RUNNING") == 0;
-        if (!json_object_get(t->doc, "stoppingAt"))
-                json_object_set_new(t->doc, "stoppingAt", ecs_timestamp_now());
-        json_object_set_new(t->doc, "desiredStatus", json_string("STOPPED"));
-        json_object_set_new(t->doc, "stopCode", json_string(t->stop_code));
-        json_object_set_new(t->doc, "stoppedReason", json_string(t->stop_reason));
+        if (!json_object_get(task_doc(t), "stoppingAt"))
+                json_object_set_new(task_doc(t), "stoppingAt", ecs_timestamp_now());
+        json_object_set_new(task_doc(t), "desiredStatus", json_string("STOPPED"));
+        json_object_set_new(task_doc(t), "stopCode", json_string(t->stop_code));
+        json_object_set_new(task_doc(t), "stoppedReason", json_string(t->stop_reason));
         set_status(lc, t, json_is_object(json_object_get(plan, "network")) && was_running ? "DEACTIVATING"
                                                                                           : "STOPPING");
         task_save(lc, t);
@@ -785,7 +995,7 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
                 return; /* recovery resumes the stop */
 
         pthread_mutex_lock(&lc->lock);
-        json_object_set_new(t->doc, "executionStoppedAt", ecs_timestamp_now());
+        json_object_set_new(task_doc(t), "executionStoppedAt", ecs_timestamp_now());
         if (json_is_object(json_object_get(plan, "network")))
                 set_status(lc, t, "DEPROVISIONING");
         task_save(lc, t);
@@ -805,7 +1015,7 @@ static void run_stop(struct rt_lifecycle *lc, struct task *t) {
                 sync_container_doc(t, &t->c[i]);
         }
         set_status(lc, t, "STOPPED");
-        json_object_set_new(t->doc, "stoppedAt", ecs_timestamp_now());
+        json_object_set_new(task_doc(t), "stoppedAt", ecs_timestamp_now());
         task_save(lc, t);
         log_info("lifecycle", "\"task stopped\" task=%s stop_code=%s", t->id, t->stop_code);
         size_t code = 0;
@@ -854,17 +1064,17 @@ static void begin_stop(struct rt_lifecycle *lc, struct task *t) {
 
 /* Build the in-memory containers from the plan and the Task document (on creation and on recovery). */
 static int task_attach_containers(struct task *t, struct err *e) {
-        const json_t *cs = json_object_get(json_object_get(t->priv, "plan"), "containers");
+        const json_t *cs = json_object_get(json_object_get(task_priv(t), "plan"), "containers");
         t->n = json_array_size(cs);
         t->c = xcalloc(t->n ? t->n : 1, sizeof(*t->c));
-        if (t->n != json_array_size(json_object_get(t->doc, "containers")))
+        if (t->n != json_array_size(json_object_get(task_doc(t), "containers")))
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "task %s: plan and task disagree on containers", t->id);
         for (size_t i = 0; i < t->n; i++) {
                 struct container *c = &t->c[i];
                 const json_t *p = json_array_get(cs, i);
                 const json_t *d = doc_container(t, i);
                 c->plan = p;
-                c->name = json_string_value(json_object_get(p, "name"));
+                c->name = xstrdup(ecs_json_str(p, "name", ""));
                 c->essential = json_is_true(json_object_get(p, "essential"));
                 c->has_health = json_is_true(json_object_get(p, "health_check"));
                 c->start_timeout_ms = ecs_json_int_or(p, "start_timeout_s", 0) * 1000;
@@ -1002,13 +1212,13 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
                             "taskdef", ecs_json_str(req->taskdef, "taskDefinitionArn", ""), "statuses",
                             "PROVISIONING");
         if (req->container_instance_arn)
-                json_object_set_new(t->priv, "reserved", json_pack("{s:I, s:I}", "cpu", (json_int_t) req->reserved_cpu,
+                json_object_set_new(task_priv(t), "reserved", json_pack("{s:I, s:I}", "cpu", (json_int_t) req->reserved_cpu,
                                                                    "memory", (json_int_t) req->reserved_memory));
         if (credentials_id[0])
-                json_object_set_new(t->priv, "credentials", json_pack("{s:s, s:s}", "id", credentials_id, "role", role));
+                json_object_set_new(task_priv(t), "credentials", json_pack("{s:s, s:s}", "id", credentials_id, "role", role));
         if (plan_r < 0) {
                 /* Containers exist in the document but not in the empty plan: give the plan placeholders. */
-                json_t *pcs = json_object_get(json_object_get(t->priv, "plan"), "containers");
+                json_t *pcs = json_object_get(json_object_get(task_priv(t), "plan"), "containers");
                 json_array_foreach(json_object_get(req->taskdef, "containerDefinitions"), i, def)
                         json_array_append_new(pcs, json_pack("{s:s, s:b, s:[], s:[]}", "name",
                                                              ecs_json_str(def, "name", ""), "essential",
@@ -1030,7 +1240,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         /* The launch thread first, so that a task is stored only when something will launch it; the thread waits
          * for the lock, and a task that could not be stored is `abandoned` to it. Tags before the task: a task is
          * listed only with its tags. Either failure is RunTask's, and leaves no task behind. */
-        r = spawn_worker(lc, t, launch_worker, e);
+        r = spawn_launch(lc, t, e);
         if (r < 0) {
                 pthread_mutex_unlock(&lc->lock);
                 task_free(t);
@@ -1040,7 +1250,7 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         if (tagged)
                 r = rt_tags_put(lc->store, task_arn, req->tags, e);
         if (r >= 0) {
-                json_object_set_new(t->doc, "version", json_integer(0));
+                json_object_set_new(task_doc(t), "version", json_integer(0));
                 r = task_write(lc, t, e);
                 struct err ignored = {0};
                 if (r < 0 && tagged)
@@ -1054,7 +1264,8 @@ int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, 
         t->seq = lc->next_seq++;
         t->next = lc->tasks;
         lc->tasks = t;
-        *ret = json_deep_copy(t->doc);
+        *ret = json_deep_copy(task_doc(t));
+        task_rest(t); /* while its launch is queued */
         log_info("lifecycle", "\"task registered\" task=%s family=%s cluster=%s", t->id, t->family, t->cluster);
         pthread_mutex_unlock(&lc->lock);
         return 0;
@@ -1095,8 +1306,8 @@ static int lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const ch
         /* What request_stop changes, to put back when the stop cannot be stored: StopTask then answers the error and
          * the task goes on as if it had not been asked. */
         bool had_request = t->stop_requested;
-        json_t *old_desired = json_incref(json_object_get(t->doc, "desiredStatus"));
-        json_t *old_stop = json_incref(json_object_get(t->priv, "stop"));
+        json_t *old_desired = json_incref(json_object_get(task_doc(t), "desiredStatus"));
+        json_t *old_stop = json_incref(json_object_get(task_priv(t), "stop"));
         request_stop(lc, t, stop_code ? stop_code : "UserInitiated", reason && *reason ? reason : dflt);
         r = task_write(lc, t, e);
         if (r < 0) {
@@ -1104,18 +1315,20 @@ static int lifecycle_stop(struct rt_lifecycle *lc, const char *task_id, const ch
                         t->stop_requested = false;
                         t->stop_code[0] = t->stop_reason[0] = '\0';
                 }
-                json_object_set(t->doc, "desiredStatus", old_desired);
+                json_object_set(task_doc(t), "desiredStatus", old_desired);
                 if (old_stop)
-                        json_object_set(t->priv, "stop", old_stop);
+                        json_object_set(task_priv(t), "stop", old_stop);
                 else
-                        json_object_del(t->priv, "stop");
+                        json_object_del(task_priv(t), "stop");
         } else {
                 cancel_launch(lc, t);
-                *ret = json_deep_copy(t->doc);
+                unqueue_launch(lc, t);
+                *ret = json_deep_copy(task_doc(t));
                 log_info("lifecycle", "\"stop requested\" task=%s", t->id);
         }
         json_decref(old_desired);
         json_decref(old_stop);
+        task_rest(t); /* when the stop could not be stored and no worker was started */
         pthread_cond_broadcast(&lc->changed); /* the stop worker, whatever it is to do */
         pthread_mutex_unlock(&lc->lock);
         return r;
@@ -1187,8 +1400,10 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
         pthread_mutex_lock(&lc->lock);
         if (ev->kind == RT_EVENT_GONE) {
                 struct task *t = task_find(lc, ev->task_id);
-                if (t)
+                if (t) {
                         workload_gone(lc, t, ev->reason ? ev->reason : "the task's workload disappeared");
+                        task_rest(t);
+                }
                 pthread_mutex_unlock(&lc->lock);
                 return;
         }
@@ -1238,6 +1453,7 @@ void rt_lifecycle_event(struct rt_lifecycle *lc, const struct rt_container_event
                 begin_stop(lc, t);
         } else if (ev->kind == RT_EVENT_DIE && c->essential)
                 cancel_launch(lc, t);
+        task_rest(t);
         pthread_cond_broadcast(&lc->changed);
         pthread_mutex_unlock(&lc->lock);
 }
@@ -1314,8 +1530,10 @@ void rt_lifecycle_resync(struct rt_lifecycle *lc) {
                 task_save(lc, t);
         }
         int live = 0;
-        for (struct task *t = lc->tasks; t; t = t->next)
+        for (struct task *t = lc->tasks; t; t = t->next) {
+                task_rest(t);
                 live++;
+        }
         log_info("lifecycle", "\"resynced\" live_tasks=%d", live);
         /* Workloads of no live task (a stop interrupted after finalizing, or a task forgotten) are removed. */
         size_t k;
@@ -1366,7 +1584,7 @@ json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const ch
         n = 0;
         for (struct task *t = lc->tasks; t; t = t->next)
                 if (strcmp(t->region, region) == 0 && strcmp(t->cluster, cluster) == 0 &&
-                    strcmp(ecs_json_str(t->doc, "group", ""), group) == 0)
+                    strcmp(brief_str(t, "group", ""), group) == 0)
                         sorted[n++] = t;
         qsort(sorted, n, sizeof(*sorted), task_seq_cmp);
         for (size_t i = 0; i < n; i++) {
@@ -1376,13 +1594,13 @@ json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const ch
                         if (t->c[k].essential && t->c[k].has_health)
                                 check = true;
                 json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", t->id, "taskArn",
-                                      ecs_json_str(t->doc, "taskArn", ""), "lastStatus", last_status(t),
-                                      "desiredStatus", ecs_json_str(t->doc, "desiredStatus", ""), "healthStatus",
-                                      ecs_json_str(t->doc, "healthStatus", "UNKNOWN"), "healthCheck", check);
-                const char *by = ecs_json_str(t->doc, "startedBy", NULL);
+                                      brief_str(t, "taskArn", ""), "lastStatus", last_status(t),
+                                      "desiredStatus", brief_str(t, "desiredStatus", ""), "healthStatus",
+                                      brief_str(t, "healthStatus", "UNKNOWN"), "healthCheck", check);
+                const char *by = brief_str(t, "startedBy", NULL);
                 if (by)
                         json_object_set_new(o, "startedBy", json_string(by));
-                json_t *started = json_object_get(t->doc, "startedAt");
+                json_t *started = (json_t *) (uintptr_t) task_brief(t, "startedAt");
                 if (started)
                         json_object_set(o, "startedAt", started);
                 json_array_append_new(out, o);
@@ -1394,11 +1612,12 @@ json_t *rt_lifecycle_tasks(struct rt_lifecycle *lc, const char *region, const ch
 
 json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         pthread_mutex_lock(&lc->lock);
-        json_int_t live = 0;
+        json_int_t live = 0, open = 0;
         json_t *by_status = json_object();
         for (struct task *t = lc->tasks; t; t = t->next) {
                 live++;
-                const char *status = ecs_json_str(t->doc, "lastStatus", "UNKNOWN");
+                open += t->doc != NULL;
+                const char *status = brief_str(t, "lastStatus", "UNKNOWN");
                 json_object_set_new(by_status, status,
                                     json_integer(json_integer_value(json_object_get(by_status, status)) + 1));
         }
@@ -1410,8 +1629,9 @@ json_t *rt_lifecycle_counters(struct rt_lifecycle *lc) {
         for (size_t i = 0; i <= N_LAG_BOUNDS; i++)
                 json_array_append_new(lag, json_pack("{s:I, s:I}", "le_ms", i < N_LAG_BOUNDS ? lag_bound_ms[i] : -1,
                                                      "count", (json_int_t) lc->lag_count[i]));
-        json_t *out = json_pack("{s:s, s:I, s:i, s:o, s:o, s:{s:o, s:I}}", "backend", lc->be->name, "live_tasks", live,
-                                "workers", lc->n_workers, "tasks_by_status", by_status, "stops_by_code", stops,
+        json_t *out = json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:o, s:o, s:{s:o, s:I}}", "backend", lc->be->name,
+                                "live_tasks", live, "tasks_decoded", open, "workers", lc->n_workers, "launchers",
+                                lc->n_launchers, "launches_queued", lc->n_queued, "tasks_by_status", by_status, "stops_by_code", stops,
                                 "event_lag", "buckets", lag, "sum_ms", (json_int_t) lc->lag_sum_ms);
         pthread_mutex_unlock(&lc->lock);
         if (lc->be->counters)
@@ -1448,7 +1668,7 @@ int rt_lifecycle_credentials(struct rt_lifecycle *lc, const char *id, char *role
         bool found = false;
         pthread_mutex_lock(&lc->lock);
         for (struct task *t = lc->tasks; t && !found; t = t->next) {
-                const json_t *c = json_object_get(t->priv, "credentials");
+                const json_t *c = task_brief(t, "credentials");
                 const char *held = ecs_json_str(c, "id", NULL);
                 const char *status = last_status(t);
                 if (held && secret_equal(held, id) && !(status && strcmp(status, "STOPPED") == 0)) {
@@ -1571,12 +1791,13 @@ int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char
         if (t && !t->captured) {
                 /* Live: the backend follows a container that exists. Holding a reference to the plan keeps `pc`
                  * valid once the task is finalized and freed. */
-                plan = json_incref(json_object_get(t->priv, "plan"));
+                plan = json_incref(json_object_get(task_priv(t), "plan"));
                 r = follow_pick(plan, task_id, container, &pc, e);
                 struct container *c = r < 0 ? NULL : container_named(t, ecs_json_str(pc, "name", ""));
                 /* Only a started container: `docker logs -f` of one that is created but not started ends at once. A
                  * container that never starts has its (empty) output captured when the task stops. */
                 bool ran = c && c->state != C_NONE;
+                task_rest(t); /* `plan` holds its own reference */
                 pthread_mutex_unlock(&lc->lock);
                 if (r < 0)
                         return r;
@@ -1698,6 +1919,9 @@ void rt_lifecycle_wait_created(struct rt_lifecycle *lc, const char *task_id, con
                         break;
                 wait_changed(lc, deadline - now);
         }
+        struct task *t = task_find(lc, task_id);
+        if (t)
+                task_rest(t);
         pthread_mutex_unlock(&lc->lock);
 }
 
@@ -1710,7 +1934,7 @@ int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char 
         pthread_mutex_lock(&lc->lock);
         struct task *t = task_find(lc, task_id);
         if (t && !t->stopping) {
-                plan = json_incref(json_object_get(t->priv, "plan"));
+                plan = json_incref(json_object_get(task_priv(t), "plan"));
                 /* A container that exists and has not stopped: one that asks for its own stats right after its start
                  * may run before the lifecycle has heard that it started. */
                 for (size_t i = 0; i < t->n; i++) {
@@ -1719,6 +1943,7 @@ int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char 
                             (!container || strcmp(container, t->c[i].name) == 0))
                                 json_array_append_new(running, json_incref((json_t *) (uintptr_t) t->c[i].plan));
                 }
+                task_rest(t); /* `plan` and `running` hold their own references */
         }
         pthread_mutex_unlock(&lc->lock);
         if (json_array_size(running) == 0 || !lc->be->stats) {
@@ -1747,10 +1972,13 @@ static void *janitor_main(void *arg) {
                         continue;
                 }
                 next_ms = now + period_ms;
-                /* A stop that found no thread for itself (begin_stop) is begun again. */
-                for (struct task *t = lc->tasks; t; t = t->next)
+                /* A stop that found no thread for itself (begin_stop) is begun again; a task some path left open
+                 * is put at rest. */
+                for (struct task *t = lc->tasks; t; t = t->next) {
                         if (t->stop_unstarted)
                                 begin_stop(lc, t);
+                        task_rest(t);
+                }
                 pthread_mutex_unlock(&lc->lock);
                 struct err e = {0};
                 int removed = 0;
@@ -1774,6 +2002,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
         lc->thread_create = cfg->thread_create ? cfg->thread_create : pthread_create;
         pthread_mutex_init(&lc->lock, NULL);
         pthread_cond_init(&lc->changed, NULL); /* the default clock: cond_wait_ms counts on it */
+        pthread_cond_init(&lc->launch_queued, NULL);
         lc->exec = rt_exec_new(lc->be);
 
         json_auto_t *active = NULL;
@@ -1786,23 +2015,23 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                 struct task *t = xcalloc(1, sizeof(*t));
                 t->doc = json_incref(json_object_get(row, "doc"));
                 t->priv = json_incref(json_object_get(row, "private"));
-                const char *arn = ecs_json_str(t->doc, "taskArn", "");
+                const char *arn = ecs_json_str(task_doc(t), "taskArn", "");
                 const char *slash = strrchr(arn, '/');
                 str_printf(t->id, sizeof(t->id), "%s", slash ? slash + 1 : "");
                 struct ecs_arn parsed;
                 if (ecs_arn_parse(arn, &parsed, NULL) == 0)
                         str_printf(t->region, sizeof(t->region), "%s", parsed.region);
-                const char *carn = ecs_json_str(t->doc, "clusterArn", "");
+                const char *carn = ecs_json_str(task_doc(t), "clusterArn", "");
                 const char *cslash = strrchr(carn, '/');
                 str_printf(t->cluster, sizeof(t->cluster), "%s", cslash ? cslash + 1 : "");
                 /* The family is a column of the task's row (ListTasks --family): every save writes it again. */
                 int64_t rev;
                 struct err ignored = {0};
-                if (ecs_taskdef_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), t->family, &rev,
+                if (ecs_taskdef_arn_parse(ecs_json_str(task_doc(t), "taskDefinitionArn", ""), t->family, &rev,
                                           &ignored) < 0)
                         log_warn("lifecycle", "\"task without a valid task definition ARN\" task=%s error=\"%s\"",
                                  t->id, ignored.msg);
-                const json_t *stop = json_object_get(t->priv, "stop");
+                const json_t *stop = json_object_get(task_priv(t), "stop");
                 if (stop) {
                         t->stop_requested = true;
                         str_printf(t->stop_code, sizeof(t->stop_code), "%s", ecs_json_str(stop, "code", ""));
@@ -1817,6 +2046,7 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                 t->next = lc->tasks;
                 lc->tasks = t;
                 log_info("lifecycle", "\"task recovered\" task=%s status=%s", t->id, last_status(t));
+                task_rest(t);
         }
         if (r >= 0 && pthread_create(&lc->janitor, NULL, janitor_main, lc) != 0)
                 r = err_set(e, -EAGAIN, ERR_KIND_INTERNAL, "cannot start the lifecycle janitor thread");
@@ -1837,7 +2067,8 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
         for (struct task *t = lc->tasks; t; t = t->next)
                 cancel_launch(lc, t);
         pthread_cond_broadcast(&lc->changed);
-        while (lc->n_workers > 0)
+        pthread_cond_broadcast(&lc->launch_queued);
+        while (lc->n_workers > 0 || lc->n_launchers > 0)
                 pthread_cond_wait(&lc->changed, &lc->lock);
         pthread_mutex_unlock(&lc->lock);
         if (lc->janitor_started)
@@ -1849,6 +2080,7 @@ void rt_lifecycle_free(struct rt_lifecycle *lc) {
                 task_free(t);
         }
         json_decref(lc->secrets);
+        pthread_cond_destroy(&lc->launch_queued);
         pthread_cond_destroy(&lc->changed);
         pthread_mutex_destroy(&lc->lock);
         free(lc);
@@ -1912,6 +2144,8 @@ int rt_lifecycle_report(struct rt_lifecycle *lc, const struct rt_state_report *r
         int r = t ? report_judge(t, rep, &code, &reason, e) : 0;
         if (reason)
                 str_printf(reason_copy, sizeof(reason_copy), "%s", reason);
+        if (t)
+                task_rest(t);
         pthread_mutex_unlock(&lc->lock);
         if (!t) {
                 /* Finalized (or never known): the store has its last word. */

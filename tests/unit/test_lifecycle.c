@@ -45,6 +45,7 @@ struct tb {
         int pulls, setups, teardowns, cancels;
         bool cancelled;
         bool in_hanging_start;
+        int hanging; /* starts waiting in "hang" now */
         void (*observe_hook)(void); /* runs after observe has taken its snapshot, before it returns it */
 };
 
@@ -140,10 +141,12 @@ static int tb_start(void *impl, const json_t *plan, const json_t *container, jso
         if (strcmp(how, "hang") == 0) {
                 /* Like a wait for a Pod's container that never starts: only a cancel ends it. */
                 tb.in_hanging_start = true;
+                tb.hanging++;
                 pthread_cond_broadcast(&tb.changed);
                 while (!tb.cancelled)
                         pthread_cond_wait(&tb.changed, &tb.lock);
                 tb.in_hanging_start = false;
+                tb.hanging--;
                 pthread_mutex_unlock(&tb.lock);
                 return err_set(e, -ECANCELED, ERR_KIND_INTERNAL, "the start was cancelled");
         }
@@ -763,6 +766,109 @@ static void scheduler_stop_is_published(void **state) {
         rt_lifecycle_subscribe(f->lc, NULL, NULL);
 }
 
+/* A task with no worker keeps its documents as text and decodes them when used (lifecycle.c, "a task's documents at
+ * rest"). Nothing is lost on the way: what the scheduler's scan reads at rest is the stored document's, an event on a
+ * task at rest is applied to the whole document, and the stop (which needs the plan back) runs as it would. */
+static void running_task_rests_as_text(void **state) {
+        struct fx *f = *state;
+        struct err e = {0};
+        struct rt_run_request req = {.region = "us-east-1", .account = "000000000000", .cluster_name = "default",
+                                     .cluster_arn = "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+                                     .started_by = "ecs-svc/42", .group = "service:rest"};
+        json_t *td = taskdef("rest", json_pack("[oo]", cdef("app", true, ""), cdef("side", false, "")));
+        req.taskdef = td;
+        json_t *task = NULL;
+        assert_int_equal(rt_lifecycle_run(f->lc, &req, &task, &e), 0);
+        char id[64];
+        str_printf(id, sizeof(id), "%s", strrchr(ecs_json_str(task, "taskArn", ""), '/') + 1);
+        json_decref(task);
+        json_decref(td);
+        json_t *before = wait_status(f, id, "RUNNING");
+        wait_workers_gone(f);
+        json_t *c = rt_lifecycle_counters(f->lc);
+        assert_int_equal(json_integer_value(json_object_get(c, "live_tasks")), 1);
+        assert_int_equal(json_integer_value(json_object_get(c, "tasks_decoded")), 0);
+        json_decref(c);
+
+        json_t *listed = rt_lifecycle_tasks(f->lc, "us-east-1", "default", "service:rest");
+        assert_int_equal(json_array_size(listed), 1);
+        const json_t *one = json_array_get(listed, 0);
+        assert_string_equal(ecs_json_str(one, "taskArn", ""), ecs_json_str(before, "taskArn", "-"));
+        assert_string_equal(ecs_json_str(one, "lastStatus", ""), "RUNNING");
+        assert_string_equal(ecs_json_str(one, "desiredStatus", ""), "RUNNING");
+        assert_string_equal(ecs_json_str(one, "startedBy", ""), "ecs-svc/42");
+        assert_true(json_equal(json_object_get(one, "startedAt"), json_object_get(before, "startedAt")));
+        json_decref(listed);
+
+        /* An exit of the non-essential container: applied to the document at rest, which goes back to rest. */
+        deliver_exit("side", 3);
+        json_t *after = stored(f, id, NULL);
+        assert_int_equal(json_integer_value(json_object_get(container_doc(after, "side"), "exitCode")), 3);
+        const char *key;
+        json_t *v;
+        json_object_foreach(before, key, v) {
+                if (strcmp(key, "version") == 0 || strcmp(key, "containers") == 0)
+                        continue;
+                if (!json_equal(v, json_object_get(after, key)))
+                        fail_msg("%s changed across an event at rest", key);
+        }
+        assert_int_equal(json_integer_value(json_object_get(after, "version")),
+                         json_integer_value(json_object_get(before, "version")) + 1);
+        c = rt_lifecycle_counters(f->lc);
+        assert_int_equal(json_integer_value(json_object_get(c, "tasks_decoded")), 0);
+        json_decref(c);
+
+        /* The stop needs the plan (stop, logs, teardown): it is decoded for the stop worker. */
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, NULL, &e), 0);
+        json_t *doc = wait_status(f, id, "STOPPED");
+        assert_int_equal(counted("app")->stopped, 1);
+        assert_true(json_equal(json_object_get(doc, "startedAt"), json_object_get(before, "startedAt")));
+        assert_true(json_equal(json_object_get(doc, "pullStartedAt"), json_object_get(before, "pullStartedAt")));
+        json_decref(doc);
+        json_decref(after);
+        json_decref(before);
+}
+
+/* Launches run on a bounded pool of threads (lifecycle.c, LAUNCHERS_MAX, 64): with 64 launches waiting for their
+ * start, the next task's launch waits in the queue and begins nothing; a StopTask of it stops it on a thread of its
+ * own at once, without waiting for a launcher (here they wait until the test's end), and it never was PENDING. */
+static void launches_beyond_the_pool_wait_and_stop_at_once(void **state) {
+        struct fx *f = *state;
+        struct err e = {0};
+        char id[64];
+        for (int i = 0; i < 64; i++)
+                assert_int_equal(run_task(f, taskdef("hang", json_pack("[o]", cdef("app", true, "hang"))), id, &e),
+                                 0);
+        pthread_mutex_lock(&tb.lock);
+        while (tb.hanging < 64)
+                pthread_cond_wait(&tb.changed, &tb.lock);
+        pthread_mutex_unlock(&tb.lock);
+        assert_int_equal(run_task(f, taskdef("hang", json_pack("[o]", cdef("app", true, "hang"))), id, &e), 0);
+        json_t *c = rt_lifecycle_counters(f->lc);
+        assert_int_equal(json_integer_value(json_object_get(c, "workers")), 65);
+        assert_int_equal(json_integer_value(json_object_get(c, "launchers")), 64);
+        assert_int_equal(json_integer_value(json_object_get(c, "launches_queued")), 1);
+        json_decref(c);
+        assert_int_equal(rt_lifecycle_stop(f->lc, id, NULL, NULL, NULL, &e), 0);
+        json_t *priv = NULL;
+        json_t *doc = wait_status(f, id, "STOPPED");
+        json_decref(doc);
+        doc = stored(f, id, &priv);
+        assert_string_equal(ecs_json_str(doc, "stoppedReason", ""), "Task stopped during launch");
+        const json_t *history = json_object_get(priv, "statuses");
+        assert_string_equal(json_string_value(json_array_get(history, 0)), "PROVISIONING");
+        size_t i;
+        const json_t *st;
+        json_array_foreach(history, i, st) assert_string_not_equal(json_string_value(st), "PENDING");
+        json_decref(doc);
+        json_decref(priv);
+        pthread_mutex_lock(&tb.lock);
+        assert_int_equal(counted("app")->started, 64);
+        assert_int_equal(tb.hanging, 64);
+        assert_false(tb.cancelled);
+        pthread_mutex_unlock(&tb.lock);
+}
+
 int main(void) {
         log_max_level = LOG_WARN;
         const struct CMUnitTest tests[] = {
@@ -779,6 +885,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(thread_exhaustion_is_the_callers_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(recovery_keeps_the_family, setup, teardown),
                 cmocka_unit_test_setup_teardown(scheduler_stop_is_published, setup, teardown),
+                cmocka_unit_test_setup_teardown(running_task_rests_as_text, setup, teardown),
+                cmocka_unit_test_setup_teardown(launches_beyond_the_pool_wait_and_stop_at_once, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
