@@ -252,6 +252,8 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_UNSUPPORTED_FEATURE] = {"UnsupportedFeatureException", 400},
         [ERR_KIND_TARGET_NOT_CONNECTED] = {"TargetNotConnectedException", 400},
         [ERR_KIND_TASK_SET_NOT_FOUND] = {"TaskSetNotFoundException", 400},
+        [ERR_KIND_DAEMON_NOT_FOUND] = {"DaemonNotFoundException", 400},
+        [ERR_KIND_DAEMON_NOT_ACTIVE] = {"DaemonNotActiveException", 400},
 };
 
 _Static_assert(sizeof(error_shapes) / sizeof(error_shapes[0]) == ERR_KIND_COUNT, "every error kind has a shape");

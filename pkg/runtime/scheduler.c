@@ -28,6 +28,7 @@
 #include <sys/random.h>
 
 #include "capacity.h"
+#include "daemons.h"
 #include "ecs.h"
 #include "tasksets.h"
 
@@ -58,6 +59,7 @@ struct rt_scheduler {
         int64_t next_timer_ms; /* monotonic; 0: none */
         pthread_t thread;
         bool thread_started;
+        struct rt_daemons *daemons; /* the daemons this thread drives (daemons.h) */
 };
 
 /* ---- small helpers ---- */
@@ -337,9 +339,22 @@ static void wake_one(struct rt_scheduler *s, const char *region, const char *clu
         pthread_mutex_unlock(&s->wake_lock);
 }
 
+/* A daemon's task changed: every pass runs the daemons' (daemons.h), so a pass is due (s->wake_lock not held). */
+static bool daemon_change(struct rt_scheduler *s, const struct rt_task_change *ch) {
+        if (strncmp(ch->group, RT_DAEMON_GROUP_PREFIX, strlen(RT_DAEMON_GROUP_PREFIX)) != 0)
+                return false;
+        pthread_mutex_lock(&s->wake_lock);
+        s->dirty = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+        return true;
+}
+
 /* The lifecycle's subscriber: called with the lifecycle's lock held (lifecycle.h). Only notes the change. */
 static void on_change(void *userdata, const struct rt_task_change *ch) {
         struct rt_scheduler *s = userdata;
+        if (daemon_change(s, ch))
+                return;
         if (strncmp(ch->group, "service:", 8) != 0)
                 return;
         pthread_mutex_lock(&s->wake_lock);
@@ -1193,6 +1208,8 @@ static void *scheduler_main(void *arg) {
                 if (all)
                         next_sweep = now + s->sweep_ms;
                 pthread_mutex_lock(&s->lock);
+                /* Daemons first: a new instance gets its daemon tasks before this pass places services' there. */
+                rt_daemons_pass(s->daemons);
                 pass_all(s, changes, all ? NULL : keys);
                 pthread_mutex_unlock(&s->lock);
                 json_decref(changes);
@@ -1204,6 +1221,16 @@ static void *scheduler_main(void *arg) {
 }
 
 /* ---- lifetime ---- */
+
+/* The daemons share this scheduler's thread and wake-ups (daemons.h). */
+static int daemons_new(struct rt_scheduler *s, struct err *e) {
+        struct rt_daemons_config dc = {.store = s->store, .lifecycle = s->lc, .instances = s->instances};
+        return rt_daemons_new(&dc, &s->daemons, e);
+}
+
+struct rt_daemons *rt_scheduler_daemons(struct rt_scheduler *s) {
+        return s->daemons;
+}
 
 int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler **ret, struct err *e) {
         struct rt_scheduler *s = xcalloc(1, sizeof(*s));
@@ -1219,6 +1246,11 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->wake_lock, NULL);
         pthread_cond_init(&s->wake, NULL); /* the default clock: cond_wait_ms counts on it */
+        int r = daemons_new(s, e);
+        if (r < 0) {
+                rt_scheduler_free(s);
+                return r;
+        }
         rt_lifecycle_subscribe(s->lc, on_change, s);
         if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
                 rt_scheduler_free(s);
@@ -1239,6 +1271,7 @@ void rt_scheduler_free(struct rt_scheduler *s) {
         pthread_mutex_unlock(&s->wake_lock);
         if (s->thread_started)
                 pthread_join(s->thread, NULL);
+        rt_daemons_free(s->daemons);
         json_decref(s->changes);
         json_decref(s->dirty_keys);
         pthread_cond_destroy(&s->wake);
