@@ -11,7 +11,9 @@
  *   none gets a task of the target revision, but only once the instance's previous daemon task has STOPPED;
  * - a task on an instance that is DRAINING or gone is stopped at once (as a DAEMON service's);
  * - tasks of older revisions are stopped at most `batch` instances at a time, batch = max(1, floor(instances ×
- *   drainPercent / 100)), an instance counting while its old task is stopping or its new one is not yet RUNNING;
+ *   drainPercent / 100)): an instance is in flight while no task asked to run is RUNNING there (its old task
+ *   stopping, its new one not yet launched or not yet RUNNING), and a RUNNING old task is stopped only while fewer
+ *   than `batch` instances are in flight;
  * - the deployment is SUCCESSFUL when every such instance runs the target revision and nothing else is left; a
  *   deleted daemon's when its last task stopped, and the daemon is then forgotten.
  *
@@ -247,6 +249,20 @@ static json_t *deployment_new(struct rt_store *store, const char *region, const 
                 "alarmNames", alarm_names, "deploymentConfiguration", config, "createdAt", now, "startedAt", now,
                 "sourceDaemonRevisions", "_cluster", cluster, "_name", name);
         json_decref(now);
+        /* What runs now is what this deployment replaces. */
+        size_t i;
+        const json_t *c;
+        json_t *sources = json_object_get(dep, "sourceDaemonRevisions");
+        json_array_foreach(json_object_get(doc, "currentRevisions"), i, c) {
+                json_int_t running = json_integer_value(json_object_get(c, "totalRunningCount"));
+                if (running == 0)
+                        continue;
+                json_t *providers = providers_detail(doc, true);
+                json_object_set_new(json_array_get(providers, 0), "runningInstanceCount", json_integer(running));
+                json_array_append_new(sources, json_pack("{s:s, s:o, s:I, s:i}", "arn", ecs_json_str(c, "arn", ""),
+                                                         "capacityProviders", providers, "totalRunningInstanceCount",
+                                                         running, "totalDrainingInstanceCount", 0));
+        }
         if (target) {
                 json_object_set_new(dep, "targetDaemonRevisionArn", json_string(target));
                 json_object_set_new(dep, "targetDaemonRevision",
@@ -588,26 +604,25 @@ static void recount(json_t *doc, json_t *dep, const char *target, const struct d
                                             json_integer((json_int_t) json_object_size(draining)));
                 }
         }
-        /* The revisions being replaced, as the deployment first saw them (kept once written). */
-        if (json_array_size(json_object_get(dep, "sourceDaemonRevisions")) == 0) {
-                json_t *src = json_array();
-                size_t k;
-                const json_t *c;
-                json_array_foreach(current, k, c) {
-                        const char *arn = ecs_json_str(c, "arn", "");
-                        if (target && str_eq(arn_tail(arn), target))
+        /* The revisions being replaced (listed when the deployment was made), as they drain. */
+        size_t k;
+        json_t *src;
+        json_array_foreach(json_object_get(dep, "sourceDaemonRevisions"), k, src) {
+                const char *sid = arn_tail(ecs_json_str(src, "arn", ""));
+                int64_t running = 0, stopping = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (!str_eq(v[i].rev, sid))
                                 continue;
-                        json_int_t running = json_integer_value(json_object_get(c, "totalRunningCount"));
-                        json_t *providers = providers_detail(doc, true);
-                        json_object_set_new(json_array_get(providers, 0), "runningInstanceCount", json_integer(running));
-                        json_array_append_new(src, json_pack("{s:s, s:o, s:I, s:i}", "arn", arn, "capacityProviders",
-                                                             providers, "totalRunningInstanceCount", running,
-                                                             "totalDrainingInstanceCount", 0));
+                        running += v[i].asked && v[i].running;
+                        stopping += !v[i].asked;
                 }
-                if (json_array_size(src))
-                        json_object_set_new(dep, "sourceDaemonRevisions", src);
-                else
-                        json_decref(src);
+                json_object_set_new(src, "totalRunningInstanceCount", json_integer(running));
+                json_object_set_new(src, "totalDrainingInstanceCount", json_integer(stopping));
+                json_t *p0 = json_array_get(json_object_get(src, "capacityProviders"), 0);
+                if (p0) {
+                        json_object_set_new(p0, "runningInstanceCount", json_integer(running));
+                        json_object_set_new(p0, "drainingInstanceCount", json_integer(stopping));
+                }
         }
 }
 
@@ -693,17 +708,24 @@ static void daemon_pass(struct rt_daemons *d, const char *region, const char *cl
                 int64_t batch = (int64_t) ((double) eligible * drain / 100.0); /* floor: both are >= 0 */
                 if (batch < 1)
                         batch = 1;
-                json_auto_t *busy = json_object(); /* instances in flight */
+                /* An instance is in flight unless a task asked to run is RUNNING there: its old task stopping,
+                 * its new one not yet launched (the old one just STOPPED) or not yet RUNNING. */
+                json_auto_t *serving = json_object();
                 for (size_t i = 0; i < n; i++)
-                        if (v[i].instance[0] && (!v[i].asked || (str_eq(v[i].rev, target) && !v[i].running)))
-                                json_object_set_new(busy, v[i].instance, json_true());
-                int64_t budget = batch - (int64_t) json_object_size(busy);
-                for (size_t i = 0; i < n && budget > 0; i++) {
-                        if (!v[i].asked || str_eq(v[i].rev, target))
-                                continue;
-                        v[i].stop = true;
-                        budget--;
-                }
+                        if (v[i].asked && !v[i].stop && v[i].running && v[i].instance[0])
+                                json_object_set_new(serving, v[i].instance, json_true());
+                int64_t budget = batch - (eligible - (int64_t) json_object_size(serving));
+                /* Old tasks not RUNNING go at once (their instance is in flight already), then RUNNING ones. */
+                for (int pass = 0; pass < 2; pass++)
+                        for (size_t i = 0; i < n; i++) {
+                                if (!v[i].asked || v[i].stop || str_eq(v[i].rev, target) || (pass == 0) == v[i].running)
+                                        continue;
+                                if (pass == 1 && budget <= 0)
+                                        break;
+                                v[i].stop = true;
+                                if (pass == 1)
+                                        budget--;
+                        }
                 char reason[128];
                 str_printf(reason, sizeof(reason), "Daemon deployment %s replaces the task.", dep_id);
                 stop_marked(d, name, v, n, reason);
