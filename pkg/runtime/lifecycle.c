@@ -1799,7 +1799,9 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                 int64_t rev;
                 struct err ignored = {0};
                 if (ecs_taskdef_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), t->family, &rev,
-                                          &ignored) < 0)
+                                          &ignored) < 0 &&
+                    ecs_daemon_taskdef_arn_parse(ecs_json_str(t->doc, "taskDefinitionArn", ""), t->family, &rev,
+                                                 NULL) < 0) /* a daemon's task (daemons.h) */
                         log_warn("lifecycle", "\"task without a valid task definition ARN\" task=%s error=\"%s\"",
                                  t->id, ignored.msg);
                 const json_t *stop = json_object_get(t->priv, "stop");

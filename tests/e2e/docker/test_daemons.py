@@ -290,3 +290,26 @@ def test_daemon_errors_change_nothing(ecs):
     ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[gone["deploymentArn"]],
                                                         WaiterConfig=FAST)
     ecs.get_waiter("daemon_task_definition_deleted").wait(daemonTaskDefinition=td, WaiterConfig=FAST)
+
+
+def test_daemon_task_is_readopted_after_a_crash(ecs, dsrv):
+    """ecsd killed with SIGKILL: after the restart the daemon's one task is re-adopted, not launched twice."""
+    cp = provider(ecs)
+    made = ecs.create_daemon(daemonName="agent", daemonTaskDefinitionArn=daemon_td(ecs), capacityProviderArns=[cp])
+    ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[made["deploymentArn"]],
+                                                        WaiterConfig=FAST)
+    [before] = daemon_tasks(ecs)
+    dsrv.restart(kill=True)
+    ecs = make_client(dsrv)
+    # Every pass visits every daemon: once a daemon made after the restart has its task, "agent" has had a pass.
+    probe = ecs.create_daemon(daemonName="probe", daemonTaskDefinitionArn=daemon_td(ecs, "probe"),
+                              capacityProviderArns=[cp])
+    ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[probe["deploymentArn"]],
+                                                        WaiterConfig=FAST)
+    [after] = [t for t in daemon_tasks(ecs) if t["group"] == "daemon:agent"]
+    assert after["taskArn"] == before["taskArn"] and after["lastStatus"] == "RUNNING"
+    assert "task without a valid task definition ARN" not in dsrv.logs()
+    for arn in (made["daemonArn"], probe["daemonArn"]):
+        gone = ecs.delete_daemon(daemonArn=arn)
+        ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[gone["deploymentArn"]],
+                                                            WaiterConfig=FAST)
