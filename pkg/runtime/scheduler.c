@@ -60,6 +60,7 @@ struct rt_scheduler {
         pthread_t thread;
         bool thread_started;
         struct rt_daemons *daemons; /* the daemons this thread drives (daemons.h) */
+        bool daemons_due;           /* a daemon's task changed (wake_lock); a full pass runs them too */
 };
 
 /* ---- small helpers ---- */
@@ -339,12 +340,15 @@ static void wake_one(struct rt_scheduler *s, const char *region, const char *clu
         pthread_mutex_unlock(&s->wake_lock);
 }
 
-/* A daemon's task changed: every pass runs the daemons' (daemons.h), so a pass is due (s->wake_lock not held). */
+/* A daemon's task changed: a pass is due, with the daemons' (daemons.h). A full pass (rt_scheduler_wake: the API's
+ * daemon calls, instance and node changes; timers, the sweep) runs them too; a service's task change does not
+ * (s->wake_lock not held). */
 static bool daemon_change(struct rt_scheduler *s, const struct rt_task_change *ch) {
         if (strncmp(ch->group, RT_DAEMON_GROUP_PREFIX, strlen(RT_DAEMON_GROUP_PREFIX)) != 0)
                 return false;
         pthread_mutex_lock(&s->wake_lock);
         s->dirty = true;
+        s->daemons_due = true;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
         return true;
@@ -1196,6 +1200,8 @@ static void *scheduler_main(void *arg) {
                 s->dirty = false;
                 bool all = s->dirty_all || timer_due || now >= next_sweep;
                 s->dirty_all = false;
+                bool daemons = all || s->daemons_due;
+                s->daemons_due = false;
                 if (timer_due)
                         s->next_timer_ms = 0;
                 json_t *changes = s->changes;
@@ -1209,7 +1215,8 @@ static void *scheduler_main(void *arg) {
                         next_sweep = now + s->sweep_ms;
                 pthread_mutex_lock(&s->lock);
                 /* Daemons first: a new instance gets its daemon tasks before this pass places services' there. */
-                rt_daemons_pass(s->daemons);
+                if (daemons)
+                        rt_daemons_pass(s->daemons);
                 pass_all(s, changes, all ? NULL : keys);
                 pthread_mutex_unlock(&s->lock);
                 json_decref(changes);
