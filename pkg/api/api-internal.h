@@ -161,6 +161,20 @@ int api_update_task_set(struct api_call *call, const json_t *in, json_t **out, s
 int api_delete_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_update_service_primary_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+/* Daemons and daemon task definitions (actions-daemon.c). */
+int api_register_daemon_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_daemon_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_daemon_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_daemon_task_definition(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_create_daemon(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_daemon(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_daemon(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_daemon(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_list_daemon_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_daemon_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_daemon_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret (ret NULL: only check it, without reading the document).
  * Unknown or INACTIVE: ClusterNotFoundException. */

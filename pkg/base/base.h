@@ -48,6 +48,8 @@ enum err_kind {
         ERR_KIND_UNSUPPORTED_FEATURE, /* UnsupportedFeatureException: ECS has the feature, ecsd does not serve it */
         ERR_KIND_TARGET_NOT_CONNECTED, /* ExecuteCommand: nothing in the task can run the command */
         ERR_KIND_TASK_SET_NOT_FOUND,   /* TaskSetNotFoundException */
+        ERR_KIND_DAEMON_NOT_FOUND,     /* DaemonNotFoundException */
+        ERR_KIND_DAEMON_NOT_ACTIVE,    /* DaemonNotActiveException */
         ERR_KIND_COUNT,                /* not a kind: how many there are (keep it last) */
 };
 

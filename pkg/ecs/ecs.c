@@ -160,6 +160,26 @@ int ecs_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revisi
         return 0;
 }
 
+int ecs_daemon_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revision, struct err *e) {
+        struct ecs_arn arn;
+        int r = ecs_arn_parse(arn_str, &arn, e);
+        if (r < 0)
+                return r;
+        if (strcmp(arn.type, "daemon-task-definition") != 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a daemon task definition ARN.", arn_str);
+        int64_t rev;
+        char f[ECS_NAME_MAX + 1];
+        r = split_family_revision(arn.resource, arn_str, f, &rev, e);
+        if (r < 0)
+                return r;
+        if (rev == 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "Daemon task definition ARN '%.200s' has no revision.",
+                               arn_str);
+        memcpy(family, f, strlen(f) + 1);
+        *ret_revision = rev;
+        return 0;
+}
+
 const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt) {
         const char *v = json_string_value(json_object_get(obj, key));
         return v ? v : dflt;
@@ -252,6 +272,8 @@ static const struct error_shape error_shapes[] = {
         [ERR_KIND_UNSUPPORTED_FEATURE] = {"UnsupportedFeatureException", 400},
         [ERR_KIND_TARGET_NOT_CONNECTED] = {"TargetNotConnectedException", 400},
         [ERR_KIND_TASK_SET_NOT_FOUND] = {"TaskSetNotFoundException", 400},
+        [ERR_KIND_DAEMON_NOT_FOUND] = {"DaemonNotFoundException", 400},
+        [ERR_KIND_DAEMON_NOT_ACTIVE] = {"DaemonNotActiveException", 400},
 };
 
 _Static_assert(sizeof(error_shapes) / sizeof(error_shapes[0]) == ERR_KIND_COUNT, "every error kind has a shape");

@@ -59,6 +59,9 @@ int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *acc
  * wrote (a task's taskDefinitionArn). -EINVAL (ERR_KIND_INVALID or ERR_KIND_CLIENT) when it is not one; nothing is
  * written then. Every family:revision split goes through here or ecs_taskdef_ref_resolve (one rule for both). */
 int ecs_taskdef_arn_parse(const char *arn, char *family, int64_t *ret_revision, struct err *e);
+/* The same for a daemon task definition ARN (arn:aws:ecs:REGION:ACCOUNT:daemon-task-definition/FAMILY:REVISION), the
+ * taskDefinitionArn of a daemon's task. */
+int ecs_daemon_taskdef_arn_parse(const char *arn, char *family, int64_t *ret_revision, struct err *e);
 
 /* ---- reading request and definition documents ---- */
 

@@ -2027,8 +2027,9 @@ int rt_lifecycle_new(const struct rt_lifecycle_config *cfg, struct rt_lifecycle 
                 /* The family is a column of the task's row (ListTasks --family): every save writes it again. */
                 int64_t rev;
                 struct err ignored = {0};
-                if (ecs_taskdef_arn_parse(ecs_json_str(task_doc(t), "taskDefinitionArn", ""), t->family, &rev,
-                                          &ignored) < 0)
+                const char *taskdef_arn = ecs_json_str(task_doc(t), "taskDefinitionArn", "");
+                if (ecs_taskdef_arn_parse(taskdef_arn, t->family, &rev, &ignored) < 0 &&
+                    ecs_daemon_taskdef_arn_parse(taskdef_arn, t->family, &rev, NULL) < 0) /* a daemon's task (daemons.h) */
                         log_warn("lifecycle", "\"task without a valid task definition ARN\" task=%s error=\"%s\"",
                                  t->id, ignored.msg);
                 const json_t *stop = json_object_get(task_priv(t), "stop");

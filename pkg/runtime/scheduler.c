@@ -28,6 +28,7 @@
 #include <sys/random.h>
 
 #include "capacity.h"
+#include "daemons.h"
 #include "ecs.h"
 #include "tasksets.h"
 
@@ -58,6 +59,8 @@ struct rt_scheduler {
         int64_t next_timer_ms; /* monotonic; 0: none */
         pthread_t thread;
         bool thread_started;
+        struct rt_daemons *daemons; /* the daemons this thread drives (daemons.h) */
+        bool daemons_due;           /* a daemon's task changed (wake_lock); a full pass runs them too */
 };
 
 /* ---- small helpers ---- */
@@ -337,9 +340,25 @@ static void wake_one(struct rt_scheduler *s, const char *region, const char *clu
         pthread_mutex_unlock(&s->wake_lock);
 }
 
+/* A daemon's task changed: a pass is due, with the daemons' (daemons.h). A full pass (rt_scheduler_wake: the API's
+ * daemon calls, instance and node changes; timers, the sweep) runs them too; a service's task change does not
+ * (s->wake_lock not held). */
+static bool daemon_change(struct rt_scheduler *s, const struct rt_task_change *ch) {
+        if (strncmp(ch->group, RT_DAEMON_GROUP_PREFIX, strlen(RT_DAEMON_GROUP_PREFIX)) != 0)
+                return false;
+        pthread_mutex_lock(&s->wake_lock);
+        s->dirty = true;
+        s->daemons_due = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->wake_lock);
+        return true;
+}
+
 /* The lifecycle's subscriber: called with the lifecycle's lock held (lifecycle.h). Only notes the change. */
 static void on_change(void *userdata, const struct rt_task_change *ch) {
         struct rt_scheduler *s = userdata;
+        if (daemon_change(s, ch))
+                return;
         if (strncmp(ch->group, "service:", 8) != 0)
                 return;
         pthread_mutex_lock(&s->wake_lock);
@@ -1181,6 +1200,8 @@ static void *scheduler_main(void *arg) {
                 s->dirty = false;
                 bool all = s->dirty_all || timer_due || now >= next_sweep;
                 s->dirty_all = false;
+                bool daemons = all || s->daemons_due;
+                s->daemons_due = false;
                 if (timer_due)
                         s->next_timer_ms = 0;
                 json_t *changes = s->changes;
@@ -1193,6 +1214,9 @@ static void *scheduler_main(void *arg) {
                 if (all)
                         next_sweep = now + s->sweep_ms;
                 pthread_mutex_lock(&s->lock);
+                /* Daemons first: a new instance gets its daemon tasks before this pass places services' there. */
+                if (daemons)
+                        rt_daemons_pass(s->daemons);
                 pass_all(s, changes, all ? NULL : keys);
                 pthread_mutex_unlock(&s->lock);
                 json_decref(changes);
@@ -1204,6 +1228,16 @@ static void *scheduler_main(void *arg) {
 }
 
 /* ---- lifetime ---- */
+
+/* The daemons share this scheduler's thread and wake-ups (daemons.h). */
+static int daemons_new(struct rt_scheduler *s, struct err *e) {
+        struct rt_daemons_config dc = {.store = s->store, .lifecycle = s->lc, .instances = s->instances};
+        return rt_daemons_new(&dc, &s->daemons, e);
+}
+
+struct rt_daemons *rt_scheduler_daemons(struct rt_scheduler *s) {
+        return s->daemons;
+}
 
 int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler **ret, struct err *e) {
         struct rt_scheduler *s = xcalloc(1, sizeof(*s));
@@ -1219,6 +1253,11 @@ int rt_scheduler_new(const struct rt_scheduler_config *cfg, struct rt_scheduler 
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->wake_lock, NULL);
         pthread_cond_init(&s->wake, NULL); /* the default clock: cond_wait_ms counts on it */
+        int r = daemons_new(s, e);
+        if (r < 0) {
+                rt_scheduler_free(s);
+                return r;
+        }
         rt_lifecycle_subscribe(s->lc, on_change, s);
         if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
                 rt_scheduler_free(s);
@@ -1239,6 +1278,7 @@ void rt_scheduler_free(struct rt_scheduler *s) {
         pthread_mutex_unlock(&s->wake_lock);
         if (s->thread_started)
                 pthread_join(s->thread, NULL);
+        rt_daemons_free(s->daemons);
         json_decref(s->changes);
         json_decref(s->dirty_keys);
         pthread_cond_destroy(&s->wake);

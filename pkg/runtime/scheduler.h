@@ -97,6 +97,9 @@ int rt_scheduler_delete(struct rt_scheduler *s, const char *region, const char *
 int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
                                  const char *record_id, bool rollback, struct err *e);
 
+/* The daemons this scheduler drives (daemons.h): the API's daemon calls go to them, then rt_scheduler_wake. */
+struct rt_daemons *rt_scheduler_daemons(struct rt_scheduler *s);
+
 /* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
 void rt_scheduler_wake(struct rt_scheduler *s);
 
