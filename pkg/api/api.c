@@ -25,12 +25,14 @@ struct action {
 static const struct action actions[] = {
         {"CreateCapacityProvider", api_create_capacity_provider},
         {"CreateCluster", api_create_cluster},
+        {"CreateExpressGatewayService", api_create_express_gateway_service},
         {"CreateService", api_create_service},
         {"CreateTaskSet", api_create_task_set},
         {"DeleteAttributes", api_delete_attributes},
         {"DeleteAccountSetting", api_delete_account_setting},
         {"DeleteCapacityProvider", api_delete_capacity_provider},
         {"DeleteCluster", api_delete_cluster},
+        {"DeleteExpressGatewayService", api_delete_express_gateway_service},
         {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
         {"DeleteTaskSet", api_delete_task_set},
@@ -39,6 +41,7 @@ static const struct action actions[] = {
         {"DescribeCapacityProviders", api_describe_capacity_providers},
         {"DescribeClusters", api_describe_clusters},
         {"DescribeContainerInstances", api_describe_container_instances},
+        {"DescribeExpressGatewayService", api_describe_express_gateway_service},
         {"DescribeServiceDeployments", api_describe_service_deployments},
         {"DescribeServiceRevisions", api_describe_service_revisions},
         {"DescribeServices", api_describe_services},
@@ -79,6 +82,7 @@ static const struct action actions[] = {
         {"UpdateCapacityProvider", api_update_capacity_provider},
         {"UpdateCluster", api_update_cluster},
         {"UpdateClusterSettings", api_update_cluster_settings},
+        {"UpdateExpressGatewayService", api_update_express_gateway_service},
         {"UpdateService", api_update_service},
         {"UpdateServicePrimaryTaskSet", api_update_service_primary_task_set},
         {"UpdateTaskProtection", api_update_task_protection},
@@ -138,6 +142,14 @@ struct rt_instances *api_instances(struct api *api) {
 
 void api_attach_scheduler(struct api *api, struct rt_scheduler *s) {
         __atomic_store_n(&api->scheduler, s, __ATOMIC_RELEASE);
+}
+
+void api_attach_express(struct api *api, struct rt_express *x) {
+        __atomic_store_n(&api->express, x, __ATOMIC_RELEASE);
+}
+
+struct rt_express *api_express(struct api *api) {
+        return __atomic_load_n(&api->express, __ATOMIC_ACQUIRE);
 }
 
 struct rt_scheduler *api_scheduler(struct api *api) {
