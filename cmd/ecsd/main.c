@@ -22,6 +22,7 @@
 #include "k8s.h"
 #include "instances.h"
 #include "lifecycle.h"
+#include "express.h"
 #include "scheduler.h"
 #include "runner.h"
 #include "store.h"
@@ -43,6 +44,8 @@ struct config {
         const char *secrets_file;
         int64_t retention_s;
         int64_t service_healthy_after_s;
+        int64_t express_health_interval_s;
+        const char *express_endpoint; /* NULL: each backend's own (a host port, a Kubernetes Service) */
         int64_t stop_timeout_s;
         bool cleanup_on_exit;
         const char *kubeconfig;   /* NULL: in-cluster, $KUBECONFIG, ~/.kube/config */
@@ -119,6 +122,13 @@ static const char usage_text[] =
 
 /* Two strings: one would be longer than C11 promises a literal may be. */
 static const char usage_text_k8s[] =
+        "Flags of express gateway services:\n"
+        "  --express-health-interval S  seconds between the health checks of express gateway\n"
+        "                        services' tasks (ECSD_EXPRESS_HEALTH_INTERVAL, default 10)\n"
+        "  --express-endpoint URL  base URL reported for express gateway services, as\n"
+        "                        URL/CLUSTER/NAME/ (ECSD_EXPRESS_ENDPOINT; default: docker\n"
+        "                        http://127.0.0.1:PORT/, k8s the clusterIP of their Service)\n"
+        "\n"
         "Flags of the k8s backend:\n"
         "  --kubeconfig FILE     kubeconfig (ECSD_KUBECONFIG; default: in-cluster service account,\n"
         "                        else $KUBECONFIG, else ~/.kube/config)\n"
@@ -242,11 +252,14 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 {"credentials-listen", required_argument, NULL, 'c'},
                 {"task-credentials-file", required_argument, NULL, 'F'},
                 {"service-healthy-after", required_argument, NULL, 'Y'},
+                {"express-health-interval", required_argument, NULL, 'G'},
+                {"express-endpoint", required_argument, NULL, 'g'},
                 {0},
         };
         const char *threads = env_or("ECSD_THREADS", NULL);
         const char *retention = env_or("ECSD_TASK_RETENTION", "3600");
         const char *healthy_after = env_or("ECSD_SERVICE_HEALTHY_AFTER", "40");
+        const char *express_interval = env_or("ECSD_EXPRESS_HEALTH_INTERVAL", "10");
         const char *stop_timeout = env_or("ECSD_CONTAINER_STOP_TIMEOUT", "30");
         const char *start_timeout = env_or("ECSD_K8S_START_TIMEOUT", "600");
         *cfg = (struct config){
@@ -271,6 +284,7 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 .ready_file = env_or("ECSD_READY_FILE", NULL),
                 .credentials_listen = env_or("ECSD_CREDENTIALS_LISTEN", NULL),
                 .task_credentials_file = env_or("ECSD_TASK_CREDENTIALS_FILE", NULL),
+                .express_endpoint = env_or("ECSD_EXPRESS_ENDPOINT", NULL),
         };
         int c;
         opterr = 0;
@@ -302,6 +316,8 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
                 case 'c': cfg->credentials_listen = optarg; break;
                 case 'F': cfg->task_credentials_file = optarg; break;
                 case 'Y': healthy_after = optarg; break;
+                case 'G': express_interval = optarg; break;
+                case 'g': cfg->express_endpoint = optarg; break;
                 case 'h': usage(); exit(EXIT_SUCCESS);
                 default:
                         fprintf(stderr, "ecsd serve: unknown or incomplete flag '%s' (see ecsd --help)\n",
@@ -329,6 +345,15 @@ static int parse_serve_flags(int argc, char **argv, struct config *cfg, char *da
         log_max_level = level;
         if (parse_int64(healthy_after, 0, 3600, &cfg->service_healthy_after_s) < 0) {
                 fprintf(stderr, "ecsd serve: --service-healthy-after must be a number of seconds from 0 to 3600\n");
+                return EXIT_USAGE;
+        }
+        if (parse_int64(express_interval, 1, 3600, &cfg->express_health_interval_s) < 0) {
+                fprintf(stderr, "ecsd serve: --express-health-interval must be a number of seconds from 1 to 3600\n");
+                return EXIT_USAGE;
+        }
+        if (cfg->express_endpoint && strncmp(cfg->express_endpoint, "http://", 7) != 0 &&
+            strncmp(cfg->express_endpoint, "https://", 8) != 0) {
+                fprintf(stderr, "ecsd serve: --express-endpoint must be an http:// or https:// URL\n");
                 return EXIT_USAGE;
         }
         if (parse_int64(retention, 1, 30 * 24 * 3600, &cfg->retention_s) < 0) {
@@ -446,6 +471,8 @@ struct service {
         struct rt_backend backend;
         struct rt_lifecycle *lc;
         struct rt_scheduler *sched;
+        struct rt_express *express;
+        struct k8s_express_ingress *k8s_ingress;
         struct rt_instances *instances;
         struct docker_events *events;
         json_t *secrets;
@@ -492,7 +519,8 @@ static int instance_id(struct service *s, char *buf, size_t size, struct err *e)
 }
 
 /* The lifecycle over s->backend, once the backend is made. */
-static int new_lifecycle(const struct config *cfg, struct service *s, struct err *e) {
+static int new_lifecycle(const struct config *cfg, struct service *s, const struct rt_express_ingress *ingress,
+                         struct err *e) {
         struct rt_lifecycle_config lcfg = {
                 .store = s->store,
                 .backend = &s->backend,
@@ -510,6 +538,14 @@ static int new_lifecycle(const struct config *cfg, struct service *s, struct err
                                                                            cfg->service_healthy_after_s * 1000,
                                                                    .one_host = strcmp(cfg->backend, "docker") == 0},
                                      &s->sched, e);
+        if (r >= 0)
+                r = rt_express_new(&(struct rt_express_config){.store = s->store, .lifecycle = s->lc,
+                                                               .scheduler = s->sched,
+                                                               .host_ports = strcmp(cfg->backend, "docker") == 0,
+                                                               .ingress = ingress,
+                                                               .endpoint_base = cfg->express_endpoint,
+                                                               .interval_ms = cfg->express_health_interval_s * 1000},
+                                   &s->express, e);
         return r;
 }
 
@@ -593,7 +629,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         };
         if ((r = docker_backend_new(&dc, &s->backend, &s->docker, e)) < 0)
                 return r;
-        if ((r = new_lifecycle(cfg, s, e)) < 0)
+        if ((r = new_lifecycle(cfg, s, NULL, e)) < 0)
                 return r;
         struct docker_events_config ec = {
                 .owner = owner,
@@ -606,6 +642,7 @@ static int start_docker(const struct config *cfg, struct service *s, struct err 
         docker_backend_set_events(s->docker, s->events);
         api_attach_lifecycle(s->api, s->lc);
         api_attach_scheduler(s->api, s->sched);
+        api_attach_express(s->api, s->express);
         api_attach_instances(s->api, s->instances);
         log_info("main", "\"docker backend ready\" owner=%s metadata=%s cli=%s pull=%s", owner, endpoint,
                  cfg->docker_cli, cfg->pull_behavior);
@@ -661,7 +698,9 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
         };
         if ((r = k8s_backend_new(&kc, &s->backend, &s->k8s, e)) < 0)
                 return r;
-        if ((r = new_lifecycle(cfg, s, e)) < 0)
+        struct rt_express_ingress ingress;
+        k8s_express_ingress_new(s->kube, kc.ns_mode, kc.namespace_, &s->k8s_ingress, &ingress);
+        if ((r = new_lifecycle(cfg, s, &ingress, e)) < 0)
                 return r;
         struct k8s_backend_hooks hooks = {.on_event = on_k8s_event, .on_sync = on_k8s_sync, .on_hosts = on_k8s_hosts,
                                           .userdata = s};
@@ -669,6 +708,7 @@ static int start_k8s(const struct config *cfg, struct service *s, struct err *e)
                 return r;
         api_attach_lifecycle(s->api, s->lc);
         api_attach_scheduler(s->api, s->sched);
+        api_attach_express(s->api, s->express);
         api_attach_instances(s->api, s->instances);
         log_info("main", "\"k8s backend ready\" owner=%s server=%s namespace%s=%s metadata=%s", owner,
                  k8s_config_server(s->kube), kc.ns_mode == K8S_NS_FIXED ? "" : "_prefix", kc.namespace_, endpoint);
@@ -679,6 +719,7 @@ static void service_stop(struct service *s) {
         api_server_stop(s->srv);
         api_server_stop(s->credentials_srv); /* its requests read the lifecycle, freed below; they never wait */
         if (s->api) { /* a start that failed early has none */
+                api_attach_express(s->api, NULL);
                 api_attach_scheduler(s->api, NULL);
                 api_attach_lifecycle(s->api, NULL);
                 api_attach_instances(s->api, NULL);
@@ -687,6 +728,8 @@ static void service_stop(struct service *s) {
         struct rt_scheduler *sched = s->sched;
         s->sched = NULL;
         pthread_mutex_unlock(&sched_wake_lock);
+        rt_express_free(s->express); /* before the scheduler it writes events through */
+        s->express = NULL;
         rt_scheduler_free(sched); /* before the lifecycle, whose subscriber it is */
         docker_events_stop(s->events);
         k8s_backend_stop(s->k8s); /* before the lifecycle: the watch calls into it */
@@ -694,6 +737,7 @@ static void service_stop(struct service *s) {
         api_server_stop(s->metadata_srv);
         docker_backend_free(s->docker);
         k8s_backend_free(s->k8s);
+        k8s_express_ingress_free(s->k8s_ingress);
         k8s_config_free(s->kube);
         api_free(s->api);
         rt_instances_free(s->instances);
@@ -822,7 +866,10 @@ static int cmd_serve(int argc, char **argv) {
                  * scheduler: it would replace the services' tasks as they stop. */
                 api_server_stop(s.srv);
                 s.srv = NULL;
+                api_attach_express(s.api, NULL);
                 api_attach_scheduler(s.api, NULL);
+                rt_express_free(s.express); /* it writes events through the scheduler */
+                s.express = NULL;
                 pthread_mutex_lock(&sched_wake_lock);
                 struct rt_scheduler *sched = s.sched;
                 s.sched = NULL;

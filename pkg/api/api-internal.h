@@ -18,6 +18,7 @@ struct api {
         struct rt_store *store;
         struct rt_lifecycle *lifecycle; /* NULL: no backend, the task actions are refused */
         struct rt_scheduler *scheduler; /* NULL: no backend, the service changes are refused */
+        struct rt_express *express;     /* NULL: the express gateway service actions are refused */
         json_t *task_credentials;       /* owned copy of api_config.task_credentials; NULL: placeholders */
         struct rt_instances *instances; /* attached with the backend; NULL: own_instances */
         struct rt_instances *own_instances; /* owned: the registered instances only, before a backend is attached */
@@ -154,6 +155,12 @@ int api_tag_resource(struct api_call *call, const json_t *in, json_t **out, stru
 int api_untag_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_tags_for_resource(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
+/* Express gateway services (actions-express.c). */
+int api_create_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_update_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_delete_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_describe_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+
 /* Task sets of EXTERNAL services (actions-taskset.c). */
 int api_create_task_set(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_task_sets(struct api_call *call, const json_t *in, json_t **out, struct err *e);
@@ -229,6 +236,8 @@ json_t *api_arn_page(const json_t *docs, int limit, const char *out_key, const c
 struct rt_lifecycle *api_lifecycle(struct api *api);
 /* The container instances: the backend's hosts once attached (api_attach_instances), else only registered ones. */
 struct rt_instances *api_instances(struct api *api);
+/* The express services' ingress and health checks, or NULL before api_attach_express / without a backend. */
+struct rt_express *api_express(struct api *api);
 /* The service scheduler, or NULL before api_attach_scheduler / without a backend. */
 struct rt_scheduler *api_scheduler(struct api *api);
 

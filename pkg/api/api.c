@@ -26,6 +26,7 @@ static const struct action actions[] = {
         {"CreateCapacityProvider", api_create_capacity_provider},
         {"CreateCluster", api_create_cluster},
         {"CreateDaemon", api_create_daemon},
+        {"CreateExpressGatewayService", api_create_express_gateway_service},
         {"CreateService", api_create_service},
         {"CreateTaskSet", api_create_task_set},
         {"DeleteAttributes", api_delete_attributes},
@@ -34,6 +35,7 @@ static const struct action actions[] = {
         {"DeleteCluster", api_delete_cluster},
         {"DeleteDaemon", api_delete_daemon},
         {"DeleteDaemonTaskDefinition", api_delete_daemon_task_definition},
+        {"DeleteExpressGatewayService", api_delete_express_gateway_service},
         {"DeleteService", api_delete_service},
         {"DeleteTaskDefinitions", api_delete_task_definitions},
         {"DeleteTaskSet", api_delete_task_set},
@@ -46,6 +48,7 @@ static const struct action actions[] = {
         {"DescribeDaemonDeployments", api_describe_daemon_deployments},
         {"DescribeDaemonRevisions", api_describe_daemon_revisions},
         {"DescribeDaemonTaskDefinition", api_describe_daemon_task_definition},
+        {"DescribeExpressGatewayService", api_describe_express_gateway_service},
         {"DescribeServiceDeployments", api_describe_service_deployments},
         {"DescribeServiceRevisions", api_describe_service_revisions},
         {"DescribeServices", api_describe_services},
@@ -91,6 +94,7 @@ static const struct action actions[] = {
         {"UpdateCapacityProvider", api_update_capacity_provider},
         {"UpdateCluster", api_update_cluster},
         {"UpdateClusterSettings", api_update_cluster_settings},
+        {"UpdateExpressGatewayService", api_update_express_gateway_service},
         {"UpdateService", api_update_service},
         {"UpdateServicePrimaryTaskSet", api_update_service_primary_task_set},
         {"UpdateTaskProtection", api_update_task_protection},
@@ -150,6 +154,14 @@ struct rt_instances *api_instances(struct api *api) {
 
 void api_attach_scheduler(struct api *api, struct rt_scheduler *s) {
         __atomic_store_n(&api->scheduler, s, __ATOMIC_RELEASE);
+}
+
+void api_attach_express(struct api *api, struct rt_express *x) {
+        __atomic_store_n(&api->express, x, __ATOMIC_RELEASE);
+}
+
+struct rt_express *api_express(struct api *api) {
+        return __atomic_load_n(&api->express, __ATOMIC_ACQUIRE);
 }
 
 struct rt_scheduler *api_scheduler(struct api *api) {

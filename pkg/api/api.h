@@ -37,6 +37,10 @@ void api_attach_lifecycle(struct api *api, struct rt_lifecycle *lc);
 /* Attach (or with NULL detach) the service scheduler; the service changes are refused without one. */
 struct rt_scheduler;
 void api_attach_scheduler(struct api *api, struct rt_scheduler *s);
+/* Attach (or with NULL detach) the express gateway services' ingress and health checks (express.h); the express
+ * actions are refused without them. */
+struct rt_express;
+void api_attach_express(struct api *api, struct rt_express *x);
 /* Attach (or with NULL detach) the container instances over the backend's hosts (instances.h). */
 struct rt_instances;
 void api_attach_instances(struct api *api, struct rt_instances *in);

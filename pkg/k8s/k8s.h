@@ -162,6 +162,31 @@ int k8s_pod_get(struct k8s_client *c, const char *ns, const char *name, json_t *
 int k8s_pod_list(struct k8s_client *c, const char *ns, const char *label_selector, json_t **ret_items,
                  char **ret_resource_version, struct err *e);
 
+/* ---- the Service in front of an express gateway service (service.c) ---- */
+
+/* A Service of type ClusterIP named `name` (a DNS-1123 label) with ports [{name "http", port, targetPort}] and
+ * `selector` ({label: value}; borrowed), labelled `labels` (may be NULL). New reference; pure. */
+json_t *k8s_service_manifest(const char *name, const json_t *selector, const json_t *labels, int port,
+                             int target_port);
+/* Create that Service in `ns`, or, when one of that name exists, replace its spec (its clusterIP kept). *ret (may be
+ * NULL) gets the stored object. */
+int k8s_service_apply(struct k8s_client *c, const char *ns, const char *name, const json_t *selector,
+                      const json_t *labels, int port, int target_port, json_t **ret, struct err *e);
+/* -ENOENT when there is none. */
+int k8s_service_delete(struct k8s_client *c, const char *ns, const char *name, struct err *e);
+int k8s_service_get(struct k8s_client *c, const char *ns, const char *name, json_t **ret, struct err *e);
+
+/* The name of an express service's Service: "ecsd-x-" + CLUSTER-NAME as a DNS-1123 label (hashed when long). */
+int k8s_express_service_name(const char *cluster, const char *name, char *buf, size_t size, struct err *e);
+/* The ingress of express services on Kubernetes (express.h): a Service per express service, in the namespace the
+ * cluster's task Pods go to (`mode`, `ns` as k8s_backend_config), selecting them by family and cluster labels; its
+ * clusterIP is the endpoint. *ret_hooks gets the hooks (their userdata is *ret). `kube` is borrowed. */
+struct k8s_express_ingress;
+struct rt_express_ingress;
+int k8s_express_ingress_new(struct k8s_config *kube, enum k8s_ns_mode mode, const char *ns,
+                            struct k8s_express_ingress **ret, struct rt_express_ingress *ret_hooks);
+void k8s_express_ingress_free(struct k8s_express_ingress *g);
+
 /* A container's output (pods/log), at most `limit_bytes` (the newest bytes are cut, as limitBytes does). *ret is
  * NUL-terminated; the caller frees it. */
 int k8s_pod_logs(struct k8s_client *c, const char *ns, const char *name, const char *container, size_t limit_bytes,

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ecs.h"
+#include "express.h"
 #include "k8s.h"
 
 extern char **environ;
@@ -405,12 +406,75 @@ static void service_account_rbac(void **state) {
         k8s_config_free(cfg);
 }
 
+/* ---- the Service of an express gateway service (service.c), as the ServiceAccount of deploy/k8s/rbac.yaml ---- */
+
+static void express_service(void **state) {
+        (void) state;
+        struct k8s_config *cfg = load(need_env("ECSD_TEST_SA_KUBECONFIG"));
+        struct k8s_client *c = client(cfg);
+        struct k8s_express_ingress *g = NULL;
+        struct rt_express_ingress hooks;
+        assert_int_equal(k8s_express_ingress_new(cfg, K8S_NS_FIXED, "ecsd", &g, &hooks), 0);
+        struct err e = {0};
+        char endpoint[256], name[64];
+        assert_int_equal(hooks.expose(hooks.userdata, "us-east-1", "default", "Web_App", "default-Web_App", 8080,
+                                      endpoint, sizeof(endpoint), &e), 0);
+        assert_int_equal(k8s_express_service_name("default", "Web_App", name, sizeof(name), &e), 0);
+        assert_string_equal(name, "ecsd-x-default-web-app");
+
+        /* The Service object: ClusterIP, selecting the family's Pods in the cluster by ecsd's labels. */
+        json_auto_t *svc = NULL;
+        assert_int_equal(k8s_service_get(c, "ecsd", name, &svc, &e), 0);
+        const json_t *spec = json_object_get(svc, "spec");
+        assert_string_equal(ecs_json_str(spec, "type", ""), "ClusterIP");
+        const json_t *sel = json_object_get(spec, "selector");
+        assert_int_equal(json_object_size(sel), 3);
+        assert_string_equal(ecs_json_str(sel, K8S_LABEL_FAMILY, ""), "default-Web_App");
+        assert_string_equal(ecs_json_str(sel, K8S_LABEL_CLUSTER, ""), "default");
+        assert_string_equal(ecs_json_str(sel, K8S_LABEL_MANAGED_BY, ""), "ecsd");
+        const json_t *port = json_array_get(json_object_get(spec, "ports"), 0);
+        assert_int_equal(json_integer_value(json_object_get(port, "port")), 8080);
+        assert_int_equal(json_integer_value(json_object_get(port, "targetPort")), 8080);
+        assert_string_equal(ecs_json_str(port, "protocol", ""), "TCP");
+        const char *ip = ecs_json_str(spec, "clusterIP", "");
+        assert_true(*ip);
+        char want[256];
+        str_printf(want, sizeof(want), "http://%s:8080/", ip);
+        assert_string_equal(endpoint, want);
+        char ip_before[64];
+        str_printf(ip_before, sizeof(ip_before), "%s", ip);
+
+        /* A port change replaces the spec and keeps the address. */
+        assert_int_equal(hooks.expose(hooks.userdata, "us-east-1", "default", "Web_App", "default-Web_App", 9090,
+                                      endpoint, sizeof(endpoint), &e), 0);
+        json_auto_t *again = NULL;
+        assert_int_equal(k8s_service_get(c, "ecsd", name, &again, &e), 0);
+        spec = json_object_get(again, "spec");
+        assert_string_equal(ecs_json_str(spec, "clusterIP", ""), ip_before);
+        port = json_array_get(json_object_get(spec, "ports"), 0);
+        assert_int_equal(json_integer_value(json_object_get(port, "port")), 9090);
+        str_printf(want, sizeof(want), "http://%s:9090/", ip_before);
+        assert_string_equal(endpoint, want);
+
+        /* Deleted with the express service; deleting again is not an error. */
+        assert_int_equal(hooks.unexpose(hooks.userdata, "us-east-1", "default", "Web_App", &e), 0);
+        json_auto_t *none = NULL;
+        assert_int_equal(k8s_service_get(c, "ecsd", name, &none, &e), -ENOENT);
+        assert_int_equal(hooks.unexpose(hooks.userdata, "us-east-1", "default", "Web_App", &e), 0);
+        /* Bad ports are refused before any request. */
+        assert_int_equal(k8s_service_apply(c, "ecsd", name, sel, NULL, 0, 80, NULL, &e), -EINVAL);
+        k8s_express_ingress_free(g);
+        k8s_client_free(c);
+        k8s_config_free(cfg);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(golden_pods_dry_run),
                 cmocka_unit_test(pod_crud),
                 cmocka_unit_test(log_stream_errors),
                 cmocka_unit_test(service_account_rbac),
+                cmocka_unit_test(express_service),
                 cmocka_unit_test(watch_events_and_restart),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
