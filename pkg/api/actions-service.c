@@ -67,6 +67,18 @@ static int check_percent(const json_t *cfg, struct err *e) {
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "maximumPercent must be between 100 and 10000.");
         if (ecs_json_int(cfg, "minimumHealthyPercent", &min_pct) && (min_pct < 0 || min_pct > 100))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "minimumHealthyPercent must be between 0 and 100.");
+        /* Lifecycle hooks (the scheduler runs them: scheduler.c, hooks_pass): each names its stages, and a Lambda hook
+         * (the default type) its function, as ECS requires. */
+        size_t i;
+        const json_t *h;
+        json_array_foreach(json_object_get(cfg, "lifecycleHooks"), i, h) {
+                if (json_array_size(json_object_get(h, "lifecycleStages")) == 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "A lifecycle hook needs lifecycleStages.");
+                if (strcmp(ecs_json_str(h, "targetType", "AWS_LAMBDA"), "AWS_LAMBDA") == 0 &&
+                    !ecs_json_str(h, "hookTargetArn", NULL))
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "An AWS_LAMBDA lifecycle hook needs a hookTargetArn.");
+        }
         return 0;
 }
 
@@ -553,6 +565,28 @@ static json_t *deployment_full(struct api_call *call, const char *cluster, const
         const json_t *cfg = json_object_get(r, "deploymentConfiguration");
         if (cfg)
                 json_object_set_new(out, "deploymentConfiguration", json_deep_copy(cfg));
+        /* Lifecycle hooks (scheduler.c, hooks_pass): the stage, mapped onto ServiceDeploymentLifecycleStage (which
+         * has no PRE_PRODUCTION_TRAFFIC_SHIFT: the pause before production traffic shows as the stage before it), and
+         * each hook's detail without the scheduler's own members. */
+        const char *stage = ecs_json_str(r, "stage", NULL);
+        if (stage)
+                json_object_set_new(out, "lifecycleStage",
+                                    json_string(strcmp(stage, "PRE_PRODUCTION_TRAFFIC_SHIFT") == 0
+                                                        ? "POST_TEST_TRAFFIC_SHIFT"
+                                                        : stage));
+        const json_t *details = json_object_get(r, "lifecycleHookDetails");
+        if (details) {
+                json_t *list = json_array();
+                size_t k;
+                const json_t *d;
+                json_array_foreach(details, k, d) {
+                        json_t *copy = json_deep_copy(d);
+                        json_object_del(copy, "stage");
+                        json_object_del(copy, "hook");
+                        json_array_append_new(list, copy);
+                }
+                json_object_set_new(out, "lifecycleHookDetails", list);
+        }
         const json_t *rb = json_object_get(r, "rollback");
         if (rb) {
                 char arn[ECS_ARN_MAX];

@@ -92,6 +92,7 @@ int api_describe_service_deployments(struct api_call *call, const json_t *in, js
 int api_describe_service_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_stop_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_services_by_namespace(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+int api_continue_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_list_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);
