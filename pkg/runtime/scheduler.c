@@ -1129,7 +1129,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         const char *status = ecs_json_str(doc, "status", "");
         if (str_eq(status, "INACTIVE"))
                 return;
-        if (rt_tasksets_external(doc)) {
+        if (rt_tasksets_managed(doc)) {
                 external_pass(s, region, cluster, name, doc, priv);
                 return;
         }
@@ -1448,9 +1448,10 @@ void rt_scheduler_free(struct rt_scheduler *s) {
 
 /* A new service's first PRIMARY deployment; an EXTERNAL service has none, its task sets run its tasks. */
 static void new_deployments(struct rt_scheduler *s, const char *region, json_t *fresh, json_t *priv) {
-        if (rt_tasksets_external(fresh)) {
+        if (rt_tasksets_managed(fresh)) {
                 json_object_set_new(fresh, "deployments", json_array());
-                json_object_set_new(fresh, "taskSets", json_array());
+                if (!json_is_array(json_object_get(fresh, "taskSets")))
+                        json_object_set_new(fresh, "taskSets", json_array()); /* CODE_DEPLOY comes with its PRIMARY */
                 return;
         }
         json_object_set_new(fresh, "deployments",
@@ -1599,7 +1600,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                                 deploy = true;
                 }
                 json_t *deps = json_object_get(doc, "deployments");
-                if (deploy && !rt_tasksets_external(doc)) {
+                if (deploy && !rt_tasksets_managed(doc)) {
                         json_t *old = json_array_get(deps, 0);
                         if (old)
                                 json_object_set_new(old, "status", json_string("ACTIVE"));
