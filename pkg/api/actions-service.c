@@ -67,6 +67,18 @@ static int check_percent(const json_t *cfg, struct err *e) {
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "maximumPercent must be between 100 and 10000.");
         if (ecs_json_int(cfg, "minimumHealthyPercent", &min_pct) && (min_pct < 0 || min_pct > 100))
                 return err_set(e, -EINVAL, ERR_KIND_INVALID, "minimumHealthyPercent must be between 0 and 100.");
+        /* Lifecycle hooks (the scheduler runs them: scheduler.c, hooks_pass): each names its stages, and a Lambda hook
+         * (the default type) its function, as ECS requires. */
+        size_t i;
+        const json_t *h;
+        json_array_foreach(json_object_get(cfg, "lifecycleHooks"), i, h) {
+                if (json_array_size(json_object_get(h, "lifecycleStages")) == 0)
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID, "A lifecycle hook needs lifecycleStages.");
+                if (strcmp(ecs_json_str(h, "targetType", "AWS_LAMBDA"), "AWS_LAMBDA") == 0 &&
+                    !ecs_json_str(h, "hookTargetArn", NULL))
+                        return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                                       "An AWS_LAMBDA lifecycle hook needs a hookTargetArn.");
+        }
         return 0;
 }
 
@@ -141,16 +153,16 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
         bool daemon = strcmp(strategy, "DAEMON") == 0;
         if ((r = daemon_check(in, e)) < 0)
                 return r;
-        /* EXTERNAL: the service's tasks are those of its task sets (actions-taskset.c). CODE_DEPLOY needs
-         * CodeDeploy to make its task sets, which ecsd does not have. */
+        /* EXTERNAL: the service's tasks are those of its task sets (actions-taskset.c). CODE_DEPLOY: those of its
+         * PRIMARY task set, made here from the service's task definition (CodeDeploy would add the replacement ones;
+         * ecsd has no CodeDeploy, so that one stays). */
         const char *controller = ecs_json_str(json_object_get(in, "deploymentController"), "type", "ECS");
         bool external = strcmp(controller, "EXTERNAL") == 0;
-        if (strcmp(controller, "ECS") != 0 && !external)
-                return err_set(e, -ENOTSUP, ERR_KIND_INVALID,
-                               "ecsd supports only the ECS and EXTERNAL deployment controllers.");
-        if (external && daemon)
+        bool code_deploy = strcmp(controller, "CODE_DEPLOY") == 0;
+        if ((external || code_deploy) && daemon)
                 return err_set(e, -EINVAL, ERR_KIND_INVALID,
-                               "The daemon scheduling strategy does not support the EXTERNAL deployment controller.");
+                               "The daemon scheduling strategy does not support the %s deployment controller.",
+                               controller);
         const char *launch_type = ecs_json_str(in, "launchType", NULL);
         const json_t *cps = json_object_get(in, "capacityProviderStrategy");
         if (launch_type && json_array_size(cps))
@@ -236,6 +248,14 @@ static int create_service(struct api_call *call, const json_t *in, json_t **out,
                 if (v)
                         json_object_set_new(config, config_members[i], json_deep_copy(v));
         }
+        if (code_deploy) {
+                json_t *ts = api_taskset_new(call, doc, cluster, tdarn, in, json_object_get(doc, "capacityProviderStrategy"),
+                                             e);
+                if (!ts)
+                        return e->code;
+                json_object_set_new(ts, "status", json_string("PRIMARY"));
+                json_object_set_new(doc, "taskSets", json_pack("[o]", ts));
+        }
         struct rt_service_create c = {.doc = doc, .config = config, .client_token = token, .request = in};
         json_auto_t *stored = NULL;
         if ((r = rt_scheduler_create(sch, call->region, cluster, &c, &stored, e)) < 0)
@@ -301,16 +321,29 @@ static int update_strategy(struct api_call *call, const char *cluster, const cha
 }
 
 /* An EXTERNAL service runs what its task sets run: what would start a deployment is refused (ECS: "create a new
- * task set"). The scheduler still checks that the service is ACTIVE. */
+ * task set"). A CODE_DEPLOY service takes only the members ECS lists for it (`code_deploy_members`; the rest is
+ * CodeDeploy's to change). The scheduler still checks that the service is ACTIVE. */
 static int external_update_check(struct api_call *call, const char *cluster, const char *name, const json_t *in,
                                  struct err *e) {
         static const char *const deploying[] = {"taskDefinition",    "forceNewDeployment", "loadBalancers",
                                                 "networkConfiguration", "platformVersion",  "serviceRegistries",
                                                 "capacityProviderStrategy"};
-        size_t i = 0;
-        while (i < ARRAY_SIZE(deploying) && !json_object_get(in, deploying[i]))
-                i++;
-        if (i == ARRAY_SIZE(deploying))
+        static const char *const code_deploy_members[] = {"cluster", "service", "desiredCount",
+                                                          "deploymentConfiguration", "healthCheckGracePeriodSeconds",
+                                                          "placementConstraints", "placementStrategy",
+                                                          "enableECSManagedTags", "propagateTags"};
+        const char *outside = NULL; /* a member a CODE_DEPLOY service does not take */
+        json_auto_t *copy = json_deep_copy(in); /* json_object_foreach wants a mutable object */
+        const char *key;
+        json_t *v;
+        json_object_foreach(copy, key, v) {
+                size_t k = 0;
+                while (k < ARRAY_SIZE(code_deploy_members) && strcmp(key, code_deploy_members[k]) != 0)
+                        k++;
+                if (k == ARRAY_SIZE(code_deploy_members) && !outside)
+                        outside = key;
+        }
+        if (!outside)
                 return 0;
         json_auto_t *doc = NULL;
         int r = rt_service_get(call->store, call->region, cluster, name, &doc, NULL, e);
@@ -318,8 +351,18 @@ static int external_update_check(struct api_call *call, const char *cluster, con
                 *e = (struct err){0};
                 return 0; /* the scheduler answers ServiceNotFoundException */
         }
-        if (r < 0 || !rt_tasksets_external(doc))
+        if (r < 0 || !rt_tasksets_managed(doc))
                 return r < 0 ? r : 0;
+        if (!rt_tasksets_external(doc))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "Unable to update %s on services with a CODE_DEPLOY deployment controller. Use AWS "
+                               "CodeDeploy to trigger a new deployment.",
+                               outside);
+        size_t i = 0;
+        while (i < ARRAY_SIZE(deploying) && !json_object_get(in, deploying[i]))
+                i++;
+        if (i == ARRAY_SIZE(deploying))
+                return 0;
         return err_set(e, -EINVAL, ERR_KIND_INVALID,
                        "%s cannot be updated on a service with the EXTERNAL deployment controller; create a new task "
                        "set instead.",
@@ -612,6 +655,28 @@ static json_t *deployment_full(struct api_call *call, const char *cluster, const
         const json_t *cfg = json_object_get(r, "deploymentConfiguration");
         if (cfg)
                 json_object_set_new(out, "deploymentConfiguration", json_deep_copy(cfg));
+        /* Lifecycle hooks (scheduler.c, hooks_pass): the stage, mapped onto ServiceDeploymentLifecycleStage (which
+         * has no PRE_PRODUCTION_TRAFFIC_SHIFT: the pause before production traffic shows as the stage before it), and
+         * each hook's detail without the scheduler's own members. */
+        const char *stage = ecs_json_str(r, "stage", NULL);
+        if (stage)
+                json_object_set_new(out, "lifecycleStage",
+                                    json_string(strcmp(stage, "PRE_PRODUCTION_TRAFFIC_SHIFT") == 0
+                                                        ? "POST_TEST_TRAFFIC_SHIFT"
+                                                        : stage));
+        const json_t *details = json_object_get(r, "lifecycleHookDetails");
+        if (details) {
+                json_t *list = json_array();
+                size_t k;
+                const json_t *d;
+                json_array_foreach(details, k, d) {
+                        json_t *copy = json_deep_copy(d);
+                        json_object_del(copy, "stage");
+                        json_object_del(copy, "hook");
+                        json_array_append_new(list, copy);
+                }
+                json_object_set_new(out, "lifecycleHookDetails", list);
+        }
         const json_t *rb = json_object_get(r, "rollback");
         if (rb) {
                 char arn[ECS_ARN_MAX];

@@ -1,6 +1,8 @@
 /* actions-taskset.c — CreateTaskSet, DescribeTaskSets, UpdateTaskSet, DeleteTaskSet, UpdateServicePrimaryTaskSet.
  *
  * Task sets belong to services whose deploymentController is EXTERNAL and live in the service's stored document
+ * (a CODE_DEPLOY service has them too: its PRIMARY one, made by CreateService with api_taskset_new; DescribeTaskSets
+ * shows it, the calls that change task sets refuse it as ECS does, since CodeDeploy is what makes and moves them)
  * (pkg/runtime/tasksets.h). The handlers check a request, then change the task sets through rt_scheduler_edit, so the
  * change and the scheduler's own (counts, stability) are serialised by the scheduler's lock; the scheduler then runs
  * and stops the task sets' tasks. Read-only DescribeTaskSets reads the stored document without that lock. */
@@ -73,53 +75,64 @@ struct create_arg {
         const json_t *strategy; /* normalized capacity provider strategy, or NULL */
 };
 
-static int create_edit(void *argp, json_t *doc, json_t **ret, struct err *e) {
-        struct create_arg *a = argp;
-        int r = need_external(doc, e);
-        if (r < 0)
-                return r;
+json_t *api_taskset_new(struct api_call *call, const json_t *doc, const char *cluster, const char *tdarn,
+                        const json_t *in, const json_t *strategy, struct err *e) {
         char id[32], resource[2 * ECS_NAME_MAX + 40], arn[ECS_ARN_MAX];
         taskset_id_new(id);
-        str_printf(resource, sizeof(resource), "%s/%s/%s", a->cluster, ecs_json_str(doc, "serviceName", ""), id);
-        if (ecs_arn_format(arn, sizeof(arn), a->call->region, a->call->account, "task-set", resource) < 0)
-                return err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "The task set ARN would be too long.");
+        str_printf(resource, sizeof(resource), "%s/%s/%s", cluster, ecs_json_str(doc, "serviceName", ""), id);
+        if (ecs_arn_format(arn, sizeof(arn), call->region, call->account, "task-set", resource) < 0) {
+                err_set(e, -ENAMETOOLONG, ERR_KIND_INVALID, "The task set ARN would be too long.");
+                return NULL;
+        }
         json_t *now = ecs_timestamp_now();
         json_t *ts = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:O, s:o, s:o, s:[], s:[], s:s,"
                                " s:O}",
                                "id", id, "taskSetArn", arn, "serviceArn", ecs_json_str(doc, "serviceArn", ""),
                                "clusterArn", ecs_json_str(doc, "clusterArn", ""), "startedBy", id, "status", "ACTIVE",
-                               "taskDefinition", a->tdarn, "computedDesiredCount", 0, "pendingCount", 0,
+                               "taskDefinition", tdarn, "computedDesiredCount", 0, "pendingCount", 0,
                                "runningCount", 0, "createdAt", now, "updatedAt", json_deep_copy(now), "scale",
-                               scale_new(json_object_get(a->in, "scale")), "loadBalancers", "serviceRegistries",
+                               scale_new(json_object_get(in, "scale")), "loadBalancers", "serviceRegistries",
                                "stabilityStatus", "STABILIZING", "stabilityStatusAt", now);
         json_decref(now);
-        if (!ts)
-                return err_set(e, -ENOMEM, ERR_KIND_INTERNAL, "Out of memory.");
-        const char *external_id = ecs_json_str(a->in, "externalId", NULL);
+        if (!ts) {
+                err_set(e, -ENOMEM, ERR_KIND_INTERNAL, "Out of memory.");
+                return NULL;
+        }
+        const char *external_id = ecs_json_str(in, "externalId", NULL);
         if (external_id)
                 json_object_set_new(ts, "externalId", json_string(external_id));
-        if (a->strategy)
-                json_object_set_new(ts, "capacityProviderStrategy", json_deep_copy(a->strategy));
+        if (strategy)
+                json_object_set_new(ts, "capacityProviderStrategy", json_deep_copy(strategy));
         else
                 json_object_set_new(ts, "launchType",
-                                    json_string(ecs_json_str(a->in, "launchType",
-                                                             ecs_json_str(doc, "launchType", "EC2"))));
+                                    json_string(ecs_json_str(in, "launchType", ecs_json_str(doc, "launchType", "EC2"))));
         static const char *const echoed[] = {"loadBalancers", "serviceRegistries", "networkConfiguration",
                                              "platformVersion"};
         for (size_t i = 0; i < ARRAY_SIZE(echoed); i++) {
-                const json_t *v = json_object_get(a->in, echoed[i]);
+                const json_t *v = json_object_get(in, echoed[i]);
                 if (v)
                         json_object_set_new(ts, echoed[i], json_deep_copy(v));
-        }
-        json_t *sets = json_object_get(doc, "taskSets");
-        if (!json_is_array(sets)) {
-                sets = json_array();
-                json_object_set_new(doc, "taskSets", sets);
         }
         json_object_set_new(ts, "computedDesiredCount",
                             json_integer(rt_taskset_computed_desired(json_integer_value(json_object_get(doc,
                                                                                                     "desiredCount")),
                                                                      ts)));
+        return ts;
+}
+
+static int create_edit(void *argp, json_t *doc, json_t **ret, struct err *e) {
+        struct create_arg *a = argp;
+        int r = need_external(doc, e);
+        if (r < 0)
+                return r;
+        json_t *ts = api_taskset_new(a->call, doc, a->cluster, a->tdarn, a->in, a->strategy, e);
+        if (!ts)
+                return e->code;
+        json_t *sets = json_object_get(doc, "taskSets");
+        if (!json_is_array(sets)) {
+                sets = json_array();
+                json_object_set_new(doc, "taskSets", sets);
+        }
         *ret = json_deep_copy(ts); /* the answer gets tags added; the stored document must not */
         json_array_append_new(sets, ts);
         return 0;
@@ -185,8 +198,9 @@ int api_describe_task_sets(struct api_call *call, const json_t *in, json_t **out
                 return r;
         if (strcmp(ecs_json_str(doc, "status", ""), "ACTIVE") != 0)
                 return err_set(e, -ESRCH, ERR_KIND_SERVICE_NOT_ACTIVE, "Service was not ACTIVE.");
-        if ((r = need_external(doc, e)) < 0)
-                return r;
+        /* A CODE_DEPLOY service's task sets are described too (its PRIMARY one); only EXTERNAL ones are managed. */
+        if (!rt_tasksets_managed(doc))
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, NOT_EXTERNAL_MSG);
         bool with_tags = ecs_json_list_has(json_object_get(in, "include"), "TAGS");
         const json_t *refs = json_object_get(in, "taskSets");
         json_auto_t *sets = json_array();

@@ -93,6 +93,12 @@ int api_describe_service_deployments(struct api_call *call, const json_t *in, js
 int api_describe_service_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_stop_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_list_services_by_namespace(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* A new task set of service `doc` (its cluster's name `cluster`) running `tdarn`, from CreateTaskSet-like input `in`
+ * (scale, externalId, launchType, loadBalancers, serviceRegistries, networkConfiguration, platformVersion), with the
+ * normalized capacity provider `strategy` or NULL; status ACTIVE. NULL with `e` filled when its ARN cannot be made. */
+json_t *api_taskset_new(struct api_call *call, const json_t *doc, const char *cluster, const char *tdarn,
+                        const json_t *in, const json_t *strategy, struct err *e);
+int api_continue_service_deployment(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 
 int api_list_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_container_instances(struct api_call *call, const json_t *in, json_t **out, struct err *e);

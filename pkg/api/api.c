@@ -23,6 +23,7 @@ struct action {
 };
 
 static const struct action actions[] = {
+        {"ContinueServiceDeployment", api_continue_service_deployment},
         {"CreateCapacityProvider", api_create_capacity_provider},
         {"CreateCluster", api_create_cluster},
         {"CreateDaemon", api_create_daemon},

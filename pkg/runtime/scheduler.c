@@ -575,6 +575,195 @@ static void stop_requests(json_t *doc, json_t *priv, const char *name, int64_t d
         }
 }
 
+/* ---- deployment lifecycle hooks (ContinueServiceDeployment) ----
+ * A service deployment whose deploymentConfiguration has lifecycleHooks walks the stages of a rolling update in
+ * order: RECONCILE_SERVICE (only when it starts with more than one ACTIVE revision), PRE_SCALE_UP, SCALE_UP (until
+ * the PRIMARY runs its desiredCount), POST_SCALE_UP, the four traffic stages (ecsd has no load balancer: the tasks
+ * take traffic as they run, so these stages come one after the other once the PRIMARY is up), CLEAN_UP (the older
+ * deployments drain). At each stage a hook names, its detail is added to the record's lifecycleHookDetails:
+ * - PAUSE: AWAITING_ACTION until ContinueServiceDeployment (CONTINUE: SUCCEEDED; ROLLBACK: FAILED and the record
+ *   ROLLBACK_REQUESTED, which stop_requests() serves), or until its timeoutConfiguration expires (TIMED_OUT, then
+ *   its action);
+ * - AWS_LAMBDA: ecsd has no Lambda to invoke, so the hook counts as SUCCEEDED at once (docs/internals/scheduler.md).
+ * While a hook awaits, nothing past its stage happens: before SCALE_UP no PRIMARY task starts; at any stage the older
+ * deployments keep their tasks and the deployment does not complete. Each detail keeps two members of its own,
+ * "stage" and "hook" (its index in lifecycleHooks), that the API leaves out. */
+
+static const char *const hook_stages[] = {"RECONCILE_SERVICE",
+                                          "PRE_SCALE_UP",
+                                          "SCALE_UP",
+                                          "POST_SCALE_UP",
+                                          "TEST_TRAFFIC_SHIFT",
+                                          "POST_TEST_TRAFFIC_SHIFT",
+                                          "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                                          "PRODUCTION_TRAFFIC_SHIFT",
+                                          "POST_PRODUCTION_TRAFFIC_SHIFT",
+                                          "CLEAN_UP"};
+#define HOOK_STAGE_SCALE_UP 2
+#define HOOK_STAGE_CLEAN_UP (ARRAY_SIZE(hook_stages) - 1)
+
+struct hook_hold {
+        bool launch; /* no PRIMARY task may start */
+        bool drain;  /* the older deployments keep their tasks */
+        bool finish; /* the deployment does not complete: a stage before CLEAN_UP is not done */
+};
+
+static size_t hook_stage_index(const char *stage) {
+        for (size_t i = 0; i < ARRAY_SIZE(hook_stages); i++)
+                if (str_eq(hook_stages[i], stage))
+                        return i;
+        return 0;
+}
+
+/* The IN_PROGRESS service deployment record of the PRIMARY `primary`, or NULL. */
+static json_t *primary_record(json_t *priv, const json_t *primary) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(records(priv), i, r) if (str_eq(ecs_json_str(r, "status", ""), "IN_PROGRESS") &&
+                                                    str_eq(ecs_json_str(r, "deployment", ""),
+                                                           ecs_json_str(primary, "id", NULL))) return r;
+        return NULL;
+}
+
+/* The detail of hook number `hook` at `stage` in record `r`, added (its status as the hook's type starts it) when
+ * `add`. */
+static json_t *hook_detail(json_t *r, const json_t *hook, size_t hook_index, const char *stage, bool add) {
+        json_t *list = json_object_get(r, "lifecycleHookDetails");
+        size_t i;
+        json_t *d;
+        json_array_foreach(list, i, d) if (str_eq(ecs_json_str(d, "stage", ""), stage) &&
+                                           ecs_json_int_or(d, "hook", -1) == (int64_t) hook_index) return d;
+        if (!add)
+                return NULL;
+        if (!json_is_array(list)) {
+                list = json_array();
+                json_object_set_new(r, "lifecycleHookDetails", list);
+        }
+        char id[37];
+        uuid_v4(id);
+        bool pause = str_eq(ecs_json_str(hook, "targetType", "AWS_LAMBDA"), "PAUSE");
+        d = json_pack("{s:s, s:s, s:s, s:s, s:I}", "hookId", id, "targetType", pause ? "PAUSE" : "AWS_LAMBDA",
+                      "status", pause ? "AWAITING_ACTION" : "SUCCEEDED", "stage", stage, "hook",
+                      (json_int_t) hook_index);
+        const char *target = ecs_json_str(hook, "hookTargetArn", NULL);
+        if (!pause && target)
+                json_object_set_new(d, "targetArn", json_string(target));
+        const json_t *timeout = json_object_get(hook, "timeoutConfiguration");
+        int64_t minutes = ecs_json_int_or(timeout, "timeoutInMinutes", 0);
+        if (pause && minutes > 0) {
+                json_object_set_new(d, "expiresAt", json_real((double) (time_now_ms() + minutes * 60 * 1000) / 1000.0));
+                json_object_set_new(d, "timeoutAction", json_string(ecs_json_str(timeout, "action", "ROLLBACK")));
+        }
+        json_array_append_new(list, d);
+        return d;
+}
+
+/* Whether stage number `k` is done for record `r`: every hook naming it has a detail that lets the deployment go
+ * on. A PAUSE that timed out takes its action here (ROLLBACK marks the record ROLLBACK_REQUESTED, or stops the
+ * deployment when there is nothing to roll back to). Sets a timer for the next expiry. */
+static bool hook_stage_done(struct rt_scheduler *s, json_t *doc, json_t *priv, const char *name, json_t *r, size_t k) {
+        const json_t *hooks = json_object_get(json_object_get(r, "deploymentConfiguration"), "lifecycleHooks");
+        bool done = true;
+        size_t i;
+        const json_t *h;
+        json_array_foreach(hooks, i, h) {
+                if (!ecs_json_list_has(json_object_get(h, "lifecycleStages"), hook_stages[k]))
+                        continue;
+                bool fresh = !hook_detail(r, h, i, hook_stages[k], false);
+                json_t *d = hook_detail(r, h, i, hook_stages[k], true);
+                const char *status = ecs_json_str(d, "status", "");
+                if (fresh && str_eq(status, "AWAITING_ACTION"))
+                        add_event(doc, "(service %s) (deployment %s) paused at lifecycle stage %s: hook %s awaits "
+                                       "ContinueServiceDeployment.",
+                                  name, ecs_json_str(r, "deployment", ""), hook_stages[k], ecs_json_str(d, "hookId", ""));
+                const json_t *expires = json_object_get(d, "expiresAt");
+                if (str_eq(status, "AWAITING_ACTION") && expires) {
+                        int64_t at_ms = (int64_t) (json_number_value(expires) * 1000), now_ms = time_now_ms();
+                        if (now_ms < at_ms)
+                                timer_at(s, time_mono_ms() + at_ms - now_ms + 10);
+                        else {
+                                status = "TIMED_OUT";
+                                json_object_set_new(d, "status", json_string(status));
+                                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+                                add_event(doc, "(service %s) (deployment %s) lifecycle hook %s timed out: %s.", name,
+                                          ecs_json_str(r, "deployment", ""), ecs_json_str(d, "hookId", ""),
+                                          ecs_json_str(d, "timeoutAction", ""));
+                                if (str_eq(ecs_json_str(d, "timeoutAction", ""), "ROLLBACK")) {
+                                        const json_t *last = json_object_get(priv, "lastCompleted");
+                                        if (last && !str_eq(ecs_json_str(last, "id", ""), ecs_json_str(r, "deployment", "")))
+                                                json_object_set_new(r, "status", json_string("ROLLBACK_REQUESTED"));
+                                        else
+                                                json_object_set_new(r, "status", json_string("STOP_REQUESTED"));
+                                        done = false;
+                                }
+                        }
+                }
+                if (str_eq(status, "AWAITING_ACTION") || str_eq(status, "FAILED") || str_eq(status, "IN_PROGRESS"))
+                        done = false;
+        }
+        return done;
+}
+
+/* Move the PRIMARY's service deployment through its lifecycle stages as far as its hooks let it, and say what is
+ * held back. Nothing is held for a deployment without hooks (its record then has no lifecycleStage). */
+static struct hook_hold hooks_pass(struct rt_scheduler *s, json_t *doc, json_t *priv, const char *name,
+                                   int64_t desired) {
+        struct hook_hold hold = {0};
+        const json_t *primary = json_array_get(json_object_get(doc, "deployments"), 0);
+        json_t *r = primary_record(priv, primary);
+        if (!r || !json_array_size(json_object_get(json_object_get(r, "deploymentConfiguration"), "lifecycleHooks")))
+                return hold;
+        const char *at = ecs_json_str(r, "stage", NULL);
+        size_t k = at ? hook_stage_index(at) : json_array_size(json_object_get(r, "sources")) > 1 ? 0 : 1;
+        for (; k < HOOK_STAGE_CLEAN_UP; k++) {
+                if (k == HOOK_STAGE_SCALE_UP) {
+                        if (ecs_json_int_or(primary, "runningCount", 0) < desired ||
+                            ecs_json_int_or(primary, "pendingCount", 0) > 0)
+                                break;
+                        continue;
+                }
+                if (!hook_stage_done(s, doc, priv, name, r, k)) {
+                        hold.launch = k < HOOK_STAGE_SCALE_UP;
+                        hold.drain = true;
+                        break;
+                }
+        }
+        hold.finish = k < HOOK_STAGE_CLEAN_UP;
+        if (!str_eq(ecs_json_str(r, "stage", ""), hook_stages[k])) {
+                json_object_set_new(r, "stage", json_string(hook_stages[k]));
+                json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+        }
+        return hold;
+}
+
+/* ContinueServiceDeployment's change to record `r` (s->lock held): the PAUSE hook `hook_id` awaiting an action
+ * becomes SUCCEEDED (CONTINUE) or FAILED with the record ROLLBACK_REQUESTED (ROLLBACK). */
+static int hook_continue(json_t *priv, json_t *r, const char *hook_id, bool rollback, struct err *e) {
+        json_t *found = NULL;
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(r, "lifecycleHookDetails"), i, d) if (str_eq(ecs_json_str(d, "hookId", ""),
+                                                                                         hook_id)) found = d;
+        if (!found)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID,
+                               "The service deployment has no lifecycle hook with the id '%.64s'.", hook_id);
+        if (!str_eq(ecs_json_str(r, "status", ""), "IN_PROGRESS") ||
+            !str_eq(ecs_json_str(found, "status", ""), "AWAITING_ACTION"))
+                return err_set(e, -EBUSY, ERR_KIND_CLIENT,
+                               "The lifecycle hook is %s in a service deployment that is %s: it awaits no action.",
+                               ecs_json_str(found, "status", ""), ecs_json_str(r, "status", ""));
+        if (rollback) {
+                const json_t *last = json_object_get(priv, "lastCompleted");
+                if (!last || str_eq(ecs_json_str(last, "id", ""), ecs_json_str(r, "deployment", "")))
+                        return err_set(e, -EBUSY, ERR_KIND_CLIENT,
+                                       "The service deployment has no previous service revision to roll back to.");
+                json_object_set_new(r, "status", json_string("ROLLBACK_REQUESTED"));
+        }
+        json_object_set_new(found, "status", json_string(rollback ? "FAILED" : "SUCCEEDED"));
+        json_object_set_new(r, "updatedAt", ecs_timestamp_now());
+        return 0;
+}
+
 static void task_list_text(char *buf, size_t size, const json_t *ids) {
         size_t len = 0;
         buf[0] = '\0';
@@ -959,7 +1148,7 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         const char *status = ecs_json_str(doc, "status", "");
         if (str_eq(status, "INACTIVE"))
                 return;
-        if (rt_tasksets_external(doc)) {
+        if (rt_tasksets_managed(doc)) {
                 external_pass(s, region, cluster, name, doc, priv);
                 return;
         }
@@ -970,9 +1159,12 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         bool draining = str_eq(status, "DRAINING");
         int64_t desired = draining ? 0 : ecs_json_int_or(doc, "desiredCount", 0);
         json_auto_t *leaving = instances_state(s, region, cluster, name, doc, draining, &desired);
+        struct hook_hold hold = {0};
         if (!draining) {
+                hooks_pass(s, doc, priv, name, desired); /* a hook's timeout may ask for a rollback or a stop */
                 stop_requests(doc, priv, name, desired);
                 circuit_breaker(doc, priv, name, desired);
+                hold = hooks_pass(s, doc, priv, name, desired); /* of the PRIMARY these left */
         }
         const json_t *cfg = json_object_get(doc, "deploymentConfiguration");
         int64_t max_pct = ecs_json_int_or(cfg, "maximumPercent", 200), min_pct = ecs_json_int_or(cfg, "minimumHealthyPercent", 100);
@@ -1028,8 +1220,9 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                         if (v[i].healthy)
                                 healthy--;
                 }
-        /* Older deployments drain: tasks that are not healthy at once, healthy ones while the floor holds. */
-        for (int pass = 0; pass < 2; pass++)
+        /* Older deployments drain: tasks that are not healthy at once, healthy ones while the floor holds (not
+         * while a lifecycle hook holds the deployment). */
+        for (int pass = 0; pass < 2 && !hold.drain; pass++)
                 for (size_t i = 0; i < n; i++) {
                         if (!v[i].asked || v[i].stop || v[i].dep == primary || !v[i].dep)
                                 continue;
@@ -1061,6 +1254,8 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
                 want = room;
         if (str_eq(ecs_json_str(primary, "rolloutState", ""), "FAILED"))
                 want = 0; /* the circuit breaker stopped this deployment, and there was nothing to roll back to */
+        if (hold.launch)
+                want = 0; /* paused by a lifecycle hook before SCALE_UP */
         int64_t backoff = ecs_json_int_or(priv, "backoffUntil", 0);
         if (want > 0 && backoff > now_ms) {
                 timer_at(s, time_mono_ms() + backoff - now_ms);
@@ -1109,12 +1304,14 @@ static void reconcile(struct rt_scheduler *s, const char *region, const char *cl
         tasks = rt_lifecycle_tasks(s->lc, region, cluster, group);
         recount(doc, tasks);
         current_revisions(doc, priv);
+        if (!draining)
+                hold = hooks_pass(s, doc, priv, name, desired); /* the counts may have ended SCALE_UP */
         primary = json_array_get(json_object_get(doc, "deployments"), 0);
         if (draining && json_array_size(tasks) == 0) {
                 json_object_set_new(doc, "status", json_string("INACTIVE"));
                 log_info("scheduler", "\"service inactive\" service=%s", name);
         }
-        bool steady = !draining && json_array_size(json_object_get(doc, "deployments")) == 1 &&
+        bool steady = !draining && !hold.finish && json_array_size(json_object_get(doc, "deployments")) == 1 &&
                       ecs_json_int_or(primary, "runningCount", -1) == desired && ecs_json_int_or(primary, "pendingCount", -1) == 0;
         if (steady) {
                 /* Healthy too, where the definition has a health check. */
@@ -1291,9 +1488,10 @@ void rt_scheduler_free(struct rt_scheduler *s) {
 
 /* A new service's first PRIMARY deployment; an EXTERNAL service has none, its task sets run its tasks. */
 static void new_deployments(struct rt_scheduler *s, const char *region, json_t *fresh, json_t *priv) {
-        if (rt_tasksets_external(fresh)) {
+        if (rt_tasksets_managed(fresh)) {
                 json_object_set_new(fresh, "deployments", json_array());
-                json_object_set_new(fresh, "taskSets", json_array());
+                if (!json_is_array(json_object_get(fresh, "taskSets")))
+                        json_object_set_new(fresh, "taskSets", json_array()); /* CODE_DEPLOY comes with its PRIMARY */
                 return;
         }
         json_object_set_new(fresh, "deployments",
@@ -1442,7 +1640,7 @@ int rt_scheduler_update(struct rt_scheduler *s, const char *region, const char *
                                 deploy = true;
                 }
                 json_t *deps = json_object_get(doc, "deployments");
-                if (deploy && !rt_tasksets_external(doc)) {
+                if (deploy && !rt_tasksets_managed(doc)) {
                         json_t *old = json_array_get(deps, 0);
                         if (old)
                                 json_object_set_new(old, "status", json_string("ACTIVE"));
@@ -1503,6 +1701,33 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
                 if (r >= 0)
                         log_info("scheduler", "\"service deployment stop requested\" service=%s deployment=%s type=%s",
                                  name, record_id, rollback ? "ROLLBACK" : "ABORT");
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r >= 0)
+                wake_one(s, region, cluster, name);
+        return r;
+}
+
+int rt_scheduler_continue_deployment(struct rt_scheduler *s, const char *region, const char *cluster,
+                                     const char *name, const char *record_id, const char *hook_id, bool rollback,
+                                     struct err *e) {
+        pthread_mutex_lock(&s->lock);
+        json_auto_t *doc = NULL;
+        json_auto_t *priv = NULL;
+        int r = rt_service_get(s->store, region, cluster, name, &doc, &priv, e);
+        json_t *rec = NULL;
+        if (r >= 0) {
+                size_t i;
+                json_t *c;
+                json_array_foreach(records(priv), i, c) if (str_eq(ecs_json_str(c, "id", ""), record_id)) rec = c;
+        }
+        if (r == -ENOENT || (r >= 0 && !rec))
+                r = err_set(e, -ENOENT, ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND, "Service deployment not found.");
+        else if (r >= 0 && (r = hook_continue(priv, rec, hook_id, rollback, e)) >= 0) {
+                r = rt_service_put(s->store, region, cluster, doc, priv, e);
+                if (r >= 0)
+                        log_info("scheduler", "\"lifecycle hook resolved\" service=%s deployment=%s hook=%s action=%s",
+                                 name, record_id, hook_id, rollback ? "ROLLBACK" : "CONTINUE");
         }
         pthread_mutex_unlock(&s->lock);
         if (r >= 0)

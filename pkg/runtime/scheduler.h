@@ -99,6 +99,13 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
 
 /* The daemons this scheduler drives (daemons.h): the API's daemon calls go to them, then rt_scheduler_wake. */
 struct rt_daemons *rt_scheduler_daemons(struct rt_scheduler *s);
+/* ContinueServiceDeployment: the PAUSE lifecycle hook `hook_id` of service deployment `record_id` (the last part of
+ * its ARN), awaiting an action, goes on (CONTINUE) or rolls the deployment back to the last completed one (ROLLBACK,
+ * served as StopServiceDeployment's). Unknown service or deployment: ServiceDeploymentNotFoundException; no such
+ * hook: InvalidParameterException; a hook or deployment past waiting, or nothing to roll back to: ClientException. */
+int rt_scheduler_continue_deployment(struct rt_scheduler *s, const char *region, const char *cluster,
+                                     const char *name, const char *record_id, const char *hook_id, bool rollback,
+                                     struct err *e);
 
 /* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
 void rt_scheduler_wake(struct rt_scheduler *s);

@@ -16,6 +16,11 @@ bool rt_tasksets_external(const json_t *doc) {
         return str_eq(ecs_json_str(json_object_get(doc, "deploymentController"), "type", "ECS"), "EXTERNAL");
 }
 
+bool rt_tasksets_managed(const json_t *doc) {
+        return rt_tasksets_external(doc) ||
+               str_eq(ecs_json_str(json_object_get(doc, "deploymentController"), "type", "ECS"), "CODE_DEPLOY");
+}
+
 json_t *rt_taskset_find(const json_t *doc, const char *ref) {
         size_t i;
         json_t *ts;

@@ -14,8 +14,13 @@
 #include "lifecycle.h"
 #include "store.h"
 
-/* Whether a Service document's deploymentController is EXTERNAL (its tasks belong to its task sets). */
+/* Whether a Service document's deploymentController is EXTERNAL (its task sets are managed through the task set
+ * calls). */
 bool rt_tasksets_external(const json_t *doc);
+
+/* Whether a Service's tasks belong to its task sets: EXTERNAL, or CODE_DEPLOY (whose one PRIMARY task set CreateService
+ * makes from the service's task definition; CodeDeploy, which would make the replacement ones, is not part of ecsd). */
+bool rt_tasksets_managed(const json_t *doc);
 
 /* The task set of `doc` that `ref` names (its id or its ARN), borrowed from doc; NULL when none does. */
 json_t *rt_taskset_find(const json_t *doc, const char *ref);

@@ -167,9 +167,7 @@ def test_task_set_errors(ecs, dsrv, aws_for):
                                            service="ext", taskDefinition="ts:99") == "InvalidParameterException"
     assert error_code(ecs.create_task_set, cluster="default", service="ext", taskDefinition=td, launchType="EC2",
                       capacityProviderStrategy=[{"capacityProvider": "FARGATE"}]) == "InvalidParameterException"
-    # CODE_DEPLOY needs CodeDeploy to make its task sets; a DAEMON service cannot be EXTERNAL.
-    assert error_code(ecs.create_service, serviceName="cd", taskDefinition=td, desiredCount=1,
-                      deploymentController={"type": "CODE_DEPLOY"}) == "InvalidParameterException"
+    # A DAEMON service cannot be EXTERNAL (nor CODE_DEPLOY: test_code_deploy_service_runs_its_primary_task_set).
     assert error_code(ecs.create_service, serviceName="d", taskDefinition=td, schedulingStrategy="DAEMON",
                       deploymentController={"type": "EXTERNAL"}) == "InvalidParameterException"
     # An ECS service still needs a task definition.
@@ -210,3 +208,71 @@ def test_kill9_restart_readopts_task_set_tasks(ecs, dsrv):
     assert ecs2.list_tasks(startedBy=ts["id"], desiredStatus="STOPPED")["taskArns"] == []
     ecs2.delete_service(service="ext", force=True)
     until(lambda: ecs2.describe_services(services=["ext"])["services"][0]["status"] == "INACTIVE", "inactive")
+
+
+def test_code_deploy_service_runs_its_primary_task_set(ecs, dsrv, aws_for):
+    """CreateService with the CODE_DEPLOY controller makes one PRIMARY task set from the service's task definition,
+    whose tasks really run and follow desiredCount; DescribeTaskSets shows it; the task set calls that CodeDeploy
+    would make are refused, and UpdateService takes only the members ECS lists for CODE_DEPLOY services."""
+    aws = aws_for(dsrv)
+    td1, td2 = taskdef(ecs, "v1"), taskdef(ecs, "v2")
+    svc = ecs.create_service(serviceName="cd", taskDefinition=td1, desiredCount=2, launchType="EC2",
+                             deploymentController={"type": "CODE_DEPLOY"})["service"]
+    assert svc["deploymentController"] == {"type": "CODE_DEPLOY"} and svc["deployments"] == []
+    assert svc["taskDefinition"] == td1
+    (ts,) = svc["taskSets"]
+    assert ts["status"] == "PRIMARY" and ts["taskDefinition"] == td1 and ts["launchType"] == "EC2"
+    assert ts["id"].startswith("ecs-svc/") and ts["startedBy"] == ts["id"]
+    assert ts["scale"] == {"value": 100.0, "unit": "PERCENT"} and ts["computedDesiredCount"] == 2
+    assert ts["taskSetArn"] == f"arn:aws:ecs:us-east-1:000000000000:task-set/default/cd/{ts['id']}"
+    until(lambda: _steady(ecs, "cd", ts["id"], 2), "the PRIMARY task set runs 2 tasks")
+    tasks = live_tasks(ecs, ts["id"])
+    assert len(tasks) == 2 and {t["taskDefinitionArn"] for t in tasks} == {td1}
+    assert {t["group"] for t in tasks} == {"service:cd"}
+    assert engine_tasks({t["taskArn"] for t in tasks}) == 2  # really running in the engine
+    # The service counts its task set's tasks. (As on ECS, deployments[] stays empty, so botocore's services_stable
+    # waiter, which wants one deployment, never succeeds for a CODE_DEPLOY service: boto/botocore#2865.)
+    until(lambda: (lambda d: d["runningCount"] == 2 and d["pendingCount"] == 0)(
+        ecs.describe_services(services=["cd"])["services"][0]), "the service counts 2 running tasks")
+
+    # desiredCount scales the PRIMARY task set (scale 100 %).
+    ecs.update_service(service="cd", desiredCount=1, healthCheckGracePeriodSeconds=5, propagateTags="SERVICE",
+                       deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100})
+    until(lambda: _steady(ecs, "cd", ts["id"], 1), "the PRIMARY task set scaled to 1")
+
+    # What CodeDeploy changes is refused, nothing changed.
+    for kw in ({"taskDefinition": td2}, {"forceNewDeployment": True}, {"platformVersion": "LATEST"},
+               {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}},
+               {"enableExecuteCommand": True}, {"desiredCount": 3, "taskDefinition": td2}):
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            ecs.update_service(service="cd", **kw)
+        err = exc.value.response["Error"]
+        assert err["Code"] == "InvalidParameterException" and "CODE_DEPLOY" in err["Message"], (kw, err)
+    for fn, kw in [(ecs.create_task_set, {"taskDefinition": td2}),
+                   (ecs.update_task_set, {"taskSet": ts["id"], "scale": {"value": 50, "unit": "PERCENT"}}),
+                   (ecs.delete_task_set, {"taskSet": ts["id"]}),
+                   (ecs.update_service_primary_task_set, {"primaryTaskSet": ts["id"]})]:
+        assert error_code(fn, cluster="default", service="cd", **kw) == "InvalidParameterException", fn
+    res = aws.run("ecs", "create-task-set", "--cluster", "default", "--service", "cd", "--task-definition", td2,
+                  check=False)
+    assert res.returncode != 0 and "InvalidParameterException" in res.stderr
+    svc = ecs.describe_services(services=["cd"])["services"][0]
+    assert svc["taskDefinition"] == td1 and svc["desiredCount"] == 1
+    assert [(s["id"], s["status"], s["taskDefinition"]) for s in svc["taskSets"]] == [(ts["id"], "PRIMARY", td1)]
+    assert error_code(ecs.create_service, serviceName="cdd", taskDefinition=td1, schedulingStrategy="DAEMON",
+                      deploymentController={"type": "CODE_DEPLOY"}) == "InvalidParameterException"
+    assert error_code(ecs.create_service, serviceName="cdn", desiredCount=1,
+                      deploymentController={"type": "CODE_DEPLOY"}) == "InvalidParameterException"
+
+    # DeleteService drains the task set's tasks.
+    ecs.delete_service(service="cd", force=True)
+    ecs.get_waiter("services_inactive").wait(services=["cd"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert engine_tasks({t["taskArn"] for t in tasks}) == 0
+
+
+def _steady(ecs, service: str, ref: str, n: int):
+    resp = ecs.describe_task_sets(cluster="default", service=service, taskSets=[ref])
+    assert resp["failures"] == [], resp["failures"]
+    t = resp["taskSets"][0]
+    return t if t["runningCount"] == n and t["pendingCount"] == 0 and t["stabilityStatus"] == "STEADY_STATE" \
+        else None
