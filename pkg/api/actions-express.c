@@ -24,9 +24,11 @@
 
 static struct rt_express *express_or_fail(struct api_call *call, struct err *e) {
         struct rt_express *x = api_express(call->api);
-        if (!x || !api_scheduler(call->api))
+        if (!x || !api_scheduler(call->api)) {
                 err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; express services cannot run.");
-        return api_scheduler(call->api) ? x : NULL;
+                return NULL;
+        }
+        return x;
 }
 
 /* The cluster and service an express service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME) names. One of

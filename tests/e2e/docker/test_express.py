@@ -145,6 +145,22 @@ def test_healthy_task_is_kept(ecs, dsrv):
     assert dsrv.logs().count("health check failed") == log_before
 
 
+def test_survives_a_restart(ecs, dsrv):
+    svc = create(ecs, "kept")
+    endpoint = svc["activeConfigurations"][0]["ingressPaths"][0]["endpoint"]
+    assert until(lambda: get(endpoint) == "hello-express", what="the answer")
+    task = until(lambda: running_tasks(ecs, "kept"), what="a RUNNING task")[0]
+    dsrv.restart(kill=True)  # kill -9: the container keeps running and is adopted again
+    ecs = make_client(dsrv)
+    got = ecs.describe_express_gateway_service(serviceArn=svc["serviceArn"])["service"]
+    assert got["status"]["statusCode"] == "ACTIVE"
+    assert got["activeConfigurations"][0]["ingressPaths"][0]["endpoint"] == endpoint
+    assert get(endpoint) == "hello-express"
+    assert [t["taskArn"] for t in running_tasks(ecs, "kept")] == [task["taskArn"]]
+    ecs.delete_express_gateway_service(serviceArn=svc["serviceArn"])
+    until(lambda: running_tasks(ecs, "kept") == [] or None, timeout=120, what="the task stopped")
+
+
 def test_bad_input_changes_nothing(ecs, dsrv):
     arn = "arn:aws:ecs:us-east-1:000000000000:service/default/nope"
     cases = [
