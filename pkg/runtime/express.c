@@ -294,6 +294,8 @@ static void check_service(struct rt_express *x, const json_t *rec, json_t *seen)
                 json_object_set_new(seen, id, json_true());
                 int status = rt_express_probe("127.0.0.1", hport, path, x->timeout_ms);
                 if (status >= 200 && status < 400) {
+                        log_debug("express", "\"health check passed\" service=%s task=%s path=%s port=%d status=%d",
+                                  name, id, path, hport, status);
                         json_object_del(x->fails, id);
                         continue;
                 }
