@@ -10,6 +10,7 @@
  * anything is registered or changed. */
 #include "api-internal.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -24,9 +25,11 @@
 
 static struct rt_express *express_or_fail(struct api_call *call, struct err *e) {
         struct rt_express *x = api_express(call->api);
-        if (!x || !api_scheduler(call->api))
+        if (!x || !api_scheduler(call->api)) {
                 err_set(e, -ENOTSUP, ERR_KIND_INTERNAL, "ecsd runs without a backend; express services cannot run.");
-        return api_scheduler(call->api) ? x : NULL;
+                return NULL;
+        }
+        return x;
 }
 
 /* The cluster and service an express service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME) names. One of
@@ -365,11 +368,19 @@ static int create_express(struct api_call *call, const json_t *in, json_t **out,
         return 0;
 }
 
+/* Create, Update and Delete of express services take this lock: each reads the record and the service, then changes
+ * them and the ingress in several steps, and two at once for one name could otherwise undo each other's ingress (a
+ * losing create would delete the winner's Kubernetes Service). They are rare calls; one lock for all is enough. */
+static pthread_mutex_t express_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int api_create_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
-        return create_express(call, in, out, e);
+        pthread_mutex_lock(&express_lock);
+        int r = create_express(call, in, out, e);
+        pthread_mutex_unlock(&express_lock);
+        return r;
 }
 
-int api_update_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+static int update_express(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_express *x = express_or_fail(call, e);
         if (!x)
                 return -ENOTSUP;
@@ -450,7 +461,14 @@ int api_update_express_gateway_service(struct api_call *call, const json_t *in, 
         return 0;
 }
 
-int api_delete_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+int api_update_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_mutex_lock(&express_lock);
+        int r = update_express(call, in, out, e);
+        pthread_mutex_unlock(&express_lock);
+        return r;
+}
+
+static int delete_express(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         struct rt_express *x = express_or_fail(call, e);
         if (!x)
                 return -ENOTSUP;
@@ -476,6 +494,13 @@ int api_delete_express_gateway_service(struct api_call *call, const json_t *in, 
                 return r;
         *out = json_pack("{s:o}", "service", view(call, rec, json_object_get(dout, "service"), priv));
         return 0;
+}
+
+int api_delete_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
+        pthread_mutex_lock(&express_lock);
+        int r = delete_express(call, in, out, e);
+        pthread_mutex_unlock(&express_lock);
+        return r;
 }
 
 int api_describe_express_gateway_service(struct api_call *call, const json_t *in, json_t **out, struct err *e) {

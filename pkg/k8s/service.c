@@ -17,7 +17,8 @@
 
 static int service_path(char *buf, size_t size, const char *ns, const char *name, struct err *e) {
         char ens[256], ename[256];
-        if (!ns || !*ns || k8s_escape(ns, ens, sizeof(ens)) < 0 || (name && (!*name || k8s_escape(name, ename, sizeof(ename)) < 0)))
+        if (!ns || !*ns || k8s_escape(ns, ens, sizeof(ens)) < 0 ||
+            (name && (!*name || k8s_escape(name, ename, sizeof(ename)) < 0)))
                 return err_set(e, -EINVAL, ERR_KIND_INTERNAL, "Kubernetes API: empty or oversized namespace or "
                                                               "service name.");
         int r = name ? str_printf(buf, size, "/api/v1/namespaces/%s/services/%s", ens, ename)

@@ -294,6 +294,8 @@ static void check_service(struct rt_express *x, const json_t *rec, json_t *seen)
                 json_object_set_new(seen, id, json_true());
                 int status = rt_express_probe("127.0.0.1", hport, path, x->timeout_ms);
                 if (status >= 200 && status < 400) {
+                        log_debug("express", "\"health check passed\" service=%s task=%s path=%s port=%d status=%d",
+                                  name, id, path, hport, status);
                         json_object_del(x->fails, id);
                         continue;
                 }
@@ -304,14 +306,16 @@ static void check_service(struct rt_express *x, const json_t *rec, json_t *seen)
                         str_printf(what, sizeof(what), "answered %d", status);
                 else
                         str_printf(what, sizeof(what), "failed: %s", strerror(-status));
-                log_info("express", "\"health check failed\" service=%s task=%s path=%s port=%d result=\"%s\" count=%lld",
-                         name, id, path, hport, what, (long long) n);
+                log_info("express",
+                         "\"health check failed\" service=%s task=%s path=%s port=%d result=\"%s\" count=%lld", name,
+                         id, path, hport, what, (long long) n);
                 if (n < x->threshold)
                         continue;
                 json_object_del(x->fails, id);
                 char msg[1024], reason[512];
                 str_printf(msg, sizeof(msg),
-                           "(service %s) (task %s) failed ELB health checks in (express gateway service %s: GET %s %s).",
+                           "(service %s) (task %s) failed ELB health checks in (express gateway service %s: GET %s "
+                           "%s).",
                            name, id, name, path, what);
                 str_printf(reason, sizeof(reason), "Task failed ELB health checks in (express gateway service %s)",
                            name);
