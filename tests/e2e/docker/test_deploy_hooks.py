@@ -178,3 +178,20 @@ def test_lambda_hooks_succeed_and_bad_hooks_are_refused(ecs, dsrv):
         code, _ = error_of(ecs.update_service, service="lam", deploymentConfiguration=bad)
         assert code == "InvalidParameterException", bad
     assert ecs.describe_services(services=["bad"])["failures"][0]["reason"] == "MISSING"
+
+
+def test_a_pause_survives_kill9_and_restart(ecs, dsrv):
+    """The stage and the awaiting hook are in the stored service: after kill -9 and a restart the deployment is still
+    paused at the same hook, and that hookId continues it."""
+    from helpers import make_client
+    v1 = taskdef(ecs, "v1")
+    ecs.create_service(serviceName="k", taskDefinition=v1, desiredCount=1, deploymentConfiguration=PAUSES)
+    d = paused_at(ecs, "k", "PRE_SCALE_UP")
+    dsrv.restart(kill=True)
+    ecs2 = make_client(dsrv)
+    again = paused_at(ecs2, "k", "PRE_SCALE_UP")
+    assert awaiting_hook(again) == awaiting_hook(d)
+    assert ecs2.list_tasks(serviceName="k")["taskArns"] == []
+    ecs2.continue_service_deployment(serviceDeploymentArn=d["serviceDeploymentArn"], hookId=awaiting_hook(d))
+    paused_at(ecs2, "k", "POST_SCALE_UP")
+    assert tasks_by_def(ecs2, "k") == {v1: 1}
