@@ -178,3 +178,40 @@ def test_lambda_hooks_succeed_and_bad_hooks_are_refused(ecs, dsrv):
         code, _ = error_of(ecs.update_service, service="lam", deploymentConfiguration=bad)
         assert code == "InvalidParameterException", bad
     assert ecs.describe_services(services=["bad"])["failures"][0]["reason"] == "MISSING"
+
+
+def test_a_pause_survives_kill9_and_restart(ecs, dsrv):
+    """The stage and the awaiting hook are in the stored service: after kill -9 and a restart the deployment is still
+    paused at the same hook, and that hookId continues it."""
+    from helpers import make_client
+    v1 = taskdef(ecs, "v1")
+    ecs.create_service(serviceName="k", taskDefinition=v1, desiredCount=1, deploymentConfiguration=PAUSES)
+    d = paused_at(ecs, "k", "PRE_SCALE_UP")
+    dsrv.restart(kill=True)
+    ecs2 = make_client(dsrv)
+    again = paused_at(ecs2, "k", "PRE_SCALE_UP")
+    assert awaiting_hook(again) == awaiting_hook(d)
+    assert ecs2.list_tasks(serviceName="k")["taskArns"] == []
+    ecs2.continue_service_deployment(serviceDeploymentArn=d["serviceDeploymentArn"], hookId=awaiting_hook(d))
+    paused_at(ecs2, "k", "POST_SCALE_UP")
+    assert tasks_by_def(ecs2, "k") == {v1: 1}
+
+
+def test_a_pause_that_times_out_takes_its_action(ecs, dsrv):
+    """timeoutConfiguration (1 minute, the model's least) with action ROLLBACK: nobody continues v2, so when the hook
+    expires it is TIMED_OUT and the deployment rolls back to v1, which never lost a task."""
+    v1, v2 = taskdef(ecs, "v1"), taskdef(ecs, "v2")
+    ecs.create_service(serviceName="t", taskDefinition=v1, desiredCount=1)
+    until(lambda: newest(ecs, "t")["status"] == "SUCCESSFUL", "v1 deployed")
+    ecs.update_service(service="t", taskDefinition=v2, deploymentConfiguration={"lifecycleHooks": [
+        {"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"],
+         "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "ROLLBACK"}}]})
+    d = paused_at(ecs, "t", "PRE_SCALE_UP")
+    (hook,) = d["lifecycleHookDetails"]
+    assert hook["timeoutAction"] == "ROLLBACK"
+    done = until(lambda: (lambda r: r if r["status"] == "ROLLBACK_SUCCESSFUL" else None)(newest(ecs, "t")),
+                 "rolled back after the timeout", lambda: newest(ecs, "t"), timeout=150)
+    assert [h["status"] for h in done["lifecycleHookDetails"]] == ["TIMED_OUT"]
+    assert time.time() >= hook["expiresAt"].timestamp()
+    assert tasks_by_def(ecs, "t") == {v1: 1}
+    assert ecs.describe_services(services=["t"])["services"][0]["taskDefinition"] == v1
