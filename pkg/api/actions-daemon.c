@@ -654,3 +654,26 @@ int api_describe_daemon_revisions(struct api_call *call, const json_t *in, json_
         return describe_records(call, json_object_get(in, "daemonRevisionArns"), "daemon-revision",
                                 RT_DAEMON_REVISION_KIND, "daemonRevisions", out, e);
 }
+
+bool api_daemon_taggable(struct api_call *call, const struct ecs_arn *parsed, const char *arn) {
+        json_auto_t *doc = NULL;
+        struct err ignored = {0};
+        if (str_eq(parsed->type, "daemon-task-definition")) {
+                char family[ECS_NAME_MAX + 1];
+                int64_t rev;
+                char key[ECS_NAME_MAX + 16];
+                if (taskdef_ref(call, arn, family, &rev, &ignored) < 0 || rev == 0)
+                        return false;
+                taskdef_key(key, sizeof(key), family, rev);
+                return rt_record_get(call->store, call->region, RT_DAEMON_TASKDEF_KIND, key, &doc, &ignored) == 0;
+        }
+        if (!str_eq(parsed->type, "daemon"))
+                return false;
+        const char *slash = strchr(parsed->resource, '/');
+        char cluster[ECS_NAME_MAX + 1];
+        if (!slash || (size_t) (slash - parsed->resource) > ECS_NAME_MAX)
+                return false;
+        str_printf(cluster, sizeof(cluster), "%.*s", (int) (slash - parsed->resource), parsed->resource);
+        return rt_daemon_get(call->store, call->region, cluster, slash + 1, &doc, &ignored) == 0 &&
+               str_eq(ecs_json_str(doc, "daemonArn", ""), arn);
+}

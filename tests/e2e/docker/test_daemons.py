@@ -154,6 +154,9 @@ def test_daemon_runs_one_task_per_active_instance_and_follows_draining(ecs):
     assert task["enableExecuteCommand"] is True and task["capacityProviderName"] == "asg-cp"
     tags = {t["key"]: t["value"] for t in task["tags"]}
     assert tags == {"team": "ops", "aws:ecs:clusterName": "default", "aws:ecs:daemonName": "agent"}
+    assert ecs.list_tags_for_resource(resourceArn=darn)["tags"] == [{"key": "team", "value": "ops"}]
+    ecs.tag_resource(resourceArn=td, tags=[{"key": "k", "value": "v"}])
+    assert ecs.list_tags_for_resource(resourceArn=td)["tags"] == [{"key": "k", "value": "v"}]
     assert marker_of(task) == "v1"
 
     detail = ecs.describe_daemon(daemonArn=darn)["daemon"]
