@@ -418,10 +418,8 @@ int rt_daemon_delete(struct rt_daemons *d, const char *region, const char *clust
         json_auto_t *doc = NULL;
         int r = daemon_for_change(d, region, cluster, name, &doc, e);
         if (r == 0) {
-                struct ecs_arn arn;
-                ecs_arn_parse(ecs_json_str(doc, "daemonArn", ""), &arn, NULL);
                 deployment_supersede(d->store, region, doc);
-                json_auto_t *dep = deployment_new(d->store, region, arn.account, doc, NULL, e);
+                json_auto_t *dep = deployment_new(d->store, region, ecs_json_str(doc, "account", ""), doc, NULL, e);
                 char key[2 * ECS_NAME_MAX + 2];
                 daemon_key(key, sizeof(key), cluster, name);
                 if (!dep)
