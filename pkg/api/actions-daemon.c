@@ -107,19 +107,30 @@ static int taskdef_find(struct api_call *call, const char *ref, bool need_revisi
         } else {
                 char after[ECS_NAME_MAX + 2];
                 str_printf(after, sizeof(after), "%s:", family);
-                /* A family's keys follow "FAMILY:" and are contiguous; read them all (newest last). */
-                json_auto_t *all = NULL;
-                if ((r = records_all(call, RT_DAEMON_TASKDEF_KIND, &all, e)) < 0)
-                        return r;
-                size_t i;
-                const json_t *rec;
-                json_array_foreach(all, i, rec) {
-                        const char *k = ecs_json_str(rec, "key", "");
-                        const json_t *d = json_object_get(rec, "doc");
-                        if (strncmp(k, after, strlen(after)) == 0 && str_eq(ecs_json_str(d, "status", ""), "ACTIVE")) {
-                                json_decref(doc);
-                                doc = json_deep_copy(d);
-                                str_printf(key, sizeof(key), "%s", k);
+                /* A family's keys follow "FAMILY:" and are contiguous (newest last): read only them. */
+                char cursor[ECS_PAGE_KEY_MAX];
+                str_printf(cursor, sizeof(cursor), "%s", after);
+                for (bool more = true; more;) {
+                        json_auto_t *page = NULL;
+                        if ((r = rt_record_list(call->store, call->region, RT_DAEMON_TASKDEF_KIND, cursor,
+                                                RECORD_PAGE, &page, e)) < 0)
+                                return r;
+                        more = json_array_size(page) == RECORD_PAGE;
+                        size_t i;
+                        const json_t *rec;
+                        json_array_foreach(page, i, rec) {
+                                const char *k = ecs_json_str(rec, "key", "");
+                                if (strncmp(k, after, strlen(after)) != 0) {
+                                        more = false;
+                                        break;
+                                }
+                                const json_t *d = json_object_get(rec, "doc");
+                                if (str_eq(ecs_json_str(d, "status", ""), "ACTIVE")) {
+                                        json_decref(doc);
+                                        doc = json_deep_copy(d);
+                                        str_printf(key, sizeof(key), "%s", k);
+                                }
+                                str_printf(cursor, sizeof(cursor), "%s", k);
                         }
                 }
                 if (!doc)
@@ -653,4 +664,27 @@ int api_describe_daemon_deployments(struct api_call *call, const json_t *in, jso
 int api_describe_daemon_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         return describe_records(call, json_object_get(in, "daemonRevisionArns"), "daemon-revision",
                                 RT_DAEMON_REVISION_KIND, "daemonRevisions", out, e);
+}
+
+bool api_daemon_taggable(struct api_call *call, const struct ecs_arn *parsed, const char *arn) {
+        json_auto_t *doc = NULL;
+        struct err ignored = {0};
+        if (str_eq(parsed->type, "daemon-task-definition")) {
+                char family[ECS_NAME_MAX + 1];
+                int64_t rev;
+                char key[ECS_NAME_MAX + 16];
+                if (taskdef_ref(call, arn, family, &rev, &ignored) < 0 || rev == 0)
+                        return false;
+                taskdef_key(key, sizeof(key), family, rev);
+                return rt_record_get(call->store, call->region, RT_DAEMON_TASKDEF_KIND, key, &doc, &ignored) == 0;
+        }
+        if (!str_eq(parsed->type, "daemon"))
+                return false;
+        const char *slash = strchr(parsed->resource, '/');
+        char cluster[ECS_NAME_MAX + 1];
+        if (!slash || (size_t) (slash - parsed->resource) > ECS_NAME_MAX)
+                return false;
+        str_printf(cluster, sizeof(cluster), "%.*s", (int) (slash - parsed->resource), parsed->resource);
+        return rt_daemon_get(call->store, call->region, cluster, slash + 1, &doc, &ignored) == 0 &&
+               str_eq(ecs_json_str(doc, "daemonArn", ""), arn);
 }

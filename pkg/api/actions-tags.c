@@ -1,7 +1,8 @@
 /* actions-tags.c — TagResource, UntagResource, ListTagsForResource.
  *
  * Tags are stored per ARN. A tag call first proves the ARN names an existing resource of this region and account (a
- * cluster, a task definition revision, a task, a capacity provider of this account, or a container instance): an
+ * cluster, a task definition revision, a task, a capacity provider of this account, a container instance, a daemon or
+ * a daemon task definition): an
  * unknown cluster is ClusterNotFoundException, any other unknown resource ResourceNotFoundException, and a malformed
  * ARN InvalidParameterException, as the ECS model lists them. */
 #include <string.h>
@@ -47,6 +48,8 @@ static int resource_check(struct api_call *call, const char *arn_str, int missin
                         return 0;
         }
         if (strcmp(arn.type, "capacity-provider") == 0 && ours && api_capacity_provider_taggable(call, arn.resource))
+                return 0;
+        if (ours && api_daemon_taggable(call, &arn, arn_str))
                 return 0;
         if (strcmp(arn.type, "container-instance") == 0 && ours && strchr(arn.resource, '/')) {
                 char cluster[ECS_NAME_MAX + 1];

@@ -187,6 +187,9 @@ int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, stru
 int api_list_daemon_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_daemon_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e);
 int api_describe_daemon_revisions(struct api_call *call, const json_t *in, json_t **out, struct err *e);
+/* True when `arn` (parsed: `parsed`, of the call's region and account) names a daemon that is not gone or a daemon
+ * task definition (the tag calls). */
+bool api_daemon_taggable(struct api_call *call, const struct ecs_arn *parsed, const char *arn);
 
 /* Resolve a cluster reference (name, ARN, or NULL for "default") to an ACTIVE cluster: its name in `name`
  * (ECS_NAME_MAX + 1 bytes) and its document in *ret (ret NULL: only check it, without reading the document).

@@ -36,6 +36,10 @@ struct rt_daemons {
         struct rt_lifecycle *lc;
         struct rt_instances *instances;
         pthread_mutex_t lock;
+        /* Container instance ARN -> true where a daemon task asked to run is not yet RUNNING, as the last pass left
+         * it: the service scheduler places no task there meanwhile (rt_daemons_instance_starting). */
+        pthread_mutex_t starting_lock;
+        json_t *starting;
 };
 
 int rt_daemons_new(const struct rt_daemons_config *cfg, struct rt_daemons **ret, struct err *e) {
@@ -45,6 +49,8 @@ int rt_daemons_new(const struct rt_daemons_config *cfg, struct rt_daemons **ret,
         d->lc = cfg->lifecycle;
         d->instances = cfg->instances;
         pthread_mutex_init(&d->lock, NULL);
+        pthread_mutex_init(&d->starting_lock, NULL);
+        d->starting = json_object();
         *ret = d;
         return 0;
 }
@@ -53,6 +59,8 @@ void rt_daemons_free(struct rt_daemons *d) {
         if (!d)
                 return;
         pthread_mutex_destroy(&d->lock);
+        pthread_mutex_destroy(&d->starting_lock);
+        json_decref(d->starting);
         free(d);
 }
 
@@ -410,10 +418,8 @@ int rt_daemon_delete(struct rt_daemons *d, const char *region, const char *clust
         json_auto_t *doc = NULL;
         int r = daemon_for_change(d, region, cluster, name, &doc, e);
         if (r == 0) {
-                struct ecs_arn arn;
-                ecs_arn_parse(ecs_json_str(doc, "daemonArn", ""), &arn, NULL);
                 deployment_supersede(d->store, region, doc);
-                json_auto_t *dep = deployment_new(d->store, region, arn.account, doc, NULL, e);
+                json_auto_t *dep = deployment_new(d->store, region, ecs_json_str(doc, "account", ""), doc, NULL, e);
                 char key[2 * ECS_NAME_MAX + 2];
                 daemon_key(key, sizeof(key), cluster, name);
                 if (!dep)
@@ -626,7 +632,8 @@ static void recount(json_t *doc, json_t *dep, const char *target, const struct d
         }
 }
 
-static void daemon_pass(struct rt_daemons *d, const char *region, const char *cluster, const char *name) {
+static void daemon_pass(struct rt_daemons *d, const char *region, const char *cluster, const char *name,
+                        json_t *starting) {
         struct err e = {0};
         json_auto_t *doc = NULL;
         char key[2 * ECS_NAME_MAX + 2];
@@ -741,6 +748,9 @@ static void daemon_pass(struct rt_daemons *d, const char *region, const char *cl
         n = json_array_size(tasks);
         bool done = false;
         recount(doc, dep, target, v, n, eligible, &done);
+        for (size_t i = 0; i < n; i++)
+                if (v[i].asked && !v[i].running && v[i].instance[0])
+                        json_object_set_new(starting, v[i].instance, json_true());
         free(v);
         if (done && str_eq(ecs_json_str(dep, "status", ""), "IN_PROGRESS")) {
                 json_object_set_new(dep, "status", json_string("SUCCESSFUL"));
@@ -770,6 +780,7 @@ void rt_daemons_pass(struct rt_daemons *d) {
         if (!d)
                 return;
         pthread_mutex_lock(&d->lock);
+        json_t *starting = json_object();
         char after[ECS_PAGE_KEY_MAX] = "";
         for (;;) {
                 json_auto_t *page = NULL;
@@ -783,11 +794,24 @@ void rt_daemons_pass(struct rt_daemons *d) {
                 json_array_foreach(page, i, r) {
                         const json_t *doc = json_object_get(r, "doc");
                         daemon_pass(d, ecs_json_str(doc, "region", ""), ecs_json_str(doc, "cluster", ""),
-                                    ecs_json_str(doc, "name", ""));
+                                    ecs_json_str(doc, "name", ""), starting);
                 }
                 if (json_array_size(page) < PAGE)
                         break;
                 str_printf(after, sizeof(after), "%s", ecs_json_str(json_array_get(page, PAGE - 1), "key", ""));
         }
+        pthread_mutex_lock(&d->starting_lock);
+        json_decref(d->starting);
+        d->starting = starting;
+        pthread_mutex_unlock(&d->starting_lock);
         pthread_mutex_unlock(&d->lock);
+}
+
+bool rt_daemons_instance_starting(struct rt_daemons *d, const char *instance_arn) {
+        if (!d || !instance_arn || !instance_arn[0])
+                return false;
+        pthread_mutex_lock(&d->starting_lock);
+        bool r = json_object_get(d->starting, instance_arn) != NULL;
+        pthread_mutex_unlock(&d->starting_lock);
+        return r;
 }

@@ -40,6 +40,11 @@ void rt_daemons_free(struct rt_daemons *d); /* NULL-safe; tasks keep running */
  * deployments, and forget a deleted daemon once its last task stopped. Called on the scheduler's thread. */
 void rt_daemons_pass(struct rt_daemons *d);
 
+/* Whether a daemon task asked to run on the container instance `instance_arn` had not reached RUNNING at the last
+ * pass: the service scheduler then places no task there yet, so an instance's daemon tasks start before the
+ * services' (docs/internals/daemons.md). Any thread. */
+bool rt_daemons_instance_starting(struct rt_daemons *d, const char *instance_arn);
+
 /* What CreateDaemon and UpdateDaemon ask for. All borrowed and already checked by the API (names, ARNs, providers). */
 struct rt_daemon_spec {
         const char *region, *account, *cluster, *cluster_arn;

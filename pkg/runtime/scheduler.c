@@ -349,6 +349,9 @@ static bool daemon_change(struct rt_scheduler *s, const struct rt_task_change *c
         pthread_mutex_lock(&s->wake_lock);
         s->dirty = true;
         s->daemons_due = true;
+        /* A daemon task now RUNNING may let a service place a task it held back (daemon_first): once per task. */
+        if (str_eq(ch->last_status, "RUNNING"))
+                s->dirty_all = true;
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->wake_lock);
         return true;
@@ -900,6 +903,12 @@ static int service_place(struct rt_scheduler *s, const char *region, const char 
         return r;
 }
 
+/* An instance whose daemon tasks are still starting takes no service task yet (daemons.h): ECS starts an instance's
+ * daemons before its application tasks. */
+static bool daemon_first(struct rt_scheduler *s, const struct rt_placement *place) {
+        return rt_daemons_instance_starting(s->daemons, place->arn);
+}
+
 /* Start `n` tasks of the PRIMARY deployment. Returns how many were started; their ids go into `started`. A task no
  * container instance can take sets *unplaced and ends the launch. */
 static int launch(struct rt_scheduler *s, const char *region, const char *cluster, const json_t *doc,
@@ -939,7 +948,8 @@ static int launch(struct rt_scheduler *s, const char *region, const char *cluste
         for (int64_t i = 0; i < n; i++) {
                 struct rt_placement place = {0};
                 if (s->instances &&
-                    service_place(s, region, arn.account, cluster, doc, td, group, &cache, &place) < 0) {
+                    (service_place(s, region, arn.account, cluster, doc, td, group, &cache, &place) < 0 ||
+                     daemon_first(s, &place))) {
                         *unplaced = true;
                         break;
                 }

@@ -154,6 +154,9 @@ def test_daemon_runs_one_task_per_active_instance_and_follows_draining(ecs):
     assert task["enableExecuteCommand"] is True and task["capacityProviderName"] == "asg-cp"
     tags = {t["key"]: t["value"] for t in task["tags"]}
     assert tags == {"team": "ops", "aws:ecs:clusterName": "default", "aws:ecs:daemonName": "agent"}
+    assert ecs.list_tags_for_resource(resourceArn=darn)["tags"] == [{"key": "team", "value": "ops"}]
+    ecs.tag_resource(resourceArn=td, tags=[{"key": "k", "value": "v"}])
+    assert ecs.list_tags_for_resource(resourceArn=td)["tags"] == [{"key": "k", "value": "v"}]
     assert marker_of(task) == "v1"
 
     detail = ecs.describe_daemon(daemonArn=darn)["daemon"]
@@ -313,3 +316,25 @@ def test_daemon_task_is_readopted_after_a_crash(ecs, dsrv):
         gone = ecs.delete_daemon(daemonArn=arn)
         ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[gone["deploymentArn"]],
                                                             WaiterConfig=FAST)
+
+
+def test_daemon_task_runs_before_a_service_task_on_the_instance(ecs):
+    """A service created right after the daemon places its task on the instance only once the daemon's task there
+    is RUNNING (ECS starts an instance's daemons before its application tasks)."""
+    cp = provider(ecs)
+    made = ecs.create_daemon(daemonName="agent", daemonTaskDefinitionArn=daemon_td(ecs), capacityProviderArns=[cp])
+    web = ecs.register_task_definition(family="web", containerDefinitions=[
+        {"name": "web", "image": IMAGE, "memory": 16, "stopTimeout": 1, "command": ["sleep", "600"]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(serviceName="web", taskDefinition=web, desiredCount=1)
+    ecs.get_waiter("services_stable").wait(services=["web"], WaiterConfig=FAST)
+    [daemon] = daemon_tasks(ecs)
+    [arn] = ecs.list_tasks(serviceName="web")["taskArns"]
+    app = ecs.describe_tasks(tasks=[arn])["tasks"][0]
+    assert app["containerInstanceArn"] == daemon["containerInstanceArn"]
+    assert app["createdAt"] >= daemon["startedAt"], (app["createdAt"], daemon["startedAt"])
+    ecs.delete_service(service="web", force=True)
+    gone = ecs.delete_daemon(daemonArn=made["daemonArn"])
+    ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[gone["deploymentArn"]],
+                                                        WaiterConfig=FAST)
+    wait_until(lambda: ecs.list_tasks(serviceName="web")["taskArns"], lambda ts: ts == [])

@@ -85,19 +85,20 @@ def test_daemon_follows_the_nodes_and_rolls_by_drain_percent(nodes, sserver):  #
     # UpdateDaemon with drainPercent 50 over 4 instances: at most 2 instances are without a RUNNING task at once.
     n = len(every)
     batch = max(1, n * 50 // 100)
+    old = [t["taskArn"] for t in daemon_tasks(ecs)]
     upd = ecs.update_daemon(daemonArn=made["daemonArn"], daemonTaskDefinitionArn=v2, capacityProviderArns=[cp])
-    lowest = n
     deadline = time.monotonic() + 120
     while True:
         got = daemon_tasks(ecs)
         running = [t for t in got if t["lastStatus"] == "RUNNING"]
-        lowest = min(lowest, len(running))
         assert len(running) >= n - batch, [(t["taskArn"], t["taskDefinitionArn"], t["lastStatus"]) for t in got]
         if len(running) == n and len(got) == n and all(t["taskDefinitionArn"] == v2 for t in got):
             break
         assert time.monotonic() < deadline, got
         time.sleep(0.05)
-    assert lowest < n  # the roll was seen under way
+    # Every v1 task was replaced, each stopped by the deployment.
+    stopped = ecs.describe_tasks(tasks=old)["tasks"]
+    assert all(t["lastStatus"] == "STOPPED" and t["stopCode"] == "ServiceSchedulerInitiated" for t in stopped), stopped
     ecs.get_waiter("daemon_deployment_successful").wait(daemonDeploymentArns=[upd["deploymentArn"]],
                                                         WaiterConfig=FAST)
     dep = ecs.describe_daemon_deployments(daemonDeploymentArns=[upd["deploymentArn"]])["daemonDeployments"][0]
