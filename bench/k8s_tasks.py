@@ -39,9 +39,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = os.path.join(REPO, "tests", "k8s", "env")
 
 
-def env_up(state_dir: str) -> dict[str, str]:
+def env_copy(work: str, parallelism: int) -> str:
+    """tests/k8s/env with kwok's podPlayStageParallelism set to `parallelism` (kwok-stages.yaml), in `work`."""
+    import shutil
+    dest = os.path.join(work, "env-src")
+    shutil.copytree(ENV, dest)
+    path = os.path.join(dest, "kwok-stages.yaml")
+    with open(path) as f:
+        text = f.read()
+    key = "podPlayStageParallelism:"
+    head, rest = text.split(key, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{key} {parallelism}\n{rest.split(chr(10), 1)[1]}")
+    return dest
+
+
+def env_up(state_dir: str, env_dir: str = ENV) -> dict[str, str]:
     env = dict(os.environ, ECSD_K8S_ENV_DIR=state_dir)
-    out = subprocess.run([os.path.join(ENV, "up")], env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run([os.path.join(env_dir, "up")], env=env, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise SystemExit(f"tests/k8s/env/up failed:\n{out.stderr[-2000:]}")
     with open(os.path.join(state_dir, "env.sh")) as f:
@@ -53,8 +68,8 @@ def env_up(state_dir: str) -> dict[str, str]:
     return env
 
 
-def env_down(state_dir: str):
-    subprocess.run([os.path.join(ENV, "down")], env=dict(os.environ, ECSD_K8S_ENV_DIR=state_dir),
+def env_down(state_dir: str, env_dir: str = ENV):
+    subprocess.run([os.path.join(env_dir, "down")], env=dict(os.environ, ECSD_K8S_ENV_DIR=state_dir),
                    capture_output=True, timeout=300)
 
 
@@ -157,7 +172,38 @@ def perf_report(data: str, dest: str):
                             "-g", "none", "--sort", sort], stdout=f, stderr=subprocess.DEVNULL, timeout=600)
 
 
-def wait_all(ecs, arns: list[str], status: str, deadline_s: float) -> float:
+def pod_timeline(env: dict[str, str]) -> dict:
+    """From the Pods as the API server has them (one list): when each was created (ecsd's POST) and when its
+    container started (kwok's stage play, the container's state.running.startedAt; both whole seconds). Tells
+    whether kwok or ecsd set the pace: kwok's latency and rate against ecsd's create rate and event lag."""
+    out = subprocess.run([env.get("KUBECTL", "kubectl"), "get", "pods", "-n", "default", "-o", "json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        return {"error": out.stderr[-300:]}
+    from datetime import datetime
+
+    def ts(v: str) -> float:
+        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ").timestamp()
+    created, started = [], []
+    for pod in json.loads(out.stdout)["items"]:
+        c = ts(pod["metadata"]["creationTimestamp"])
+        for cs in pod.get("status", {}).get("containerStatuses", []):
+            run = cs.get("state", {}).get("running")
+            if run and run.get("startedAt"):
+                created.append(c)
+                started.append(ts(run["startedAt"]))
+    if not created:
+        return {"pods_running": 0}
+    lat = sorted(s - c for c, s in zip(created, started))
+    t0 = min(created)
+    return {"pods_running": len(lat), "created_over_s": max(created) - t0,
+            "started_over_s": max(started) - min(started), "kwok_latency_s_p50": lat[len(lat) // 2],
+            "kwok_latency_s_p90": lat[int(len(lat) * 0.9)], "kwok_latency_s_max": lat[-1],
+            "pods_created_per_s": round(len(lat) / max(1.0, max(created) - t0), 1),
+            "pods_started_per_s": round(len(lat) / max(1.0, max(started) - min(started)), 1)}
+
+
+def wait_all(ecs, arns: list[str], status: str, deadline_s: float, on_poll=None) -> float:
     t0 = time.monotonic()
     pending = list(arns)
     while pending:
@@ -171,6 +217,8 @@ def wait_all(ecs, arns: list[str], status: str, deadline_s: float) -> float:
                         raise SystemExit(f"a task stopped: {t.get('stoppedReason')}")
                     left.append(t["taskArn"])
         pending = left
+        if on_poll:
+            on_poll()
         if pending:
             time.sleep(0.5)
     return time.monotonic()
@@ -184,14 +232,17 @@ def main():
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--perf", default=None, help="write a perf report of ecsd during the launch to this file")
     ap.add_argument("--malloc-stats", action="store_true", help="print ecsd's malloc_stats() with all RUNNING")
+    ap.add_argument("--kwok-parallelism", type=int, default=0,
+                    help="run kwok with this podPlayStageParallelism (a copy of tests/k8s/env; its own is 16)")
     args = ap.parse_args()
     n = min(args.tasks, 5000)
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
     with tempfile.TemporaryDirectory(prefix="ecsd-bench-k8s-") as work:
         state = os.path.join(work, "k8s-env")
         os.mkdir(state)
+        env_dir = env_copy(work, args.kwok_parallelism) if args.kwok_parallelism > 0 else ENV
         try:
-            env = env_up(state)
+            env = env_up(state, env_dir)
             srv = Server(binary, work, env)
             try:
                 base_cpu, base_rss = idle_figures(srv, args.window)
@@ -208,11 +259,19 @@ def main():
                 while len(arns) < n:
                     arns += [t["taskArn"] for t in
                              srv.ecs.run_task(taskDefinition="bench-k8s", count=min(10, n - len(arns)))["tasks"]]
-                running_s = wait_all(srv.ecs, arns, "RUNNING", 900) - t0
+                peak = {"rss_mb": 0.0, "launches_queued": 0, "launchers": 0}
+
+                def sample():
+                    peak["rss_mb"] = max(peak["rss_mb"], round(srv.rss_mb(), 1))
+                    st = srv.stats()
+                    for k in ("launches_queued", "launchers"):
+                        peak[k] = max(peak[k], st.get(k, 0))
+                running_s = wait_all(srv.ecs, arns, "RUNNING", 900, sample) - t0
                 if perf:
                     perf.send_signal(signal.SIGINT)
                     perf.wait(timeout=120)
                 lag = metrics_lag(srv.port)
+                pods = pod_timeline(env)
                 time.sleep(2)
                 cpu, rss = idle_figures(srv, args.window)
                 heap = malloc_stats(srv.proc.pid, srv.log.name) if args.malloc_stats else None
@@ -225,7 +284,7 @@ def main():
                 stopped_s = wait_all(srv.ecs, arns, "STOPPED", 900) - t0
                 stats_end = srv.stats()
                 result = {
-                    "tasks": n, "all_running_after_s": round(running_s, 1),
+                    "tasks": n, "kwok_parallelism": args.kwok_parallelism or 16, "all_running_after_s": round(running_s, 1),
                     "api_calls_per_task_running": round(calls / n, 2),
                     "api_calls_per_task_after_stop": round(
                         (stats_end.get("backend_stats", {}).get("api_calls", 0)
@@ -234,6 +293,7 @@ def main():
                     "baseline_no_tasks_cpu_percent": base_cpu, "baseline_no_tasks_rss_mb": base_rss,
                     "all_stopped_after_s": round(stopped_s, 1),
                     "event_to_state_lag_s_cumulative": lag,
+                    "peak_during_launch": peak, "pods": pods,
                     "target": {"rss_mb": 50, "all_running_after_s": 60 if n <= 1000 else 180},
                 }
                 if heap is not None:
@@ -243,7 +303,7 @@ def main():
             finally:
                 srv.stop()
         finally:
-            env_down(state)
+            env_down(state, env_dir)
     print(json.dumps(result, indent=2))
 
 
