@@ -138,9 +138,12 @@ def test_placement_picks_the_node(nodes, kserver):
     third = ecs.run_task(taskDefinition=td, placementConstraints=tiered,
                          placementStrategy=[{"type": "binpack", "field": "memory"}])
     assert third["tasks"][0]["containerInstanceArn"] == b["containerInstanceArn"]
+    # RunTask answers PROVISIONING: the Pod is made by the launch after it, so read its node once the task runs.
+    wait_for(ecs, third["tasks"][0]["taskArn"], lambda t: t["lastStatus"] == "RUNNING")
     assert pod_node(third["tasks"][0]["taskArn"]) == "kwok-inst-b"
     # StartTask on a named node.
     started = ecs.start_task(taskDefinition=td, containerInstances=[b["containerInstanceArn"]])["tasks"]
+    wait_for(ecs, started[0]["taskArn"], lambda t: t["lastStatus"] == "RUNNING")
     assert pod_node(started[0]["taskArn"]) == "kwok-inst-b"
     assert by_node(ecs)["kwok-inst-b"]["runningTasksCount"] + by_node(ecs)["kwok-inst-b"]["pendingTasksCount"] == 2
     arns = [arn, third["tasks"][0]["taskArn"], started[0]["taskArn"]]
