@@ -3,6 +3,7 @@
  * Everything here is a pure function of its arguments; no state, safe from any thread. */
 #include "ecs.h"
 
+#include <ctype.h>
 #include <string.h>
 
 static bool copy_field(char *dst, size_t size, const char *src, size_t len) {
@@ -141,43 +142,34 @@ int ecs_taskdef_ref_resolve(const char *ref, const char *region, const char *acc
         return split_family_revision(spec, ref, family, ret_revision, e);
 }
 
-int ecs_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revision, struct err *e) {
+/* FAMILY:REV out of an ARN of `type` ("task-definition" or "daemon-task-definition"); `what` names it in errors. */
+static int family_arn_parse(const char *arn_str, const char *type, const char *what, char *family,
+                            int64_t *ret_revision, struct err *e) {
         struct ecs_arn arn;
         int r = ecs_arn_parse(arn_str, &arn, e);
         if (r < 0)
                 return r;
-        if (strcmp(arn.type, "task-definition") != 0)
-                return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a task definition ARN.", arn_str);
+        if (strcmp(arn.type, type) != 0)
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a %s ARN.", arn_str, what);
         int64_t rev;
         char f[ECS_NAME_MAX + 1];
         r = split_family_revision(arn.resource, arn_str, f, &rev, e);
         if (r < 0)
                 return r;
         if (rev == 0)
-                return err_set(e, -EINVAL, ERR_KIND_INVALID, "Task definition ARN '%.200s' has no revision.", arn_str);
+                return err_set(e, -EINVAL, ERR_KIND_INVALID, "%c%s ARN '%.200s' has no revision.", toupper((unsigned char) what[0]),
+                               what + 1, arn_str);
         memcpy(family, f, strlen(f) + 1);
         *ret_revision = rev;
         return 0;
 }
 
+int ecs_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revision, struct err *e) {
+        return family_arn_parse(arn_str, "task-definition", "task definition", family, ret_revision, e);
+}
+
 int ecs_daemon_taskdef_arn_parse(const char *arn_str, char *family, int64_t *ret_revision, struct err *e) {
-        struct ecs_arn arn;
-        int r = ecs_arn_parse(arn_str, &arn, e);
-        if (r < 0)
-                return r;
-        if (strcmp(arn.type, "daemon-task-definition") != 0)
-                return err_set(e, -EINVAL, ERR_KIND_INVALID, "'%.200s' is not a daemon task definition ARN.", arn_str);
-        int64_t rev;
-        char f[ECS_NAME_MAX + 1];
-        r = split_family_revision(arn.resource, arn_str, f, &rev, e);
-        if (r < 0)
-                return r;
-        if (rev == 0)
-                return err_set(e, -EINVAL, ERR_KIND_INVALID, "Daemon task definition ARN '%.200s' has no revision.",
-                               arn_str);
-        memcpy(family, f, strlen(f) + 1);
-        *ret_revision = rev;
-        return 0;
+        return family_arn_parse(arn_str, "daemon-task-definition", "daemon task definition", family, ret_revision, e);
 }
 
 const char *ecs_json_str(const json_t *obj, const char *key, const char *dflt) {
