@@ -462,6 +462,19 @@ static int doc_from_column(struct rt_store *s, sqlite3_stmt *st, int col, json_t
         return 0;
 }
 
+/* A stored document as its text, copied out (the caller frees it): answers that serve it as it is. */
+static int text_from_column(sqlite3_stmt *st, int col, char **ret, size_t *ret_len, struct err *e) {
+        const char *text = (const char *) sqlite3_column_text(st, col);
+        size_t len = (size_t) sqlite3_column_bytes(st, col);
+        if (!text)
+                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, text, len + 1);
+        *ret = copy;
+        *ret_len = len;
+        return 0;
+}
+
 static char *doc_to_text(const json_t *doc) {
         char *text = json_dumps(doc, JSON_COMPACT);
         if (!text)
@@ -678,15 +691,7 @@ int rt_taskdef_doc_text(struct rt_store *s, const char *region, const char *fami
         int r = taskdef_row(s, region, family, revision, &st, e);
         if (r < 0)
                 return r;
-        const char *text = (const char *) sqlite3_column_text(st, 0);
-        size_t len = (size_t) sqlite3_column_bytes(st, 0);
-        if (!text)
-                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
-        char *copy = xmalloc(len + 1);
-        memcpy(copy, text, len + 1);
-        *ret = copy;
-        *ret_len = len;
-        return 0;
+        return text_from_column(st, 0, ret, ret_len, e);
 }
 
 int rt_taskdef_update(struct rt_store *s, const char *region, const json_t *doc, struct err *e) {
@@ -917,15 +922,7 @@ int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret
                 return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
         if (rc != SQLITE_ROW)
                 return db_error(s, e, "task lookup");
-        const char *text = (const char *) sqlite3_column_text(st, 0);
-        size_t len = (size_t) sqlite3_column_bytes(st, 0);
-        if (!text)
-                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
-        char *copy = xmalloc(len + 1);
-        memcpy(copy, text, len + 1);
-        *ret = copy;
-        *ret_len = len;
-        return 0;
+        return text_from_column(st, 0, ret, ret_len, e);
 }
 
 /* The listing's statement: with a desiredStatus, tasks_list serves the filter and the order and holds every column
@@ -1197,15 +1194,7 @@ int rt_service_doc_text(struct rt_store *s, const char *region, const char *clus
                 return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
         if (rc != SQLITE_ROW)
                 return db_error(s, e, "service lookup");
-        const char *text = (const char *) sqlite3_column_text(st, 0);
-        size_t len = (size_t) sqlite3_column_bytes(st, 0);
-        if (!text)
-                return err_set(e, -EIO, ERR_KIND_INTERNAL, "state store: a stored document is damaged");
-        char *copy = xmalloc(len + 1);
-        memcpy(copy, text, len + 1);
-        *ret = copy;
-        *ret_len = len;
-        return 0;
+        return text_from_column(st, 0, ret, ret_len, e);
 }
 
 int rt_service_live(struct rt_store *s, json_t **ret, struct err *e) {
