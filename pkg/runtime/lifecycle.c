@@ -2,12 +2,14 @@
  *
  * State: every task not yet STOPPED has a `struct task` in `lc->tasks`, guarded by `lc->lock`. Its `doc` is the ECS
  * Task object; it is changed only under the lock and written to the store after each change, before the lock is
- * released, so what DescribeTasks reads is never ahead of or behind the lifecycle. Backend calls (docker CLI,
- * Kubernetes API) are made without the lock.
+ * released, so what DescribeTasks reads is never ahead of or behind the lifecycle. A task with no worker keeps `doc`
+ * and `priv` as text (task_rest) and decodes them when used (task_doc). Backend calls (docker CLI, Kubernetes API)
+ * are made without the lock.
  *
  * Threads:
  * - a *worker* per task while it launches or stops (launch_worker, stop_worker). A task has at most one worker
- *   (`task->worker`); a running task has none and costs no thread;
+ *   (`task->worker`); a running task has none and costs no thread. Launches run on a pool of at most LAUNCHERS_MAX
+ *   launcher threads (spawn_launch) and wait queued for one; a stop has a thread of its own;
  * - the backend's event thread calls rt_lifecycle_event/rt_lifecycle_resync; they only update state, wake workers
  *   (`lc->changed`) and start a stop worker when an essential container exits;
  * - the janitor forgets STOPPED tasks after the retention time.
