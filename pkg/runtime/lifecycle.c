@@ -1806,10 +1806,10 @@ int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char
                 if (!c)
                         return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s has no container named %s", task_id,
                                        ecs_json_str(pc, "name", ""));
-                if (!ran)
+                if (!ran) /* the name from the plan this call holds: `c` may be freed once the lock is released */
                         return err_set(e, -EAGAIN, ERR_KIND_CLIENT,
-                                       "container %s of task %s has not started yet; try again once it runs", c->name,
-                                       task_id);
+                                       "container %s of task %s has not started yet; try again once it runs",
+                                       ecs_json_str(pc, "name", ""), task_id);
                 if (!lc->be->follow)
                         return err_set(e, -EOPNOTSUPP, ERR_KIND_CLIENT,
                                        "the %s backend cannot follow a container's output", lc->be->name);
