@@ -259,6 +259,7 @@ def main():
                 while len(arns) < n:
                     arns += [t["taskArn"] for t in
                              srv.ecs.run_task(taskDefinition="bench-k8s", count=min(10, n - len(arns)))["tasks"]]
+                runtask_s = time.monotonic() - t0
                 peak = {"rss_mb": 0.0, "launches_queued": 0, "launchers": 0}
 
                 def sample():
@@ -285,6 +286,7 @@ def main():
                 stats_end = srv.stats()
                 result = {
                     "tasks": n, "kwok_parallelism": args.kwok_parallelism or 16, "all_running_after_s": round(running_s, 1),
+                    "last_runtask_answered_after_s": round(runtask_s, 1),
                     "api_calls_per_task_running": round(calls / n, 2),
                     "api_calls_per_task_after_stop": round(
                         (stats_end.get("backend_stats", {}).get("api_calls", 0)

@@ -2,12 +2,14 @@
  *
  * State: every task not yet STOPPED has a `struct task` in `lc->tasks`, guarded by `lc->lock`. Its `doc` is the ECS
  * Task object; it is changed only under the lock and written to the store after each change, before the lock is
- * released, so what DescribeTasks reads is never ahead of or behind the lifecycle. Backend calls (docker CLI,
- * Kubernetes API) are made without the lock.
+ * released, so what DescribeTasks reads is never ahead of or behind the lifecycle. A task with no worker keeps `doc`
+ * and `priv` as text (task_rest) and decodes them when used (task_doc). Backend calls (docker CLI, Kubernetes API)
+ * are made without the lock.
  *
  * Threads:
  * - a *worker* per task while it launches or stops (launch_worker, stop_worker). A task has at most one worker
- *   (`task->worker`); a running task has none and costs no thread;
+ *   (`task->worker`); a running task has none and costs no thread. Launches run on a pool of at most LAUNCHERS_MAX
+ *   launcher threads (spawn_launch) and wait queued for one; a stop has a thread of its own;
  * - the backend's event thread calls rt_lifecycle_event/rt_lifecycle_resync; they only update state, wake workers
  *   (`lc->changed`) and start a stop worker when an essential container exits;
  * - the janitor forgets STOPPED tasks after the retention time.
@@ -1804,10 +1806,10 @@ int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char
                 if (!c)
                         return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s has no container named %s", task_id,
                                        ecs_json_str(pc, "name", ""));
-                if (!ran)
+                if (!ran) /* the name from the plan this call holds: `c` may be freed once the lock is released */
                         return err_set(e, -EAGAIN, ERR_KIND_CLIENT,
-                                       "container %s of task %s has not started yet; try again once it runs", c->name,
-                                       task_id);
+                                       "container %s of task %s has not started yet; try again once it runs",
+                                       ecs_json_str(pc, "name", ""), task_id);
                 if (!lc->be->follow)
                         return err_set(e, -EOPNOTSUPP, ERR_KIND_CLIENT,
                                        "the %s backend cannot follow a container's output", lc->be->name);

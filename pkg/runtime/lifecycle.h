@@ -1,7 +1,7 @@
 /* lifecycle.h — the ECS task lifecycle, written once for every backend (DESIGN.md §4). See
  * docs/internals/lifecycle.md.
  *
- * A task is persisted (PROVISIONING) before anything is launched; a launch thread then pulls, creates the task
+ * A task is persisted (PROVISIONING) before anything is launched; a launcher thread then pulls, creates the task
  * network and starts containers in dependsOn order, gating each on its upstream condition; exits and health arrive as
  * events from the backend (rt_lifecycle_event). A stop (StopTask, an essential container's exit, a failed launch)
  * stops containers in reverse dependency order, captures their output, removes the workload and finalizes the task
