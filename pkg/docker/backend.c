@@ -669,8 +669,10 @@ static int op_hosts(void *impl, json_t **ret, struct err *e) {
                 const char *argv[] = {"docker", "info", "--format", "{{json .}}", NULL};
                 struct docker_cmd_result res;
                 int r = run_argv(argv, QUICK_TIMEOUT_MS, LOG_CAP, "docker info", &res, e);
-                if (r < 0)
+                if (r < 0) { /* the failed command's output is ours to free too */
+                        docker_cmd_result_free(&res);
                         return r;
+                }
                 json_auto_t *info = json_loads(res.out ? res.out : "", JSON_REJECT_DUPLICATES, NULL);
                 docker_cmd_result_free(&res);
                 int64_t ncpu = 0, mem = 0;

@@ -132,3 +132,16 @@ def test_describe_task_definition_text_is_what_decoding_gives(ecsd_factory):
         "taskDefinition"]["revision"] == 2
     missing = raw.post("DescribeTaskDefinition", {"taskDefinition": "td:9"})
     assert missing.status == 400 and b"Unable to describe task definition." in missing.body
+
+
+def test_describe_clusters_without_an_engine_exits_clean(ecsd_factory):
+    """DescribeClusters asks the backend for its hosts (the instance count); with no engine `docker info` fails every
+    time, and what that failed command printed must still be freed: under AddressSanitizer a leak makes ecsd's exit
+    status non-zero at SIGTERM (it did: op_hosts returned without freeing the command's captured output)."""
+    srv = ecsd_factory(args=["--docker-cli", "/bin/false"])
+    raw = Raw(srv)
+    for _ in range(3):
+        resp = raw.post("DescribeClusters", {"clusters": ["default"]})
+        assert resp.status == 200
+        assert json.loads(resp.body)["clusters"][0]["registeredContainerInstancesCount"] == 0
+    assert srv.terminate(timeout=60) == 0
