@@ -118,7 +118,7 @@ static const char *const migrations[] = {
         "CREATE TABLE records ("
         "  region TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,"
         "  PRIMARY KEY (region, kind, key));",
-        /* 8 (the number reserved for it; issue 17): each task's and each service's ARN as a column, written with
+        /* 5 (issue 17): each task's and each service's ARN as a column, written with
          * every write of the document, and an index per listing in its order (region, cluster, desiredStatus or
          * status, then the resume key) that also holds every column the listing filters on and returns: ListTasks
          * and ListServices read the index alone, no table row and no document. The UPDATEs fill the rows written
@@ -963,7 +963,7 @@ int rt_task_list_each(struct rt_store *s, const struct rt_task_query *q, rt_task
                 const char *arn = (const char *) sqlite3_column_text(st, 1);
                 size_t len = (size_t) sqlite3_column_bytes(st, 1);
                 if (!arn) {
-                        /* A row with no arn column (every write fills it, migration 8 filled the older ones): from
+                        /* A row with no arn column (every write fills it, migration 5 filled the older ones): from
                          * its document. */
                         _cleanup_stmt_ sqlite3_stmt *one = NULL;
                         if ((r = prepare(s, "SELECT json_extract(doc, '$.taskArn') FROM tasks WHERE id = ?", &one,
@@ -1004,7 +1004,7 @@ int rt_task_count(struct rt_store *s, const char *region, const char *cluster, s
                   struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        /* The counts the triggers of migration 8 keep: a row per lastStatus, whatever the number of tasks. */
+        /* The counts the triggers of migration 5 keep: a row per lastStatus, whatever the number of tasks. */
         int r = prepare(s, "SELECT status, n FROM counts WHERE region = ? AND cluster = ? AND kind = 'task'", &st, e);
         if (r < 0)
                 return r;
@@ -1223,7 +1223,7 @@ int rt_service_count(struct rt_store *s, const char *region, const char *cluster
                      int64_t *ret_draining, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        /* The counts the triggers of migration 8 keep (see rt_task_count). */
+        /* The counts the triggers of migration 5 keep (see rt_task_count). */
         int r = prepare(s,
                         "SELECT COALESCE(SUM(n) FILTER (WHERE status = 'ACTIVE'), 0),"
                         " COALESCE(SUM(n) FILTER (WHERE status = 'DRAINING'), 0)"

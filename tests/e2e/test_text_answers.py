@@ -1,4 +1,4 @@
-"""ListServices is answered from the store's services_list index (the ARN as a column, store migration 8) and
+"""ListServices is answered from the store's services_list index (the ARN as a column, store migration 5) and
 DescribeServices serves each stored Service document as its text; both write their answer without a JSON tree
 (docs/internals/store.md). These pin that the answers are, byte for byte, what the decoding path gives on the same
 data: for ListServices, the rows the earlier SQL selects with each ARN taken out of its document (json_extract, as the

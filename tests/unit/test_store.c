@@ -322,7 +322,7 @@ static void old_state_directory_upgrades_in_place(void **state) {
         assert_int_equal(rt_store_open(d, &s, &e), 0);
         assert_task_counts(s, "default", 1, 0, 1);
         rt_store_free(s);
-        /* Migration 8 filled the ARN column of the row written before it, from its document (ListTasks reads it from
+        /* Migration 5 filled the ARN column of the row written before it, from its document (ListTasks reads it from
          * the tasks_list index; a row without it would cost a lookup of its document per listing). */
         {
                 sqlite3 *raw = NULL;
@@ -422,7 +422,7 @@ static void task_reads_without_decoding(void **state) {
         rt_store_free(s);
 }
 
-/* The per-cluster counts (kept by triggers, migration 8) follow every write: a task rewritten with a new status (the
+/* The per-cluster counts (kept by triggers, migration 5) follow every write: a task rewritten with a new status (the
  * INSERT OR REPLACE of rt_task_put) moves from one count to the other, expiry removes stopped ones, clusters are
  * counted apart, and a service's status changes move it likewise. */
 static void counts_follow_writes(void **state) {

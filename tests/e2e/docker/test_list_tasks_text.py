@@ -1,5 +1,5 @@
 """ListTasks is answered from the store's tasks_list index (the ARN and every filtered member as columns, store
-migration 8) and written as text without a JSON tree (docs/internals/store.md). This pins that every page is, byte for
+migration 5) and written as text without a JSON tree (docs/internals/store.md). This pins that every page is, byte for
 byte, what the earlier path gave on the same data: that path listed the rows the SQL below selects, took each ARN out
 of the stored task document (json_extract here, as the store did), and encoded {"nextToken", "taskArns"} compactly.
 
