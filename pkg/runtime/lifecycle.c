@@ -1791,9 +1791,10 @@ int rt_lifecycle_follow(struct rt_lifecycle *lc, const char *task_id, const char
         pthread_mutex_lock(&lc->lock);
         struct task *t = task_find(lc, task_id);
         if (t && !t->captured) {
-                /* Live: the backend follows a container that exists. Holding a reference to the plan keeps `pc`
-                 * valid once the task is finalized and freed. */
-                plan = json_incref(json_object_get(task_priv(t), "plan"));
+                /* Live: the backend follows a container that exists. A copy of the plan, not a reference into the
+                 * task's tree: it keeps `pc` valid once the task is freed or put at rest, and its last release,
+                 * after the lock, frees nothing another thread read (jansson's decref has no acquire barrier). */
+                plan = json_deep_copy(json_object_get(task_priv(t), "plan"));
                 r = follow_pick(plan, task_id, container, &pc, e);
                 struct container *c = r < 0 ? NULL : container_named(t, ecs_json_str(pc, "name", ""));
                 /* Only a started container: `docker logs -f` of one that is created but not started ends at once. A
@@ -1936,16 +1937,18 @@ int rt_lifecycle_stats(struct rt_lifecycle *lc, const char *task_id, const char 
         pthread_mutex_lock(&lc->lock);
         struct task *t = task_find(lc, task_id);
         if (t && !t->stopping) {
-                plan = json_incref(json_object_get(task_priv(t), "plan"));
+                /* A copy, as rt_lifecycle_follow's: used and released after the lock. */
+                plan = json_deep_copy(json_object_get(task_priv(t), "plan"));
+                const json_t *plan_containers = json_object_get(plan, "containers");
                 /* A container that exists and has not stopped: one that asks for its own stats right after its start
                  * may run before the lifecycle has heard that it started. */
                 for (size_t i = 0; i < t->n; i++) {
                         bool exists = json_object_get(doc_container(t, i), "runtimeId") != NULL;
                         if ((t->c[i].state == C_RUNNING || (t->c[i].state == C_NONE && exists)) &&
                             (!container || strcmp(container, t->c[i].name) == 0))
-                                json_array_append_new(running, json_incref((json_t *) (uintptr_t) t->c[i].plan));
+                                json_array_append(running, json_array_get(plan_containers, i));
                 }
-                task_rest(t); /* `plan` and `running` hold their own references */
+                task_rest(t); /* `plan` and `running` are copies */
         }
         pthread_mutex_unlock(&lc->lock);
         if (json_array_size(running) == 0 || !lc->be->stats) {
