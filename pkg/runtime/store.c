@@ -651,6 +651,38 @@ int rt_taskdef_register(struct rt_store *s, const char *region, const char *acco
         return r;
 }
 
+/* `sql` (a SELECT of one task's columns by id), bound and stepped to its row: 0 with a row, else the error (not
+ * found: -ENOENT). */
+static int task_row(struct rt_store *s, const char *sql, const char *id, sqlite3_stmt **st, struct err *e) {
+        int r = prepare(s, sql, st, e);
+        if (r < 0)
+                return r;
+        bind_text(*st, 1, id);
+        int rc = sqlite3_step(*st);
+        if (rc == SQLITE_ROW)
+                return 0;
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
+        return db_error(s, e, "task lookup");
+}
+
+/* `sql` (a SELECT of one service's columns by region, cluster and name), bound and stepped to its row, as task_row. */
+static int service_row(struct rt_store *s, const char *sql, const char *region, const char *cluster, const char *name,
+                       sqlite3_stmt **st, struct err *e) {
+        int r = prepare(s, sql, st, e);
+        if (r < 0)
+                return r;
+        bind_text(*st, 1, region);
+        bind_text(*st, 2, cluster);
+        bind_text(*st, 3, name);
+        int rc = sqlite3_step(*st);
+        if (rc == SQLITE_ROW)
+                return 0;
+        if (rc == SQLITE_DONE)
+                return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
+        return db_error(s, e, "service lookup");
+}
+
 /* The statement of rt_taskdef_get and rt_taskdef_doc_text, bound and stepped to its row: 0 with a row, else the
  * error (not found: -ENOENT). */
 static int taskdef_row(struct rt_store *s, const char *region, const char *family, int64_t revision,
@@ -898,30 +930,18 @@ int rt_task_put(struct rt_store *s, const struct rt_task_row *row, struct err *e
 int rt_task_get(struct rt_store *s, const char *id, json_t **ret_doc, json_t **ret_priv, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT doc, private FROM tasks WHERE id = ?", &st, e);
+        int r = task_row(s, "SELECT doc, private FROM tasks WHERE id = ?", id, &st, e);
         if (r < 0)
                 return r;
-        bind_text(st, 1, id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
-        if (rc != SQLITE_ROW)
-                return db_error(s, e, "task lookup");
         return row_docs(s, st, ret_doc, ret_priv, e);
 }
 
 int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret_len, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT doc FROM tasks WHERE id = ?", &st, e);
+        int r = task_row(s, "SELECT doc FROM tasks WHERE id = ?", id, &st, e);
         if (r < 0)
                 return r;
-        bind_text(st, 1, id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return err_set(e, -ENOENT, ERR_KIND_NOT_FOUND, "task %s not found", id);
-        if (rc != SQLITE_ROW)
-                return db_error(s, e, "task lookup");
         return text_from_column(st, 0, ret, ret_len, e);
 }
 
@@ -1086,17 +1106,10 @@ int rt_service_get(struct rt_store *s, const char *region, const char *cluster, 
                    json_t **ret_priv, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT doc, private FROM services WHERE region = ? AND cluster = ? AND name = ?", &st, e);
+        int r = service_row(s, "SELECT doc, private FROM services WHERE region = ? AND cluster = ? AND name = ?",
+                            region, cluster, name, &st, e);
         if (r < 0)
                 return r;
-        bind_text(st, 1, region);
-        bind_text(st, 2, cluster);
-        bind_text(st, 3, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
-        if (rc != SQLITE_ROW)
-                return db_error(s, e, "service lookup");
         return row_docs(s, st, ret_doc, ret_priv, e);
 }
 
@@ -1183,17 +1196,10 @@ int rt_service_doc_text(struct rt_store *s, const char *region, const char *clus
                         size_t *ret_len, struct err *e) {
         LOCK_STORE(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT doc FROM services WHERE region = ? AND cluster = ? AND name = ?", &st, e);
+        int r = service_row(s, "SELECT doc FROM services WHERE region = ? AND cluster = ? AND name = ?", region,
+                            cluster, name, &st, e);
         if (r < 0)
                 return r;
-        bind_text(st, 1, region);
-        bind_text(st, 2, cluster);
-        bind_text(st, 3, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return err_set(e, -ENOENT, ERR_KIND_SERVICE_NOT_FOUND, "Service not found.");
-        if (rc != SQLITE_ROW)
-                return db_error(s, e, "service lookup");
         return text_from_column(st, 0, ret, ret_len, e);
 }
 
