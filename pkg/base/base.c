@@ -4,7 +4,10 @@
  * stderr, so lines from different threads never interleave. The level is a plain global set once at start-up. */
 #include "base.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 enum log_level log_max_level = LOG_INFO;
@@ -244,4 +247,23 @@ int base64url_decode(const char *in, void *out, size_t cap) {
                         o[n++] = (unsigned char) (v >> (16 - 8 * j));
         }
         return (int) n;
+}
+
+void random_bytes(void *buf, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+                ssize_t k = getrandom((char *) buf + got, n - got, 0);
+                ASSERT(k > 0 || errno == EINTR);
+                if (k > 0)
+                        got += (size_t) k;
+        }
+}
+
+void uuid_v4(char out[37]) {
+        unsigned char b[16];
+        random_bytes(b, sizeof(b));
+        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40); /* the version */
+        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80); /* the variant, 10xx */
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

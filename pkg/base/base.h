@@ -147,6 +147,11 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
  * short by truncation) with '?'. Messages that quote user input go through this before they become JSON. */
 void str_utf8_sanitize(char *s);
 
+/* `n` bytes from the kernel's random source (getrandom; never fails on Linux once booted). */
+void random_bytes(void *buf, size_t n);
+/* A random (version 4) UUID in its 36-character text form, as ECS's event and credentials ids are. */
+void uuid_v4(char out[37]);
+
 /* URL-safe base64 without padding. `out` must hold base64url_encoded_size(n) bytes (including the NUL). */
 size_t base64url_encoded_size(size_t n);
 void base64url_encode(const void *in, size_t n, char *out);

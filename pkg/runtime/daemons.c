@@ -22,7 +22,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "ecs.h"
 
@@ -68,8 +67,7 @@ void rt_daemons_free(struct rt_daemons *d) {
 
 static void record_id_new(char out[24]) {
         uint32_t r = 0;
-        while (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r))
-                ;
+        random_bytes(&r, sizeof(r));
         str_printf(out, 24, "%013" PRId64 "%06" PRIu32, time_now_ms(), r % 1000000u);
 }
 

@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "ecs.h"
@@ -103,13 +102,7 @@ void rt_exec_free(struct rt_exec *x) {
 static void random_hex(char *out, size_t n_chars) {
         unsigned char raw[32];
         ASSERT(n_chars / 2 + 1 <= sizeof(raw));
-        size_t n = n_chars / 2 + 1, got = 0;
-        while (got < n) {
-                ssize_t k = getrandom(raw + got, n - got, 0);
-                ASSERT(k > 0 || errno == EINTR);
-                if (k > 0)
-                        got += (size_t) k;
-        }
+        random_bytes(raw, n_chars / 2 + 1);
         for (size_t i = 0; i < n_chars; i++)
                 out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
         out[n_chars] = '\0';

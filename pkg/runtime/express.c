@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -211,42 +210,6 @@ int rt_express_probe(const char *addr, int port, const char *path, int64_t timeo
         return status;
 }
 
-/* The service event of a failed check, written under the scheduler's lock (rt_scheduler_edit). */
-static void random_bytes(void *buf, size_t n) {
-        size_t got = 0;
-        while (got < n) {
-                ssize_t k = getrandom((char *) buf + got, n - got, 0);
-                ASSERT(k > 0 || errno == EINTR);
-                if (k > 0)
-                        got += (size_t) k;
-        }
-}
-
-struct event_arg {
-        const char *message;
-};
-
-static int add_event(void *arg, json_t *doc, json_t **ret, struct err *e) {
-        (void) e;
-        const struct event_arg *a = arg;
-        unsigned char b[16];
-        random_bytes(b, sizeof(b));
-        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
-        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
-        char id[37];
-        snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-        json_t *events = json_object_get(doc, "events");
-        if (!json_is_array(events)) {
-                events = json_array();
-                json_object_set_new(doc, "events", events);
-        }
-        json_array_insert_new(events, 0, json_pack("{s:s, s:o, s:s}", "id", id, "createdAt", ecs_timestamp_now(),
-                                                   "message", a->message));
-        *ret = json_true();
-        return 0;
-}
-
 /* The host port a task's primary container publishes `container_port` on, or 0. */
 static int task_host_port(const json_t *task, int64_t container_port) {
         size_t i, k;
@@ -319,11 +282,8 @@ static void check_service(struct rt_express *x, const json_t *rec, json_t *seen)
                            name, id, name, path, what);
                 str_printf(reason, sizeof(reason), "Task failed ELB health checks in (express gateway service %s)",
                            name);
-                json_auto_t *ignored = NULL;
-                struct event_arg ea = {.message = msg};
-                if (rt_scheduler_edit(x->sched, region, cluster, name, add_event, &ea, &ignored, &e) < 0)
+                if (rt_scheduler_add_event(x->sched, region, cluster, name, msg, &e) < 0)
                         continue; /* deleted meanwhile: its tasks are stopping anyway */
-                log_info("express", "\"service event\" message=\"%s\"", msg);
                 if (rt_lifecycle_stop(x->lc, id, "ServiceSchedulerInitiated", reason, NULL, &e) < 0)
                         log_warn("express", "\"could not stop unhealthy task\" task=%s error=\"%s\"", id, e.msg);
         }

@@ -22,7 +22,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "ecs.h"
@@ -136,25 +135,9 @@ static void wait_changed(struct rt_lifecycle *lc, int64_t ms) {
 static void random_hex(char *buf, size_t n_bytes) {
         unsigned char raw[32];
         ASSERT(n_bytes <= sizeof(raw));
-        size_t got = 0;
-        while (got < n_bytes) {
-                ssize_t k = getrandom(raw + got, n_bytes - got, 0);
-                ASSERT(k > 0 || errno == EINTR);
-                if (k > 0)
-                        got += (size_t) k;
-        }
+        random_bytes(raw, n_bytes);
         for (size_t i = 0; i < n_bytes; i++)
                 snprintf(buf + 2 * i, 3, "%02x", raw[i]);
-}
-
-/* A random (version 4) UUID, as ECS's credentials ids are. */
-static void uuid_v4(char out[37]) {
-        char hex[33];
-        random_hex(hex, 16);
-        int nibble = hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10;
-        hex[12] = '4';                  /* the version */
-        hex[16] = "89ab"[nibble & 3];   /* the variant, 10xx */
-        str_printf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
 /* ---- a task's documents at rest ----

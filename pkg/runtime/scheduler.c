@@ -25,7 +25,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "capacity.h"
 #include "daemons.h"
@@ -64,25 +63,6 @@ struct rt_scheduler {
 };
 
 /* ---- small helpers ---- */
-
-static void random_bytes(void *buf, size_t n) {
-        size_t got = 0;
-        while (got < n) {
-                ssize_t k = getrandom((char *) buf + got, n - got, 0);
-                ASSERT(k > 0 || errno == EINTR);
-                if (k > 0)
-                        got += (size_t) k;
-        }
-}
-
-static void uuid_v4(char out[37]) {
-        unsigned char b[16];
-        random_bytes(b, sizeof(b));
-        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
-        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
-        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 /* A deployment id as ECS writes them: "ecs-svc/" and 19 digits. */
 static void deployment_id_new(char out[32]) {
@@ -1798,4 +1778,17 @@ int rt_scheduler_edit(struct rt_scheduler *s, const char *region, const char *cl
         if (r >= 0)
                 wake_one(s, region, cluster, name);
         return r;
+}
+
+static int edit_add_event(void *arg, json_t *doc, json_t **ret, struct err *e) {
+        (void) e;
+        add_event(doc, "%s", (const char *) arg);
+        *ret = json_true();
+        return 0;
+}
+
+int rt_scheduler_add_event(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                           const char *message, struct err *e) {
+        json_auto_t *ignored = NULL;
+        return rt_scheduler_edit(s, region, cluster, name, edit_add_event, (void *) (uintptr_t) message, &ignored, e);
 }

@@ -107,6 +107,11 @@ int rt_scheduler_continue_deployment(struct rt_scheduler *s, const char *region,
                                      const char *name, const char *record_id, const char *hook_id, bool rollback,
                                      struct err *e);
 
+/* Add `message` to the service's events, as the scheduler writes its own (newest first, at most ECS's 100, logged),
+ * under rt_scheduler_edit's rules (unknown: ServiceNotFoundException; not ACTIVE: ServiceNotActiveException). */
+int rt_scheduler_add_event(struct rt_scheduler *s, const char *region, const char *cluster, const char *name,
+                           const char *message, struct err *e);
+
 /* Reconcile now (for tests and the API's task calls); returns at once, the work happens on the scheduler's thread. */
 void rt_scheduler_wake(struct rt_scheduler *s);
 
