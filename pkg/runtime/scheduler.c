@@ -158,6 +158,15 @@ static json_t *records(json_t *priv) {
         return list;
 }
 
+/* The service deployment record of id `record_id` (the last part of its ARN), or NULL. */
+static json_t *record_find(json_t *priv, const char *record_id) {
+        json_t *found = NULL;
+        size_t i;
+        json_t *c;
+        json_array_foreach(records(priv), i, c) if (str_eq(ecs_json_str(c, "id", ""), record_id)) found = c;
+        return found;
+}
+
 /* Move records in `from` status to `to` (finished: finishedAt/stoppedAt), with `reason` when not NULL. */
 static void records_move(json_t *priv, const char *from, const char *to, const char *reason, bool stopped) {
         size_t i;
@@ -1661,12 +1670,7 @@ int rt_scheduler_stop_deployment(struct rt_scheduler *s, const char *region, con
         json_auto_t *doc = NULL;
         json_auto_t *priv = NULL;
         int r = rt_service_get(s->store, region, cluster, name, &doc, &priv, e);
-        json_t *rec = NULL;
-        if (r >= 0) {
-                size_t i;
-                json_t *c;
-                json_array_foreach(records(priv), i, c) if (str_eq(ecs_json_str(c, "id", ""), record_id)) rec = c;
-        }
+        json_t *rec = r >= 0 ? record_find(priv, record_id) : NULL;
         const char *status = ecs_json_str(rec, "status", "");
         if (r == -ENOENT || (r >= 0 && !rec))
                 r = err_set(e, -ENOENT, ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND, "Service deployment not found.");
@@ -1705,12 +1709,7 @@ int rt_scheduler_continue_deployment(struct rt_scheduler *s, const char *region,
         json_auto_t *doc = NULL;
         json_auto_t *priv = NULL;
         int r = rt_service_get(s->store, region, cluster, name, &doc, &priv, e);
-        json_t *rec = NULL;
-        if (r >= 0) {
-                size_t i;
-                json_t *c;
-                json_array_foreach(records(priv), i, c) if (str_eq(ecs_json_str(c, "id", ""), record_id)) rec = c;
-        }
+        json_t *rec = r >= 0 ? record_find(priv, record_id) : NULL;
         if (r == -ENOENT || (r >= 0 && !rec))
                 r = err_set(e, -ENOENT, ERR_KIND_SERVICE_DEPLOYMENT_NOT_FOUND, "Service deployment not found.");
         else if (r >= 0 && (r = hook_continue(priv, rec, hook_id, rollback, e)) >= 0) {
