@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ECS API calls per second next to the same server's /_ecsd/healthz rate (DESIGN.md §7: any call >= 25 % of it).
 
-One ecsd (state in :memory:), loopback only, keep-alive, 16 connections, driven by bench/httpload.c (built here with
+One ecsd (state in a directory of its own, as `ecsd serve` keeps it; --memory for :memory:), loopback only, keep-alive, 16 connections, driven by bench/httpload.c (built here with
 cc): GET /_ecsd/healthz (the HTTP floor), ListClusters {}, DescribeClusters of default, DescribeTasks of one task,
 ListTasks of a cluster holding --tasks tasks (one page of 100), DescribeTasks of a missing task, ListServices of a
 cluster holding --services services (desired count 0; one page of 100), DescribeServices of one of them, and
@@ -62,14 +62,15 @@ exit 1
 
 
 class Server:
-    def __init__(self, binary: str, workdir: str, threads: int | None):
+    def __init__(self, binary: str, workdir: str, threads: int | None, memory: bool = False):
         ready = os.path.join(workdir, "ready.json")
         self.log = open(os.path.join(workdir, "ecsd.log"), "wb")
         stub = os.path.join(workdir, "docker")
         with open(stub, "w") as f:
             f.write(DOCKER_STUB)
         os.chmod(stub, 0o755)
-        argv = [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready, "--data-dir", ":memory:",
+        argv = [binary, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready, "--data-dir",
+                ":memory:" if memory else os.path.join(workdir, "state"),
                 "--docker-cli", stub, "--log-level", "error"]
         if threads:
             argv += ["--threads", str(threads)]
@@ -138,6 +139,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--memory", action="store_true", help="ecsd --data-dir :memory: (one SQLite connection)")
     ap.add_argument("--threads", type=int, default=None, help="ecsd --threads (default: its own)")
     ap.add_argument("--perf", default=None, help="a call name below (first word): perf record ecsd during it")
     ap.add_argument("--perf-call-graph", default="fp",
@@ -147,7 +149,7 @@ def main():
     binary = os.environ.get("ECSD_BIN", "build/release/cmd/ecsd/ecsd")
     with tempfile.TemporaryDirectory(prefix="ecsd-bench-api-") as workdir:
         loadgen = build_loadgen(workdir)
-        srv = Server(binary, workdir, args.threads)
+        srv = Server(binary, workdir, args.threads, args.memory)
         try:
             arns = make_tasks(srv.ecs, args.tasks)
             services = make_services(srv.ecs, args.services)

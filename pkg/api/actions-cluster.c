@@ -64,16 +64,13 @@ static int cluster_statistics(struct api_call *call, const char *name, json_t **
 
 int api_cluster_view(struct api_call *call, json_t *doc, unsigned include, struct err *e) {
         const char *name = ecs_json_str(doc, "clusterName", "");
-        struct rt_task_counts counts;
-        int r = rt_task_count(call->store, call->region, name, &counts, e);
+        struct rt_cluster_counts counts;
+        int r = rt_cluster_counts(call->store, call->region, name, &counts, e);
         if (r < 0)
                 return r;
         json_object_set_new(doc, "runningTasksCount", json_integer(counts.running));
         json_object_set_new(doc, "pendingTasksCount", json_integer(counts.pending));
-        int64_t active = 0, draining = 0;
-        if ((r = rt_service_count(call->store, call->region, name, &active, &draining, e)) < 0)
-                return r;
-        json_object_set_new(doc, "activeServicesCount", json_integer(active));
+        json_object_set_new(doc, "activeServicesCount", json_integer(counts.services_active));
         /* ECS counts the instances registered in the cluster, ACTIVE and DRAINING: ecsd's hosts and the external
          * ones registered there. */
         int64_t instances = 0;
@@ -257,16 +254,12 @@ static int delete_cluster(struct api_call *call, const json_t *in, json_t **out,
         int r = api_cluster_active(call, ecs_json_str(in, "cluster", NULL), name, &doc, e);
         if (r < 0)
                 return r;
-        int64_t active = 0, draining = 0;
-        if ((r = rt_service_count(call->store, call->region, name, &active, &draining, e)) < 0)
+        struct rt_cluster_counts counts;
+        if ((r = rt_cluster_counts(call->store, call->region, name, &counts, e)) < 0)
                 return r;
-        if (active + draining > 0)
+        if (counts.services_active + counts.services_draining > 0)
                 return err_set(e, -EBUSY, ERR_KIND_CLUSTER_CONTAINS_SERVICES,
                                "The Cluster cannot be deleted while Services are active.");
-        struct rt_task_counts counts;
-        r = rt_task_count(call->store, call->region, name, &counts, e);
-        if (r < 0)
-                return r;
         if (counts.active > 0)
                 return err_set(e, -EBUSY, ERR_KIND_CLUSTER_CONTAINS_TASKS,
                                "The Cluster cannot be deleted while Tasks are active (%lld not STOPPED).",

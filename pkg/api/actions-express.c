@@ -12,7 +12,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "express.h"
 #include "scheduler.h"
@@ -268,10 +267,9 @@ static int lookup(struct api_call *call, struct rt_express *x, const char *clust
 
 /* A generated service name, as ECS makes one when none is given. */
 static void generated_name(char *buf, size_t size) {
-        unsigned char b[4];
-        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
-                memset(b, 0, sizeof(b));
-        str_printf(buf, size, "express-%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+        char hex[9];
+        random_hex(hex, 8);
+        str_printf(buf, size, "express-%s", hex);
 }
 
 /* Register the first task definition of an express service and create its ECS service, through the handlers of

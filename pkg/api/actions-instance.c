@@ -6,7 +6,6 @@
  * the external instances clients register. Every check runs before anything is written, so a bad request changes
  * nothing. */
 #include <string.h>
-#include <sys/random.h>
 
 #include "api-internal.h"
 #include "instances.h"
@@ -18,18 +17,6 @@
 #define ATTRIBUTES_PER_CALL 10
 #define CUSTOM_ATTRIBUTES_MAX 10
 #define ATTRIBUTE_MAX 128
-
-/* A new external instance's id: 32 random hex digits, as ECS's. */
-static void random_id(char out[RT_INSTANCE_ID_LEN + 1]) {
-        unsigned char b[RT_INSTANCE_ID_LEN / 2];
-        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
-                uint64_t t = (uint64_t) time_now_ms() ^ ((uint64_t) time_mono_ms() << 20);
-                for (size_t i = 0; i < sizeof(b); i++)
-                        b[i] = (unsigned char) (t >> ((i % 8) * 8)) ^ (unsigned char) (i * 37);
-        }
-        for (size_t i = 0; i < sizeof(b); i++)
-                snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 static struct rt_instances *instances_of(struct api_call *call) {
         return api_instances(call->api);
@@ -441,7 +428,7 @@ static int register_instance(struct api_call *call, const json_t *in, json_t **o
                         str_printf(id, sizeof(id), "%s", doc_id(doc));
         }
         if (!id[0])
-                random_id(id);
+                random_hex(id, RT_INSTANCE_ID_LEN); /* 32 hex digits, as ECS's */
         char arn[ECS_ARN_MAX + 1];
         str_printf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container-instance/%s/%s", call->region, call->account,
                    cluster, id);

@@ -7,7 +7,6 @@
  * change and the scheduler's own (counts, stability) are serialised by the scheduler's lock; the scheduler then runs
  * and stops the task sets' tasks. Read-only DescribeTaskSets reads the stored document without that lock. */
 #include <string.h>
-#include <sys/random.h>
 
 #include "api-internal.h"
 #include "scheduler.h"
@@ -49,8 +48,7 @@ static json_t *scale_new(const json_t *scale) {
 /* An id as ECS makes them: "ecs-svc/" and 19 digits. */
 static void taskset_id_new(char out[32]) {
         unsigned char b[19];
-        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
-                memset(b, 7, sizeof(b));
+        random_bytes(b, sizeof(b));
         memcpy(out, "ecs-svc/", 8);
         for (size_t i = 0; i < sizeof(b); i++)
                 out[8 + i] = (char) ('0' + b[i] % 10);

@@ -10,7 +10,6 @@
 #include "api-internal.h"
 
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "instances.h"
@@ -238,27 +237,6 @@ static void region_from_authorization(const char *auth, const char *dflt, char *
         memcpy(out, region, n + 1);
 }
 
-static void request_id_new(char out[37]) {
-        unsigned char b[16];
-        if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t) sizeof(b)) {
-                int64_t t = time_mono_ms();
-                memset(b, 0, sizeof(b));
-                memcpy(b, &t, sizeof(t));
-        }
-        b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
-        b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
-        /* By hand rather than with snprintf: it is once per request, and the format was 2 % of a small call. */
-        static const char hex[] = "0123456789abcdef";
-        char *p = out;
-        for (size_t i = 0; i < sizeof(b); i++) {
-                if (i == 4 || i == 6 || i == 8 || i == 10)
-                        *p++ = '-';
-                *p++ = hex[b[i] >> 4];
-                *p++ = hex[b[i] & 15];
-        }
-        *p = '\0';
-}
-
 void api_body_reserve(struct api_body *b, size_t n) {
         if (b->len + n + 1 > b->cap) {
                 size_t cap = b->cap ? b->cap : 1024;
@@ -430,7 +408,7 @@ static int64_t mono_us(void) {
 
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp) {
         *resp = (struct api_response){0};
-        request_id_new(resp->request_id);
+        uuid_v4(resp->request_id);
         if (req->credentials_only) {
                 /* The credentials listener answers the credentials path and nothing else. */
                 if (!api_credentials_handle(api, req, resp)) {

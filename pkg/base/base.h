@@ -147,8 +147,11 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
  * short by truncation) with '?'. Messages that quote user input go through this before they become JSON. */
 void str_utf8_sanitize(char *s);
 
-/* `n` bytes from the kernel's random source (getrandom; never fails on Linux once booted). */
+/* `n` bytes from the kernel's random source (getrandom, drawn a pool at a time per thread; never fails on Linux once
+ * booted). */
 void random_bytes(void *buf, size_t n);
+/* `n_digits` (at most 64) random lowercase hex digits and a NUL in out. */
+void random_hex(char *out, size_t n_digits);
 /* A random (version 4) UUID in its 36-character text form, as ECS's event and credentials ids are. */
 void uuid_v4(char out[37]);
 

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -81,8 +80,7 @@ static void send_frame(struct k8s_exec *x, unsigned opcode, const unsigned char 
         if (n > 125)
                 n = 125;
         unsigned char mask[4];
-        if (getrandom(mask, sizeof(mask), 0) != (ssize_t) sizeof(mask))
-                memset(mask, 0x5a, sizeof(mask));
+        random_bytes(mask, sizeof(mask));
         f[0] = (unsigned char) (0x80 | opcode);
         f[1] = (unsigned char) (0x80 | n);
         memcpy(f + 2, mask, 4);
@@ -351,8 +349,7 @@ int k8s_exec_open(struct k8s_config *cfg, const char *ns, const char *pod, const
                 const char *authority = strstr(server, "://") ? strstr(server, "://") + 3 : server;
                 size_t alen = strcspn(authority, "/");
                 unsigned char raw[16];
-                if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
-                        memset(raw, 0x42, sizeof(raw));
+                random_bytes(raw, sizeof(raw));
                 char key[32];
                 base64url_encode(raw, sizeof(raw), key);
                 for (char *k = key; *k; k++)

@@ -99,15 +99,6 @@ void rt_exec_free(struct rt_exec *x) {
         free(x);
 }
 
-static void random_hex(char *out, size_t n_chars) {
-        unsigned char raw[32];
-        ASSERT(n_chars / 2 + 1 <= sizeof(raw));
-        random_bytes(raw, n_chars / 2 + 1);
-        for (size_t i = 0; i < n_chars; i++)
-                out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
-        out[n_chars] = '\0';
-}
-
 static struct session *session_find(struct rt_exec *x, const char *id) {
         for (struct session *s = x->sessions; s; s = s->next)
                 if (strcmp(s->id, id) == 0)

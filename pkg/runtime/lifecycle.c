@@ -132,14 +132,6 @@ static void wait_changed(struct rt_lifecycle *lc, int64_t ms) {
         cond_wait_ms(&lc->changed, &lc->lock, ms);
 }
 
-static void random_hex(char *buf, size_t n_bytes) {
-        unsigned char raw[32];
-        ASSERT(n_bytes <= sizeof(raw));
-        random_bytes(raw, n_bytes);
-        for (size_t i = 0; i < n_bytes; i++)
-                snprintf(buf + 2 * i, 3, "%02x", raw[i]);
-}
-
 /* ---- a task's documents at rest ----
  *
  * A task with no worker (it runs and waits for events) keeps its Task document and private record as text, the text
@@ -1083,7 +1075,7 @@ static int task_attach_containers(struct task *t, struct err *e) {
 static json_t *new_container_doc(const json_t *def, const char *region, const char *account, const char *cluster,
                                  const char *task_arn, const char *task_id) {
         char uuid[33];
-        random_hex(uuid, 16);
+        random_hex(uuid, 32);
         char arn[ECS_ARN_MAX + 1];
         str_printf(arn, sizeof(arn), "arn:aws:ecs:%s:%s:container/%s/%s/%.8s-%.4s-%.4s-%.4s-%.12s", region, account,
                    cluster, task_id, uuid, uuid + 8, uuid + 12, uuid + 16, uuid + 20);
@@ -1107,7 +1099,7 @@ static json_t *new_container_doc(const json_t *def, const char *region, const ch
 
 int rt_lifecycle_run(struct rt_lifecycle *lc, const struct rt_run_request *req, json_t **ret, struct err *e) {
         struct task *t = xcalloc(1, sizeof(*t));
-        random_hex(t->id, 16);
+        random_hex(t->id, 32);
         str_printf(t->region, sizeof(t->region), "%s", req->region);
         str_printf(t->cluster, sizeof(t->cluster), "%s", req->cluster_name);
         str_printf(t->family, sizeof(t->family), "%s", ecs_json_str(req->taskdef, "family", ""));

@@ -118,14 +118,17 @@ typedef int (*rt_task_list_fn)(void *ctx, const char *id, const char *arn, size_
 int rt_task_list_each(struct rt_store *s, const struct rt_task_query *q, rt_task_list_fn fn, void *ctx,
                       struct err *e);
 /* A cluster's tasks by lastStatus: `running` (RUNNING), `pending` (not running yet: PROVISIONING, PENDING,
- * ACTIVATING) and `active` (every one not STOPPED, those on their way to STOPPED included). */
-struct rt_task_counts {
+ * ACTIVATING) and `active` (every one not STOPPED, those on their way to STOPPED included); and its services by
+ * status, ACTIVE and DRAINING. One read of the counts the store keeps, whatever the number of tasks. */
+struct rt_cluster_counts {
         int64_t running;
         int64_t pending;
         int64_t active;
+        int64_t services_active;
+        int64_t services_draining;
 };
-int rt_task_count(struct rt_store *s, const char *region, const char *cluster, struct rt_task_counts *ret,
-                  struct err *e);
+int rt_cluster_counts(struct rt_store *s, const char *region, const char *cluster, struct rt_cluster_counts *ret,
+                      struct err *e);
 /* Every task not yet STOPPED, as [{"doc", "private"}], for restart recovery. */
 int rt_task_active(struct rt_store *s, json_t **ret, struct err *e);
 /* Forget STOPPED tasks that stopped before `stopped_before_ms` (epoch ms), with their tags and captured output. */
@@ -162,9 +165,6 @@ int rt_service_doc_text(struct rt_store *s, const char *region, const char *clus
                         size_t *ret_len, struct err *e);
 /* Every ACTIVE or DRAINING service of every region, as [{"region","cluster","name"}]: what the scheduler keeps. */
 int rt_service_live(struct rt_store *s, json_t **ret, struct err *e);
-/* How many services of a cluster are ACTIVE and DRAINING. */
-int rt_service_count(struct rt_store *s, const char *region, const char *cluster, int64_t *ret_active,
-                     int64_t *ret_draining, struct err *e);
 
 /* Captured output of one container of a task (written once, when the task's workload is removed). *ret is
  * NUL-terminated, caller frees. -ENOENT when nothing was captured. */

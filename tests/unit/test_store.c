@@ -1,7 +1,11 @@
 /* test_store.c — the SQLite store (pkg/runtime/store.c): revisions, listings in both orders with resume keys,
- * family status, tags, and that state is still there after the database is closed and opened again. */
+ * family status, tags, that state is still there after the database is closed and opened again, and that reads on
+ * other threads (the read connections of an on-disk store) see every committed write. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,20 +205,20 @@ static void put_task(struct rt_store *s, const char *id, const char *cluster, co
 
 static void assert_task_counts(struct rt_store *s, const char *cluster, int64_t running, int64_t pending,
                                int64_t active) {
-        struct rt_task_counts c;
+        struct rt_cluster_counts c;
         struct err e = {0};
-        assert_int_equal(rt_task_count(s, "us-east-1", cluster, &c, &e), 0);
+        assert_int_equal(rt_cluster_counts(s, "us-east-1", cluster, &c, &e), 0);
         assert_int_equal(c.running, running);
         assert_int_equal(c.pending, pending);
         assert_int_equal(c.active, active);
 }
 
 static void assert_service_counts(struct rt_store *s, const char *cluster, int64_t active, int64_t draining) {
-        int64_t a = -1, d = -1;
+        struct rt_cluster_counts c;
         struct err e = {0};
-        assert_int_equal(rt_service_count(s, "us-east-1", cluster, &a, &d, &e), 0);
-        assert_int_equal(a, active);
-        assert_int_equal(d, draining);
+        assert_int_equal(rt_cluster_counts(s, "us-east-1", cluster, &c, &e), 0);
+        assert_int_equal(c.services_active, active);
+        assert_int_equal(c.services_draining, draining);
 }
 
 static void put_service(struct rt_store *s, const char *cluster, const char *name, const char *status) {
@@ -307,10 +311,7 @@ static void old_state_directory_upgrades_in_place(void **state) {
         json_decref(got);
         json_object_set_new(svc, "status", json_string("DRAINING"));
         assert_int_equal(rt_service_put(s, "us-east-1", "default", svc, priv, &e), 0);
-        int64_t active = -1, draining = -1;
-        assert_int_equal(rt_service_count(s, "us-east-1", "default", &active, &draining, &e), 0);
-        assert_int_equal(active, 0);
-        assert_int_equal(draining, 1);
+        assert_service_counts(s, "default", 0, 1);
         assert_int_equal(rt_service_live(s, &got, &e), 0);
         assert_int_equal(json_array_size(got), 1);
         json_decref(got);
@@ -425,11 +426,10 @@ static void task_reads_without_decoding(void **state) {
 /* The per-cluster counts (kept by triggers, migration 5) follow every write: a task rewritten with a new status (the
  * INSERT OR REPLACE of rt_task_put) moves from one count to the other, expiry removes stopped ones, clusters are
  * counted apart, and a service's status changes move it likewise. */
-static void counts_follow_writes(void **state) {
-        (void) state;
+static void counts_follow_writes_in(const char *where) {
         struct rt_store *s = NULL;
         struct err e = {0};
-        assert_int_equal(rt_store_open(":memory:", &s, &e), 0);
+        assert_int_equal(rt_store_open(where, &s, &e), 0);
         assert_task_counts(s, "c1", 0, 0, 0);
         put_task(s, "t1", "c1", "PROVISIONING", 0);
         put_task(s, "t2", "c1", "PENDING", 0);
@@ -466,6 +466,95 @@ static void counts_follow_writes(void **state) {
         rt_store_free(s);
 }
 
+/* A temporary state directory, and its removal. */
+static void state_dir_new(char *d) {
+        assert_non_null(mkdtemp(d));
+}
+static void state_dir_remove(const char *d) {
+        static const char *const files[] = {"/ecsd.db", "/ecsd.db-wal", "/ecsd.db-shm", "/ecsd.lock", ""};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                char path[256];
+                snprintf(path, sizeof(path), "%s%s", d, files[i]);
+                (void) remove(path);
+        }
+}
+
+static void counts_follow_writes(void **state) {
+        (void) state;
+        counts_follow_writes_in(":memory:");
+}
+
+/* The same on disk, where reads go through the read connections: each read right after a write sees it. */
+static void counts_follow_writes_on_disk(void **state) {
+        (void) state;
+        char d[] = "/tmp/ecsd-test-store-counts-XXXXXX";
+        state_dir_new(d);
+        counts_follow_writes_in(d);
+        state_dir_remove(d);
+}
+
+/* Reads on several threads beside a writer (an on-disk store: each reader thread takes a read connection): a reader
+ * never sees the count go back (each read is at a committed state no older than the last one it saw), and once the
+ * writer is done every reader sees all of its writes. Failures are counted in the thread and asserted here (cmocka
+ * asserts only on the main thread). Bounded: WRITES task rows, READERS threads. */
+#define WRITES 300
+#define READERS 3
+
+struct reader_run {
+        struct rt_store *s;
+        atomic_bool *writer_done;
+        int64_t last_seen;
+        int went_back, failed_reads, reads;
+};
+
+static void *reader_main(void *arg) {
+        struct reader_run *run = arg;
+        for (;;) {
+                bool done = atomic_load(run->writer_done); /* read before the counts: then the last read sees all */
+                struct rt_cluster_counts c;
+                struct err e = {0};
+                if (rt_cluster_counts(run->s, "us-east-1", "c", &c, &e) < 0)
+                        run->failed_reads++;
+                else if (c.running < run->last_seen)
+                        run->went_back++;
+                else
+                        run->last_seen = c.running;
+                run->reads++;
+                if (done)
+                        return NULL;
+        }
+}
+
+static void reads_beside_writes(void **state) {
+        (void) state;
+        char d[] = "/tmp/ecsd-test-store-readers-XXXXXX";
+        state_dir_new(d);
+        struct rt_store *s = NULL;
+        struct err e = {0};
+        assert_int_equal(rt_store_open(d, &s, &e), 0);
+        atomic_bool writer_done = false;
+        struct reader_run runs[READERS];
+        pthread_t threads[READERS];
+        for (int i = 0; i < READERS; i++) {
+                runs[i] = (struct reader_run){.s = s, .writer_done = &writer_done};
+                assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &runs[i]), 0);
+        }
+        for (int i = 0; i < WRITES; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "t%03d", i);
+                put_task(s, id, "c", "RUNNING", 0);
+        }
+        atomic_store(&writer_done, true);
+        for (int i = 0; i < READERS; i++) {
+                assert_int_equal(pthread_join(threads[i], NULL), 0);
+                assert_int_equal(runs[i].failed_reads, 0);
+                assert_int_equal(runs[i].went_back, 0);
+                assert_int_equal(runs[i].last_seen, WRITES);
+        }
+        rt_store_free(s);
+        state_dir_remove(d);
+}
+
 static void open_fails_clearly(void **state) {
         (void) state;
         struct rt_store *s = NULL;
@@ -483,6 +572,8 @@ int main(void) {
                 cmocka_unit_test(tags_and_persistence),
                 cmocka_unit_test(task_reads_without_decoding),
                 cmocka_unit_test(counts_follow_writes),
+                cmocka_unit_test(counts_follow_writes_on_disk),
+                cmocka_unit_test(reads_beside_writes),
                 cmocka_unit_test(open_fails_clearly),
                 cmocka_unit_test(old_state_directory_upgrades_in_place),
         };
