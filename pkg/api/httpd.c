@@ -5,6 +5,12 @@
  * Thread-per-connection would cost a thread per idle SDK connection; an external select loop would add code for
  * nothing.
  *
+ * Connections are accepted by one thread of ours (the acceptor) and handed to the pool with MHD_add_connection,
+ * which spreads them over the pool's threads by socket number. Left to itself, libmicrohttpd lets whichever pool
+ * thread wakes first accept up to ten connections at once, so a client that opens its connections in a burst (an SDK
+ * with a connection pool, a load test) often had them all on one thread: every request of theirs then ran on one
+ * core while the others idled.
+ *
  * Each connection keeps its request body in a buffer capped at API_BODY_MAX_BYTES: a declared Content-Length over
  * the cap is refused before the body is read; a chunked body over the cap is drained and dropped, and the request is
  * answered with an error. Per-connection state is freed in the completion callback, whatever happened.
@@ -57,7 +63,11 @@ struct api_server {
         struct api *api;
         bool metadata_only;
         bool credentials_only; /* also metadata_only: the same thread-per-connection mode */
-        int listen_fd;         /* ours; libmicrohttpd listens on a duplicate */
+        int listen_fd;         /* ours; for the API, accepted on by the acceptor; else libmicrohttpd listens on a dup */
+
+        pthread_t acceptor;    /* the API server's (see the top of the file) */
+        bool acceptor_started;
+        int acceptor_stop_fd;  /* eventfd: the acceptor returns */
 
         pthread_mutex_t lock;
         struct stream *streams;
@@ -436,7 +446,43 @@ int api_listen_address(int fd, char *buf, size_t size, unsigned *ret_port) {
 }
 
 /* Stop the hub (it resumes every suspended stream), then the daemon (which frees the streams), then the rest. */
+/* The API server's acceptor (see the top of the file). libmicrohttpd closes a connection it cannot take. */
+static void *acceptor_main(void *arg) {
+        struct api_server *srv = arg;
+        struct pollfd fds[2] = {{.fd = srv->listen_fd, .events = POLLIN}, {.fd = srv->acceptor_stop_fd, .events = POLLIN}};
+        for (;;) {
+                if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+                        log_error("api", "\"accept loop failed\" error=\"%s\"", strerror(errno));
+                        return NULL;
+                }
+                if (fds[1].revents)
+                        return NULL;
+                if (!fds[0].revents)
+                        continue;
+                struct sockaddr_storage addr;
+                socklen_t len = sizeof(addr);
+                int fd = accept4(srv->listen_fd, (struct sockaddr *) &addr, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0) {
+                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        /* Out of descriptors or memory: say so, and wait a little rather than spin on it. */
+                        log_warn("api", "\"cannot accept a connection\" error=\"%s\"", strerror(errno));
+                        (void) poll(&fds[1], 1, 100);
+                        continue;
+                }
+                (void) MHD_add_connection(srv->daemon, fd, (struct sockaddr *) &addr, len);
+        }
+}
+
 static void server_free(struct api_server *srv) {
+        if (srv->acceptor_started) {
+                uint64_t one = 1;
+                ssize_t w = write(srv->acceptor_stop_fd, &one, sizeof(one));
+                ASSERT(w == (ssize_t) sizeof(one));
+                pthread_join(srv->acceptor, NULL);
+        }
+        if (srv->acceptor_stop_fd >= 0)
+                close(srv->acceptor_stop_fd);
         if (srv->hub_started) {
                 pthread_mutex_lock(&srv->lock);
                 srv->closing = true;
@@ -465,6 +511,7 @@ static int server_start(struct api *api, int fd, unsigned threads, bool metadata
         srv->listen_fd = fd;
         pthread_mutex_init(&srv->lock, NULL);
         srv->wake_fd = -1;
+        srv->acceptor_stop_fd = -1;
         int r;
         if (!metadata_only) {
                 srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -477,8 +524,9 @@ static int server_start(struct api *api, int fd, unsigned threads, bool metadata
         }
         /* libmicrohttpd gets a duplicate and closes it in MHD_stop_daemon; srv->listen_fd stays ours, to name the
          * bound address, and is closed after the daemon stops. Whether libmicrohttpd closes a given socket when its
-         * start fails is not documented, so it never gets the one we must close. */
-        int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+         * start fails is not documented, so it never gets the one we must close. The API server's listening socket
+         * is the acceptor's alone. */
+        int mhd_fd = metadata_only ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : 0;
         if (mhd_fd < 0) {
                 r = err_set(e, -errno, ERR_KIND_INTERNAL, "cannot duplicate the listening socket: %s",
                             strerror(errno));
@@ -496,15 +544,28 @@ static int server_start(struct api *api, int fd, unsigned threads, bool metadata
                         (unsigned) METADATA_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                         MHD_OPTION_END);
         else
-                srv->daemon = MHD_start_daemon(
-                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-                        access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
-                        mhd_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
-                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-                        NULL, MHD_OPTION_END);
+                srv->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                                                       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+                                               0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                                               NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
+                                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+                                               MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
         if (!srv->daemon) {
                 server_free(srv);
                 return err_set(e, -EIO, ERR_KIND_INTERNAL, "cannot start the HTTP server (see the debug log)");
+        }
+        if (!metadata_only) {
+                srv->acceptor_stop_fd = eventfd(0, EFD_CLOEXEC);
+                int err = srv->acceptor_stop_fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0
+                                  ? errno
+                                  : pthread_create(&srv->acceptor, NULL, acceptor_main, srv);
+                if (err != 0) {
+                        r = err_set(e, -err, ERR_KIND_INTERNAL, "cannot start accepting connections: %s",
+                                    strerror(err));
+                        server_free(srv);
+                        return r;
+                }
+                srv->acceptor_started = true;
         }
         *ret = srv;
         return 0;
