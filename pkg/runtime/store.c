@@ -228,11 +228,11 @@ static uint64_t sql_hash(const char *sql) {
         return h;
 }
 
-/* The prepared statement for `sql` (lock held), in *ret; release it with the _cleanup_stmt_ variable it is stored in
+/* The prepared statement for `sql` on connection `c` (its lock held), in *ret; release it with the _cleanup_stmt_ variable it is stored in
  * (reset, not finalized). SQLite compiles a text once per connection: the first call prepares it and keeps it, later
  * calls reuse it (parsing and planning was a fifth of a small API call's time). So `sql` must be constant text, with
  * values bound as parameters, never formatted into it; STMT_CACHE_MAX bounds the distinct texts. A statement is
- * used by one caller at a time, which the store lock gives, as long as one locked step does not prepare the text it
+ * used by one caller at a time, which the connection's lock gives, as long as one locked step does not prepare the text it
  * is already stepping (that is refused). Statements survive schema changes (SQLite re-prepares them itself). */
 static int prepare(struct conn *c, const char *sql, sqlite3_stmt **ret, struct err *e) {
         uint64_t h = sql_hash(sql);

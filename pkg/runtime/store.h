@@ -1,8 +1,8 @@
 /* store.h — the durable state of ecsd: clusters, task definitions, tags, tasks, captured task output and services, in
  * one SQLite database (WAL mode).
  *
- * Every function is safe to call from any thread (one connection behind a mutex) and returns only after the change
- * is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
+ * Every function is safe to call from any thread (a writer connection behind a mutex, and read connections beside
+ * it that see every commit) and returns only after the change is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
  * jansson objects; the store never keeps a reference to what it is given, and what it returns belongs to the caller.
  * "Not found" is -ENOENT with nothing written to *ret. */
 #pragma once
@@ -111,7 +111,7 @@ struct rt_task_query {
 /* Task ARNs (strings) matching the query, ordered by task id. */
 int rt_task_list(struct rt_store *s, const struct rt_task_query *q, json_t **ret, struct err *e);
 /* The same listing without an array: `fn` gets each matching task in order, its id and its ARN (borrowed for the
- * call; `arn_len` bytes, NUL-terminated), under the store's lock, so it must not call the store. A negative return
+ * call; `arn_len` bytes, NUL-terminated), holding a store connection, so it must not call the store. A negative return
  * from `fn` stops the listing and is returned. Read from the tasks_list index alone (no document) when `desired` is
  * given. */
 typedef int (*rt_task_list_fn)(void *ctx, const char *id, const char *arn, size_t arn_len);
@@ -154,7 +154,7 @@ struct rt_service_query {
 /* ACTIVE services matching the query, ordered by name (documents). */
 int rt_service_list(struct rt_store *s, const struct rt_service_query *q, json_t **ret, struct err *e);
 /* The same listing without documents: `fn` gets each service's name and ARN (borrowed; `arn_len` bytes,
- * NUL-terminated; "" for a document without serviceArn) in order, under the store's lock (it must not call the
+ * NUL-terminated; "" for a document without serviceArn) in order, holding a store connection (it must not call the
  * store); read from the services_list index alone. A negative return from `fn` stops it and is returned. */
 typedef int (*rt_service_list_fn)(void *ctx, const char *name, const char *arn, size_t arn_len);
 int rt_service_list_each(struct rt_store *s, const struct rt_service_query *q, rt_service_list_fn fn, void *ctx,
