@@ -525,7 +525,8 @@ static int service_page_add(void *ctx, const char *name, const char *arn, size_t
         if (p->n++)
                 api_body_append(&p->arns, ",", 1);
         api_body_append_string(&p->arns, arn, len);
-        str_printf(p->last, sizeof(p->last), "%s", name);
+        if (p->n == p->limit) /* the page's last: its name is the next token's key, if another page exists */
+                str_printf(p->last, sizeof(p->last), "%s", name);
         return 0;
 }
 

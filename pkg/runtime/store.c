@@ -1249,18 +1249,24 @@ int rt_service_list_each(struct rt_store *s, const struct rt_service_query *q, r
                          struct err *e) {
         READER(c, s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        /* services_list covers it: (region, cluster, status, name) serve the filter and the order. */
+        /* services_list covers it: (region, cluster, status, name) serve the filter and the order. Without a filter,
+         * a text without the `(? IS NULL OR ...)` terms, as rt_task_list_each's. */
+        bool filtered = q->launch_type || q->strategy;
         int r = prepare(c,
-                        "SELECT name, arn FROM services WHERE region = ?1 AND cluster = ?2 AND status = 'ACTIVE'"
-                        " AND (?3 IS NULL OR launch_type = ?3) AND (?4 IS NULL OR strategy = ?4) AND name > ?5"
-                        " ORDER BY name LIMIT ?6",
+                        filtered ? "SELECT name, arn FROM services WHERE region = ?1 AND cluster = ?2"
+                                   " AND status = 'ACTIVE' AND (?3 IS NULL OR launch_type = ?3)"
+                                   " AND (?4 IS NULL OR strategy = ?4) AND name > ?5 ORDER BY name LIMIT ?6"
+                                 : "SELECT name, arn FROM services WHERE region = ?1 AND cluster = ?2"
+                                   " AND status = 'ACTIVE' AND name > ?5 ORDER BY name LIMIT ?6",
                         &st, e);
         if (r < 0)
                 return r;
         bind_text(st, 1, q->region);
         bind_text(st, 2, q->cluster);
-        bind_text(st, 3, q->launch_type);
-        bind_text(st, 4, q->strategy);
+        if (filtered) {
+                bind_text(st, 3, q->launch_type);
+                bind_text(st, 4, q->strategy);
+        }
         bind_text(st, 5, q->after ? q->after : "");
         sqlite3_bind_int(st, 6, q->limit);
         int rc;
