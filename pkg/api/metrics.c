@@ -149,18 +149,24 @@ static void render_event_lag(FILE *f, const char *backend, const json_t *lag) {
                 (unsigned long long) cumulative);
 }
 
+/* The lifecycle's gauges: its counter's key, the metric, and the metric's help. */
+static const struct {
+        const char *key, *name, *help;
+} lifecycle_gauges[] = {
+        {"live_tasks", "ecsd_tasks_live", "Tasks not yet STOPPED that the lifecycle tracks."},
+        {"workers", "ecsd_lifecycle_workers", "Launches (running or queued) and stops in progress."},
+        {"launchers", "ecsd_lifecycle_launchers", "Launcher threads alive (at most 64)."},
+        {"launches_queued", "ecsd_lifecycle_launches_queued", "Launches waiting for a launcher thread."},
+        {"tasks_decoded", "ecsd_tasks_decoded", "Live tasks whose documents are held decoded, not at rest as text."},
+};
+
 static void render_lifecycle(FILE *f, struct rt_lifecycle *lc) {
         json_auto_t *c = rt_lifecycle_counters(lc);
         const char *backend = ecs_json_str(c, "backend", "none");
-        fprintf(f,
-                "# HELP ecsd_tasks_live Tasks not yet STOPPED that the lifecycle tracks.\n"
-                "# TYPE ecsd_tasks_live gauge\n"
-                "ecsd_tasks_live{backend=\"%s\"} %lld\n"
-                "# HELP ecsd_lifecycle_workers Launch and stop threads running.\n"
-                "# TYPE ecsd_lifecycle_workers gauge\n"
-                "ecsd_lifecycle_workers{backend=\"%s\"} %lld\n",
-                backend, (long long) json_integer_value(json_object_get(c, "live_tasks")), backend,
-                (long long) json_integer_value(json_object_get(c, "workers")));
+        for (size_t i = 0; i < ARRAY_SIZE(lifecycle_gauges); i++)
+                fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s{backend=\"%s\"} %lld\n", lifecycle_gauges[i].name,
+                        lifecycle_gauges[i].help, lifecycle_gauges[i].name, lifecycle_gauges[i].name, backend,
+                        (long long) json_integer_value(json_object_get(c, lifecycle_gauges[i].key)));
         const char *key;
         json_t *v;
         fputs("# HELP ecsd_tasks Live tasks (not yet forgotten at STOPPED) by lastStatus.\n"

@@ -127,9 +127,11 @@ def main() -> None:
             version = subprocess.run([ecsd, "version"], capture_output=True, text=True).stdout.split()[1]
             if not info or info.samples[0].labels.get("version") != version:
                 fail(f"ecsd_build_info does not carry version {version}")
-            live = families.get("ecsd_tasks_live")
-            if not live or live.type != "gauge" or live.samples[0].value != 0:
-                fail("no gauge ecsd_tasks_live = 0")
+            for gauge in ("ecsd_tasks_live", "ecsd_lifecycle_launchers", "ecsd_lifecycle_launches_queued",
+                          "ecsd_tasks_decoded"):
+                g = families.get(gauge)
+                if not g or g.type != "gauge" or g.samples[0].value != 0:
+                    fail(f"no gauge {gauge} = 0 before any task ran")
             if by_label(families, "ecsd_tasks", "last_status", "gauge") != {}:
                 fail("ecsd_tasks has samples before any task ran")
             if lag_samples(families)[1] != 0:
