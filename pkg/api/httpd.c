@@ -449,7 +449,8 @@ int api_listen_address(int fd, char *buf, size_t size, unsigned *ret_port) {
 /* The API server's acceptor (see the top of the file). libmicrohttpd closes a connection it cannot take. */
 static void *acceptor_main(void *arg) {
         struct api_server *srv = arg;
-        struct pollfd fds[2] = {{.fd = srv->listen_fd, .events = POLLIN}, {.fd = srv->acceptor_stop_fd, .events = POLLIN}};
+        struct pollfd fds[2] = {{.fd = srv->listen_fd, .events = POLLIN},
+                                {.fd = srv->acceptor_stop_fd, .events = POLLIN}};
         for (;;) {
                 if (poll(fds, 2, -1) < 0 && errno != EINTR) {
                         log_error("api", "\"accept loop failed\" error=\"%s\"", strerror(errno));
@@ -544,12 +545,12 @@ static int server_start(struct api *api, int fd, unsigned threads, bool metadata
                         (unsigned) METADATA_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                         MHD_OPTION_END);
         else
-                srv->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-                                                       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
-                                               0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                               NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1),
-                                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
-                                               MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+                srv->daemon = MHD_start_daemon(
+                        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                                MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+                        0, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                        MHD_OPTION_THREAD_POOL_SIZE, (unsigned) (threads ? threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
+                        (unsigned) 120, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
         if (!srv->daemon) {
                 server_free(srv);
                 return err_set(e, -EIO, ERR_KIND_INTERNAL, "cannot start the HTTP server (see the debug log)");

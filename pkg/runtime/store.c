@@ -228,12 +228,13 @@ static uint64_t sql_hash(const char *sql) {
         return h;
 }
 
-/* The prepared statement for `sql` on connection `c` (its lock held), in *ret; release it with the _cleanup_stmt_ variable it is stored in
- * (reset, not finalized). SQLite compiles a text once per connection: the first call prepares it and keeps it, later
- * calls reuse it (parsing and planning was a fifth of a small API call's time). So `sql` must be constant text, with
- * values bound as parameters, never formatted into it; STMT_CACHE_MAX bounds the distinct texts. A statement is
- * used by one caller at a time, which the connection's lock gives, as long as one locked step does not prepare the text it
- * is already stepping (that is refused). Statements survive schema changes (SQLite re-prepares them itself). */
+/* The prepared statement for `sql` on connection `c` (its lock held), in *ret; release it with the _cleanup_stmt_
+ * variable it is stored in (reset, not finalized). SQLite compiles a text once per connection: the first call
+ * prepares it and keeps it, later calls reuse it (parsing and planning was a fifth of a small API call's time). So
+ * `sql` must be constant text, with values bound as parameters, never formatted into it; STMT_CACHE_MAX bounds the
+ * distinct texts. A statement is used by one caller at a time, which the connection's lock gives, as long as one
+ * locked step does not prepare the text it is already stepping (that is refused). Statements survive schema changes
+ * (SQLite re-prepares them itself). */
 static int prepare(struct conn *c, const char *sql, sqlite3_stmt **ret, struct err *e) {
         uint64_t h = sql_hash(sql);
         for (size_t i = 0; i < c->n_stmts; i++) {
@@ -1017,7 +1018,8 @@ int rt_task_doc_text(struct rt_store *s, const char *id, char **ret, size_t *ret
  * common listing, a cluster's tasks of one desired status and nothing else, has its own text without the optional
  * filters: SQLite evaluates each `(? IS NULL OR ...)` on every row, which was a third of its time in such a call. */
 static const char task_list_unfiltered_sql[] =
-        "SELECT id, arn FROM tasks WHERE region = ?1 AND cluster = ?2 AND desired = ?5 AND id > ?7 ORDER BY id LIMIT ?8";
+        "SELECT id, arn FROM tasks WHERE region = ?1 AND cluster = ?2 AND desired = ?5 AND id > ?7"
+        " ORDER BY id LIMIT ?8";
 static const char task_list_sql[] =
         "SELECT id, arn FROM tasks WHERE region = ?1 AND cluster = ?2 AND desired = ?5"
         " AND (?3 IS NULL OR family = ?3) AND (?4 IS NULL OR started_by = ?4)"

@@ -2,8 +2,9 @@
  * one SQLite database (WAL mode).
  *
  * Every function is safe to call from any thread (a writer connection behind a mutex, and read connections beside
- * it that see every commit) and returns only after the change is committed to the WAL, so an acknowledged write survives kill -9 of the process. Documents go in and come out as
- * jansson objects; the store never keeps a reference to what it is given, and what it returns belongs to the caller.
+ * it that see every commit) and returns only after the change is committed to the WAL, so an acknowledged write
+ * survives kill -9 of the process. Documents go in and come out as jansson objects; the store never keeps a
+ * reference to what it is given, and what it returns belongs to the caller.
  * "Not found" is -ENOENT with nothing written to *ret. */
 #pragma once
 
