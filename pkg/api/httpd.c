@@ -445,7 +445,6 @@ int api_listen_address(int fd, char *buf, size_t size, unsigned *ret_port) {
         return str_printf(buf, size, addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
-/* Stop the hub (it resumes every suspended stream), then the daemon (which frees the streams), then the rest. */
 /* The API server's acceptor (see the top of the file). libmicrohttpd closes a connection it cannot take. */
 static void *acceptor_main(void *arg) {
         struct api_server *srv = arg;
@@ -475,6 +474,8 @@ static void *acceptor_main(void *arg) {
         }
 }
 
+/* Stop the acceptor, the hub (it resumes every suspended stream), then the daemon (which frees the streams), then
+ * the rest. */
 static void server_free(struct api_server *srv) {
         if (srv->acceptor_started) {
                 uint64_t one = 1;
@@ -527,8 +528,8 @@ static int server_start(struct api *api, int fd, unsigned threads, bool metadata
          * bound address, and is closed after the daemon stops. Whether libmicrohttpd closes a given socket when its
          * start fails is not documented, so it never gets the one we must close. The API server's listening socket
          * is the acceptor's alone. */
-        int mhd_fd = metadata_only ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : 0;
-        if (mhd_fd < 0) {
+        int mhd_fd = -1;
+        if (metadata_only && (mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
                 r = err_set(e, -errno, ERR_KIND_INTERNAL, "cannot duplicate the listening socket: %s",
                             strerror(errno));
                 server_free(srv);
