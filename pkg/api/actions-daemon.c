@@ -47,6 +47,29 @@ static int records_all(struct api_call *call, const char *kind, json_t **ret, st
         return 0;
 }
 
+/* One page of a listing: `picked` holds the listed records ({"key","doc"}) in the listing's order, keys ascending or,
+ * with `desc`, descending. The records past the token's key `after` ("" for the first page), at most `limit`, go into
+ * `list` as summary(doc); when more remain, `out` gets the nextToken (of `token_kind`) of the last one listed. */
+static void records_page(const json_t *picked, const char *after, bool desc, int limit, const char *token_kind,
+                         json_t *(*summary)(const json_t *doc), json_t *list, json_t *out) {
+        const char *last = NULL;
+        size_t i;
+        const json_t *rec;
+        json_array_foreach(picked, i, rec) {
+                const char *key = ecs_json_str(rec, "key", "");
+                if (after[0] && (desc ? strcmp(key, after) >= 0 : strcmp(key, after) <= 0))
+                        continue;
+                if (json_array_size(list) == (size_t) limit) {
+                        char next[ECS_PAGE_TOKEN_MAX];
+                        if (last && ecs_page_token_encode(token_kind, last, next, sizeof(next)) == 0)
+                                json_object_set_new(out, "nextToken", json_string(next));
+                        return;
+                }
+                json_array_append_new(list, summary(json_object_get(rec, "doc")));
+                last = key;
+        }
+}
+
 /* Resolve FAMILY, FAMILY:REV or a daemon-task-definition ARN of this region and account. *rev 0: none given. */
 static int taskdef_ref(struct api_call *call, const char *ref, char *family, int64_t *rev, struct err *e) {
         const char *res = ref;
@@ -230,6 +253,15 @@ int api_delete_daemon_task_definition(struct api_call *call, const json_t *in, j
         return 0;
 }
 
+static json_t *taskdef_summary(const json_t *doc) {
+        json_t *sum = json_pack("{s:s, s:O, s:s, s:s}", "arn", ecs_json_str(doc, "daemonTaskDefinitionArn", ""),
+                                "registeredAt", json_object_get(doc, "registeredAt"), "registeredBy",
+                                ecs_json_str(doc, "registeredBy", ""), "status", ecs_json_str(doc, "status", ""));
+        if (json_object_get(doc, "deleteRequestedAt"))
+                json_object_set(sum, "deleteRequestedAt", json_object_get(doc, "deleteRequestedAt"));
+        return sum;
+}
+
 int api_list_daemon_task_definitions(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int limit;
         int r = ecs_page_max_results(in, LIST_MAX, LIST_MAX, &limit, e);
@@ -265,30 +297,16 @@ int api_list_daemon_task_definitions(struct api_call *call, const json_t *in, js
                         json_array_remove(picked, json_array_size(picked) - 1);
                 json_array_append(picked, rec);
         }
+        if (desc) {
+                json_t *reversed = json_array();
+                for (size_t k = json_array_size(picked); k-- > 0;)
+                        json_array_append(reversed, json_array_get(picked, k));
+                json_decref(picked);
+                picked = reversed;
+        }
         json_t *list = json_array();
         *out = json_pack("{s:o}", "daemonTaskDefinitions", list);
-        size_t n = json_array_size(picked);
-        for (size_t k = 0; k < n; k++) {
-                const json_t *rec2 = json_array_get(picked, desc ? n - 1 - k : k);
-                const char *key = ecs_json_str(rec2, "key", "");
-                if (after[0] && (desc ? strcmp(key, after) >= 0 : strcmp(key, after) <= 0))
-                        continue;
-                if (json_array_size(list) == (size_t) limit) {
-                        char next[ECS_PAGE_TOKEN_MAX];
-                        const json_t *lastrec = json_array_get(picked, desc ? n - k : k - 1);
-                        if (ecs_page_token_encode("daemon-task-definitions", ecs_json_str(lastrec, "key", ""), next,
-                                                  sizeof(next)) == 0)
-                                json_object_set_new(*out, "nextToken", json_string(next));
-                        break;
-                }
-                const json_t *doc = json_object_get(rec2, "doc");
-                json_t *sum = json_pack("{s:s, s:O, s:s, s:s}", "arn", ecs_json_str(doc, "daemonTaskDefinitionArn", ""),
-                                        "registeredAt", json_object_get(doc, "registeredAt"), "registeredBy",
-                                        ecs_json_str(doc, "registeredBy", ""), "status", ecs_json_str(doc, "status", ""));
-                if (json_object_get(doc, "deleteRequestedAt"))
-                        json_object_set(sum, "deleteRequestedAt", json_object_get(doc, "deleteRequestedAt"));
-                json_array_append_new(list, sum);
-        }
+        records_page(picked, after, desc, limit, "daemon-task-definitions", taskdef_summary, list, *out);
         return 0;
 }
 
@@ -495,6 +513,12 @@ int api_describe_daemon(struct api_call *call, const json_t *in, json_t **out, s
         return 0;
 }
 
+static json_t *daemon_summary(const json_t *doc) {
+        return json_pack("{s:s, s:s, s:O, s:O}", "daemonArn", ecs_json_str(doc, "daemonArn", ""), "status",
+                         ecs_json_str(doc, "status", ""), "createdAt", json_object_get(doc, "createdAt"), "updatedAt",
+                         json_object_get(doc, "updatedAt"));
+}
+
 int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int limit;
         int r = ecs_page_max_results(in, LIST_MAX, LIST_MAX, &limit, e);
@@ -512,15 +536,12 @@ int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, stru
         json_auto_t *all = NULL;
         if ((r = records_all(call, RT_DAEMON_KIND, &all, e)) < 0)
                 return r;
-        json_t *list = json_array();
-        *out = json_pack("{s:o}", "daemonSummariesList", list);
-        const char *last = NULL;
+        json_auto_t *picked = json_array();
         size_t i;
-        const json_t *rec;
+        json_t *rec;
         json_array_foreach(all, i, rec) {
-                const char *key = ecs_json_str(rec, "key", "");
                 const json_t *doc = json_object_get(rec, "doc");
-                if (strcmp(key, after) <= 0 || (cluster[0] && !str_eq(ecs_json_str(doc, "cluster", ""), cluster)))
+                if (cluster[0] && !str_eq(ecs_json_str(doc, "cluster", ""), cluster))
                         continue;
                 if (json_array_size(providers)) {
                         bool any = false;
@@ -531,19 +552,11 @@ int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, stru
                         if (!any)
                                 continue;
                 }
-                if (json_array_size(list) == (size_t) limit) {
-                        char next[ECS_PAGE_TOKEN_MAX];
-                        if (last && ecs_page_token_encode("daemons", last, next, sizeof(next)) == 0)
-                                json_object_set_new(*out, "nextToken", json_string(next));
-                        break;
-                }
-                json_array_append_new(list, json_pack("{s:s, s:s, s:O, s:O}", "daemonArn",
-                                                      ecs_json_str(doc, "daemonArn", ""), "status",
-                                                      ecs_json_str(doc, "status", ""), "createdAt",
-                                                      json_object_get(doc, "createdAt"), "updatedAt",
-                                                      json_object_get(doc, "updatedAt")));
-                last = key;
+                json_array_append(picked, rec);
         }
+        json_t *list = json_array();
+        *out = json_pack("{s:o}", "daemonSummariesList", list);
+        records_page(picked, after, false, limit, "daemons", daemon_summary, list, *out);
         return 0;
 }
 
@@ -555,6 +568,19 @@ static json_t *public_doc(const json_t *doc) {
         void *tmp;
         json_object_foreach_safe(out, tmp, k, v) if (k[0] == '_') json_object_del(out, k);
         return out;
+}
+
+static json_t *deployment_summary(const json_t *doc) {
+        json_t *sum = json_object();
+        static const char *const members[] = {"daemonDeploymentArn", "daemonArn", "clusterArn", "status",
+                                              "statusReason", "targetDaemonRevisionArn", "createdAt", "startedAt",
+                                              "stoppedAt", "finishedAt"};
+        for (size_t k = 0; k < ARRAY_SIZE(members); k++) {
+                json_t *v = json_object_get(doc, members[k]);
+                if (v)
+                        json_object_set(sum, members[k], v);
+        }
+        return sum;
 }
 
 int api_list_daemon_deployments(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -580,39 +606,23 @@ int api_list_daemon_deployments(struct api_call *call, const json_t *in, json_t 
         json_auto_t *all = NULL;
         if ((r = records_all(call, RT_DAEMON_DEPLOYMENT_KIND, &all, e)) < 0)
                 return r;
-        json_t *list = json_array();
-        *out = json_pack("{s:o}", "daemonDeployments", list);
-        const char *last = NULL;
         /* Newest first, as ListServiceDeployments. */
+        json_auto_t *picked = json_array();
         for (size_t i = json_array_size(all); i-- > 0;) {
-                const json_t *rec = json_array_get(all, i);
-                const char *key = ecs_json_str(rec, "key", "");
+                json_t *rec = json_array_get(all, i);
                 const json_t *doc = json_object_get(rec, "doc");
-                if ((after[0] && strcmp(key, after) >= 0) || !str_eq(ecs_json_str(doc, "daemonArn", ""), darn))
+                if (!str_eq(ecs_json_str(doc, "daemonArn", ""), darn))
                         continue;
                 if (json_array_size(statuses) && !ecs_json_list_has(statuses, ecs_json_str(doc, "status", "")))
                         continue;
                 double at = json_number_value(json_object_get(doc, "createdAt"));
                 if ((before && at >= json_number_value(before)) || (after_t && at <= json_number_value(after_t)))
                         continue;
-                if (json_array_size(list) == (size_t) limit) {
-                        char next[ECS_PAGE_TOKEN_MAX];
-                        if (last && ecs_page_token_encode("daemon-deployments", last, next, sizeof(next)) == 0)
-                                json_object_set_new(*out, "nextToken", json_string(next));
-                        break;
-                }
-                json_t *sum = json_object();
-                static const char *const members[] = {"daemonDeploymentArn", "daemonArn", "clusterArn", "status",
-                                                      "statusReason", "targetDaemonRevisionArn", "createdAt",
-                                                      "startedAt", "stoppedAt", "finishedAt"};
-                for (size_t k = 0; k < ARRAY_SIZE(members); k++) {
-                        json_t *v = json_object_get(doc, members[k]);
-                        if (v)
-                                json_object_set(sum, members[k], v);
-                }
-                json_array_append_new(list, sum);
-                last = key;
+                json_array_append(picked, rec);
         }
+        json_t *list = json_array();
+        *out = json_pack("{s:o}", "daemonDeployments", list);
+        records_page(picked, after, true, limit, "daemon-deployments", deployment_summary, list, *out);
         return 0;
 }
 

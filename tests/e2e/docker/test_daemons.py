@@ -237,6 +237,9 @@ def test_update_rolls_tasks_to_the_new_revision(ecs, dsrv, aws_for):
     assert [d["daemonDeploymentArn"] for d in only] == [second["deploymentArn"]]
     page = ecs.list_daemon_deployments(daemonArn=darn, maxResults=1)
     assert len(page["daemonDeployments"]) == 1 and page["nextToken"]
+    rest = ecs.list_daemon_deployments(daemonArn=darn, maxResults=2, nextToken=page["nextToken"])
+    assert [(d["daemonDeploymentArn"], d["status"]) for d in [*page["daemonDeployments"], *rest["daemonDeployments"]]] \
+        == statuses and "nextToken" not in rest
     missing = third["deploymentArn"].rsplit("/", 1)[0] + "/0000000000000000000"
     got = ecs.describe_daemon_deployments(daemonDeploymentArns=[missing])
     assert got["daemonDeployments"] == [] and got["failures"] == [{"arn": missing, "reason": "MISSING"}]
