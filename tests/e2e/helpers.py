@@ -90,6 +90,22 @@ class Raw:
         return resp.json
 
 
+def served_pages(raw: Raw, action: str, query: dict, page: int | None) -> list[bytes]:
+    """Every page a List action serves for `query` (with maxResults `page`, if given), as the raw bodies, following
+    nextToken (at most 50 pages)."""
+    pages, body = [], dict(query)
+    if page:
+        body["maxResults"] = page
+    while True:
+        resp = raw.post(action, body)
+        assert resp.status == 200, resp.body[:300]
+        pages.append(resp.body)
+        nxt = json.loads(resp.body).get("nextToken")
+        if not nxt:
+            return pages
+        body["nextToken"] = nxt
+        assert len(pages) < 50
+
 
 def make_client(server, region: str = REGION):
     """A boto3 ECS client for `server` (anything with .url), signing for `region`, retries off,

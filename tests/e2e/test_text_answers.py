@@ -15,7 +15,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from helpers import Raw, make_client
+from helpers import Raw, make_client, served_pages
 
 BEFORE_SQL = (
     "SELECT name, json_extract(doc, '$.serviceArn') FROM services WHERE region = ?1 AND cluster = ?2"
@@ -41,21 +41,6 @@ def before_pages(db: Path, query: dict, page: int) -> list[bytes]:
             return pages
 
 
-def served_pages(raw: Raw, query: dict, page: int | None) -> list[bytes]:
-    pages, body = [], dict(query)
-    if page:
-        body["maxResults"] = page
-    while True:
-        resp = raw.post("ListServices", body)
-        assert resp.status == 200, resp.body[:300]
-        pages.append(resp.body)
-        nxt = json.loads(resp.body).get("nextToken")
-        if not nxt:
-            return pages
-        body["nextToken"] = nxt
-        assert len(pages) < 50
-
-
 def test_list_and_describe_services_text_is_what_decoding_gives(ecsd_factory):
     srv = ecsd_factory(args=["--docker-cli", "/bin/false"])
     ecs, raw = make_client(srv), Raw(srv)
@@ -77,11 +62,11 @@ def test_list_and_describe_services_text_is_what_decoding_gives(ecsd_factory):
                   {"cluster": "ls", "launchType": "FARGATE"}, {"cluster": "ls", "schedulingStrategy": "REPLICA"},
                   {"cluster": "ls", "schedulingStrategy": "DAEMON"}):
         for page in (None, 1, 3, 100):
-            got = served_pages(raw, query, page)
+            got = served_pages(raw, "ListServices", query, page)
             assert got == before_pages(db, query, page or 10), (query, page)
             checked += len(got)
     assert checked > 20
-    assert len(json.loads(served_pages(raw, {"cluster": "ls"}, 100)[0])["serviceArns"]) == 7
+    assert len(json.loads(served_pages(raw, "ListServices", {"cluster": "ls"}, 100)[0])["serviceArns"]) == 7
 
     # DescribeServices: the stored text, and with include TAGS the decoded document with its tags appended.
     plain = raw.post("DescribeServices", {"cluster": "ls", "services": ["s01", "nope", "tagged", "s00"]})

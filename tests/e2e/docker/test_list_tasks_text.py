@@ -17,7 +17,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from helpers import Raw
+from helpers import Raw, served_pages
 from tasklib import register, wait_for
 
 # The earlier listing, as the store ran it before the ARN had a column of its own (documents decoded per row).
@@ -59,21 +59,6 @@ def run_all(ecs, taskdef: str, **kw) -> list[dict]:
     resp = ecs.run_task(taskDefinition=taskdef, **kw)
     assert resp["failures"] == [], resp["failures"]
     return resp["tasks"]
-
-
-def served_pages(raw: Raw, query: dict, page: int | None) -> list[bytes]:
-    pages, body = [], dict(query)
-    if page:
-        body["maxResults"] = page
-    while True:
-        resp = raw.post("ListTasks", body)
-        assert resp.status == 200, resp.body[:300]
-        pages.append(resp.body)
-        nxt = json.loads(resp.body).get("nextToken")
-        if not nxt:
-            return pages
-        body["nextToken"] = nxt
-        assert len(pages) < 50
 
 
 def test_list_tasks_pages_are_what_the_decoding_path_gave(dsrv, ecs):
@@ -130,13 +115,13 @@ def test_list_tasks_pages_are_what_the_decoding_path_gave(dsrv, ecs):
             inst = instance_arn
         for page in (None, 1, 2, 3, 100):
             want = before_pages(db, query, inst, page or 100)
-            got = served_pages(raw, query, page)
+            got = served_pages(raw, "ListTasks", query, page)
             assert got == want, (query, page)
             checked += len(got)
     # Not all empty: the filters selected tasks, and pages were followed.
     assert checked > 100
-    assert json.loads(served_pages(raw, {"cluster": "lt"}, None)[0])["taskArns"]
+    assert json.loads(served_pages(raw, "ListTasks", {"cluster": "lt"}, None)[0])["taskArns"]
     # boto3 (its model checks the shape) agrees with the raw answer.
     assert ecs.list_tasks(cluster="lt", maxResults=2)["taskArns"] == json.loads(
-        served_pages(raw, {"cluster": "lt"}, 2)[0])["taskArns"]
+        served_pages(raw, "ListTasks", {"cluster": "lt"}, 2)[0])["taskArns"]
     ecs.update_service(cluster="lt", service="web", desiredCount=0)
