@@ -508,28 +508,6 @@ int api_describe_services(struct api_call *call, const json_t *in, json_t **out,
         return 0;
 }
 
-/* ListServices' page as it is read: the first `limit` ARNs as JSON strings, and the last one's name. */
-struct service_page {
-        struct api_body arns;
-        int limit, n;
-        bool more;
-        char last[ECS_NAME_MAX + 1];
-};
-
-static int service_page_add(void *ctx, const char *name, const char *arn, size_t len) {
-        struct service_page *p = ctx;
-        if (p->n == p->limit) { /* the row past the page: only tells that another page exists */
-                p->more = true;
-                return 0;
-        }
-        if (p->n++)
-                api_body_append(&p->arns, ",", 1);
-        api_body_append_string(&p->arns, arn, len);
-        if (p->n == p->limit) /* the page's last: its name is the next token's key, if another page exists */
-                str_printf(p->last, sizeof(p->last), "%s", name);
-        return 0;
-}
-
 /* The answer is written as text, {"serviceArns":[...],"nextToken":"..."} (the token only when another page exists),
  * byte for byte what json_dumps(JSON_COMPACT) of the object gave: names and ARNs come from the store's services_list
  * index (rt_service_list_each), no document is read. */
@@ -553,9 +531,9 @@ int api_list_services(struct api_call *call, const json_t *in, json_t **out, str
                 .after = after[0] ? after : NULL,
                 .limit = limit + 1,
         };
-        struct service_page page = {.limit = limit};
+        struct api_arn_page page = {.limit = limit}; /* keyed by service name */
         api_body_reserve(&page.arns, (size_t) limit * 96);
-        if ((r = rt_service_list_each(call->store, &q, service_page_add, &page, e)) < 0) {
+        if ((r = rt_service_list_each(call->store, &q, api_arn_page_add, &page, e)) < 0) {
                 free(page.arns.buf);
                 return r;
         }

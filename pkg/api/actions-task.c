@@ -405,29 +405,6 @@ int api_describe_tasks(struct api_call *call, const json_t *in, json_t **out, st
         return 0;
 }
 
-/* ListTasks' page as it is read: the first `limit` ARNs as JSON strings, and where the last of them is. */
-struct task_page {
-        struct api_body arns;
-        int limit, n;
-        bool more;
-        size_t last_at, last_len; /* the last ARN's JSON string in `arns` */
-};
-
-static int task_page_add(void *ctx, const char *id, const char *arn, size_t len) {
-        (void) id;
-        struct task_page *p = ctx;
-        if (p->n == p->limit) { /* the row past the page: only tells that another page exists */
-                p->more = true;
-                return 0;
-        }
-        if (p->n++)
-                api_body_append(&p->arns, ",", 1);
-        p->last_at = p->arns.len;
-        api_body_append_string(&p->arns, arn, len);
-        p->last_len = p->arns.len - p->last_at;
-        return 0;
-}
-
 /* The answer is written as text, {"nextToken":"...","taskArns":[...]} (nextToken only when another page exists),
  * byte for byte what json_dumps(JSON_COMPACT) of the object gave: the ARNs come from the store's tasks_list index
  * (rt_task_list_each) as strings, with no array of them and no document read. */
@@ -464,7 +441,7 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         return r;
                 str_printf(group, sizeof(group), "service:%s", name);
         }
-        struct task_page page = {.limit = limit};
+        struct api_arn_page page = {.limit = limit}; /* keyed by task id, the listing's order */
         api_body_reserve(&page.arns, (size_t) limit * 96); /* an ARN with its quotes and comma is ~90 bytes */
         if (!none) {
                 struct rt_task_query q = {
@@ -479,7 +456,7 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
                         .after_id = after[0] ? after : NULL,
                         .limit = limit + 1,
                 };
-                if ((r = rt_task_list_each(call->store, &q, task_page_add, &page, e)) < 0) {
+                if ((r = rt_task_list_each(call->store, &q, api_arn_page_add, &page, e)) < 0) {
                         free(page.arns.buf);
                         return r;
                 }
@@ -487,13 +464,8 @@ int api_list_tasks(struct api_call *call, const json_t *in, json_t **out, struct
         struct api_body *b = &call->body;
         api_body_append(b, "{", 1);
         if (page.more) {
-                /* The page token names the last task by its id, the ARN's last part: the listing's order. */
-                char last_id[ECS_PAGE_KEY_MAX], next[ECS_PAGE_TOKEN_MAX];
-                json_auto_t *last = json_loadb(page.arns.buf + page.last_at, page.last_len, JSON_DECODE_ANY, NULL);
-                const char *arn = json_string_value(last);
-                const char *slash = arn ? strrchr(arn, '/') : NULL;
-                str_printf(last_id, sizeof(last_id), "%s", slash ? slash + 1 : "");
-                ecs_page_token_encode("ListTasks", last_id, next, sizeof(next));
+                char next[ECS_PAGE_TOKEN_MAX];
+                ecs_page_token_encode("ListTasks", page.last, next, sizeof(next));
                 static const char key[] = "\"nextToken\":";
                 api_body_append(b, key, sizeof(key) - 1);
                 api_body_append_string(b, next, strlen(next));

@@ -285,5 +285,18 @@ void api_body_reserve(struct api_body *b, size_t n);
 /* `n` bytes of UTF-8 text as a JSON string, byte for byte what api_body_append_json of json_stringn(s, n) gives. */
 void api_body_append_string(struct api_body *b, const char *s, size_t n);
 
+/* A List action's page of ARNs as it is read from a store listing asked for `limit` + 1 rows: the first `limit` ARNs
+ * as JSON strings joined by commas in `arns`, whether the extra row came (`more`: another page exists), and the
+ * listing key of the page's last row (its next token's key). api_arn_page_add is the listing's callback (the
+ * rt_task_list_fn / rt_service_list_fn shape: a row's key, its ARN and the ARN's length); `arns` is the caller's to
+ * free. */
+struct api_arn_page {
+        struct api_body arns;
+        int limit, n;
+        bool more;
+        char last[ECS_PAGE_KEY_MAX];
+};
+int api_arn_page_add(void *ctx, const char *key, const char *arn, size_t len);
+
 /* Fill `resp` with a JSON body (serialised here; `body` stays the caller's). */
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body);

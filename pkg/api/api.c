@@ -302,6 +302,20 @@ void api_body_append_string(struct api_body *b, const char *s, size_t n) {
         b->buf[b->len] = '\0';
 }
 
+int api_arn_page_add(void *ctx, const char *key, const char *arn, size_t len) {
+        struct api_arn_page *p = ctx;
+        if (p->n == p->limit) { /* the row past the page: only tells that another page exists */
+                p->more = true;
+                return 0;
+        }
+        if (p->n++)
+                api_body_append(&p->arns, ",", 1);
+        api_body_append_string(&p->arns, arn, len);
+        if (p->n == p->limit) /* the page's last: its key is the next token's, if another page exists */
+                str_printf(p->last, sizeof(p->last), "%s", key);
+        return 0;
+}
+
 void api_respond_json(struct api_response *resp, unsigned status, const char *content_type, const json_t *body) {
         resp->status = status;
         resp->content_type = content_type;
