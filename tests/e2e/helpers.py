@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 
 import conformance
@@ -105,6 +107,19 @@ def served_pages(raw: Raw, action: str, query: dict, page: int | None) -> list[b
             return pages
         body["nextToken"] = nxt
         assert len(pages) < 50
+
+
+def until(fn, what: str = "condition", seen=None, timeout: float = 90):
+    """Poll fn until it returns something true and return that (a waiter's bound, not a timed assertion); past
+    `timeout` seconds fail, saying `what` was awaited and, when `seen` is given, what seen() finds instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            pytest.fail(f"not reached: {what}" + (f"; seen: {seen()}" if seen else ""))
+        time.sleep(0.3)
 
 
 def make_client(server, region: str = REGION):

@@ -13,6 +13,7 @@ import time
 
 import botocore.exceptions
 import pytest
+from helpers import make_client, until
 from tasklib import IMAGE
 
 
@@ -28,19 +29,6 @@ def taskdef(ecs, marker: str) -> str:
                                "command": ["sleep", "600"], "stopTimeout": 1,
                                "environment": [{"name": "MARKER", "value": marker}]}],
     )["taskDefinition"]["taskDefinitionArn"]
-
-
-def until(fn, what: str, seen=None, timeout: float = 90):
-    """Poll fn until it returns something true (a waiter's bound, not a timed assertion); `seen()` says what was
-    there instead."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"not reached: {what}" + (f"; seen: {seen()}" if seen else ""))
-        time.sleep(0.3)
 
 
 def error_of(fn, **kw) -> tuple[str, str]:
@@ -183,7 +171,6 @@ def test_lambda_hooks_succeed_and_bad_hooks_are_refused(ecs, dsrv):
 def test_a_pause_survives_kill9_and_restart(ecs, dsrv):
     """The stage and the awaiting hook are in the stored service: after kill -9 and a restart the deployment is still
     paused at the same hook, and that hookId continues it."""
-    from helpers import make_client
     v1 = taskdef(ecs, "v1")
     ecs.create_service(serviceName="k", taskDefinition=v1, desiredCount=1, deploymentConfiguration=PAUSES)
     d = paused_at(ecs, "k", "PRE_SCALE_UP")

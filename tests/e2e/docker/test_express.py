@@ -7,13 +7,12 @@ fails its health check path is replaced within a few seconds."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
 import botocore.exceptions
 import pytest
-from helpers import error_code, make_client
+from helpers import error_code, make_client, until
 from tasklib import IMAGE, docker
 
 ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
@@ -42,17 +41,6 @@ def running_tasks(ecs, name: str) -> list[dict]:
     if not arns:
         return []
     return [t for t in ecs.describe_tasks(tasks=arns)["tasks"] if t["lastStatus"] == "RUNNING"]
-
-
-def until(fn, timeout: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def get(url: str) -> str | None:

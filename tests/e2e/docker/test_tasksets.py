@@ -6,10 +6,10 @@ stabilityStatus) and in the service. Waiting is polling until a state is reached
 
 from __future__ import annotations
 
-import time
 
 import botocore.exceptions
 import pytest
+from helpers import make_client, until
 from tasklib import IMAGE, docker
 
 
@@ -26,18 +26,6 @@ def task_set(ecs, ref: str, service: str = "ext") -> dict:
     resp = ecs.describe_task_sets(cluster="default", service=service, taskSets=[ref])
     assert resp["failures"] == [], resp["failures"]
     return resp["taskSets"][0]
-
-
-def until(fn, what: str, timeout: float = 90):
-    """Poll fn until it returns something true (a waiter's bound, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"not reached: {what}")
-        time.sleep(0.5)
 
 
 def engine_tasks(started_by_arns: set[str]) -> int:
@@ -192,7 +180,6 @@ def test_task_set_errors(ecs, dsrv, aws_for):
 def test_kill9_restart_readopts_task_set_tasks(ecs, dsrv):
     """After kill -9 and a restart, a task set's running tasks are its tasks again: the same ones, none launched
     twice."""
-    from helpers import make_client
     td = taskdef(ecs, "v1")
     ecs.create_service(serviceName="ext", desiredCount=2, deploymentController={"type": "EXTERNAL"})
     ts = ecs.create_task_set(cluster="default", service="ext", taskDefinition=td)["taskSet"]

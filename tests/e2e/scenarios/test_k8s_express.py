@@ -5,27 +5,16 @@ the express service. On kwok's node nothing really listens, so what is checked i
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from conftest import BACKEND, K8S_NAMESPACE, kubectl
+from helpers import until
 from tasklib import IMAGE
 
 pytestmark = pytest.mark.skipif(BACKEND != "k8s", reason="Kubernetes backend only")
 
 ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
-
-
-def until(fn, timeout: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def live_pods(selector: str) -> list[dict]:
