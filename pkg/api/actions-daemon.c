@@ -439,10 +439,19 @@ int api_create_daemon(struct api_call *call, const json_t *in, json_t **out, str
         return 0;
 }
 
-static json_t *change_answer(const json_t *doc) {
-        return json_pack("{s:s, s:s, s:O, s:O, s:s}", "daemonArn", ecs_json_str(doc, "daemonArn", ""), "status",
+
+/* A daemon as ListDaemons lists it. */
+static json_t *daemon_summary(const json_t *doc) {
+        return json_pack("{s:s, s:s, s:O, s:O}", "daemonArn", ecs_json_str(doc, "daemonArn", ""), "status",
                          ecs_json_str(doc, "status", ""), "createdAt", json_object_get(doc, "createdAt"), "updatedAt",
-                         json_object_get(doc, "updatedAt"), "deploymentArn", ecs_json_str(doc, "deploymentArn", ""));
+                         json_object_get(doc, "updatedAt"));
+}
+
+/* The answer of UpdateDaemon and DeleteDaemon: the summary and the deployment. */
+static json_t *change_answer(const json_t *doc) {
+        json_t *out = daemon_summary(doc);
+        json_object_set_new(out, "deploymentArn", json_string(ecs_json_str(doc, "deploymentArn", "")));
+        return out;
 }
 
 int api_update_daemon(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
@@ -513,11 +522,6 @@ int api_describe_daemon(struct api_call *call, const json_t *in, json_t **out, s
         return 0;
 }
 
-static json_t *daemon_summary(const json_t *doc) {
-        return json_pack("{s:s, s:s, s:O, s:O}", "daemonArn", ecs_json_str(doc, "daemonArn", ""), "status",
-                         ecs_json_str(doc, "status", ""), "createdAt", json_object_get(doc, "createdAt"), "updatedAt",
-                         json_object_get(doc, "updatedAt"));
-}
 
 int api_list_daemons(struct api_call *call, const json_t *in, json_t **out, struct err *e) {
         int limit;
